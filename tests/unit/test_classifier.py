@@ -1,0 +1,52 @@
+"""Classifier over a real full-int8 TFLite model."""
+
+import numpy as np
+import pytest
+
+from catdog import Classifier, InvalidImage, ModelError, load_image, preprocess
+from catdog.classifier import sha256_file
+
+
+def test_given_a_model_folder_when_classifying_a_photo_then_a_complete_prediction(tiny_model_dir, cat_photos):
+    classifier = Classifier(tiny_model_dir)
+    prediction = classifier.classify(cat_photos[0])
+    assert classifier.input_size == 32
+    assert prediction.label in ("cat", "dog")
+    assert set(prediction.probabilities) == {"cat", "dog"}
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
+    assert prediction.confidence == max(prediction.probabilities.values())
+
+
+def test_given_bytes_path_or_pixels_when_classified_then_the_same_answer(tiny_model_dir, dog_photos):
+    classifier = Classifier(tiny_model_dir / "model.tflite")
+    pixels = preprocess(load_image(dog_photos[1]), classifier.input_size)
+    by_path = classifier.classify(dog_photos[1])
+    assert classifier.classify(dog_photos[1].read_bytes()) == by_path
+    assert classifier.classify_pixels(pixels[0]) == by_path
+    assert np.allclose(classifier.predict(pixels)[0], list(by_path.probabilities.values()), atol=1e-5)
+
+
+def test_given_a_card_without_sha_when_asked_for_info_then_the_file_hash(tiny_model_dir):
+    info = Classifier(tiny_model_dir).info
+    assert info == {
+        "name": "tiny",
+        "version": "0.0.0",
+        "sha256": sha256_file(tiny_model_dir / "model.tflite"),
+    }
+
+
+def test_given_not_an_image_when_classified_then_invalid_image(tiny_model_dir):
+    with pytest.raises(InvalidImage):
+        Classifier(tiny_model_dir).classify(b"not an image")
+
+
+def test_given_a_folder_without_a_model_when_loaded_then_model_error(tmp_path):
+    with pytest.raises(ModelError, match="no model"):
+        Classifier(tmp_path)
+
+
+def test_given_a_card_with_other_labels_when_loaded_then_model_error(tiny_model_dir, tmp_path):
+    (tmp_path / "model.tflite").write_bytes((tiny_model_dir / "model.tflite").read_bytes())
+    (tmp_path / "model.json").write_text('{"labels": ["cat", "dog", "fox"]}')
+    with pytest.raises(ModelError, match="outputs"):
+        Classifier(tmp_path)
