@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 
 find_python() {
   for candidate in python3.12 /root/.pyenv/versions/3.12.*/bin/python3.12 /usr/bin/python3.12; do
-    if command -v "$candidate" >/dev/null 2>&1; then command -v "$candidate"; return; fi
+    if "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then
+      "$candidate" -c 'import sys; print(sys.executable)'; return
+    fi
   done
   echo "setup: Python 3.12 is required (the Lambda runtime); install it and re-run" >&2
   exit 1
@@ -21,7 +23,7 @@ lock_hash=$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 if ! stamp_ok .venv "$lock_hash"; then
   echo "setup: creating .venv with $python"
   "$python" -m venv .venv
-  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet pip==26.3
   .venv/bin/python -m pip install --quiet -r requirements.lock
   .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
   echo "$lock_hash" > .venv/.stamp
@@ -34,7 +36,7 @@ for arg in "$@"; do
       if ! stamp_ok .venv-tools "$tools_hash"; then
         echo "setup: creating .venv-tools (aws-sam-cli, cfn-lint)"
         "$python" -m venv .venv-tools
-        .venv-tools/bin/python -m pip install --quiet --upgrade pip
+        .venv-tools/bin/python -m pip install --quiet pip==26.3
         .venv-tools/bin/python -m pip install --quiet -r requirements-tools.lock
         echo "$tools_hash" > .venv-tools/.stamp
       fi
