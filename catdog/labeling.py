@@ -65,6 +65,10 @@ class Settings:
     def is_label(self, key: str) -> bool:
         return key.startswith(self.labels_prefix)
 
+    def is_upload(self, key: str) -> bool:
+        """Whether an event for ``key`` should be labelled; a label never is, so writes cannot recurse."""
+        return key.startswith(self.uploads_prefix) and not self.is_label(key)
+
 
 def model_path_from_env() -> Path:
     return Path(os.environ.get("MODEL_PATH", DEFAULT_MODEL_PATH))
@@ -121,11 +125,15 @@ def label_object(
     try:
         obj = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if not is_not_found(exc):
+        if is_transient(exc):
             raise
-        if existing is not None and "error" not in existing:
+        if not is_not_found(exc):  # access denied, archived, foreign KMS key: a retry will not help
+            code = exc.response.get("Error", {}).get("Code", "unknown")
+            record = error_record(bucket, key, "unreadable", f"S3 refused the read: {code}", classifier.info)
+        elif existing is not None and "error" not in existing:
             return {**existing, "skipped": True}  # a result for an older version beats "gone"
-        record = error_record(bucket, key, "not_found", "the object no longer exists", classifier.info)
+        else:
+            record = error_record(bucket, key, "not_found", "the object no longer exists", classifier.info)
         _write_json(s3, bucket, label_key, record)
         return record
 

@@ -1,0 +1,44 @@
+"""One log line and the CloudWatch metrics for each label record, the same from every handler.
+
+Dashboards and alarms are built on these names (``ImagesClassified`` by ``label``, ``ImageErrors`` by
+``code``, ``InferenceMs``, ``DuplicatesSkipped``), so the S3, Batch Operations and SQS functions all
+report through this function rather than each choosing its own.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+
+def report(record: dict, *, logger: Logger, metrics: Metrics) -> None:
+    """Log ``record`` (a ``label_object`` result) with its key and outcome, and count it."""
+    where = {"bucket": record.get("bucket"), "key": record.get("key")}
+    if record.get("skipped"):
+        logger.info("already labelled for this ETag", extra=where)
+        metrics.add_metric(name="DuplicatesSkipped", unit=MetricUnit.Count, value=1)
+    elif "error" in record:
+        code = record["error"]["code"]
+        logger.warning("not classifiable", extra={**where, "error": record["error"]})
+        _count("ImageErrors", "code", code, metrics)
+    else:
+        logger.info(
+            "classified",
+            extra={**where, "label": record["label"], "confidence": record["confidence"]},
+        )
+        _count("ImagesClassified", "label", record["label"], metrics)
+        metrics.add_metric(
+            name="InferenceMs", unit=MetricUnit.Milliseconds, value=record["timing_ms"]["inference"]
+        )
+
+
+def _count(name: str, dimension: str, value: str, metrics: Metrics) -> None:
+    """A count split by one dimension: emitted on its own, so other records' values do not mix in."""
+    with single_metric(
+        name=name,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=metrics.namespace,
+        default_dimensions=metrics.default_dimensions,
+    ) as metric:
+        metric.add_dimension(name=dimension, value=value)

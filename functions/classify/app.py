@@ -1,0 +1,46 @@
+"""S3-triggered classification: each photo written under ``uploads/`` gets ``labels/<key>.json``.
+
+Everything expensive (the S3 client, the LiteRT interpreter) is created here at import, once per
+cold start, and reused by every invocation. The work itself is ``catdog.labeling.label_object``,
+shared with the batch and queue functions; this handler only unpacks the event.
+"""
+
+from __future__ import annotations
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from catdog.classifier import Classifier
+from catdog.events import s3_objects
+from catdog.labeling import Settings, label_object, model_path_from_env
+from catdog.telemetry import report
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+s3 = boto3.client("s3")
+settings = Settings.from_env()
+classifier = Classifier(model_path_from_env())
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    """Label every new upload in an S3 notification or EventBridge event.
+
+    Raises only what a retry can cure (throttling, 5xx); a bad photo is recorded in its label JSON.
+    """
+    written = skipped = ignored = 0
+    for obj in s3_objects(event):
+        if not obj.created or not settings.is_upload(obj.key):
+            logger.info("ignored: not a new upload", extra={"key": obj.key, "event_name": obj.event_name})
+            ignored += 1
+            continue
+        record = label_object(s3, obj.bucket, obj.key, classifier, settings, etag=obj.etag)
+        report(record, logger=logger, metrics=metrics)
+        skipped += bool(record.get("skipped"))
+        written += not record.get("skipped")
+    return {"written": written, "skipped": skipped, "ignored": ignored}
