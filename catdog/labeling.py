@@ -125,15 +125,11 @@ def label_object(
     try:
         obj = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if is_transient(exc):
+        if not is_not_found(exc):
             raise
-        if not is_not_found(exc):  # access denied, archived, foreign KMS key: a retry will not help
-            code = exc.response.get("Error", {}).get("Code", "unknown")
-            record = error_record(bucket, key, "unreadable", f"S3 refused the read: {code}", classifier.info)
-        elif existing is not None and "error" not in existing:
+        if existing is not None and "error" not in existing:
             return {**existing, "skipped": True}  # a result for an older version beats "gone"
-        else:
-            record = error_record(bucket, key, "not_found", "the object no longer exists", classifier.info)
+        record = error_record(bucket, key, "not_found", "the object no longer exists", classifier.info)
         _write_json(s3, bucket, label_key, record)
         return record
 
