@@ -1,0 +1,128 @@
+"""Classify many images on every core: one interpreter per worker, results in input order.
+
+A LiteRT interpreter is not thread-safe, so each worker (a process or a thread) builds its own
+``Classifier`` once, in the pool's initializer, and keeps it for every image it is given. Which pool is
+faster is measured in ``benchmarks/bench_cli.py``; both run exactly the same per-image function.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from catdog.classifier import Classifier
+from catdog.images import InvalidImage
+from catdog.inputs import Item, Missing, S3Ref
+from catdog.labeling import Settings, is_not_found, label_object
+
+EXECUTORS = ("process", "thread")
+#: Adaptive retries absorb S3 throttling (503 SlowDown) before an image is reported failed.
+S3_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, max_pool_connections=32)
+
+_local = threading.local()
+
+
+def s3_client():
+    """A fresh client on its own session: sessions are not thread-safe, clients made this way are.
+
+    The endpoint honours ``AWS_ENDPOINT_URL`` (botocore reads it natively), which is how the tests
+    point the CLI at a moto server.
+    """
+    return boto3.session.Session().client("s3", config=S3_CONFIG)
+
+
+def init_worker(model: str, settings: Settings, write_labels: bool) -> None:
+    """Pool initializer: the worker's own interpreter (and S3 client, made on first use)."""
+    _local.classifier = Classifier(model)
+    _local.settings = settings
+    _local.write_labels = write_labels
+    _local.s3 = None
+
+
+def classify_item(item: Item) -> dict:
+    """One output row: ``path`` and ``label``/``confidence``/``probabilities``, or ``path`` and ``error``.
+
+    Nothing an image can do raises here: undecodable, missing or refused objects become error rows.
+    """
+    if isinstance(item, Missing):
+        return _error_row(item.path, item.code, item.message)
+    path = item.path if isinstance(item, S3Ref) else str(item)
+    try:
+        if isinstance(item, S3Ref):
+            return _classify_s3(item)
+        prediction = _local.classifier.classify(item, max_pixels=_local.settings.max_pixels)
+        return {"path": path, **prediction.as_dict()}
+    except InvalidImage as exc:
+        return _error_row(path, exc.code, str(exc))
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = "not_found" if is_not_found(exc) else error.get("Code", "ClientError")
+        return _error_row(path, code, error.get("Message", str(exc)))
+    except (BotoCoreError, OSError) as exc:
+        return _error_row(path, type(exc).__name__, str(exc))
+
+
+def _classify_s3(ref: S3Ref) -> dict:
+    if _local.s3 is None:
+        _local.s3 = s3_client()
+    if _local.write_labels:
+        record = label_object(_local.s3, ref.bucket, ref.key, _local.classifier, _local.settings)
+        if "error" in record:
+            return {"path": ref.path, "error": record["error"]}
+        return {"path": ref.path, **{k: record[k] for k in ("label", "confidence", "probabilities")}}
+    body = _local.s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"].read()
+    prediction = _local.classifier.classify(body, max_pixels=_local.settings.max_pixels)
+    return {"path": ref.path, **prediction.as_dict()}
+
+
+def _error_row(path: str, code: str, message: str) -> dict:
+    return {"path": path, "error": {"code": code, "message": message}}
+
+
+def classify_all(
+    items: Iterable[Item],
+    model: str | os.PathLike,
+    *,
+    workers: int = 1,
+    executor: str = "process",
+    settings: Settings | None = None,
+    write_labels: bool = False,
+) -> Iterator[dict]:
+    """Rows for ``items`` in their order; ``workers=1`` runs inline with no pool at all."""
+    initargs = (str(model), settings or Settings(), write_labels)
+    if workers <= 1:
+        init_worker(*initargs)
+        yield from map(classify_item, items)
+        return
+    with _pool(executor, workers, initargs) as pool:
+        # Chunks amortise the inter-process round trip; small enough to keep the progress bar moving.
+        yield from pool.map(classify_item, items, chunksize=16 if executor == "process" else 1)
+
+
+def _pool(executor: str, workers: int, initargs: tuple) -> Executor:
+    if executor == "thread":
+        return ThreadPoolExecutor(workers, initializer=init_worker, initargs=initargs)
+    if executor != "process":
+        raise ValueError(f"executor must be one of {EXECUTORS}, not {executor!r}")
+    # forkserver: workers start from a clean, pre-imported server, never from a parent that already
+    # runs threads (tqdm's monitor, boto3's pools), which plain fork would copy half-locked.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["catdog.bulk"])
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=initargs)
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def model_labels(model: str | os.PathLike) -> list[str]:
+    """The labels of a model folder, checked by really loading it (a bad ``--model`` fails early)."""
+    return Classifier(Path(model)).labels

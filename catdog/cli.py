@@ -1,0 +1,242 @@
+"""The ``catdog`` command: classify local or S3 photos in bulk, or feed the SQS fan-out queue.
+
+Each subcommand is one row of ``COMMANDS`` (name, help, arguments, run); adding one is adding a row.
+Exit codes: 0 everything was classified/sent, 1 some images failed (each one is in the output with its
+error), 2 bad usage (a one-line message, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import boto3
+from tqdm import tqdm
+
+from catdog import bulk
+from catdog.enqueue import enqueue
+from catdog.inputs import UsageError, expand, list_images, parse_s3_url
+from catdog.labeling import Settings
+
+#: The released model inside a source checkout; ``MODEL_PATH`` or ``--model`` point elsewhere.
+REPO_MODEL = Path(__file__).resolve().parent.parent / "models" / "catdog"
+OUTPUT_FORMATS = (".jsonl", ".csv")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line instead of the usage block
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def default_model() -> str:
+    return os.environ.get("MODEL_PATH") or str(REPO_MODEL)
+
+
+# --- classify ---------------------------------------------------------------------------------------
+
+
+def classify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="image files, folders, or s3://bucket/prefix"
+    )
+    parser.add_argument("--model", default=None, help="model folder (default: $MODEL_PATH or models/catdog)")
+    parser.add_argument("--output", "-o", help="write rows to results.jsonl or results.csv (default: stdout)")
+    parser.add_argument("--workers", "-w", type=int, default=bulk.default_workers(), help="parallel workers")
+    parser.add_argument(
+        "--executor",
+        choices=bulk.EXECUTORS,
+        default="process",
+        help="process: one interpreter per process (default, fastest measured); thread: per thread",
+    )
+    parser.add_argument(
+        "--write-labels",
+        action="store_true",
+        help="for s3:// paths, also write labels/<key>.json exactly as the Lambda does",
+    )
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    s3_paths = [p for p in args.paths if p.startswith("s3://")]
+    for url in s3_paths:
+        parse_s3_url(url)
+    if args.write_labels and not s3_paths:
+        raise UsageError("--write-labels needs at least one s3:// path")
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    output_format(args.output)
+    model = args.model or default_model()
+    labels = _load_labels(model)
+    items = list(expand(args.paths, bulk.s3_client, settings))
+
+    counts: Counter[str] = Counter()
+    started = time.perf_counter()
+    with Output(args.output, labels) as write, _progress(len(items), "img") as bar:
+        rows = bulk.classify_all(
+            items,
+            model,
+            workers=min(args.workers, max(len(items), 1)),
+            executor=args.executor,
+            settings=settings,
+            write_labels=args.write_labels,
+        )
+        for row in rows:
+            write(row)
+            counts["errors" if "error" in row else row["label"]] += 1
+            bar.update(1)
+    elapsed = time.perf_counter() - started
+    total = sum(counts.values())
+    per_label = ", ".join(f"{label} {counts[label]}" for label in labels)
+    print(
+        f"catdog: {total} images in {elapsed:.1f} s ({total / elapsed:.1f} images/s): "
+        f"{per_label}, errors {counts['errors']}",
+        file=sys.stderr,
+    )
+    return 1 if counts["errors"] else 0
+
+
+def _load_labels(model: str) -> list[str]:
+    try:
+        return bulk.model_labels(model)
+    except Exception as exc:  # any failure to load the model is a usage error, reported in one line
+        raise UsageError(f"cannot load the model from {model}: {exc}") from exc
+
+
+def output_format(output: str | None) -> str:
+    suffix = Path(output).suffix.lower() if output else ".jsonl"
+    if suffix not in OUTPUT_FORMATS:
+        raise UsageError(f"--output must end in {' or '.join(OUTPUT_FORMATS)}, not {output!r}")
+    return suffix
+
+
+class Output:
+    """A context manager returning ``write(row)``; JSON Lines or CSV by the output's suffix."""
+
+    def __init__(self, output: str | None, labels: list[str]):
+        self.output, self.labels, self.csv = output, labels, output_format(output) == ".csv"
+
+    def __enter__(self) -> Callable[[dict], None]:
+        try:
+            self.stream = open(self.output, "w", newline="") if self.output else sys.stdout
+        except OSError as exc:
+            raise UsageError(f"cannot write {self.output}: {exc.strerror}") from exc
+        if not self.csv:
+            return self._write_json
+        columns = ["path", "label", "confidence", *(f"p_{label}" for label in self.labels)]
+        self.table = csv.DictWriter(self.stream, [*columns, "error_code", "error_message"])
+        self.table.writeheader()
+        return self._write_csv
+
+    def __exit__(self, *exc_info) -> None:
+        if self.output:
+            self.stream.close()
+        else:
+            self.stream.flush()
+
+    def _write_json(self, row: dict) -> None:
+        self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    def _write_csv(self, row: dict) -> None:
+        error = row.get("error") or {}
+        probabilities = {f"p_{label}": p for label, p in (row.get("probabilities") or {}).items()}
+        self.table.writerow(
+            {
+                "path": row["path"],
+                "label": row.get("label", ""),
+                "confidence": row.get("confidence", ""),
+                **probabilities,
+                "error_code": error.get("code", ""),
+                "error_message": error.get("message", ""),
+            }
+        )
+
+
+def _progress(total: int | None, unit: str):
+    # disable=None: a live bar with rate and ETA on a terminal, silence in logs and pipes.
+    return tqdm(total=total, unit=unit, file=sys.stderr, disable=None, smoothing=0.1, dynamic_ncols=True)
+
+
+# --- enqueue ----------------------------------------------------------------------------------------
+
+
+def enqueue_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prefixes", nargs="+", metavar="s3://BUCKET/PREFIX", help="what to classify")
+    parser.add_argument(
+        "--queue-url",
+        default=os.environ.get("QUEUE_URL"),
+        help="the SQS queue (default: $QUEUE_URL; the stack's QueueUrl output)",
+    )
+
+
+def run_enqueue(args: argparse.Namespace) -> int:
+    if not args.queue_url:
+        raise UsageError("--queue-url (or $QUEUE_URL) is required")
+    targets = [parse_s3_url(url) for url in args.prefixes]
+    settings = Settings.from_env()
+    s3, sqs = bulk.s3_client(), boto3.session.Session().client("sqs", config=bulk.S3_CONFIG)
+    refs = (ref for bucket, prefix in targets for ref in list_images(s3, bucket, prefix, settings))
+    with _progress(None, "msg") as bar:
+        report = enqueue(sqs, args.queue_url, refs, on_batch=bar.update)
+    for ref, reason in report.failed:
+        print(f"catdog: not sent: {ref.path}: {reason}", file=sys.stderr)
+    print(f"catdog: {report.sent} messages sent, {len(report.failed)} failed", file=sys.stderr)
+    if report.sent == 0 and not report.failed:
+        print(f"catdog: no image objects under {' '.join(args.prefixes)}", file=sys.stderr)
+        return 1
+    return 1 if report.failed else 0
+
+
+# --- entry point ------------------------------------------------------------------------------------
+
+
+class Command(NamedTuple):
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: dict[str, Command] = {
+    "classify": Command(
+        "classify photos (files, folders, s3://bucket/prefix)", classify_arguments, run_classify
+    ),
+    "enqueue": Command(
+        "send s3://bucket/prefix objects to the SQS fan-out queue", enqueue_arguments, run_enqueue
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="catdog", description="Cat-vs-dog photo classifier (full-int8 LiteRT).")
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for name, command in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=command.help, description=command.help)
+        command.arguments(sub)
+        sub.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except UsageError as exc:
+        print(f"catdog {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("catdog: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # AWS credentials, network: still one line, never a traceback
+        print(f"catdog {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Feed an SQS queue with ``{"bucket", "key"}`` messages, ten to a request (the SQS maximum).
+
+``send_message_batch`` can succeed for some entries and fail others in the same call; entries that a
+retry can cure (SQS says it was not the sender's fault) are resent with backoff, the rest are returned
+to the caller so no object is silently skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from catdog.inputs import S3Ref
+
+BATCH_SIZE = 10  # SQS SendMessageBatch takes at most 10 entries
+RETRIES = 5
+
+
+@dataclass
+class EnqueueReport:
+    sent: int = 0
+    failed: list[tuple[S3Ref, str]] = field(default_factory=list)
+
+
+def message_body(ref: S3Ref) -> str:
+    return json.dumps({"bucket": ref.bucket, "key": ref.key}, ensure_ascii=False)
+
+
+def batches(refs: Iterable[S3Ref], size: int = BATCH_SIZE) -> Iterator[list[S3Ref]]:
+    iterator = iter(refs)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def send_batch(sqs, queue_url: str, batch: list[S3Ref], *, retries: int = RETRIES, backoff: float = 0.2):
+    """Send up to ten refs; returns ``(sent, [(ref, reason), ...])`` after retrying what can be retried."""
+    pending = {str(i): ref for i, ref in enumerate(batch)}
+    failed: list[tuple[S3Ref, str]] = []
+    sent = 0
+    for attempt in range(retries + 1):
+        entries = [{"Id": i, "MessageBody": message_body(ref)} for i, ref in pending.items()]
+        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        sent += len(response.get("Successful", []))
+        retry = {}
+        for failure in response.get("Failed", []):
+            ref = pending[failure["Id"]]
+            reason = f"{failure.get('Code', 'Failed')}: {failure.get('Message', '')}".strip(": ")
+            if failure.get("SenderFault") or attempt == retries:
+                failed.append((ref, reason))
+            else:
+                retry[failure["Id"]] = ref
+        if not retry:
+            break
+        pending = retry
+        time.sleep(backoff * 2**attempt)
+    return sent, failed
+
+
+def enqueue(sqs, queue_url: str, refs: Iterable[S3Ref], on_batch=None) -> EnqueueReport:
+    """Send every ref; ``on_batch(n)`` is called after each request (for a progress bar)."""
+    report = EnqueueReport()
+    for batch in batches(refs):
+        sent, failed = send_batch(sqs, queue_url, batch)
+        report.sent += sent
+        report.failed.extend(failed)
+        if on_batch:
+            on_batch(len(batch))
+    return report

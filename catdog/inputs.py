@@ -1,0 +1,112 @@
+"""Turn what a user names (files, folders, ``s3://bucket/prefix``) into the images to classify.
+
+Shared by ``catdog classify`` and ``catdog enqueue`` so both walk an S3 prefix the same way: paginated,
+image suffixes only, and never the ``labels/`` prefix (classifying our own results would be garbage and,
+behind a queue, an endless loop).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from catdog.labeling import Settings
+
+#: Suffixes treated as images when walking a folder or a prefix (case-insensitive). A file named
+#: explicitly is always tried, whatever its suffix.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+
+
+class UsageError(ValueError):
+    """The user asked for something malformed (exit code 2), as opposed to an image that failed."""
+
+
+@dataclass(frozen=True)
+class S3Ref:
+    bucket: str
+    key: str
+
+    @property
+    def path(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A named path that yields nothing to classify: reported as one failed line, never raised."""
+
+    path: str
+    code: str
+    message: str
+
+
+Item = Path | S3Ref | Missing
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` -> ``("bucket", "some/prefix")``."""
+    if not url.startswith("s3://"):
+        raise UsageError(f"not an s3:// URL: {url}")
+    bucket, _, prefix = url[len("s3://") :].partition("/")
+    if not bucket:
+        raise UsageError(f"no bucket in {url}")
+    return bucket, prefix
+
+
+def is_image_name(name: str) -> bool:
+    return name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def list_images(s3, bucket: str, prefix: str, settings: Settings) -> Iterator[S3Ref]:
+    """Every image key under ``prefix``, page by page (1,000 keys a request), labels excluded."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", ()):
+            key = obj["Key"]
+            if is_image_name(key) and not settings.is_label(key):
+                yield S3Ref(bucket, key)
+
+
+def expand(paths: Iterable[str], s3_factory, settings: Settings) -> Iterator[Item]:
+    """Files as given, folders recursively (sorted, image suffixes only), S3 prefixes listed.
+
+    ``s3_factory`` makes the S3 client only when an ``s3://`` path is named, so local runs need no
+    AWS configuration at all.
+    """
+    s3 = None
+    for path in paths:
+        if path.startswith("s3://"):
+            bucket, prefix = parse_s3_url(path)
+            s3 = s3 or s3_factory()
+            yield from _expand_s3(s3, bucket, prefix, path, settings)
+        elif os.path.isdir(path):
+            found = _walk(Path(path))
+            yield from found or [Missing(path, "no_images", "no image files in this folder")]
+        elif os.path.exists(path):
+            yield Path(path)
+        else:
+            yield Missing(path, "not_found", "no such file or folder")
+
+
+def _walk(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_name(p.name))
+
+
+def _expand_s3(s3, bucket: str, prefix: str, url: str, settings: Settings) -> Iterator[Item]:
+    found = False
+    try:
+        for ref in list_images(s3, bucket, prefix, settings):
+            found = True
+            yield ref
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        yield Missing(url, error.get("Code", "ClientError"), error.get("Message", str(exc)))
+        return
+    except BotoCoreError as exc:
+        yield Missing(url, type(exc).__name__, str(exc))
+        return
+    if not found:
+        yield Missing(url, "no_images", "no image objects under this prefix")

@@ -1,0 +1,72 @@
+"""``send_message_batch`` partial failures: retried when SQS can cure them, reported when it cannot.
+
+moto never fails an entry, so these use a recording stand-in that answers like SQS does.
+"""
+
+from __future__ import annotations
+
+import json
+
+from catdog.enqueue import enqueue, send_batch
+from catdog.inputs import S3Ref
+
+
+class FlakySQS:
+    """Fails the entries whose key is in ``fail`` (``times`` calls in a row), like SQS would."""
+
+    def __init__(self, fail: dict[str, tuple[bool, int]]):
+        self.fail = fail
+        self.calls: list[list[str]] = []
+        self.bodies: list[dict] = []
+
+    def send_message_batch(self, QueueUrl, Entries):
+        self.bodies += [json.loads(e["MessageBody"]) for e in Entries]
+        keys = [body["key"] for body in self.bodies[-len(Entries) :]]
+        self.calls.append(keys)
+        successful, failed = [], []
+        for entry, key in zip(Entries, keys, strict=True):
+            sender_fault, times = self.fail.get(key, (False, 0))
+            if times > 0:
+                self.fail[key] = (sender_fault, times - 1)
+                failed.append(
+                    {"Id": entry["Id"], "SenderFault": sender_fault, "Code": "Boom", "Message": "x"}
+                )
+            else:
+                successful.append({"Id": entry["Id"], "MessageId": key})
+        return {"Successful": successful, "Failed": failed}
+
+
+def refs(n: int) -> list[S3Ref]:
+    return [S3Ref("bucket", f"uploads/{i}.jpg") for i in range(n)]
+
+
+def test_given_23_objects_when_enqueued_then_three_requests_of_at_most_ten():
+    sqs = FlakySQS({})
+
+    report = enqueue(sqs, "url", refs(23))
+
+    assert [len(call) for call in sqs.calls] == [10, 10, 3]
+    assert (report.sent, report.failed) == (23, [])
+    assert sqs.bodies[0] == {"bucket": "bucket", "key": "uploads/0.jpg"}
+
+
+def test_given_a_server_side_failure_when_sent_then_only_that_entry_is_retried():
+    sqs = FlakySQS({"uploads/3.jpg": (False, 2)})
+
+    sent, failed = send_batch(sqs, "url", refs(5), backoff=0)
+
+    assert (sent, failed) == (5, [])
+    assert sqs.calls[1:] == [["uploads/3.jpg"], ["uploads/3.jpg"]]
+
+
+def test_given_a_sender_fault_or_endless_failures_when_sent_then_they_are_reported_not_lost():
+    sqs = FlakySQS({"uploads/1.jpg": (True, 1), "uploads/2.jpg": (False, 99)})
+
+    sent, failed = send_batch(sqs, "url", refs(4), retries=2, backoff=0)
+
+    assert sent == 2
+    assert sorted((ref.key, reason) for ref, reason in failed) == [
+        ("uploads/1.jpg", "Boom: x"),
+        ("uploads/2.jpg", "Boom: x"),
+    ]
+    assert len(sqs.calls) == 3
