@@ -1,0 +1,281 @@
+"""From a folder of photos to reproducible, cached uint8 arrays.
+
+Public API:
+    scan(root, labels=LABELS) -> Scan
+        find the photos (class folders ``cat/``, ``dog/`` in any case, or Kaggle's flat ``cat.123.jpg``),
+        decode every one through ``catdog.load_image`` to drop what is corrupt, empty or not an image, and
+        drop exact duplicate files. ``Scan.report()`` says what was kept and skipped, and why.
+    make_split(scan, fractions=(0.8, 0.1, 0.1), seed=0) -> Split
+        stratified and seeded; ``Split.save(path)`` / ``Split.load(path)`` make it reproducible.
+    load_pixels(root, paths, size, cache_dir=None) -> uint8 array (n, size, size, 3)
+        through ``catdog.load_image`` + ``catdog.preprocess`` only, cached on disk so that a second run
+        does not decode thousands of JPEGs again.
+    load_arrays(split, size, cache_dir=None) -> {"train": (x, y), "val": (x, y), "test": (x, y)}
+
+No TensorFlow here: the loader is used by tests and tools that must stay light.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from catdog import InvalidImage, load_image, preprocess
+
+LABELS = ("cat", "dog")
+SPLITS = ("train", "val", "test")
+
+
+class DataError(ValueError):
+    """The data folder cannot be used as it is (no classes found, a class without photos, ...)."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str  # relative to the data root, with forward slashes, so a split file is portable
+    label: int  # index into the labels
+
+
+@dataclass
+class Scan:
+    root: Path
+    labels: tuple[str, ...]
+    layout: str  # "folders" or "flat"
+    samples: list[Sample]
+    skipped: list[dict] = field(default_factory=list)  # {"path", "reason"}
+    duplicates: list[dict] = field(default_factory=list)  # {"path", "same_as"}
+    ignored_folders: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        counter = Counter(sample.label for sample in self.samples)
+        return {label: counter[index] for index, label in enumerate(self.labels)}
+
+    def report(self) -> dict:
+        return {
+            "root": str(self.root),
+            "layout": self.layout,
+            "labels": list(self.labels),
+            "counts": self.counts(),
+            "total": len(self.samples),
+            "skipped": self.skipped,
+            "duplicates_removed": self.duplicates,
+            "ignored_folders": self.ignored_folders,
+        }
+
+
+def scan(root: str | os.PathLike, labels: tuple[str, ...] = LABELS) -> Scan:
+    """Find, validate and de-duplicate the photos under ``root``; see the module docstring."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data folder not found: {root}")
+    candidates, layout, ignored, skipped = _find(root, labels)
+    samples: list[Sample] = []
+    first_by_hash: dict[str, Sample] = {}
+    duplicates: list[dict] = []
+    conflicting: set[str] = set()
+    for path, label in candidates:
+        relative = path.relative_to(root).as_posix()
+        try:
+            load_image(path)
+        except InvalidImage as exc:
+            skipped.append({"path": relative, "reason": _reason(exc)})
+            continue
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        first = first_by_hash.get(digest)
+        if first is None:
+            first_by_hash[digest] = Sample(relative, label)
+            samples.append(first_by_hash[digest])
+            continue
+        duplicates.append({"path": relative, "same_as": first.path})
+        if first.label != label:
+            conflicting.add(first.path)
+    if conflicting:  # the same photo under two labels: neither label can be trusted
+        samples = [sample for sample in samples if sample.path not in conflicting]
+        skipped.extend(
+            {"path": path, "reason": "same file under another label"} for path in sorted(conflicting)
+        )
+    result = Scan(root, tuple(labels), layout, samples, skipped, duplicates, ignored)
+    empty = [label for label, count in result.counts().items() if count == 0]
+    if empty:
+        raise DataError(f"no usable photos for {', '.join(empty)} in {root}")
+    return result
+
+
+def _find(root: Path, labels: tuple[str, ...]) -> tuple[list[tuple[Path, int]], str, list[str], list[dict]]:
+    """Pick the layout: class folders if any folder is named like a label, else flat Kaggle names."""
+    folders = sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith("."))
+    by_label = {label: [f for f in folders if f.name.lower() == label] for label in labels}
+    skipped: list[dict] = []
+    if any(by_label.values()):
+        missing = [label for label, found in by_label.items() if not found]
+        if missing:
+            raise DataError(
+                f"no folder for {', '.join(missing)} in {root} (found: {', '.join(f.name for f in folders)})"
+            )
+        candidates = [
+            (path, index)
+            for index, label in enumerate(labels)
+            for folder in by_label[label]
+            for path in sorted(folder.rglob("*"))
+            if path.is_file() and not path.name.startswith(".")
+        ]
+        matched = {f for found in by_label.values() for f in found}
+        ignored = [f.name for f in folders if f not in matched]
+        return candidates, "folders", ignored, skipped
+    candidates = []
+    for path in sorted(root.iterdir()):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        prefix = path.name.split(".", 1)[0].lower()
+        if prefix in labels and "." in path.name:
+            candidates.append((path, labels.index(prefix)))
+        else:
+            skipped.append({"path": path.name, "reason": f"name does not start with one of {list(labels)}"})
+    if not candidates:
+        raise DataError(
+            f"found neither class folders ({', '.join(labels)}) nor files named like "
+            f"{labels[0]}.1.jpg in {root} (folders: {', '.join(f.name for f in folders) or 'none'})"
+        )
+    return candidates, "flat", [f.name for f in folders], skipped
+
+
+def _reason(exc: InvalidImage) -> str:
+    message = str(exc)
+    if message.startswith("empty file"):
+        return "empty file"
+    return f"{exc.code}: {message.split(': ', 1)[-1] if 'cannot decode' in message else message}"
+
+
+@dataclass
+class Split:
+    root: Path
+    labels: tuple[str, ...]
+    seed: int
+    fractions: tuple[float, float, float]
+    parts: dict[str, list[Sample]]
+    report: dict = field(default_factory=dict)
+
+    def sizes(self) -> dict[str, dict[str, int]]:
+        return {
+            name: {
+                label: sum(1 for sample in samples if sample.label == index)
+                for index, label in enumerate(self.labels)
+            }
+            | {"total": len(samples)}
+            for name, samples in self.parts.items()
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        document = {
+            "root": str(self.root),
+            "labels": list(self.labels),
+            "seed": self.seed,
+            "fractions": list(self.fractions),
+            "sizes": self.sizes(),
+            "splits": {name: [[s.path, s.label] for s in samples] for name, samples in self.parts.items()},
+            "report": self.report,
+        }
+        path.write_text(json.dumps(document, indent=1) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, root: str | os.PathLike | None = None) -> Split:
+        """Read a saved split; ``root`` overrides where the photos are now (paths in it are relative)."""
+        try:
+            document = json.loads(Path(path).read_text())
+            parts = {
+                name: [Sample(p, int(label)) for p, label in rows]
+                for name, rows in document["splits"].items()
+            }
+            return cls(
+                root=Path(root or document["root"]),
+                labels=tuple(document["labels"]),
+                seed=int(document["seed"]),
+                fractions=tuple(document["fractions"]),
+                parts=parts,
+                report=document.get("report", {}),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"cannot read split file {path}: {exc}") from exc
+
+
+def make_split(scan: Scan, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0) -> Split:
+    """Stratified: each class is shuffled with ``seed`` and cut at the same fractions."""
+    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
+        raise DataError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[Sample]] = {name: [] for name in SPLITS}
+    for index in range(len(scan.labels)):
+        members = sorted((s for s in scan.samples if s.label == index), key=lambda s: s.path)
+        order = rng.permutation(len(members))
+        n_train = round(len(members) * fractions[0])
+        n_val = round(len(members) * fractions[1])
+        cuts = {
+            "train": order[:n_train],
+            "val": order[n_train : n_train + n_val],
+            "test": order[n_train + n_val :],
+        }
+        for name, positions in cuts.items():
+            parts[name].extend(members[i] for i in positions)
+    for name in SPLITS:  # interleave classes in a seeded order, so a prefix of a split is still mixed
+        parts[name] = [parts[name][i] for i in rng.permutation(len(parts[name]))]
+    return Split(scan.root, scan.labels, seed, tuple(fractions), parts, scan.report())
+
+
+def load_pixels(
+    root: str | os.PathLike,
+    paths: list[str],
+    size: int,
+    cache_dir: str | os.PathLike | None = None,
+    workers: int = 2,
+) -> np.ndarray:
+    """Decode and resize ``paths`` (relative to ``root``) into ``(n, size, size, 3)`` uint8.
+
+    The cache key covers the size and every file's path, byte size and modification time, so a changed
+    or re-split data set is decoded again rather than served stale.
+    """
+    root = Path(root)
+    cache = None
+    if cache_dir is not None:
+        key = hashlib.sha256(f"{size}\n".encode())
+        for relative in paths:
+            stat = (root / relative).stat()
+            key.update(f"{relative}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+        cache = Path(cache_dir) / f"pixels-{size}px-{len(paths)}-{key.hexdigest()[:20]}.npy"
+        if cache.is_file():
+            return np.load(cache)
+
+    def decode(relative: str) -> np.ndarray:
+        return preprocess(load_image(root / relative), size)[0]
+
+    pixels = np.empty((len(paths), size, size, 3), dtype=np.uint8)
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # Pillow releases the GIL while decoding
+        for index, array in enumerate(pool.map(decode, paths)):
+            pixels[index] = array
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache.with_suffix(".partial.npy")
+        np.save(partial, pixels)
+        partial.replace(cache)  # never leave a half-written cache behind a crash
+    return pixels
+
+
+def load_arrays(
+    split: Split, size: int, cache_dir: str | os.PathLike | None = None, parts: tuple[str, ...] = SPLITS
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Pixels and integer labels of each part of ``split``."""
+    arrays = {}
+    for name in parts:
+        samples = split.parts[name]
+        pixels = load_pixels(split.root, [s.path for s in samples], size, cache_dir)
+        arrays[name] = (pixels, np.array([s.label for s in samples], dtype=np.int64))
+    return arrays
