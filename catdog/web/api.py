@@ -1,0 +1,138 @@
+"""What the upload page's API does, independent of the server that routes to it.
+
+The browser never sends a photo through this API: it asks for a presigned POST and uploads straight to
+S3, whose POST policy enforces the size limit and the content type, so the web function stays tiny and
+cheap whatever the photo size. The label is then read back from ``labels/<key>.json``, written by the
+classify function when S3 notifies it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+import uuid
+from importlib import resources
+from pathlib import PurePosixPath
+
+from botocore.exceptions import ClientError
+
+from catdog.labeling import Settings, is_not_found
+
+#: Photo types the page accepts, each with the suffix its key gets (lower case, so that the classify
+#: function's case-sensitive S3 suffix filters match) and the other suffixes that mean the same type.
+IMAGE_TYPES: dict[str, tuple[str, ...]] = {
+    "image/jpeg": (".jpg", ".jpeg", ".jpe"),
+    "image/png": (".png",),
+    "image/webp": (".webp",),
+    "image/gif": (".gif",),
+    "image/bmp": (".bmp",),
+}
+#: How long a presigned POST stays valid: long enough for a slow phone upload, short enough to expire.
+UPLOAD_EXPIRES_SECONDS = 600
+MAX_NAME_CHARS = 120
+
+ASSETS = {
+    "index.html": "text/html; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+
+
+class ApiError(Exception):
+    """A request the API refuses, with the HTTP status and the JSON the page shows."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def as_dict(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+def create_upload(s3, bucket: str, request: object, settings: Settings) -> dict:
+    """A presigned POST for one photo: ``{"url", "fields", "key", "max_bytes", "expires_in"}``.
+
+    ``request`` is the parsed JSON body, ``{"filename", "content_type"}``. The key gets a random folder
+    so that uploads never overwrite each other and S3 spreads them over partitions.
+    """
+    if not isinstance(request, dict):
+        raise ApiError(400, "bad_request", 'send a JSON object {"filename": ..., "content_type": ...}')
+    filename, content_type = request.get("filename"), request.get("content_type")
+    if not isinstance(filename, str) or not isinstance(content_type, str):
+        raise ApiError(400, "bad_request", '"filename" and "content_type" must both be strings')
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type not in IMAGE_TYPES:
+        kinds = ", ".join(t.removeprefix("image/").upper() for t in IMAGE_TYPES)
+        raise ApiError(
+            415,
+            "not_an_image",
+            f"{filename or 'the file'} is {media_type or 'of an unknown type'}, not a photo ({kinds})",
+        )
+    key = f"{settings.uploads_prefix}{uuid.uuid4().hex}/{safe_name(filename, media_type)}"
+    post = s3.generate_presigned_post(
+        Bucket=bucket,
+        Key=key,
+        Fields={"Content-Type": media_type},
+        Conditions=[
+            {"Content-Type": media_type},
+            ["content-length-range", 1, settings.max_image_bytes],
+        ],
+        ExpiresIn=UPLOAD_EXPIRES_SECONDS,
+    )
+    return {
+        "url": post["url"],
+        "fields": post["fields"],
+        "key": key,
+        "max_bytes": settings.max_image_bytes,
+        "expires_in": UPLOAD_EXPIRES_SECONDS,
+    }
+
+
+def safe_name(filename: str, media_type: str) -> str:
+    """The last path part of ``filename``, printable, bounded, and ending in its type's suffix.
+
+    Spaces, ``+`` and non-ASCII letters are kept (the pipeline handles them); path separators, control
+    characters and a misleading or upper-case suffix are not.
+    """
+    name = unicodedata.normalize("NFC", re.split(r"[\\/]", filename)[-1])
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
+    path, suffixes = PurePosixPath(name), IMAGE_TYPES[media_type]
+    if path.suffix.lower() in suffixes:
+        stem, suffix = path.stem, path.suffix.lower()
+    else:
+        stem, suffix = name, suffixes[0]
+    return f"{stem[: MAX_NAME_CHARS - len(suffix)].strip(' .') or 'photo'}{suffix}"
+
+
+def read_label(s3, bucket: str, key: str, settings: Settings) -> dict:
+    """The label JSON of the upload ``key``; a 404 ``pending`` error until the classifier wrote it."""
+    if not key.startswith(settings.uploads_prefix) or len(key) == len(settings.uploads_prefix):
+        raise ApiError(400, "bad_key", f"labels exist only for keys under {settings.uploads_prefix}")
+    try:
+        body = s3.get_object(Bucket=bucket, Key=settings.label_key(key))["Body"].read()
+    except ClientError as exc:
+        if is_not_found(exc):
+            raise ApiError(404, "pending", f"no label for {key} yet") from exc
+        raise
+    return json.loads(body)
+
+
+def health(bucket: str, settings: Settings) -> dict:
+    """What the page needs to check a photo before uploading it."""
+    return {
+        "status": "ok",
+        "bucket": bucket,
+        "max_bytes": settings.max_image_bytes,
+        "image_types": list(IMAGE_TYPES),
+    }
+
+
+def asset(name: str) -> tuple[bytes, str]:
+    """One file of the static page and its content type; only the files the page is made of."""
+    if name not in ASSETS:
+        raise ApiError(404, "not_found", f"no such page: {name}")
+    return resources.files("catdog.web").joinpath("static", name).read_bytes(), ASSETS[name]

@@ -1,0 +1,218 @@
+"""The serverless pipeline on one machine: moto's S3 and SQS on loopback, uploads fed to the classify Lambda.
+
+moto cannot run a Lambda function without Docker, but it does deliver S3 event notifications to an SQS
+queue. So the embedded bucket notifies a queue (with a dead-letter queue, as a real deployment would),
+and a worker thread hands each notification to ``functions/classify/app.py``'s ``lambda_handler``: the
+very code that runs on AWS, with the same S3 event it would receive there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+from catdog.web.post_policy import PostPolicyMiddleware
+
+#: Credentials and region of the embedded AWS: moto accepts any, the POST policy check needs the secret.
+ACCESS_KEY = "testing"
+SECRET_KEY = "testing"
+REGION = "us-east-1"
+CLASSIFY_HANDLER = Path(__file__).resolve().parents[2] / "functions" / "classify" / "app.py"
+#: Deliveries of one notification before it goes to the dead-letter queue (Lambda's async retries + 1).
+MAX_RECEIVES = 3
+
+
+class EmbeddedS3(ThreadedMotoServer):
+    """moto's server with S3's POST policy check in front, since moto stores POST uploads unchecked."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        super().__init__(ip_address=host, port=port, verbose=False)
+
+    def _server_entry(self) -> None:
+        app = PostPolicyMiddleware(DomainDispatcherApplication(create_backend_app), SECRET_KEY)
+        self._server = make_server(
+            self._ip_address, self._port, app, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self.get_host_and_port()
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def aws_environment(endpoint: str) -> dict[str, str]:
+    """Environment that points every boto3 client of this process (the handler's too) at ``endpoint``."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
+
+
+def create_pipeline(s3, sqs, bucket: str, uploads_prefix: str, allowed_origins: list[str]) -> str:
+    """The bucket (CORS for the page), its upload notifications and their queue; returns the queue URL."""
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_cors(
+        Bucket=bucket,
+        CORSConfiguration={
+            "CORSRules": [
+                {
+                    "AllowedOrigins": allowed_origins,
+                    "AllowedMethods": ["POST"],
+                    "AllowedHeaders": ["*"],
+                    "MaxAgeSeconds": 3600,
+                }
+            ]
+        },
+    )
+    dead_letters = sqs.create_queue(QueueName=f"{bucket}-uploads-dlq")["QueueUrl"]
+    redrive = {"deadLetterTargetArn": _queue_arn(sqs, dead_letters), "maxReceiveCount": str(MAX_RECEIVES)}
+    queue = sqs.create_queue(
+        QueueName=f"{bucket}-uploads",
+        Attributes={"VisibilityTimeout": "30", "RedrivePolicy": json.dumps(redrive)},
+    )["QueueUrl"]
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": _queue_arn(sqs, queue),
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": uploads_prefix}]}},
+                }
+            ]
+        },
+    )
+    return queue
+
+
+def _queue_arn(sqs, queue_url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return attributes["Attributes"]["QueueArn"]
+
+
+def load_classify_handler(path: Path = CLASSIFY_HANDLER) -> Callable[[dict, object], dict]:
+    """Import the classify function's module; its model and clients load now, as on a cold start."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: `catdog serve` runs from a checkout of the repository")
+    spec = importlib.util.spec_from_file_location("catdog_classify_function", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.lambda_handler
+
+
+@dataclass
+class LocalContext:
+    """The parts of Lambda's context object that powertools reads."""
+
+    function_name: str = "catdog-classify-local"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:catdog-classify-local"
+    memory_limit_in_mb: int = 1024
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/catdog-classify-local"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+class FunctionLog(io.TextIOBase):
+    """A ``sys.stdout`` that sends the handler's output to a file, as Lambda sends it to CloudWatch.
+
+    powertools prints structured logs and metrics to stdout; in a terminal they would bury the one line
+    per upload that ``catdog serve`` prints. Only what is written inside ``capture()`` goes to the file.
+    """
+
+    def __init__(self, terminal: io.TextIOBase, path: Path):
+        self.terminal = terminal
+        self.path = path
+        self._file = path.open("a", encoding="utf-8", buffering=1)
+        self._local = threading.local()
+
+    def write(self, text: str) -> int:
+        target = self._file if getattr(self._local, "capturing", False) else self.terminal
+        return target.write(text)
+
+    def flush(self) -> None:
+        self.terminal.flush()
+        self._file.flush()
+
+    @contextlib.contextmanager
+    def capture(self) -> Iterator[None]:
+        self._local.capturing = True
+        try:
+            yield
+        finally:
+            self._local.capturing = False
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class UploadWorker(threading.Thread):
+    """Feeds each S3 notification in the queue to the handler, as Lambda's S3 trigger would.
+
+    A message is deleted once the handler returns; when it raises (what a retry can cure), the message
+    comes back after its visibility timeout and lands in the dead-letter queue after ``MAX_RECEIVES``.
+    """
+
+    def __init__(
+        self,
+        sqs,
+        queue_url: str,
+        handler: Callable[[dict, object], dict],
+        on_done: Callable[[dict], None],
+        on_error: Callable[[dict, Exception], None],
+        log: FunctionLog,
+    ):
+        super().__init__(name="catdog-classify-worker", daemon=True)
+        self.sqs, self.queue_url, self.handler = sqs, queue_url, handler
+        self.on_done, self.on_error, self.log = on_done, on_error, log
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                response = self.sqs.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                )
+            except (BotoCoreError, ClientError):
+                if self._stopping.wait(1):  # the embedded server is shutting down
+                    return
+                continue
+            for message in response.get("Messages", []):
+                self._deliver(message)
+
+    def _deliver(self, message: dict) -> None:
+        event = json.loads(message["Body"])
+        if "Records" in event:  # s3:TestEvent, sent when the notification is configured, has none
+            try:
+                with self.log.capture():
+                    self.handler(event, LocalContext())
+            except Exception as exc:  # as Lambda does: report it, keep the message for a retry
+                self.on_error(event, exc)
+                return
+            self.on_done(event)
+        self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join()

@@ -1,0 +1,191 @@
+"""``catdog serve``: the whole pipeline on this machine, and the upload page in front of it.
+
+It starts an embedded S3 (see ``catdog.web.embedded``), classifies the bundled sample photos through it
+so that the terminal alone shows the pipeline working, then serves the page until Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import socket
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from catdog.events import s3_objects
+from catdog.labeling import Settings
+from catdog.web.api import ApiError, read_label
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL = REPO / "models" / "catdog"
+DEFAULT_SAMPLES = REPO / "samples"
+SAMPLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
+LABEL_WAIT_SECONDS = 60
+#: The handler's powertools settings outside Lambda; any of them can be overridden from the environment.
+POWERTOOLS_DEFAULTS = {
+    "POWERTOOLS_SERVICE_NAME": "catdog",
+    "POWERTOOLS_METRICS_NAMESPACE": "catdog",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+class ServeError(Exception):
+    """Why the pipeline could not start, in one line."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8000, help="port of the page, 0 for any free one")
+    parser.add_argument("--bucket", default="catdog-local", help="name of the embedded bucket")
+    parser.add_argument(
+        "--model", type=Path, default=DEFAULT_MODEL, help="model folder (model.tflite + model.json)"
+    )
+    parser.add_argument(
+        "--samples",
+        type=Path,
+        default=DEFAULT_SAMPLES,
+        help="folder of photos to classify at start-up (default: the bundled samples/)",
+    )
+    parser.add_argument(
+        "--function-log",
+        type=Path,
+        help="file for the classify function's logs and metrics (default: a new temporary file)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted; 0 on Ctrl+C, 1 with a one-line message when it cannot start."""
+    try:
+        _serve(args)
+    except ServeError as exc:
+        print(f"catdog serve: {exc}", flush=True)
+        return 1
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> None:
+    model = args.model.resolve()
+    if not (model / "model.tflite").is_file() or not (model / "model.json").is_file():
+        raise ServeError(f"no model.tflite + model.json in {model} (pass --model DIR)")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the terminal
+    # moto, Flask and werkzeug are imported only when serving, not for every catdog command.
+    from werkzeug.serving import make_server
+
+    from catdog.web import embedded
+    from catdog.web.flask_app import create_app
+
+    with contextlib.ExitStack() as cleanup:  # stops everything started so far, in reverse, on any exit
+        storage = embedded.EmbeddedS3(args.host, 0)
+        storage.start()
+        cleanup.callback(storage.stop)
+        _point_aws_at(storage.endpoint, model)
+        settings = Settings.from_env()
+        s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
+        sqs = boto3.client("sqs")
+
+        loopback = args.host in ("127.0.0.1", "localhost", "::1")
+        s3_port = None if loopback else storage.get_host_and_port()[1]
+        app = create_app(s3, args.bucket, settings, s3_port_for_browsers=s3_port)
+        try:  # bound here: werkzeug would print two lines and exit on a busy port
+            listener = cleanup.enter_context(socket.create_server((args.host, args.port)))
+        except OSError as exc:
+            raise ServeError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
+        web = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno())
+        cleanup.callback(web.server_close)
+        url = f"http://{args.host}:{web.port}/"
+        try:
+            origins = [url.rstrip("/")] if loopback else ["*"]
+            queue = embedded.create_pipeline(s3, sqs, args.bucket, settings.uploads_prefix, origins)
+        except (BotoCoreError, ClientError) as exc:
+            raise ServeError(f"cannot create bucket {args.bucket!r}: {exc}") from exc
+
+        log_path = args.function_log or Path(tempfile.mkstemp(prefix="catdog-classify-", suffix=".log")[1])
+        log = embedded.FunctionLog(sys.stdout, log_path)
+        cleanup.callback(log.close)
+        sys.stdout = log
+        cleanup.callback(setattr, sys, "stdout", log.terminal)
+        # A photo that is not an image has no metric but its error count; powertools warns about that.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        try:
+            with log.capture():
+                handler = embedded.load_classify_handler()
+        except Exception as exc:  # the model or the handler is broken: say which, in one line
+            raise ServeError(f"cannot load the classify function: {exc}") from exc
+
+        def on_done(event: dict) -> None:
+            for key in _event_keys(event):
+                print(_describe(key, _label_of(s3, args.bucket, key, settings)), flush=True)
+
+        def on_error(event: dict, exc: Exception) -> None:
+            keys = ", ".join(_event_keys(event))
+            print(f"  {keys}: failed, will retry ({type(exc).__name__}: {exc})", flush=True)
+
+        worker = embedded.UploadWorker(sqs, queue, handler, on_done, on_error, log)
+        worker.start()
+        cleanup.callback(worker.stop)
+        print(f"catdog: embedded S3 at {storage.endpoint}, bucket {args.bucket}, model {model}", flush=True)
+        print(f"catdog: the classify function logs to {log_path}", flush=True)
+        _classify_samples(s3, args.bucket, args.samples, settings)
+        print(f"\ncatdog is serving the upload page on {url}  (Ctrl+C to stop)", flush=True)
+        try:
+            web.serve_forever()
+        except KeyboardInterrupt:
+            print("\ncatdog: stopped", flush=True)
+
+
+def _point_aws_at(endpoint: str, model: Path) -> None:
+    """Configure this process's boto3 clients and the classify handler, which reads all this at import."""
+    from catdog.web.embedded import aws_environment
+
+    os.environ.update({**aws_environment(endpoint), "MODEL_PATH": str(model)})
+    os.environ.pop("AWS_SESSION_TOKEN", None)  # never mix real credentials into the embedded ones
+    os.environ.pop("AWS_PROFILE", None)
+    for name, value in POWERTOOLS_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def _classify_samples(s3, bucket: str, folder: Path, settings: Settings) -> None:
+    """Upload every photo in ``folder`` to the bucket and wait until each has its label."""
+    photos = sorted(p for p in folder.glob("*") if p.suffix.lower() in SAMPLE_SUFFIXES) if folder else []
+    if not photos:
+        return
+    print(f"catdog: classifying {len(photos)} sample photos from {folder} through the bucket:", flush=True)
+    keys = [f"{settings.uploads_prefix}samples/{photo.name}" for photo in photos]
+    for photo, key in zip(photos, keys, strict=True):
+        s3.upload_file(str(photo), bucket, key)
+    deadline = time.monotonic() + LABEL_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if all(_label_of(s3, bucket, key, settings) for key in keys):
+            return
+        time.sleep(0.2)
+    raise ServeError(f"the sample photos got no label within {LABEL_WAIT_SECONDS} s")
+
+
+def _event_keys(event: dict) -> list[str]:
+    return [obj.key for obj in s3_objects(event)]
+
+
+def _label_of(s3, bucket: str, key: str, settings: Settings) -> dict | None:
+    try:
+        return read_label(s3, bucket, key, settings)
+    except ApiError:
+        return None
+
+
+def _describe(key: str, label: dict | None) -> str:
+    """One terminal line per labelled upload."""
+    if label is None:
+        return f"  {key}: no label written"
+    if "error" in label:
+        return f"  {key:<40} error  {label['error']['code']}: {label['error']['message']}"
+    probabilities = "  ".join(f"{name} {p:6.1%}" for name, p in label["probabilities"].items())
+    return f"  {key:<40} {label['label']:<4} {label['confidence']:6.1%}   ({probabilities})"

@@ -1,0 +1,213 @@
+// The upload page: presign through the API, POST straight to S3 with progress, poll for the label.
+"use strict";
+
+const MAX_PARALLEL_UPLOADS = 3;
+const POLL_FIRST_MS = 300;
+const POLL_MAX_MS = 2000;
+const POLL_GIVE_UP_MS = 90000;
+
+const results = document.getElementById("results");
+const template = document.getElementById("card-template");
+const dropzone = document.getElementById("dropzone");
+let service = { max_bytes: null, image_types: [] };
+let active = 0;
+const waiting = [];
+
+fetch("api/health")
+  .then((response) => response.json())
+  .then((health) => {
+    service = health;
+    const mb = (health.max_bytes / 1048576).toLocaleString(undefined, { maximumFractionDigits: 1 });
+    document.getElementById("limits").textContent =
+      `JPEG, PNG, WebP, GIF or BMP, up to ${mb} MB each, several at once.`;
+    document.getElementById("service").textContent = `Bucket: ${health.bucket}.`;
+  })
+  .catch(() => {});
+
+for (const input of document.querySelectorAll("input[type=file]")) {
+  input.addEventListener("change", () => {
+    addFiles(input.files);
+    input.value = "";
+  });
+}
+
+for (const type of ["dragenter", "dragover"]) {
+  document.addEventListener(type, (event) => {
+    event.preventDefault();
+    dropzone.classList.add("dragging");
+  });
+}
+for (const type of ["dragleave", "drop"]) {
+  document.addEventListener(type, (event) => {
+    event.preventDefault();
+    if (type === "drop" || event.relatedTarget === null) dropzone.classList.remove("dragging");
+  });
+}
+document.addEventListener("drop", (event) => addFiles(event.dataTransfer.files));
+
+function addFiles(files) {
+  for (const file of files) {
+    const card = createCard(file);
+    results.prepend(card.element);
+    document.getElementById("empty").hidden = true;
+    waiting.push(() => process(file, card));
+  }
+  pump();
+}
+
+function pump() {
+  while (active < MAX_PARALLEL_UPLOADS && waiting.length) {
+    active += 1;
+    waiting.shift()().finally(() => {
+      active -= 1;
+      pump();
+    });
+  }
+}
+
+function createCard(file) {
+  const element = template.content.firstElementChild.cloneNode(true);
+  const get = (selector) => element.querySelector(selector);
+  get(".name").textContent = file.name;
+  get(".name").title = file.name;
+  get(".progress").setAttribute("aria-label", `Upload of ${file.name}`);
+  if (file.type.startsWith("image/")) {
+    get(".thumb img").src = URL.createObjectURL(file);
+    get(".thumb img").alt = `Your photo ${file.name}`;
+  } else {
+    get(".thumb-type").textContent = file.name.includes(".") ? file.name.split(".").pop().slice(0, 4) : "?";
+  }
+  const card = {
+    element,
+    status(text, state) {
+      get(".status").textContent = text;
+      if (state) element.dataset.state = state;
+    },
+    progress(fraction) {
+      get(".progress").value = Math.round(fraction * 100);
+    },
+    fail(message, detail) {
+      card.status(message, "error");
+      if (detail) get(".status").title = detail;
+    },
+    show(label) {
+      const percent = (p) => `${(p * 100).toFixed(1)}%`;
+      element.dataset.label = label.label;
+      get(".label").textContent = label.label;
+      const confidence = document.createElement("small");
+      confidence.textContent = `${percent(label.confidence)} sure`;
+      get(".label").append(confidence);
+      get(".bar").setAttribute("aria-label", `Confidence ${percent(label.confidence)}`);
+      get(".bar span").style.width = percent(label.confidence);
+      get(".probabilities").textContent = Object.entries(label.probabilities)
+        .map(([name, p]) => `${name} ${percent(p)}`)
+        .join(" · ");
+      get(".verdict").hidden = false;
+      const ms = label.timing_ms ? ` in ${Math.round(label.timing_ms.inference)} ms` : "";
+      card.status(`Classified by ${label.model.name} ${label.model.version}${ms}`, "done");
+    },
+  };
+  card.status("Waiting to upload…", "queued");
+  return card;
+}
+
+async function process(file, card) {
+  try {
+    if (service.max_bytes && file.size > service.max_bytes) {
+      throw new Error(`Too large: ${formatBytes(file.size)}, the limit is ${formatBytes(service.max_bytes)}.`);
+    }
+    card.status("Preparing upload…", "uploading");
+    const upload = await api("api/uploads", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ filename: file.name, content_type: file.type || "application/octet-stream" }),
+    });
+    await postToS3(upload, file, card);
+    card.status("Classifying…", "classifying");
+    const label = await pollLabel(upload.key);
+    if (label.error) {
+      card.fail(`Not classified: ${describeError(label.error)}`, `${label.error.code}: ${label.error.message}`);
+      return;
+    }
+    card.show(label);
+  } catch (error) {
+    card.fail(error.message);
+  }
+}
+
+async function api(path, options) {
+  const response = await fetch(path, options);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    throw new Error(body.error ? body.error.message : `The server answered ${response.status}.`);
+  }
+  return body;
+}
+
+function postToS3(upload, file, card) {
+  return new Promise((resolve, reject) => {
+    const form = new FormData();
+    for (const [name, value] of Object.entries(upload.fields)) form.append(name, value);
+    form.append("file", file);
+    const request = new XMLHttpRequest();
+    request.open("POST", upload.url);
+    request.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) {
+        card.progress(event.loaded / event.total);
+        card.status(`Uploading… ${Math.round((event.loaded / event.total) * 100)}%`);
+      }
+    });
+    request.addEventListener("load", () => {
+      if (request.status >= 200 && request.status < 300) {
+        card.progress(1);
+        resolve();
+      } else {
+        reject(new Error(`Upload refused: ${s3Error(request.responseText) || `S3 answered ${request.status}`}`));
+      }
+    });
+    request.addEventListener("error", () => reject(new Error("Upload failed: S3 could not be reached.")));
+    request.send(form);
+  });
+}
+
+function s3Error(xml) {
+  const doc = new DOMParser().parseFromString(xml || "", "application/xml");
+  const code = doc.querySelector("Code");
+  const message = doc.querySelector("Message");
+  if (code && code.textContent === "EntityTooLarge") return "the file is too large.";
+  return message ? message.textContent : code && code.textContent;
+}
+
+async function pollLabel(key) {
+  const path = `api/labels/${key.split("/").map(encodeURIComponent).join("/")}`;
+  const started = Date.now();
+  let delay = POLL_FIRST_MS;
+  while (Date.now() - started < POLL_GIVE_UP_MS) {
+    const response = await fetch(path);
+    if (response.ok) return response.json();
+    if (response.status !== 404) {
+      const body = await response.json().catch(() => ({}));
+      throw new Error(body.error ? body.error.message : `The server answered ${response.status}.`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 1.5, POLL_MAX_MS);
+  }
+  throw new Error("No label after 90 s: is the classify function running?");
+}
+
+function describeError(error) {
+  const plain = {
+    invalid_image: "this file is not an image that can be read",
+    empty: "the file is empty",
+    too_large: "the file is too large",
+    too_many_pixels: "the image has too many pixels",
+    not_found: "the upload disappeared before it was read",
+  };
+  return plain[error.code] ? `${plain[error.code]}.` : `${error.code}: ${error.message}`;
+}
+
+function formatBytes(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1048576) return `${(bytes / 1024).toFixed(0)} KB`;
+  return `${(bytes / 1048576).toFixed(1)} MB`;
+}
