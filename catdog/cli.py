@@ -25,6 +25,7 @@ from catdog import bulk
 from catdog.enqueue import enqueue
 from catdog.inputs import UsageError, expand, list_images, parse_s3_url
 from catdog.labeling import Settings
+from catdog.web import serve
 
 #: The released model inside a source checkout; ``MODEL_PATH`` or ``--model`` point elsewhere.
 REPO_MODEL = Path(__file__).resolve().parent.parent / "models" / "catdog"
@@ -209,6 +210,9 @@ COMMANDS: dict[str, Command] = {
     ),
     "enqueue": Command(
         "send s3://bucket/prefix objects to the SQS fan-out queue", enqueue_arguments, run_enqueue
+    ),
+    "serve": Command(
+        "run the pipeline on an embedded S3 and serve the upload page", serve.add_arguments, serve.run
     ),
 }
 
