@@ -1,0 +1,299 @@
+"""The S3-triggered classify function over a real (moto) bucket, real photos and a real TFLite model.
+
+Every test invokes the handler with one of the sample events in ``events/`` - the same files that
+``sam local invoke`` takes - rewritten only to point at the test bucket and the object's real ETag.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from conftest import RELEASED_MODEL
+from lambda_harness import LambdaContext, aws_environment, load_handler
+from moto import mock_aws
+from PIL import Image
+from sample_events import event_key, sample_event
+
+BUCKET = "catdog-classify-test"
+LABEL_FIELDS = {
+    "bucket",
+    "key",
+    "label",
+    "confidence",
+    "probabilities",
+    "model",
+    "source",
+    "timing_ms",
+    "classified_at",
+}
+ERROR_FIELDS = {"bucket", "key", "error", "model", "classified_at"}
+PUT_KEY = "uploads/pets/whiskers.jpg"  # the key in events/s3-put.json
+
+
+@pytest.fixture(scope="session")
+def serving_model(request) -> Path:
+    """The released model once it is in the repository; until then the tiny real int8 model."""
+    if (RELEASED_MODEL / "model.tflite").is_file():
+        return RELEASED_MODEL
+    return request.getfixturevalue("tiny_model_dir")
+
+
+@pytest.fixture
+def start(monkeypatch, serving_model):
+    """Start the function (cold start) with extra environment variables, inside a mocked AWS."""
+    aws_environment(monkeypatch, serving_model)
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+
+        def cold_start(**environment):
+            for name, value in environment.items():
+                monkeypatch.setenv(name, str(value))
+            return load_handler("classify")
+
+        yield cold_start
+
+
+@pytest.fixture
+def app(start):
+    return start()
+
+
+def upload(key: str, body: bytes) -> str:
+    """Put ``body`` at ``key``; returns its ETag, as S3 would put it in the event."""
+    return boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=body)["ETag"].strip('"')
+
+
+def read_label(key: str) -> dict:
+    return json.loads(boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
+def all_keys() -> list[str]:
+    listing = boto3.client("s3").list_objects_v2(Bucket=BUCKET)
+    return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+def png_bytes(photo: Path) -> bytes:
+    buffer = io.BytesIO()
+    Image.open(photo).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def classify(app, event: dict) -> dict:
+    return app.lambda_handler(event, LambdaContext())
+
+
+def test_given_a_jpeg_upload_when_the_put_event_arrives_then_a_complete_label_is_written(app, cat_photos):
+    etag = upload(PUT_KEY, cat_photos[0].read_bytes())
+
+    result = classify(app, sample_event("s3-put.json", BUCKET, etag=etag))
+
+    label = read_label("labels/pets/whiskers.jpg.json")
+    assert result == {"written": 1, "skipped": 0, "ignored": 0}
+    assert set(label) == LABEL_FIELDS
+    assert label["bucket"] == BUCKET and label["key"] == "uploads/pets/whiskers.jpg"
+    assert label["label"] in {"cat", "dog"}
+    assert set(label["probabilities"]) == {"cat", "dog"}
+    assert label["confidence"] == max(label["probabilities"].values())
+    assert sum(label["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+    assert set(label["model"]) == {"name", "version", "sha256"}
+    assert label["source"] == {"etag": etag, "version_id": None, "size": cat_photos[0].stat().st_size}
+    assert set(label["timing_ms"]) == {"download", "decode", "inference"}
+    assert label["classified_at"].endswith("Z")
+
+
+def test_given_the_label_object_when_read_then_it_is_served_as_json(app, dog_photos):
+    event = sample_event("s3-put.json", BUCKET)
+    upload(event_key(event), dog_photos[0].read_bytes())
+
+    classify(app, event)
+
+    head = boto3.client("s3").head_object(Bucket=BUCKET, Key="labels/pets/whiskers.jpg.json")
+    assert head["ContentType"] == "application/json"
+
+
+def test_given_a_key_with_spaces_plus_and_unicode_when_classified_then_the_label_mirrors_the_real_key(
+    app, dog_photos
+):
+    event = sample_event("s3-put-special-key.json", BUCKET)
+    key = event_key(event)
+    assert key == "uploads/my pets/Rex + Minou été 🐶.jpg"  # the sample is encoded as S3 sends it
+    upload(key, dog_photos[0].read_bytes())
+
+    classify(app, event)
+
+    label = read_label("labels/my pets/Rex + Minou été 🐶.jpg.json")
+    assert label["key"] == key
+    assert "error" not in label
+
+
+def test_given_a_png_upload_when_classified_then_it_gets_the_same_label_as_its_jpeg(app, cat_photos):
+    photo = cat_photos[1]
+    upload("uploads/a.jpg", photo.read_bytes())
+    upload("uploads/a.png", png_bytes(photo))
+
+    classify(app, sample_event("s3-put.json", BUCKET, key="uploads/a.jpg"))
+    classify(app, sample_event("s3-put.json", BUCKET, key="uploads/a.png"))
+
+    jpeg, png = read_label("labels/a.jpg.json"), read_label("labels/a.png.json")
+    assert png["label"] == jpeg["label"]
+    assert png["probabilities"]["cat"] == pytest.approx(jpeg["probabilities"]["cat"], abs=0.05)
+
+
+def test_given_an_eventbridge_object_created_event_when_handled_then_the_object_is_labelled(app, cat_photos):
+    event = sample_event("eventbridge-object-created.json", BUCKET)
+    upload(event["detail"]["object"]["key"], cat_photos[2].read_bytes())
+
+    assert classify(app, event)["written"] == 1
+    assert "label" in read_label("labels/pets/whiskers.jpg.json")
+
+
+@pytest.mark.skipif(not (RELEASED_MODEL / "model.tflite").is_file(), reason="no released model yet")
+def test_given_the_released_model_when_clear_photos_are_uploaded_then_almost_all_labels_are_right(
+    app, cat_photos, dog_photos
+):
+    photos = [("cat", p) for p in cat_photos] + [("dog", p) for p in dog_photos]
+    for truth, photo in photos:
+        key = f"uploads/{truth}s/{photo.name}"
+        upload(key, photo.read_bytes())
+        classify(app, sample_event("s3-put.json", BUCKET, key=key))
+
+    right = [read_label(f"labels/{truth}s/{photo.name}.json")["label"] == truth for truth, photo in photos]
+    assert sum(right) / len(right) >= 0.9
+
+
+def test_given_a_duplicate_event_for_the_same_etag_when_handled_then_the_label_is_not_rewritten(
+    app, cat_photos
+):
+    event = sample_event("s3-put.json", BUCKET, etag=upload(PUT_KEY, cat_photos[0].read_bytes()))
+    classify(app, event)
+    first = boto3.client("s3").get_object(Bucket=BUCKET, Key="labels/pets/whiskers.jpg.json")
+
+    result = classify(app, event)
+
+    again = boto3.client("s3").get_object(Bucket=BUCKET, Key="labels/pets/whiskers.jpg.json")
+    assert result == {"written": 0, "skipped": 1, "ignored": 0}
+    assert again["ETag"] == first["ETag"]
+    assert again["LastModified"] == first["LastModified"]
+
+
+def test_given_the_photo_is_replaced_when_its_new_event_arrives_then_the_label_is_redone(
+    app, cat_photos, dog_photos
+):
+    classify(app, sample_event("s3-put.json", BUCKET, etag=upload(PUT_KEY, cat_photos[0].read_bytes())))
+
+    new_etag = upload(PUT_KEY, dog_photos[0].read_bytes())
+    classify(app, sample_event("s3-put.json", BUCKET, etag=new_etag))
+
+    assert read_label("labels/pets/whiskers.jpg.json")["source"]["etag"] == new_etag
+
+
+@pytest.mark.parametrize("sample", ["s3-put-label.json", "s3-put.json"])
+def test_given_an_event_outside_uploads_when_handled_then_nothing_is_written(app, sample):
+    key = None if sample == "s3-put-label.json" else "elsewhere/cat.jpg"
+    event = sample_event(sample, BUCKET, key=key)
+    upload(event_key(event), b"{}")
+
+    result = classify(app, event)
+
+    assert result == {"written": 0, "skipped": 0, "ignored": 1}
+    assert all_keys() == [event_key(event)]
+
+
+def test_given_an_object_removed_event_when_handled_then_it_is_ignored(app):
+    event = sample_event("s3-put.json", BUCKET)
+    event["Records"][0]["eventName"] = "ObjectRemoved:Delete"
+
+    assert classify(app, event)["ignored"] == 1
+    assert all_keys() == []
+
+
+def test_given_a_text_file_when_classified_then_an_invalid_image_error_is_recorded(app):
+    event = sample_event("s3-put-not-image.json", BUCKET)
+    upload(event_key(event), b"shopping list: cat food, dog food\n")
+
+    classify(app, event)
+
+    label = read_label("labels/docs/notes.txt.json")
+    assert set(label) == ERROR_FIELDS | {"source"}
+    assert label["error"]["code"] == "invalid_image"
+    assert label["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("environment", "body", "code"),
+    [
+        ({}, b"", "empty"),
+        ({}, b"\xff\xd8\xff\xe0 a truncated JPEG header", "invalid_image"),
+        ({"MAX_IMAGE_BYTES": 1000}, None, "too_large"),
+        ({"MAX_PIXELS": 10_000}, None, "too_many_pixels"),
+    ],
+)
+def test_given_bad_input_when_classified_then_its_error_is_recorded_and_nothing_raises(
+    start, cat_photos, environment, body, code
+):
+    app = start(**environment)
+    event = sample_event("s3-put.json", BUCKET)
+    upload(event_key(event), cat_photos[0].read_bytes() if body is None else body)
+
+    classify(app, event)
+
+    label = read_label("labels/pets/whiskers.jpg.json")
+    assert set(label) == ERROR_FIELDS | {"source"}
+    assert label["error"]["code"] == code
+
+
+def test_given_the_object_was_deleted_before_the_event_when_handled_then_not_found_is_recorded(
+    app, cat_photos
+):
+    event = sample_event("s3-put.json", BUCKET)
+    upload(event_key(event), cat_photos[0].read_bytes())
+    boto3.client("s3").delete_object(Bucket=BUCKET, Key=event_key(event))
+
+    classify(app, event)
+
+    label = read_label("labels/pets/whiskers.jpg.json")
+    assert set(label) == ERROR_FIELDS
+    assert label["error"]["code"] == "not_found"
+
+
+def test_given_s3_throttles_when_handled_then_the_error_propagates_for_a_lambda_retry(
+    app, cat_photos, monkeypatch
+):
+    event = sample_event("s3-put.json", BUCKET)
+    upload(event_key(event), cat_photos[0].read_bytes())
+
+    def slow_down(**kwargs):
+        raise ClientError(
+            {"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject"
+        )
+
+    monkeypatch.setattr(app.s3, "get_object", slow_down)
+
+    with pytest.raises(ClientError, match="SlowDown"):
+        classify(app, event)
+    assert all_keys() == [event_key(event)]
+
+
+def test_given_a_classified_photo_and_a_bad_one_when_handled_then_metrics_count_label_and_error_code(
+    app, cat_photos, capsys, caplog
+):
+    upload("uploads/good.jpg", cat_photos[0].read_bytes())
+    upload("uploads/bad.jpg", b"not a photo")
+    capsys.readouterr()
+
+    classify(app, sample_event("s3-put.json", BUCKET, key="uploads/good.jpg"))
+    classify(app, sample_event("s3-put.json", BUCKET, key="uploads/bad.jpg"))
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    metrics = [line for line in lines if "_aws" in line]
+    label = read_label("labels/good.jpg.json")["label"]
+    assert any(m.get("ImagesClassified") == [1.0] and m.get("label") == label for m in metrics)
+    assert any(m.get("ImageErrors") == [1.0] and m.get("code") == "invalid_image" for m in metrics)
+    assert any(len(m.get("InferenceMs", [])) == 1 for m in metrics)
+    (logged,) = [r for r in caplog.records if r.getMessage() == "classified"]
+    assert (logged.key, logged.label) == ("uploads/good.jpg", label)
