@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         _serve(args)
     except ServeError as exc:
-        print(f"catdog serve: {exc}", flush=True)
+        print(f"catdog serve: error: {exc}", file=sys.stderr, flush=True)
         return 1
     return 0
 

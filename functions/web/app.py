@@ -1,0 +1,81 @@
+"""The upload page and its JSON API on AWS, behind an HTTP API: the routes of ``catdog serve``.
+
+The function never touches a photo: it presigns a POST so that the browser uploads straight to the
+bucket (the POST policy enforces size and type), and it reads back ``labels/<key>.json`` written by the
+classify function. All of it is ``catdog.web.api``, shared with the local Flask app.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from urllib.parse import unquote
+
+import boto3
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from catdog.labeling import Settings
+from catdog.web import api
+
+LABELS_ROUTE = "/api/labels/"
+
+logger = Logger()
+tracer = Tracer()
+app = APIGatewayHttpResolver()
+
+# SigV4 is what a presigned POST needs for SSE-KMS buckets and every region opened since 2014.
+s3 = boto3.client("s3", config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
+bucket = os.environ["BUCKET_NAME"]
+settings = Settings.from_env()
+
+
+@app.exception_handler(api.ApiError)
+def api_error(error: api.ApiError) -> Response:
+    return Response(error.status, "application/json", json.dumps(error.as_dict()))
+
+
+@app.get("/")
+def index() -> Response:
+    return _asset("index.html")
+
+
+@app.get("/static/<name>")
+def static_file(name: str) -> Response:
+    return _asset(name)
+
+
+@app.get("/api/health")
+def health() -> dict:
+    return api.health(bucket, settings)
+
+
+@app.post("/api/uploads")
+def create_upload() -> Response:
+    try:
+        request = json.loads(app.current_event.decoded_body or "null")
+    except ValueError:
+        request = None
+    upload = api.create_upload(s3, bucket, request, settings)
+    logger.info("presigned an upload", extra={"key": upload["key"]})
+    return Response(201, "application/json", json.dumps(upload))
+
+
+# A key has slashes, which a <name> route parameter does not match: take the rest of the path.
+@app.get(f"{LABELS_ROUTE}.+")
+def label() -> dict:
+    return api.read_label(s3, bucket, unquote(app.current_event.path.removeprefix(LABELS_ROUTE)), settings)
+
+
+def _asset(name: str) -> Response:
+    body, content_type = api.asset(name)
+    return Response(200, content_type, body.decode(), headers={"Cache-Control": "max-age=300"})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)
