@@ -1,0 +1,82 @@
+"""S3 Batch Operations: label every object of a manifest (CSV or S3 Inventory) with the released model.
+
+Batch Operations invokes once per object and reads the answer's ``resultCode``: ``Succeeded`` ends the
+task, ``TemporaryFailure`` makes Batch Operations retry it, ``PermanentFailure`` lists it in the job's
+failure report. A photo that cannot be decoded is a *fact* about the object, so it is ``Succeeded`` with
+its error JSON written; a missing object is ``PermanentFailure`` (its error JSON is written too); only
+throttling, 5xx and network errors are ``TemporaryFailure``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent, event_source
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+    S3BatchOperationResponse,
+    S3BatchOperationResponseRecord,
+    S3BatchOperationTask,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
+
+from catdog.classifier import Classifier
+from catdog.labeling import Settings, is_transient, label_object, model_path_from_env
+from catdog.telemetry import report
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+s3 = boto3.client("s3")
+settings = Settings.from_env()
+classifier = Classifier(model_path_from_env())
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+@event_source(data_class=S3BatchOperationEvent)
+def lambda_handler(event: S3BatchOperationEvent, context: LambdaContext) -> dict:
+    """Answer schema 1.0 and 2.0 alike: powertools reads the bucket from ``s3BucketArn`` or
+    ``s3Bucket`` and URL-decodes ``s3Key`` (manifest keys are URL-encoded in both versions)."""
+    response = S3BatchOperationResponse(
+        event.invocation_schema_version, event.invocation_id, treat_missing_keys_as="PermanentFailure"
+    )
+    for task in event.tasks:
+        response.add_result(label_task(task))
+    return response.asdict()
+
+
+def label_task(task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
+    bucket, key = task.s3_bucket, task.s3_key
+    logger.append_keys(bucket=bucket, key=key, task_id=task.task_id)
+    if settings.is_label(key):
+        return task.build_task_batch_response("PermanentFailure", "refused: a label, not a photo")
+    try:
+        record = label_object(s3, bucket, key, classifier, settings)
+    except (ClientError, BotoCoreError) as exc:
+        transient = is_transient(exc)
+        logger.warning("S3 call failed", extra={"transient": transient, "reason": str(exc)})
+        return task.build_task_batch_response(
+            "TemporaryFailure" if transient else "PermanentFailure", _clip(f"{type(exc).__name__}: {exc}")
+        )
+    report(record, logger=logger, metrics=metrics)
+    label_key = settings.label_key(key)
+    if "error" in record:
+        code = "PermanentFailure" if record["error"]["code"] == "not_found" else "Succeeded"
+        return task.build_task_batch_response(code, _summary(label_key, error=record["error"]["code"]))
+    return task.build_task_batch_response(
+        "Succeeded", _summary(label_key, label=record["label"], confidence=record["confidence"])
+    )
+
+
+def _summary(label_key: str, **fields) -> str:
+    """The job report's ``resultString``: what happened and where the full record is."""
+    return _clip(json.dumps({**fields, "labels_key": label_key}, ensure_ascii=False))
+
+
+def _clip(text: str, limit: int = 1024) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,78 @@
+"""SQS fan-out: label the S3 objects named by queue messages, reporting failures message by message.
+
+A message is either an S3 event notification delivered to SQS (one or more records; S3's
+``s3:TestEvent`` is dropped) or ``{"bucket", "key"}`` from ``catdog enqueue``. With
+``ReportBatchItemFailures`` only the messages that raised go back to the queue: a transient S3 error
+is retried alone, and a malformed message reaches the dead-letter queue after ``maxReceiveCount``
+receives without ever re-running its neighbours.
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from catdog.classifier import Classifier
+from catdog.events import s3_objects
+from catdog.labeling import Settings, label_object, model_path_from_env
+from catdog.telemetry import report
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+# A batch whose every message failed is answered like any other (all listed as failures), not raised:
+# the queue sees the same outcome, and the function's Errors metric stays meaningful (bugs only).
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+s3 = boto3.client("s3")
+settings = Settings.from_env()
+classifier = Classifier(model_path_from_env())
+
+
+class PoisonMessage(ValueError):
+    """A message that names no S3 object: it fails, and after enough receives lands in the DLQ."""
+
+
+def targets(body: str) -> list[tuple[str, str, str | None]]:
+    """``(bucket, key, etag)`` for each object a message names; ``[]`` for S3's test event."""
+    try:
+        message = json.loads(body)
+    except ValueError as exc:
+        raise PoisonMessage(f"not JSON: {exc}") from exc
+    if not isinstance(message, dict):
+        raise PoisonMessage("not a JSON object")
+    if message.get("Event") == "s3:TestEvent":
+        return []
+    if "Records" in message:
+        return [(o.bucket, o.key, o.etag) for o in s3_objects(message) if o.created]
+    bucket, key = message.get("bucket"), message.get("key")
+    if not (isinstance(bucket, str) and bucket and isinstance(key, str) and key):
+        raise PoisonMessage('expected an S3 notification or {"bucket": ..., "key": ...}')
+    return [(bucket, key, message.get("etag"))]
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> None:
+    """Raises (so the message is retried) only when a retry can help or the message is malformed."""
+    found = targets(record.body)
+    if not found:
+        logger.info("dropped: no object to label", extra={"message_id": record.message_id})
+    for bucket, key, etag in found:
+        if settings.is_label(key):
+            logger.info("ignored: a label, not a photo", extra={"bucket": bucket, "key": key})
+            continue
+        report(label_object(s3, bucket, key, classifier, settings, etag=etag), logger=logger, metrics=metrics)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
