@@ -1,0 +1,50 @@
+"""Import a Lambda handler the way Lambda does: fresh, with its environment, inside moto's mock.
+
+Handlers build their S3 client and ``Classifier`` at import (module scope), so each test imports its
+own copy after ``mock_aws`` has started and ``MODEL_PATH`` points at the model under test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+FUNCTIONS = REPO / "functions"
+RELEASED_MODEL = REPO / "models" / "catdog"
+
+
+def aws_environment(monkeypatch, model_dir: Path) -> None:
+    """Fake credentials in one region, powertools quiet (no X-Ray), the handler's model."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "catdog-tests",
+        "POWERTOOLS_SERVICE_NAME": "catdog",
+        "MODEL_PATH": str(model_dir),
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def load_handler(function: str):
+    """A fresh module object for ``functions/<function>/app.py`` (module scope runs again)."""
+    name = f"catdog_test_{function}_app"
+    spec = importlib.util.spec_from_file_location(name, FUNCTIONS / function / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "catdog-test"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:catdog-test"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
