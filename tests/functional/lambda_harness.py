@@ -11,9 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-FUNCTIONS = REPO / "functions"
-RELEASED_MODEL = REPO / "models" / "catdog"
+FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 
 
 def aws_environment(monkeypatch, model_dir: Path) -> None:
