@@ -31,7 +31,8 @@ classifier = Classifier(model_path_from_env())
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     """Label every new upload in an S3 notification or EventBridge event.
 
-    Raises only what a retry can cure (throttling, 5xx); a bad photo is recorded in its label JSON.
+    A bad photo is a fact, recorded in its label JSON. Only AWS errors raise: throttling and 5xx are
+    cured by Lambda's retries, anything else (access denied) ends in the failure queue for a redrive.
     """
     written = skipped = ignored = 0
     for obj in s3_objects(event):

@@ -1,0 +1,110 @@
+"""The SAM application as ``sam`` and ``cfn-lint`` see it: valid, lint-clean, and buildable here.
+
+``sam build`` runs for real (makefile builds of both layers, pip for Lambda's platform) into a
+temporary folder; the built runtime layer is then measured, searched for TensorFlow, and used on its
+own - no virtualenv on the path - to classify a photo with the built model layer.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import RELEASED_MODEL, REPO
+
+pytestmark = pytest.mark.tools
+
+TOOLS = REPO / ".venv-tools" / "bin"
+PYTHON312 = Path("/root/.pyenv/versions/3.12.1/bin")
+LAYER_LIMIT_MB = 120  # the project's budget; Lambda's hard limit is 250 MB for function + layers
+
+
+def tool_env() -> dict:
+    """sam needs python3.12 on PATH to build for the python3.12 runtime."""
+    path = os.pathsep.join(p for p in (str(PYTHON312), str(TOOLS), os.environ["PATH"]) if p)
+    return {**os.environ, "PATH": path, "SAM_CLI_TELEMETRY": "0"}
+
+
+def run(*command: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command, cwd=REPO, env=env or tool_env(), capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tools_installed():
+    if not (TOOLS / "sam").exists():
+        pytest.skip("no .venv-tools: run scripts/setup.sh --tools")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, request) -> Path:
+    """``sam build`` into a temporary folder; the layer is built from the released model if present."""
+    env = tool_env()
+    if not (RELEASED_MODEL / "model.tflite").is_file():
+        env["CATDOG_MODEL_DIR"] = str(request.getfixturevalue("tiny_model_dir"))
+    build_dir = tmp_path_factory.mktemp("sam-build")
+    cache_dir = tmp_path_factory.mktemp("sam-cache")
+    result = run(
+        str(TOOLS / "sam"), "build", "--build-dir", str(build_dir), "--cache-dir", str(cache_dir), env=env
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return build_dir
+
+
+def size_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
+
+
+def test_given_the_template_when_sam_validates_with_lint_then_it_is_valid():
+    result = run(str(TOOLS / "sam"), "validate", "--lint", "--region", "us-east-1")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_given_the_template_when_cfn_lint_runs_then_there_are_no_findings():
+    result = run(str(TOOLS / "cfn-lint"), "template.yaml")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_given_a_sam_build_when_the_runtime_layer_is_measured_then_it_is_small_and_has_no_tensorflow(built):
+    site = built / "RuntimeLayer" / "python"
+
+    names = {path.name.lower() for path in site.iterdir()}
+    assert {"ai_edge_litert", "numpy", "pil", "aws_lambda_powertools", "catdog"} <= names
+    assert not [name for name in names if name.startswith(("tensorflow", "tf_keras", "keras"))]
+    assert size_mb(built / "RuntimeLayer") <= LAYER_LIMIT_MB
+
+
+def test_given_a_sam_build_when_the_layers_are_compared_with_the_repo_then_they_hold_the_same_code_and_model(
+    built,
+):
+    site = built / "RuntimeLayer" / "python"
+    sources = sorted(p.relative_to(REPO) for p in (REPO / "catdog").rglob("*.py"))
+    model_dir = built / "ModelLayer" / "model"
+
+    assert sources and all(filecmp.cmp(REPO / rel, site / rel, shallow=False) for rel in sources)
+    assert sorted(p.name for p in model_dir.iterdir()) == ["model.json", "model.tflite"]
+
+
+def test_given_only_the_built_layers_when_a_photo_is_classified_then_it_works_without_tensorflow(
+    built, cat_photos
+):
+    script = (
+        "import sys\n"
+        f"sys.path[:0] = [{str(built / 'RuntimeLayer' / 'python')!r}]\n"
+        "from catdog import Classifier\n"
+        f"prediction = Classifier({str(built / 'ModelLayer' / 'model')!r}).classify({str(cat_photos[0])!r})\n"
+        "assert not [m for m in sys.modules if m.startswith(('tensorflow', 'keras'))], 'TensorFlow loaded'\n"
+        "print(prediction.label)\n"
+    )
+    # -S: no site-packages at all, so everything imported comes from the layer (as on Lambda's /opt).
+    result = run(str(PYTHON312 / "python3.12"), "-S", "-c", script)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() in {"cat", "dog"}
