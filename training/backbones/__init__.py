@@ -1,0 +1,1 @@
+"""Pretrained backbones that load their weights from local files or packages, never from a model hub."""
