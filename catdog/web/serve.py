@@ -98,7 +98,8 @@ def _serve(args: argparse.Namespace) -> None:
         try:  # bound here: werkzeug would print two lines and exit on a busy port
             listener = cleanup.enter_context(socket.create_server((args.host, args.port)))
         except OSError as exc:
-            raise ServeError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise ServeError(f"cannot listen on {args.host}:{args.port}: {reason}") from exc
         web = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno())
         cleanup.callback(web.server_close)
         url = f"http://{args.host}:{web.port}/"

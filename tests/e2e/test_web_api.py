@@ -1,0 +1,174 @@
+"""The upload API of a running ``catdog serve``: presign, POST the photo to the embedded S3, poll the label.
+
+Everything goes over real HTTP, as from a browser: the API on one port, the embedded S3 (with its POST
+policy check) on another, the classify Lambda handler fed by the bucket's notifications.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import subprocess
+import sys
+
+import boto3
+import pytest
+import requests
+from conftest import RELEASED_MODEL
+from web_pipeline import MAX_IMAGE_BYTES, REPO, start, stop
+
+SAMPLES = sorted((REPO / "samples").glob("*.jpg"))
+
+
+@pytest.fixture(scope="module")
+def model(request):
+    if (RELEASED_MODEL / "model.tflite").is_file():
+        return RELEASED_MODEL
+    return request.getfixturevalue("tiny_model_dir")
+
+
+@pytest.fixture(scope="module")
+def served(model, tmp_path_factory):
+    pipeline = start(model, tmp_path_factory.mktemp("serve") / "classify.log")
+    yield pipeline
+    assert stop(pipeline.process) == 0, "\n".join(pipeline.output)
+
+
+def presign(served, filename: str, content_type: str) -> dict:
+    status, upload = served.api("api/uploads", {"filename": filename, "content_type": content_type})
+    assert status == 201, upload
+    return upload
+
+
+def post_to_s3(upload: dict, data: bytes, fields: dict | None = None) -> requests.Response:
+    return requests.post(
+        upload["url"], data=fields or upload["fields"], files={"file": ("photo", data)}, timeout=30
+    )
+
+
+def test_given_the_bundled_samples_when_serve_starts_then_it_prints_a_label_for_each(served, model):
+    lines = {name: line for line in served.output for name in [p.name for p in SAMPLES] if name in line}
+    assert len(SAMPLES) == 6 and set(lines) == {p.name for p in SAMPLES}
+    printed = {name: re.search(r"\s(cat|dog)\s+\d+\.\d%", line) for name, line in lines.items()}
+    assert all(printed.values()), lines
+    if model == RELEASED_MODEL:  # the samples were chosen as clear photos
+        assert {name: found.group(1) for name, found in printed.items()} == {
+            name: name.split("-")[0] for name in printed
+        }
+
+
+def test_given_a_real_cat_photo_when_uploaded_through_the_api_then_its_label_is_served(
+    served, model, cat_photos
+):
+    upload = presign(served, "My cat + ça.JPG", "image/jpeg")
+    assert upload["key"].startswith("uploads/") and upload["key"].endswith("/My cat + ça.jpg")
+    assert upload["max_bytes"] == MAX_IMAGE_BYTES
+
+    assert post_to_s3(upload, cat_photos[0].read_bytes()).status_code == 204
+    label = served.wait_for_label(upload["key"])
+
+    assert label["key"] == upload["key"] and label["label"] in ("cat", "dog")
+    assert label["probabilities"][label["label"]] == label["confidence"] >= 0.5
+    assert label["source"]["size"] == cat_photos[0].stat().st_size
+    if model == RELEASED_MODEL:
+        assert label["label"] == "cat"
+
+
+def test_given_two_uploads_of_the_same_name_when_presigned_then_their_keys_differ(served):
+    assert presign(served, "a.jpg", "image/jpeg")["key"] != presign(served, "a.jpg", "image/jpeg")["key"]
+
+
+def test_given_a_text_file_when_an_upload_is_requested_then_the_api_refuses_it_as_not_an_image(served):
+    status, body = served.api("api/uploads", {"filename": "notes.txt", "content_type": "text/plain"})
+    assert status == 415
+    assert body["error"]["code"] == "not_an_image" and "notes.txt" in body["error"]["message"]
+
+
+def test_given_a_malformed_request_when_an_upload_is_requested_then_the_error_is_json(served):
+    status, body = served.api("api/uploads", {"filename": 3})
+    assert status == 400 and body["error"]["code"] == "bad_request"
+
+
+def test_given_text_posing_as_a_jpeg_when_uploaded_then_its_label_is_an_error_json(served):
+    upload = presign(served, "notes.jpg", "image/jpeg")
+    assert post_to_s3(upload, b"just some notes, not a photo\n").status_code == 204
+
+    label = served.wait_for_label(upload["key"])
+
+    assert label["error"]["code"] == "invalid_image" and "label" not in label
+
+
+def test_given_a_file_above_the_limit_when_posted_to_s3_then_the_policy_rejects_it_and_nothing_is_stored(
+    served,
+):
+    upload = presign(served, "huge.jpg", "image/jpeg")
+
+    response = post_to_s3(upload, b"\xff" * (MAX_IMAGE_BYTES + 1))
+
+    assert response.status_code == 400 and "<Code>EntityTooLarge</Code>" in response.text
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=served.s3_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    assert s3.list_objects_v2(Bucket="catdog-local", Prefix=upload["key"])["KeyCount"] == 0
+    assert served.api(f"api/labels/{upload['key']}")[0] == 404
+
+
+def test_given_a_tampered_form_when_posted_to_s3_then_the_policy_rejects_it(served, cat_photos):
+    upload = presign(served, "cat.jpg", "image/jpeg")
+    photo = cat_photos[1].read_bytes()
+    other_key = {**upload["fields"], "key": "labels/forged.json"}
+    bigger = json.loads(base64.b64decode(upload["fields"]["policy"]))
+    bigger["conditions"] = [c for c in bigger["conditions"] if "content-length-range" not in c]
+    unsigned = {**upload["fields"], "policy": base64.b64encode(json.dumps(bigger).encode()).decode()}
+
+    assert post_to_s3(upload, photo, other_key).status_code == 403
+    assert post_to_s3(upload, photo, {**upload["fields"], "Content-Type": "text/html"}).status_code == 403
+    assert "SignatureDoesNotMatch" in post_to_s3(upload, photo, unsigned).text
+
+
+def test_given_a_key_outside_uploads_when_its_label_is_asked_then_the_api_refuses(served):
+    status, body = served.api("api/labels/labels/x.jpg.json")
+    assert status == 400 and body["error"]["code"] == "bad_key"
+
+
+def test_given_the_health_route_when_called_then_it_states_the_limits(served):
+    status, body = served.api("api/health")
+    assert status == 200
+    assert body == {
+        "status": "ok",
+        "bucket": "catdog-local",
+        "max_bytes": MAX_IMAGE_BYTES,
+        "image_types": ["image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp"],
+    }
+
+
+def test_given_the_page_when_fetched_then_its_html_and_assets_are_served(served):
+    page = requests.get(served.url, timeout=10)
+    assert page.status_code == 200 and 'id="file-input"' in page.text and 'capture="environment"' in page.text
+    for asset in ("app.js", "app.css", "favicon.svg"):
+        assert requests.get(f"{served.url}static/{asset}", timeout=10).status_code == 200
+    assert requests.get(f"{served.url}static/../api.py", timeout=10).status_code == 404
+
+
+def test_given_a_busy_port_when_serve_starts_then_it_says_so_in_one_line(model):
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        command = [sys.executable, "-m", "catdog.cli", "serve", "--port", str(port), "--model", str(model)]
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"catdog serve: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+
+
+def test_given_no_model_when_serve_starts_then_it_says_so_in_one_line(tmp_path):
+    command = [sys.executable, "-m", "catdog.cli", "serve", "--model", str(tmp_path)]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("catdog serve: error: no model.tflite + model.json in")
