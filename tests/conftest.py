@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -24,33 +23,19 @@ def dog_photos() -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    """An untrained but real full-int8 TFLite model (32 px) with its model card."""
+def tiny_model_dir(tmp_path_factory, cat_photos, dog_photos) -> Path:
+    """An untrained but real full-int8 TFLite model (32 px) and its card, made by the training export."""
+    import keras
     import numpy as np
-    import tensorflow as tf
 
-    keras = tf.keras
+    from catdog import load_image, preprocess
+    from training.export import export_model
+    from training.models import build
+
     keras.utils.set_random_seed(0)
-    inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Rescaling(1 / 255)(inputs)
-    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(2, activation="softmax")(x)
-    model = keras.Model(inputs, outputs)
-
-    def representative():
-        rng = np.random.default_rng(0)
-        for _ in range(8):
-            yield [rng.integers(0, 256, (1, 32, 32, 3)).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.uint8
-    converter.inference_output_type = tf.uint8
+    model = build("cnn", 32, stem_filters=4, filters=(8,), dense_units=0, dropout=0)
+    calibration = np.concatenate(
+        [preprocess(load_image(path), 32) for path in cat_photos[:4] + dog_photos[:4]]
+    )
     folder = tmp_path_factory.mktemp("tiny-model")
-    (folder / "model.tflite").write_bytes(converter.convert())
-    card = {"name": "tiny", "version": "0.0.0", "labels": ["cat", "dog"]}
-    (folder / "model.json").write_text(json.dumps(card))
-    return folder
+    return export_model(model, folder, representative=calibration, card={"name": "tiny", "version": "0.0.0"})

@@ -1,0 +1,307 @@
+"""``python -m training <command>``: prepare, preview, train, export, evaluate (``--help`` on each).
+
+TensorFlow is imported only by the commands that need it, so ``--help`` and argument errors are instant.
+Every failure the user can fix is one line on stderr and exit status 1 (2 for bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from training.data import SPLITS, DataError, Split, make_split, scan
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides the progress
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are one line, not the whole usage text."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except (DataError, ValueError, OSError) as exc:
+        print(f"python -m training {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m training", description="Train, evaluate and export the cat/dog classifier."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    prepare = commands.add_parser(
+        "prepare",
+        help="scan a photo folder, report bad files, write a seeded split",
+        description=_doc(cmd_prepare),
+    )
+    prepare.add_argument(
+        "data", type=Path, help="folder with cat/ and dog/ (any case), or Kaggle's flat train/"
+    )
+    prepare.add_argument("--split", type=Path, required=True, help="where to write the split JSON")
+    _split_options(prepare)
+    prepare.set_defaults(run=cmd_prepare)
+
+    preview = commands.add_parser(
+        "preview", help="PNG of augmented training photos", description=_doc(cmd_preview)
+    )
+    preview.add_argument("--split", type=Path, required=True, help="split JSON from `prepare`")
+    preview.add_argument("--data", type=Path, help="where the photos are now, if moved since `prepare`")
+    preview.add_argument("--out", type=Path, default=Path("runs/augmentation.png"), help="PNG to write")
+    preview.add_argument(
+        "--strength", type=_non_negative, default=1.0, help="augmentation strength (default 1)"
+    )
+    preview.add_argument("--count", type=_positive_int, default=4, help="photos to show (default 4)")
+    preview.add_argument("--size", type=_positive_int, default=128, help="input size in pixels (default 128)")
+    preview.set_defaults(run=cmd_preview)
+
+    train = commands.add_parser(
+        "train",
+        help="train a registered model, optionally export and evaluate it",
+        description=_doc(cmd_train),
+    )
+    train.add_argument("--data", type=Path, help="photo folder (needed unless --split exists)")
+    train.add_argument("--out", type=Path, default=Path("runs/cnn"), help="run folder (default runs/cnn)")
+    train.add_argument(
+        "--split", type=Path, help="split JSON; made from --data if missing (default OUT/split.json)"
+    )
+    _split_options(train)
+    train.add_argument("--model", default="cnn", help="registered model name (default cnn)")
+    train.add_argument("--size", type=_positive_int, help="input size (default: the model's own)")
+    train.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model builder option, VALUE as JSON, e.g. --option filters=[32,64,128] (repeatable)",
+    )
+    train.add_argument("--epochs", type=_positive_int, default=30)
+    train.add_argument("--batch-size", type=_positive_int, default=64)
+    train.add_argument("--lr", type=_positive_float, default=1e-3, help="peak learning rate (default 1e-3)")
+    train.add_argument("--schedule", choices=("cosine", "plateau"), default="cosine")
+    train.add_argument("--patience", type=_positive_int, default=8, help="early-stopping patience in epochs")
+    train.add_argument("--augment", type=_non_negative, default=1.0, help="augmentation strength, 0 = off")
+    train.add_argument("--cache", type=Path, default=Path("runs/cache"), help="pixel cache folder")
+    train.add_argument("--release", type=Path, help="also export + evaluate into this model folder")
+    _card_options(train)
+    train.set_defaults(run=cmd_train)
+
+    export = commands.add_parser(
+        "export", help="int8 + float TFLite with model cards and test metrics", description=_doc(cmd_export)
+    )
+    export.add_argument("keras_model", type=Path, help="trained .keras file (e.g. runs/cnn/best.keras)")
+    export.add_argument("--split", type=Path, required=True, help="split JSON the model was trained on")
+    export.add_argument("--data", type=Path, help="where the photos are now, if moved since `prepare`")
+    export.add_argument(
+        "--out", type=Path, required=True, help="release folder for model.tflite + model.json"
+    )
+    export.add_argument("--cache", type=Path, default=Path("runs/cache"), help="pixel cache folder")
+    _card_options(export)
+    export.set_defaults(run=cmd_export)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="metrics of TFLite (and Keras) models on a split", description=_doc(cmd_evaluate)
+    )
+    evaluate.add_argument("models", type=Path, nargs="+", help="model folders (model.tflite + model.json)")
+    evaluate.add_argument("--keras", type=Path, help="also evaluate this .keras model")
+    evaluate.add_argument("--split", type=Path, required=True, help="split JSON")
+    evaluate.add_argument("--data", type=Path, help="where the photos are now, if moved since `prepare`")
+    evaluate.add_argument(
+        "--part", choices=SPLITS, default="test", help="which part of the split (default test)"
+    )
+    evaluate.add_argument("--out", type=Path, required=True, help="folder for evaluation.json and PNGs")
+    evaluate.add_argument("--cache", type=Path, default=Path("runs/cache"), help="pixel cache folder")
+    evaluate.set_defaults(run=cmd_evaluate)
+    return parser
+
+
+def _split_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="split (and training) seed (default 0)")
+    parser.add_argument(
+        "--fractions",
+        type=_positive_float,
+        nargs=3,
+        default=[0.8, 0.1, 0.1],
+        metavar=("TRAIN", "VAL", "TEST"),
+    )
+
+
+def _card_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name", default="catdog-cnn", help="model name in the card (default catdog-cnn)")
+    parser.add_argument("--version", default="1.0.0", help="model version in the card (default 1.0.0)")
+    parser.add_argument(
+        "--float-out", type=Path, help="folder for the float TFLite (default: beside the run)"
+    )
+
+
+def _doc(function) -> str:
+    return function.__doc__.strip()
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _options(pairs: list[str]) -> dict:
+    options = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--option wants KEY=VALUE, got {pair!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        options[key] = tuple(value) if isinstance(value, list) else value
+    return options
+
+
+def _prepared(split_path: Path, data: Path | None, seed: int, fractions) -> Split:
+    if split_path.is_file():
+        return Split.load(split_path, root=data)
+    if data is None:
+        raise DataError(f"no split file at {split_path}: give --data to make one")
+    split = make_split(scan(data), tuple(fractions), seed)
+    split.save(split_path)
+    return split
+
+
+def cmd_prepare(args) -> None:
+    """Scan a folder of photos (cat/ and dog/ folders, or Kaggle's flat cat.1.jpg names), skip and report
+    corrupt, empty and non-image files, drop exact duplicates, and write a stratified seeded split."""
+    split = make_split(scan(args.data), tuple(args.fractions), args.seed)
+    split.save(args.split)
+    report = split.report
+    print(json.dumps({"counts": report["counts"], "sizes": split.sizes()}))
+    for entry in report["skipped"]:
+        print(f"skipped {entry['path']}: {entry['reason']}")
+    for entry in report["duplicates_removed"]:
+        print(f"duplicate {entry['path']} of {entry['same_as']}")
+    print(f"wrote {args.split}")
+
+
+def cmd_preview(args) -> None:
+    """Write a PNG grid of training photos next to augmented versions of them."""
+    from training.augment import save_preview
+    from training.data import load_pixels
+
+    split = Split.load(args.split, root=args.data)
+    samples = split.parts["train"][: args.count]
+    pixels = load_pixels(split.root, [s.path for s in samples], args.size)
+    print(f"wrote {save_preview(pixels, args.out, args.strength)}")
+
+
+def cmd_train(args) -> None:
+    """Train a registered model on the training split with augmentation, early stopping, a learning-rate
+    schedule and the best validation checkpoint (OUT/best.keras, OUT/curves.png). With --release, also
+    export int8 + float TFLite and evaluate them on the test split."""
+    split = _prepared(args.split or args.out / "split.json", args.data, args.seed, args.fractions)
+    from training import models
+    from training.data import load_arrays
+    from training.train import TrainConfig, fit
+
+    config = TrainConfig(
+        model=args.model,
+        input_size=args.size,
+        options=_options(args.option),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        schedule=args.schedule,
+        patience=args.patience,
+        augment=args.augment,
+        seed=args.seed,
+    )
+    model = models.build(config.model, config.input_size, len(split.labels), **config.options)
+    config.input_size = model.input_shape[1]
+    arrays = load_arrays(split, model.input_shape[1], args.cache)
+    print(f"training {config.model} at {model.input_shape[1]} px on {split.sizes()}", flush=True)
+    model = fit(model, arrays["train"], arrays["val"], args.out, config)
+    if args.release:
+        _release(model, split, arrays, args, run_dir=args.out)
+
+
+def cmd_export(args) -> None:
+    """Convert a trained .keras model to full-int8 TFLite (uint8 in/out, calibrated on the training split)
+    and float TFLite, evaluate all three on the test split, and write the model cards."""
+    import keras
+
+    from training.data import load_arrays
+
+    split = Split.load(args.split, root=args.data)
+    model = keras.models.load_model(args.keras_model)
+    arrays = load_arrays(split, model.input_shape[1], args.cache)
+    _release(model, split, arrays, args, run_dir=args.keras_model.parent)
+
+
+def _release(model, split: Split, arrays, args, run_dir: Path) -> None:
+    from training.export import release
+
+    history = run_dir / "history.json"
+    training = json.loads(history.read_text()) if history.is_file() else {}
+    training.pop("history", None)
+    result = release(
+        model,
+        args.out if hasattr(args, "keras_model") else args.release,
+        split=split,
+        arrays=arrays,
+        name=args.name,
+        version=args.version,
+        training=training,
+        float_dir=args.float_out or run_dir / "float",
+    )
+    print(json.dumps(result["summary"], indent=1))
+
+
+def cmd_evaluate(args) -> None:
+    """Accuracy, per-class and macro precision/recall/F1 and confusion matrices of TFLite models (and
+    optionally the Keras model) on one part of a split, with the differences between them."""
+    from catdog import Classifier
+    from training.data import load_arrays
+    from training.evaluate import evaluate_models, predict_keras, predict_tflite
+
+    split = Split.load(args.split, root=args.data)
+    sizes = {Classifier(folder).input_size for folder in args.models}
+    if len(sizes) != 1:
+        raise ValueError(f"the models take different input sizes {sorted(sizes)}: evaluate them separately")
+    pixels, labels = load_arrays(split, sizes.pop(), args.cache, parts=(args.part,))[args.part]
+    probabilities = {}
+    if args.keras:
+        import keras
+
+        probabilities["keras"] = predict_keras(keras.models.load_model(args.keras), pixels)
+    for folder in args.models:
+        probabilities[str(folder)] = predict_tflite(folder, pixels)
+    report = evaluate_models(probabilities, labels, split.labels, args.out)
+    print(json.dumps(report["summary"], indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""How good a model is on held-out photos, and how much exporting it changed its answers.
+
+Public API:
+    predict_keras(model, pixels, batch_size=64) -> probabilities (n, labels)
+    predict_tflite(folder, pixels) -> probabilities (n, labels), through ``catdog.Classifier.predict``,
+        the very code that serves the model
+    classification_metrics(y_true, y_pred, labels) -> {"accuracy", "per_class", "macro", "confusion"}
+    evaluate_models(probabilities, y_true, labels, out_dir, reference=None) -> report dict
+        metrics of each model, its differences from ``reference`` (default: the first model), written
+        to ``out_dir/evaluation.json`` plus one ``confusion-<name>.png`` per model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from catdog import Classifier
+
+
+def predict_keras(model, pixels: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Feeds the same uint8 pixels the TFLite model gets (as float, since Keras inputs are float)."""
+    batches = [
+        np.asarray(model.predict_on_batch(pixels[start : start + batch_size].astype(np.float32)))
+        for start in range(0, len(pixels), batch_size)
+    ]
+    return np.concatenate(batches).astype(np.float64)
+
+
+def predict_tflite(folder: str | os.PathLike, pixels: np.ndarray) -> np.ndarray:
+    return Classifier(folder).predict(pixels)
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels) -> dict:
+    """Confusion rows are true labels, columns predictions; a class never predicted has precision 0."""
+    labels = list(labels)
+    confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    np.add.at(confusion, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    per_class = {}
+    for index, label in enumerate(labels):
+        true_positive = confusion[index, index]
+        predicted = confusion[:, index].sum()
+        actual = confusion[index, :].sum()
+        precision = true_positive / predicted if predicted else 0.0
+        recall = true_positive / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[label] = {
+            "precision": round(float(precision), 6),
+            "recall": round(float(recall), 6),
+            "f1": round(float(f1), 6),
+            "support": int(actual),
+        }
+    macro = {
+        metric: round(float(np.mean([scores[metric] for scores in per_class.values()])), 6)
+        for metric in ("precision", "recall", "f1")
+    }
+    return {
+        "accuracy": round(float(np.trace(confusion) / max(confusion.sum(), 1)), 6),
+        "count": int(confusion.sum()),
+        "per_class": per_class,
+        "macro": macro,
+        "confusion": {"rows_true_columns_predicted": labels, "matrix": confusion.tolist()},
+    }
+
+
+def evaluate_models(
+    probabilities: dict[str, np.ndarray],
+    y_true: np.ndarray,
+    labels,
+    out_dir: str | os.PathLike,
+    reference: str | None = None,
+) -> dict:
+    """Metrics per model plus, against ``reference``: accuracy change in points, label agreement and
+    the largest and mean absolute probability difference on the same photos."""
+    if not probabilities:
+        raise ValueError("nothing to evaluate")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    reference = reference or next(iter(probabilities))
+    base = probabilities[reference]
+    report: dict = {"labels": list(labels), "count": len(y_true), "reference": reference, "models": {}}
+    for name, probs in probabilities.items():
+        metrics = classification_metrics(y_true, probs.argmax(axis=1), labels)
+        if name != reference:
+            difference = np.abs(probs - base)
+            metrics["versus_reference"] = {
+                "accuracy_points": round(
+                    100 * (metrics["accuracy"] - report["models"][reference]["accuracy"]), 4
+                ),
+                "label_agreement": round(float(np.mean(probs.argmax(axis=1) == base.argmax(axis=1))), 6),
+                "max_probability_difference": round(float(difference.max()), 6),
+                "mean_probability_difference": round(float(difference.mean()), 6),
+            }
+        report["models"][name] = metrics
+        save_confusion(metrics, out / f"confusion-{_slug(name)}.png", title=name)
+    report["summary"] = {
+        name: {"accuracy": m["accuracy"], "macro_f1": m["macro"]["f1"]}
+        | ({"versus_" + reference: m["versus_reference"]} if "versus_reference" in m else {})
+        for name, m in report["models"].items()
+    }
+    (out / "evaluation.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def save_confusion(metrics: dict, path: str | os.PathLike, title: str = "") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = metrics["confusion"]["rows_true_columns_predicted"]
+    matrix = np.array(metrics["confusion"]["matrix"])
+    figure, axis = plt.subplots(figsize=(3.6, 3.2))
+    axis.imshow(matrix, cmap="Blues")
+    for (row, column), count in np.ndenumerate(matrix):
+        colour = "white" if count > matrix.max() / 2 else "black"
+        axis.text(column, row, str(count), ha="center", va="center", color=colour)
+    axis.set_xticks(range(len(labels)), labels)
+    axis.set_yticks(range(len(labels)), labels)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(f"{title}: accuracy {metrics['accuracy']:.4f}", fontsize=9)
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return path
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "model"
