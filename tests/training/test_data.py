@@ -1,0 +1,181 @@
+"""The data loader on real photos and on every kind of bad file a download can hold."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from catdog import Classifier, load_image, preprocess
+from training.data import DataError, Split, load_pixels, make_split, scan
+
+
+def _folders(root: Path, cats: list[Path], dogs: list[Path], names=("cat", "dog")) -> Path:
+    for name, photos in zip(names, (cats, dogs), strict=True):
+        (root / name).mkdir(parents=True)
+        for photo in photos:
+            shutil.copy(photo, root / name / photo.name)
+    return root
+
+
+def test_given_kaggle_petimages_with_bad_files_when_scanned_then_they_are_skipped_with_reasons(
+    tmp_path, cat_photos, dog_photos
+):
+    root = _folders(tmp_path / "PetImages", cat_photos[:5], dog_photos[:5], names=("Cat", "Dog"))
+    (root / "Cat" / "666.jpg").write_bytes(b"")
+    (root / "Dog" / "11702.jpg").write_bytes(dog_photos[6].read_bytes()[:300])  # truncated JPEG
+    (root / "Dog" / "notes.jpg").write_text("this is text, not a photo")
+    (root / "Cat" / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0" * 64)
+    (root / "bird").mkdir()
+
+    result = scan(root)
+
+    assert result.layout == "folders"
+    assert result.counts() == {"cat": 5, "dog": 5}
+    reasons = {entry["path"]: entry["reason"] for entry in result.skipped}
+    assert set(reasons) == {"Cat/666.jpg", "Dog/11702.jpg", "Dog/notes.jpg", "Cat/Thumbs.db"}
+    assert reasons["Cat/666.jpg"] == "empty file"
+    assert all(
+        reason.startswith("invalid_image") for path, reason in reasons.items() if path != "Cat/666.jpg"
+    )
+    assert result.ignored_folders == ["bird"]
+    assert json.loads(json.dumps(result.report()))["counts"] == {"cat": 5, "dog": 5}
+
+
+def test_given_kaggle_flat_names_when_scanned_then_labels_come_from_the_name(
+    tmp_path, cat_photos, dog_photos
+):
+    root = tmp_path / "train"
+    root.mkdir()
+    for index, photo in enumerate(cat_photos[:3]):
+        shutil.copy(photo, root / f"cat.{index}.jpg")
+    for index, photo in enumerate(dog_photos[:4]):
+        shutil.copy(photo, root / f"Dog.{index}.jpg")
+    (root / "sampleSubmission.csv").write_text("id,label\n")
+
+    result = scan(root)
+
+    assert result.layout == "flat"
+    assert result.counts() == {"cat": 3, "dog": 4}
+    assert {s.path: s.label for s in result.samples}["Dog.0.jpg"] == 1
+    assert [entry["path"] for entry in result.skipped] == ["sampleSubmission.csv"]
+
+
+@pytest.mark.parametrize(
+    ("folders", "message"),
+    [
+        (("cats", "dogs"), "found neither class folders"),
+        (("Cat", "bird"), "no folder for dog"),
+    ],
+)
+def test_given_wrong_folder_names_when_scanned_then_a_data_error_names_them(
+    tmp_path, cat_photos, dog_photos, folders, message
+):
+    _folders(tmp_path, cat_photos[:2], dog_photos[:2], names=folders)
+    with pytest.raises(DataError, match=message) as error:
+        scan(tmp_path)
+    assert folders[1] in str(error.value)
+
+
+def test_given_a_class_with_only_bad_files_when_scanned_then_a_data_error(tmp_path, cat_photos):
+    _folders(tmp_path, cat_photos[:2], [])
+    (tmp_path / "dog" / "1.jpg").write_bytes(b"")
+    with pytest.raises(DataError, match="no usable photos for dog"):
+        scan(tmp_path)
+
+
+def test_given_duplicate_files_when_scanned_then_one_copy_is_kept_and_cross_label_copies_dropped(
+    tmp_path, cat_photos, dog_photos
+):
+    root = _folders(tmp_path, cat_photos[:3], dog_photos[:3])
+    shutil.copy(cat_photos[0], root / "cat" / "copy-of-first.jpg")
+    shutil.copy(cat_photos[1], root / "dog" / "mislabelled.jpg")
+
+    result = scan(root)
+
+    kept = {s.path for s in result.samples}
+    assert result.counts() == {"cat": 2, "dog": 3}
+    assert f"cat/{cat_photos[1].name}" not in kept and "dog/mislabelled.jpg" not in kept
+    assert {d["path"] for d in result.duplicates} == {"cat/copy-of-first.jpg", "dog/mislabelled.jpg"}
+    assert {"path": f"cat/{cat_photos[1].name}", "reason": "same file under another label"} in result.skipped
+
+
+def test_given_the_same_files_and_seed_when_split_twice_then_the_same_stratified_split(
+    tmp_path, cat_photos, dog_photos
+):
+    root = _folders(tmp_path / "a", cat_photos, dog_photos)
+    first = make_split(scan(root), seed=7)
+    path = first.save(tmp_path / "split.json")
+    again = Split.load(path)
+    other_seed = make_split(scan(root), seed=8)
+
+    assert again.parts == first.parts == make_split(scan(root), seed=7).parts
+    assert other_seed.parts["test"] != first.parts["test"]
+    assert first.sizes() == {
+        "train": {"cat": 16, "dog": 16, "total": 32},
+        "val": {"cat": 2, "dog": 2, "total": 4},
+        "test": {"cat": 2, "dog": 2, "total": 4},
+    }
+    every = [s.path for part in first.parts.values() for s in part]
+    assert len(every) == len(set(every)) == 40
+
+
+def test_given_a_moved_data_folder_when_the_split_is_loaded_with_a_root_then_paths_resolve(
+    tmp_path, cat_photos, dog_photos
+):
+    root = _folders(tmp_path / "old", cat_photos[:5], dog_photos[:5])
+    path = make_split(scan(root)).save(tmp_path / "split.json")
+    root.rename(tmp_path / "new")
+    split = Split.load(path, root=tmp_path / "new")
+    pixels = load_pixels(split.root, [s.path for s in split.parts["train"]], 16)
+    assert pixels.shape == (8, 16, 16, 3)
+
+
+def test_given_a_broken_split_file_when_loaded_then_a_data_error(tmp_path):
+    (tmp_path / "split.json").write_text("{not json")
+    with pytest.raises(DataError, match="cannot read split file"):
+        Split.load(tmp_path / "split.json")
+
+
+def test_given_bad_fractions_when_splitting_then_a_data_error(tmp_path, cat_photos, dog_photos):
+    result = scan(_folders(tmp_path, cat_photos[:3], dog_photos[:3]))
+    with pytest.raises(DataError, match="summing to 1"):
+        make_split(result, (0.8, 0.1, 0.2))
+
+
+def test_given_photos_when_loaded_through_the_cache_then_the_pixels_the_classifier_sees(
+    tmp_path, cat_photos, dog_photos, tiny_model_dir, monkeypatch
+):
+    root = cat_photos[0].parent.parent
+    paths = [p.relative_to(root).as_posix() for p in cat_photos[:3] + dog_photos[:3]]
+    cache = tmp_path / "cache"
+    decoded = load_pixels(root, paths, 32, cache)
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded a photo although it is cached")
+
+    monkeypatch.setattr("training.data.load_image", no_decoding)
+    from_cache = load_pixels(root, paths, 32, cache)
+
+    expected = np.concatenate([preprocess(load_image(root / p), 32) for p in paths])
+    assert np.array_equal(decoded, expected)
+    assert np.array_equal(from_cache, expected)
+    classifier = Classifier(tiny_model_dir)
+    for path, pixels in zip(paths, decoded, strict=True):
+        assert classifier.classify_pixels(pixels) == classifier.classify(root / path)
+
+
+def test_given_a_changed_photo_when_loaded_again_then_the_cache_is_not_reused(
+    tmp_path, cat_photos, dog_photos
+):
+    root = _folders(tmp_path / "data", cat_photos[:2], dog_photos[:2])
+    paths = [f"cat/{cat_photos[0].name}", f"dog/{dog_photos[0].name}"]
+    first = load_pixels(root, paths, 16, tmp_path / "cache")
+    shutil.copy(dog_photos[5], root / paths[0])  # same name, other photo
+
+    second = load_pixels(root, paths, 16, tmp_path / "cache")
+
+    assert not np.array_equal(first[0], second[0])
+    assert np.array_equal(second[0], preprocess(load_image(dog_photos[5]), 16)[0])
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
