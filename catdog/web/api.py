@@ -28,6 +28,7 @@ IMAGE_TYPES: dict[str, tuple[str, ...]] = {
     "image/gif": (".gif",),
     "image/bmp": (".bmp",),
 }
+TYPE_NAMES = "JPEG, PNG, WebP, GIF or BMP"
 #: How long a presigned POST stays valid: long enough for a slow phone upload, short enough to expire.
 UPLOAD_EXPIRES_SECONDS = 600
 MAX_NAME_CHARS = 120
@@ -66,11 +67,11 @@ def create_upload(s3, bucket: str, request: object, settings: Settings) -> dict:
         raise ApiError(400, "bad_request", '"filename" and "content_type" must both be strings')
     media_type = content_type.split(";")[0].strip().lower()
     if media_type not in IMAGE_TYPES:
-        kinds = ", ".join(t.removeprefix("image/").upper() for t in IMAGE_TYPES)
         raise ApiError(
             415,
             "not_an_image",
-            f"{filename or 'the file'} is {media_type or 'of an unknown type'}, not a photo ({kinds})",
+            f"{filename or 'the file'} is {media_type or 'of an unknown type'}, not a photo: "
+            f"choose a {TYPE_NAMES} image.",
         )
     key = f"{settings.uploads_prefix}{uuid.uuid4().hex}/{safe_name(filename, media_type)}"
     post = s3.generate_presigned_post(

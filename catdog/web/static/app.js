@@ -46,12 +46,14 @@ for (const type of ["dragleave", "drop"]) {
 document.addEventListener("drop", (event) => addFiles(event.dataTransfer.files));
 
 function addFiles(files) {
+  const batch = document.createDocumentFragment();
   for (const file of files) {
     const card = createCard(file);
-    results.prepend(card.element);
-    document.getElementById("empty").hidden = true;
+    batch.append(card.element);
     waiting.push(() => process(file, card));
   }
+  results.prepend(batch); // the newest choice on top, in the order chosen
+  document.getElementById("empty").hidden = results.children.length > 0;
   pump();
 }
 
@@ -93,18 +95,16 @@ function createCard(file) {
     show(label) {
       const percent = (p) => `${(p * 100).toFixed(1)}%`;
       element.dataset.label = label.label;
-      get(".label").textContent = label.label;
-      const confidence = document.createElement("small");
-      confidence.textContent = `${percent(label.confidence)} sure`;
-      get(".label").append(confidence);
+      get(".label-name").textContent = label.label;
+      get(".label-confidence").textContent = `${percent(label.confidence)} sure`;
       get(".bar").setAttribute("aria-label", `Confidence ${percent(label.confidence)}`);
       get(".bar span").style.width = percent(label.confidence);
       get(".probabilities").textContent = Object.entries(label.probabilities)
         .map(([name, p]) => `${name} ${percent(p)}`)
         .join(" · ");
       get(".verdict").hidden = false;
-      const ms = label.timing_ms ? ` in ${Math.round(label.timing_ms.inference)} ms` : "";
-      card.status(`Classified by ${label.model.name} ${label.model.version}${ms}`, "done");
+      const ms = label.timing_ms ? ` · ${label.timing_ms.inference.toPrecision(2)} ms` : "";
+      card.status(`Model ${label.model.name} ${label.model.version}${ms}`, "done");
     },
   };
   card.status("Waiting to upload…", "queued");
