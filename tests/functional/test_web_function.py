@@ -1,0 +1,112 @@
+"""The web function (page + API behind the HTTP API) over a moto bucket, driven by HTTP API v2 events.
+
+The event is ``events/web-create-upload.json`` (what ``sam local invoke WebFunction`` takes), rewritten
+for each route. The presigned POST it returns is checked with the same POST policy check the embedded
+S3 of ``catdog serve`` runs, so the page gets the same answer locally and on AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from pathlib import Path
+from urllib.parse import quote
+
+import boto3
+import pytest
+from lambda_harness import LambdaContext, aws_environment, load_handler
+from moto import mock_aws
+
+from catdog.web.post_policy import PolicyViolation, check_post_policy
+
+BUCKET = "catdog-web-test"
+EVENT = Path(__file__).resolve().parents[2] / "events" / "web-create-upload.json"
+MAX_BYTES = 100_000
+
+
+@pytest.fixture
+def web(monkeypatch, tmp_path):
+    aws_environment(monkeypatch, tmp_path)  # the web function loads no model
+    monkeypatch.setenv("BUCKET_NAME", BUCKET)
+    monkeypatch.setenv("MAX_IMAGE_BYTES", str(MAX_BYTES))
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        yield load_handler("web")
+
+
+def call(web, method: str, path: str, body: object = None) -> tuple[int, str, dict]:
+    """Invoke the function as the HTTP API would; returns status, content type and body."""
+    event = copy.deepcopy(json.loads(EVENT.read_text()))
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["http"]["method"] = method
+    event["body"] = body if body is None or isinstance(body, str) else json.dumps(body)
+    response = web.lambda_handler(event, LambdaContext())
+    return response["statusCode"], response["headers"]["Content-Type"], response["body"]
+
+
+def test_given_the_sample_event_when_an_upload_is_requested_then_a_presigned_post_with_limits_comes_back(web):
+    status, content_type, body = call(
+        web, "POST", "/api/uploads", json.loads(json.loads(EVENT.read_text())["body"])
+    )
+
+    assert status == 201 and content_type == "application/json"
+    upload = json.loads(body)
+    assert upload["key"].startswith("uploads/") and upload["key"].endswith("/whiskers.jpg")
+    assert upload["url"].startswith(f"https://{BUCKET}.s3")
+    policy = json.loads(base64.b64decode(upload["fields"]["policy"]))
+    assert ["content-length-range", 1, MAX_BYTES] in policy["conditions"]
+    assert {"Content-Type": "image/jpeg"} in policy["conditions"]
+    assert {"key": upload["key"]} in policy["conditions"]
+
+
+def test_given_a_presigned_post_when_checked_like_s3_then_a_photo_passes_and_a_bigger_file_does_not(
+    web, cat_photos
+):
+    upload = json.loads(
+        call(web, "POST", "/api/uploads", {"filename": "c.jpg", "content_type": "image/jpeg"})[2]
+    )
+    fields = upload["fields"]
+    secret = boto3.Session().get_credentials().secret_key  # what the function signed with
+
+    check_post_policy(fields, BUCKET, cat_photos[0].stat().st_size, secret)
+    with pytest.raises(PolicyViolation) as refused:
+        check_post_policy(fields, BUCKET, MAX_BYTES + 1, secret)
+    assert refused.value.code == "EntityTooLarge"
+    with pytest.raises(PolicyViolation) as forged:
+        check_post_policy(fields, BUCKET, 10, "another secret")
+    assert forged.value.code == "SignatureDoesNotMatch"
+
+
+def test_given_a_label_not_yet_written_when_read_then_404_and_once_written_then_the_json(web):
+    key = "uploads/0f/My cat + ça.jpg"
+    path = "/api/labels/" + quote(key)
+    assert call(web, "GET", path)[0] == 404
+    label = {"bucket": BUCKET, "key": key, "label": "cat", "confidence": 0.9}
+    boto3.client("s3").put_object(Bucket=BUCKET, Key="labels/0f/My cat + ça.jpg.json", Body=json.dumps(label))
+
+    status, _, body = call(web, "GET", path)
+
+    assert status == 200 and json.loads(body) == label
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"filename": "notes.txt", "content_type": "text/plain"}, 415, "not_an_image"),
+        ({"filename": "cat.jpg"}, 400, "bad_request"),
+        ("{not json", 400, "bad_request"),
+    ],
+)
+def test_given_a_bad_upload_request_when_sent_then_the_error_is_json(web, body, status, code):
+    answer = call(web, "POST", "/api/uploads", body)
+    assert answer[0] == status and json.loads(answer[2])["error"]["code"] == code
+
+
+def test_given_the_page_when_requested_then_the_html_and_its_assets_are_served(web):
+    status, content_type, page = call(web, "GET", "/")
+    assert status == 200 and content_type.startswith("text/html") and 'id="file-input"' in page
+    assert call(web, "GET", "/static/app.js")[1].startswith("text/javascript")
+    assert call(web, "GET", "/static/other.js")[0] == 404
+    health = json.loads(call(web, "GET", "/api/health")[2])
+    assert health["bucket"] == BUCKET and health["max_bytes"] == MAX_BYTES
