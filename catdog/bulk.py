@@ -74,7 +74,9 @@ def _classify_s3(ref: S3Ref) -> dict:
     if _local.s3 is None:
         _local.s3 = s3_client()
     if _local.write_labels:
-        record = label_object(_local.s3, ref.bucket, ref.key, _local.classifier, _local.settings)
+        record = label_object(
+            _local.s3, ref.bucket, ref.key, _local.classifier, _local.settings, etag=ref.etag
+        )
         if "error" in record:
             return {"path": ref.path, "error": record["error"]}
         return {"path": ref.path, **{k: record[k] for k in ("label", "confidence", "probabilities")}}

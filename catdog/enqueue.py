@@ -26,7 +26,10 @@ class EnqueueReport:
 
 
 def message_body(ref: S3Ref) -> str:
-    return json.dumps({"bucket": ref.bucket, "key": ref.key}, ensure_ascii=False)
+    message = {"bucket": ref.bucket, "key": ref.key}
+    if ref.etag:
+        message["etag"] = ref.etag
+    return json.dumps(message, ensure_ascii=False)
 
 
 def batches(refs: Iterable[S3Ref], size: int = BATCH_SIZE) -> Iterator[list[S3Ref]]:

@@ -29,6 +29,8 @@ class UsageError(ValueError):
 class S3Ref:
     bucket: str
     key: str
+    #: The listing's ETag: a re-run skips an object whose label already records it, without a download.
+    etag: str | None = None
 
     @property
     def path(self) -> str:
@@ -67,7 +69,7 @@ def list_images(s3, bucket: str, prefix: str, settings: Settings) -> Iterator[S3
         for obj in page.get("Contents", ()):
             key = obj["Key"]
             if is_image_name(key) and not settings.is_label(key):
-                yield S3Ref(bucket, key)
+                yield S3Ref(bucket, key, obj.get("ETag"))
 
 
 def expand(paths: Iterable[str], s3_factory, settings: Settings) -> Iterator[Item]:

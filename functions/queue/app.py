@@ -1,7 +1,7 @@
 """SQS fan-out: label the S3 objects named by queue messages, reporting failures message by message.
 
 A message is either an S3 event notification delivered to SQS (one or more records; S3's
-``s3:TestEvent`` is dropped) or ``{"bucket", "key"}`` from ``catdog enqueue``. With
+``s3:TestEvent`` is dropped) or ``{"bucket", "key"[, "etag"]}`` from ``catdog enqueue``. With
 ``ReportBatchItemFailures`` only the messages that raised go back to the queue: a transient S3 error
 is retried alone, and a malformed message reaches the dead-letter queue after ``maxReceiveCount``
 receives without ever re-running its neighbours.
@@ -50,10 +50,12 @@ def targets(body: str) -> list[tuple[str, str, str | None]]:
         return []
     if "Records" in message:
         return [(o.bucket, o.key, o.etag) for o in s3_objects(message) if o.created]
-    bucket, key = message.get("bucket"), message.get("key")
+    bucket, key, etag = message.get("bucket"), message.get("key"), message.get("etag")
     if not (isinstance(bucket, str) and bucket and isinstance(key, str) and key):
         raise PoisonMessage('expected an S3 notification or {"bucket": ..., "key": ...}')
-    return [(bucket, key, message.get("etag"))]
+    if not isinstance(etag, str | None):
+        raise PoisonMessage("etag must be a string")
+    return [(bucket, key, etag)]
 
 
 @tracer.capture_method
