@@ -34,14 +34,20 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     A bad photo is a fact, recorded in its label JSON. Only AWS errors raise: throttling and 5xx are
     cured by Lambda's retries, anything else (access denied) ends in the failure queue for a redrive.
     """
-    written = skipped = ignored = 0
-    for obj in s3_objects(event):
+    counts = {"written": 0, "skipped": 0, "ignored": 0}
+    objects = s3_objects(event)
+    if not objects:
+        logger.warning("no S3 object in the event", extra={"event_keys": sorted(event)})
+    for obj in objects:
         if not obj.created or not settings.is_upload(obj.key):
             logger.info("ignored: not a new upload", extra={"key": obj.key, "event_name": obj.event_name})
-            ignored += 1
+            counts["ignored"] += 1
             continue
-        record = label_object(s3, obj.bucket, obj.key, classifier, settings, etag=obj.etag)
+        try:
+            record = label_object(s3, obj.bucket, obj.key, classifier, settings, etag=obj.etag)
+        except Exception:
+            logger.exception("S3 failed; Lambda retries the event", extra={"key": obj.key})
+            raise
         report(record, logger=logger, metrics=metrics)
-        skipped += bool(record.get("skipped"))
-        written += not record.get("skipped")
-    return {"written": written, "skipped": skipped, "ignored": ignored}
+        counts["skipped" if record.get("skipped") else "written"] += 1
+    return counts

@@ -297,3 +297,10 @@ def test_given_a_classified_photo_and_a_bad_one_when_handled_then_metrics_count_
     assert any(len(m.get("InferenceMs", [])) == 1 for m in metrics)
     (logged,) = [r for r in caplog.records if r.getMessage() == "classified"]
     assert (logged.key, logged.label) == ("uploads/good.jpg", label)
+
+
+def test_given_s3s_test_event_when_handled_then_nothing_is_done_and_nothing_raises(app):
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": BUCKET}
+
+    assert classify(app, test_event) == {"written": 0, "skipped": 0, "ignored": 0}
+    assert all_keys() == []
