@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import boto3
@@ -163,9 +164,14 @@ def _classify_samples(s3, bucket: str, folder: Path, settings: Settings) -> None
     keys = [f"{settings.uploads_prefix}samples/{photo.name}" for photo in photos]
     for photo, key in zip(photos, keys, strict=True):
         s3.upload_file(str(photo), bucket, key)
-    deadline = time.monotonic() + LABEL_WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if all(_label_of(s3, bucket, key, settings) for key in keys):
+    started = time.monotonic()
+    while time.monotonic() < started + LABEL_WAIT_SECONDS:
+        labels = [_label_of(s3, bucket, key, settings) for key in keys]
+        if all(labels):
+            counts = Counter(label.get("label", "error") for label in labels)
+            summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+            elapsed = time.monotonic() - started
+            print(f"catdog: {len(keys)} samples labelled in {elapsed:.1f} s ({summary})", flush=True)
             return
         time.sleep(0.2)
     raise ServeError(f"the sample photos got no label within {LABEL_WAIT_SECONDS} s")
