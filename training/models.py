@@ -58,6 +58,7 @@ def cnn(
     filters: tuple[int, ...] = (32, 64, 128, 256, 256),
     convs_per_block: int | tuple[int, ...] = 1,
     batch_norm: bool = True,
+    bn_momentum: float = 0.99,
     block_dropout: float = 0.1,
     dense_units: int = 128,
     dropout: float = 0.4,
@@ -76,10 +77,10 @@ def cnn(
         raise ValueError(f"convs_per_block has {len(convs)} entries for {len(filters)} blocks")
     inputs = keras.Input((input_size, input_size, 3), name="pixels")
     x = layers.Rescaling(1 / 255, name="scale_0_1")(inputs)
-    x = _conv_bn_relu(x, stem_filters, stem_stride, batch_norm, regularizer, "stem")
+    x = _conv_bn_relu(x, stem_filters, stem_stride, batch_norm and bn_momentum, regularizer, "stem")
     for block, (width, count) in enumerate(zip(filters, convs, strict=True)):
         for conv in range(count):
-            x = _conv_bn_relu(x, width, 1, batch_norm, regularizer, f"block{block}_{conv}")
+            x = _conv_bn_relu(x, width, 1, batch_norm and bn_momentum, regularizer, f"block{block}_{conv}")
         x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
         if block_dropout:
             x = layers.Dropout(block_dropout, name=f"block{block}_dropout")(x)
@@ -92,16 +93,17 @@ def cnn(
     return keras.Model(inputs, outputs, name="cnn")
 
 
-def _conv_bn_relu(x, width: int, stride: int, batch_norm: bool, regularizer, name: str):
+def _conv_bn_relu(x, width: int, stride: int, bn_momentum: float, regularizer, name: str):
+    """``bn_momentum`` 0 (or False) means no batch norm."""
     x = layers.Conv2D(
         width,
         3,
         strides=stride,
         padding="same",
-        use_bias=not batch_norm,
+        use_bias=not bn_momentum,
         kernel_regularizer=regularizer,
         name=f"{name}_conv",
     )(x)
-    if batch_norm:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    if bn_momentum:
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)

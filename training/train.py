@@ -116,6 +116,7 @@ def fit(
         dataset(*train, config.batch_size, augment=augment, seed=config.seed),
         validation_data=dataset(*val, config.batch_size),
         epochs=config.epochs,
+        shuffle=False,  # the dataset shuffles itself, per epoch
         callbacks=callbacks,
         verbose=1 if sys.stdout.isatty() else 2,  # a live bar on a terminal, one line an epoch in a log
     ).history

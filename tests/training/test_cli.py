@@ -1,0 +1,65 @@
+"""``python -m training``: what a user sees for good and bad input."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from training.__main__ import main
+
+REPO = Path(__file__).parents[2]
+
+
+def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files_are_reported(
+    tmp_path, cat_photos, dog_photos, capsys
+):
+    for label, photos in (("cat", cat_photos[:5]), ("DOG", dog_photos[:5])):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for photo in photos:
+            shutil.copy(photo, tmp_path / "data" / label / photo.name)
+    (tmp_path / "data" / "cat" / "broken.jpg").write_bytes(b"\xff\xd8\xff")
+
+    status = main(["prepare", str(tmp_path / "data"), "--split", str(tmp_path / "split.json"), "--seed", "3"])
+
+    output = capsys.readouterr().out
+    assert status == 0
+    assert json.loads(output.splitlines()[0])["counts"] == {"cat": 5, "dog": 5}
+    assert "skipped cat/broken.jpg: invalid_image" in output
+    saved = json.loads((tmp_path / "split.json").read_text())
+    assert saved["seed"] == 3 and saved["sizes"]["train"]["total"] == 8
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "message"),
+    [
+        (["train", "--epochs", "0"], 2, "argument --epochs: must be a positive integer, got 0"),
+        (["prepare"], 2, "the following arguments are required"),
+        (["evaluate", "m", "--split", "s.json", "--out", "o", "--part", "all"], 2, "invalid choice: 'all'"),
+        (["prepare", "no-such-folder", "--split", "s.json"], 1, "data folder not found: no-such-folder"),
+        (["train", "--split", "no-such-split.json"], 1, "no split file at no-such-split.json"),
+    ],
+)
+def test_given_bad_input_when_run_then_one_line_on_stderr_and_no_traceback(tmp_path, argv, status, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "training", *argv],
+        cwd=tmp_path,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == status
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_given_help_when_asked_for_each_command_then_it_is_documented(capsys):
+    for command in ("prepare", "preview", "train", "export", "evaluate"):
+        with pytest.raises(SystemExit) as done:
+            main([command, "--help"])
+        assert done.value.code == 0
+        assert "usage: python -m training " + command in capsys.readouterr().out
