@@ -6,6 +6,7 @@ A screenshot of the final page is saved in ``test-artifacts/`` for a human to lo
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,10 @@ def test_given_the_page_when_a_cat_photo_a_text_file_and_a_huge_file_are_chosen_
     assert browser.find_element("id", "file-input").get_attribute("accept") == "image/*"
 
     choose_files(browser, cat_photos[0], dog_photos[0], notes, huge)
+    first_height = browser.find_element("css selector", ".card").rect["height"]
     cards = wait_until_settled(browser, 4)
+
+    assert {card.rect["height"] for card in cards} == {first_height}  # no card grew or shrank
 
     cat = card_for(cards, cat_photos[0].name)
     assert cat.get_attribute("data-state") == "done"
@@ -136,3 +140,26 @@ def test_given_a_text_file_posing_as_a_jpeg_when_uploaded_then_the_page_shows_th
 
     assert card.get_attribute("data-state") == "error"
     assert "not an image that can be read" in card.find_element("css selector", ".status").text
+
+
+def test_given_a_photo_dropped_on_the_page_when_labelled_then_its_card_shows_the_label(
+    served, browser, model, cat_photos
+):
+    browser.get(served.url)
+    drop = """
+        const [name, data] = arguments;
+        const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], name, {type: "image/jpeg"}));
+        const target = document.getElementById("dropzone");
+        target.dispatchEvent(new DragEvent("dragenter", {bubbles: true, dataTransfer: transfer}));
+        target.dispatchEvent(new DragEvent("drop", {bubbles: true, dataTransfer: transfer}));
+    """
+
+    browser.execute_script(drop, cat_photos[2].name, base64.b64encode(cat_photos[2].read_bytes()).decode())
+    (card,) = wait_until_settled(browser, 1)
+
+    assert card.get_attribute("data-state") == "done"
+    verdict = card.find_element("css selector", ".label-name").text.lower()
+    assert verdict == "cat" if model == RELEASED_MODEL else verdict in ("cat", "dog")
+    assert "dragging" not in browser.find_element("id", "dropzone").get_attribute("class")
