@@ -53,6 +53,22 @@ heavy = sorted({m.split(".")[0] for m in sys.modules if m.startswith(("tensorflo
 print(json.dumps({"seconds": seconds, "heavy_modules": heavy}))
 """
 
+COLD_PHASES = """
+import json, sys, time
+t0 = time.perf_counter()
+import boto3
+boto3.client("s3")
+t1 = time.perf_counter()
+from aws_lambda_powertools import Logger, Metrics, Tracer
+Logger(), Metrics(), Tracer()
+t2 = time.perf_counter()
+from catdog.classifier import Classifier
+from catdog import events, labeling, telemetry
+Classifier(sys.argv[1], num_threads=1)
+t3 = time.perf_counter()
+print(json.dumps({"aws_sdk": t1 - t0, "powertools_xray": t2 - t1, "catdog_and_model": t3 - t2}))
+"""
+
 COLD_CATDOG = """
 import json, sys, time
 started = time.perf_counter()
@@ -187,9 +203,13 @@ def cold_starts(model: Path, runs: int) -> dict:
         for name, (script, arg) in scripts.items()
     }
     median = {name: statistics.median(r["seconds"] for r in rs) for name, rs in runs_by_name.items()}
+    phases = [subprocess_json([sys.executable, "-c", COLD_PHASES, str(model)], env) for _ in range(runs)]
     return {
         "runs": runs,
         "handler_module_s": round(median["handler"], 3),
+        "handler_phases_s": {
+            name: round(statistics.median(p[name] for p in phases), 3) for name in phases[0]
+        },
         "catdog_import_and_model_load_s": round(median["catdog"], 3),
         "tensorflow_import_and_model_load_s": round(median["tensorflow"], 3),
         "ratio_tensorflow_over_catdog": round(median["tensorflow"] / median["catdog"], 1),
