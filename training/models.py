@@ -107,3 +107,7 @@ def _conv_bn_relu(x, width: int, stride: int, bn_momentum: float, regularizer, n
     if bn_momentum:
         x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
+
+
+# The pretrained backbones register themselves; imported last, as they use ``register`` from here.
+from training.backbones import classifiers  # noqa: E402, F401
