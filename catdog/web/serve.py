@@ -48,7 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port of the page, 0 for any free one")
     parser.add_argument("--bucket", default="catdog-local", help="name of the embedded bucket")
     parser.add_argument(
-        "--model", type=Path, default=DEFAULT_MODEL, help="model folder (model.tflite + model.json)"
+        "--model",
+        type=Path,
+        default=Path(os.environ.get("MODEL_PATH") or DEFAULT_MODEL),
+        help="model folder with model.tflite + model.json (default: $MODEL_PATH or models/catdog)",
     )
     parser.add_argument(
         "--samples",
