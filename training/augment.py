@@ -70,6 +70,6 @@ def save_preview(
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=80)
+    figure.savefig(path, dpi=60)
     plt.close(figure)
     return path
