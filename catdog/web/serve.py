@@ -80,6 +80,8 @@ def _serve(args: argparse.Namespace) -> None:
     model = args.model.resolve()
     if not (model / "model.tflite").is_file() or not (model / "model.json").is_file():
         raise ServeError(f"no model.tflite + model.json in {model} (pass --model DIR)")
+    if not args.samples.is_dir():
+        raise ServeError(f"no sample folder {args.samples} (pass --samples DIR, an empty one for none)")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the terminal
     # moto, Flask and werkzeug are imported only when serving, not for every catdog command.
     from werkzeug.serving import make_server
@@ -160,7 +162,7 @@ def _point_aws_at(endpoint: str, model: Path) -> None:
 
 def _classify_samples(s3, bucket: str, folder: Path, settings: Settings) -> None:
     """Upload every photo in ``folder`` to the bucket and wait until each has its label."""
-    photos = sorted(p for p in folder.glob("*") if p.suffix.lower() in SAMPLE_SUFFIXES) if folder else []
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in SAMPLE_SUFFIXES)
     if not photos:
         return
     print(f"catdog: classifying {len(photos)} sample photos from {folder} through the bucket:", flush=True)
