@@ -269,7 +269,7 @@ def cmd_train(args) -> None:
     print(f"training {config.model} at {model.input_shape[1]} px on {split.sizes()}", flush=True)
     model = fit(model, arrays["train"], arrays["val"], args.out, config)
     if args.release:
-        _release(model, split, arrays, args, run_dir=args.out)
+        _release(model, split, arrays, args, folder=args.release, run_dir=args.out)
 
 
 def cmd_export(args) -> None:
@@ -282,10 +282,10 @@ def cmd_export(args) -> None:
     split = Split.load(args.split, root=args.data)
     model = keras.models.load_model(args.keras_model)
     arrays = load_arrays(split, model.input_shape[1], args.cache)
-    _release(model, split, arrays, args, run_dir=args.keras_model.parent)
+    _release(model, split, arrays, args, folder=args.out, run_dir=args.keras_model.parent)
 
 
-def _release(model, split: Split, arrays, args, run_dir: Path) -> None:
+def _release(model, split: Split, arrays, args, folder: Path, run_dir: Path) -> None:
     from training.export import release
 
     history = run_dir / "history.json"
@@ -293,7 +293,7 @@ def _release(model, split: Split, arrays, args, run_dir: Path) -> None:
     training.pop("history", None)
     result = release(
         model,
-        args.out if hasattr(args, "keras_model") else args.release,
+        folder,
         split=split,
         arrays=arrays,
         name=args.name,
@@ -328,7 +328,8 @@ def cmd_transfer(args) -> None:
     result = train_transfer(split, config)
     save_run(result, config, args.out)
     if args.release:
-        _release(result.model, split, load_arrays(split, args.size, args.cache), args, run_dir=args.out)
+        arrays = load_arrays(split, args.size, args.cache)
+        _release(result.model, split, arrays, args, folder=args.release, run_dir=args.out)
 
 
 def cmd_evaluate(args) -> None:
