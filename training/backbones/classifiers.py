@@ -26,7 +26,9 @@ def classifier(
 
 
 @register(
-    efficientnet_lite0.NAME, default_size=efficientnet_lite0.DEFAULT_SIZE, backbone="EfficientNet-Lite0"
+    efficientnet_lite0.NAME,
+    default_size=efficientnet_lite0.DEFAULT_SIZE,
+    backbone=efficientnet_lite0.DESCRIPTION,
 )
 def efficientnet_lite0_classifier(
     input_size: int,

