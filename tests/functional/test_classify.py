@@ -304,3 +304,17 @@ def test_given_s3s_test_event_when_handled_then_nothing_is_done_and_nothing_rais
 
     assert classify(app, test_event) == {"written": 0, "skipped": 0, "ignored": 0}
     assert all_keys() == []
+
+
+def test_given_other_prefixes_configured_when_a_photo_arrives_then_they_decide_what_is_read_and_written(
+    start, dog_photos
+):
+    app = start(UPLOADS_PREFIX="incoming/", LABELS_PREFIX="results/")
+    upload("incoming/rex.jpg", dog_photos[1].read_bytes())
+    upload("uploads/rex.jpg", dog_photos[1].read_bytes())
+
+    classify(app, sample_event("s3-put.json", BUCKET, key="incoming/rex.jpg"))
+    ignored = classify(app, sample_event("s3-put.json", BUCKET, key="uploads/rex.jpg"))
+
+    assert ignored["ignored"] == 1
+    assert all_keys() == ["incoming/rex.jpg", "results/rex.jpg.json", "uploads/rex.jpg"]
