@@ -79,7 +79,8 @@ def _classify_s3(ref: S3Ref) -> dict:
         )
         if "error" in record:
             return {"path": ref.path, "error": record["error"]}
-        return {"path": ref.path, **{k: record[k] for k in ("label", "confidence", "probabilities")}}
+        fields = ("label", "confidence", "probabilities", "pet_score")
+        return {"path": ref.path, **{k: record[k] for k in fields if k in record}}
     body = _local.s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"].read()
     prediction = _local.classifier.classify(body, max_pixels=_local.settings.max_pixels)
     return {"path": ref.path, **prediction.as_dict()}
@@ -126,5 +127,6 @@ def default_workers() -> int:
 
 
 def model_labels(model: str | os.PathLike) -> list[str]:
-    """The labels of a model folder, checked by really loading it (a bad ``--model`` fails early)."""
-    return Classifier(Path(model)).labels
+    """The answers of a model folder (its labels, and "neither" if it has the check), checked by really
+    loading it (a bad ``--model`` fails early)."""
+    return Classifier(Path(model)).answers

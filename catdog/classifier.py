@@ -23,6 +23,8 @@ except ImportError:  # pragma: no cover - only for users who have nothing but tf
     from tflite_runtime.interpreter import Interpreter
 
 MODEL_FILE = "model.tflite"
+#: the one "neither" method the Classifier knows (see training/neither.py and docs/neither.md)
+NEITHER_METHOD = "imagenet-max-pet-probability"
 CARD_FILE = "model.json"
 
 
@@ -30,18 +32,29 @@ class ModelError(RuntimeError):
     """The model folder is missing, incomplete or does not match its model card."""
 
 
+NEITHER = "neither"
+
+
 @dataclass(frozen=True)
 class Prediction:
+    """``probabilities`` are always over the model's labels (cat, dog). A model with a "neither" check
+    also gives ``pet_score``, the chance that a cat or dog is in the photo at all; below the card's
+    threshold the label is "neither" and ``confidence`` is ``1 - pet_score``."""
+
     label: str
     confidence: float
     probabilities: dict[str, float]
+    pet_score: float | None = None
 
     def as_dict(self) -> dict:
-        return {
+        result = {
             "label": self.label,
             "confidence": self.confidence,
             "probabilities": self.probabilities,
         }
+        if self.pet_score is not None:
+            result["pet_score"] = self.pet_score
+        return result
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -74,15 +87,31 @@ class Classifier:
         self._interpreter = Interpreter(model_path=str(self.model_path), num_threads=num_threads)
         self._interpreter.allocate_tensors()
         (self._input,) = self._interpreter.get_input_details()
-        (self._output,) = self._interpreter.get_output_details()
         _, height, width, channels = self._input["shape"]
         if height != width or channels != 3:
             raise ModelError(f"expected a square RGB input, the model takes {self._input['shape']}")
         self.input_size = int(height)
-        if self._output["shape"][-1] != len(self.labels):
-            raise ModelError(
-                f"the model has {self._output['shape'][-1]} outputs, its card lists {self.labels}"
-            )
+        self._output, self._neither_output, self.neither = self._outputs()
+        #: every answer the classifier can give: the model's labels, then "neither" if it has the check
+        self.answers: list[str] = self.labels + ([NEITHER] if self.neither else [])
+
+    def _outputs(self) -> tuple[dict, dict | None, dict | None]:
+        """The probabilities output and, when the card has a ``neither`` section, the ImageNet logits
+        output that it scores (told apart by their sizes; the converter does not keep their order)."""
+        outputs = {int(o["shape"][-1]): o for o in self._interpreter.get_output_details()}
+        if len(self.labels) not in outputs:
+            sizes = sorted(outputs)
+            raise ModelError(f"the model has outputs of sizes {sizes}, its card lists {self.labels}")
+        neither = self.card.get(NEITHER)
+        if neither is None:  # the check is off (a second output, if any, is not read)
+            return outputs[len(self.labels)], None, None
+        logits = outputs.get(int(neither.get("output_size", 0)))
+        if logits is None or neither.get("method") != NEITHER_METHOD:
+            raise ModelError(f"the card's 'neither' section does not match the model: {neither}")
+        classes = np.zeros(logits["shape"][-1], dtype=bool)
+        for first, last in neither["classes"]:
+            classes[first : last + 1] = True
+        return outputs[len(self.labels)], logits, {"threshold": float(neither["threshold"]), "mask": classes}
 
     @cached_property
     def info(self) -> dict:
@@ -95,16 +124,28 @@ class Classifier:
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities ``(n, labels)`` for a uint8 batch ``(n, size, size, 3)`` of raw RGB pixels."""
-        results = [self._invoke(image[np.newaxis]) for image in pixels]
-        return np.stack(results)
+        return np.stack([self.outputs(image)[0] for image in pixels])
 
-    def _invoke(self, batch: np.ndarray) -> np.ndarray:
-        self._interpreter.set_tensor(self._input["index"], _quantize(batch, self._input))
+    def pet_scores(self, pixels: np.ndarray) -> np.ndarray:
+        """The "neither" check's score ``(n,)`` of each photo (a model without the check: ValueError)."""
+        if self.neither is None:
+            raise ValueError(f"the model {self.model_path} has no 'neither' check")
+        return pet_score(np.stack([self.outputs(image)[1] for image in pixels]), self.neither["mask"])
+
+    def outputs(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The raw answers for one uint8 image ``(size, size, 3)``: probabilities over the labels and,
+        with a "neither" check, the ImageNet logits it scores."""
+        self._interpreter.set_tensor(self._input["index"], _quantize(pixels[np.newaxis], self._input))
         self._interpreter.invoke()
         raw = self._interpreter.get_tensor(self._output["index"])[0]
         probabilities = _dequantize(raw, self._output)
         total = probabilities.sum()
-        return probabilities / total if total > 0 else probabilities
+        probabilities = probabilities / total if total > 0 else probabilities
+        if self._neither_output is None:
+            return probabilities, None
+        return probabilities, _dequantize(
+            self._interpreter.get_tensor(self._neither_output["index"])[0], self._neither_output
+        )
 
     def classify(self, source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prediction:
         """Decode, preprocess and classify one photo (bytes, path or PIL image)."""
@@ -113,15 +154,32 @@ class Classifier:
 
     def classify_pixels(self, pixels: np.ndarray) -> Prediction:
         """Classify one already preprocessed uint8 image ``(size, size, 3)``."""
-        probabilities = self._invoke(pixels[np.newaxis])
+        probabilities, logits = self.outputs(pixels)
+        score = None if logits is None else pet_score(logits, self.neither["mask"])
         best = int(np.argmax(probabilities))
+        label, confidence = self.labels[best], float(probabilities[best])
+        if score is not None and score < self.neither["threshold"]:
+            label, confidence = NEITHER, 1.0 - score
         return Prediction(
-            label=self.labels[best],
-            confidence=round(float(probabilities[best]), 6),
+            label=label,
+            confidence=round(confidence, 6),
             probabilities={
-                label: round(float(p), 6) for label, p in zip(self.labels, probabilities, strict=True)
+                name: round(float(p), 6) for name, p in zip(self.labels, probabilities, strict=True)
             },
+            pet_score=None if score is None else round(score, 6),
         )
+
+
+def pet_score(logits: np.ndarray, classes: np.ndarray, reduce=np.max) -> np.ndarray | float:
+    """The highest ImageNet probability among the cat and dog classes ``classes`` (a boolean mask) of
+    logits ``(..., 1000)``; ``reduce=np.sum`` gives their total instead.
+
+    The highest rather than the total: the 143 classes share a floor of small probabilities that makes
+    their total a few percent even for a rocket (docs/neither.md has the measurements).
+    """
+    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    scores = reduce(exp[..., classes], axis=-1) / exp.sum(axis=-1)
+    return float(scores) if np.ndim(scores) == 0 else scores
 
 
 def _quantize(batch: np.ndarray, details: dict) -> np.ndarray:

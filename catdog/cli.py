@@ -22,6 +22,7 @@ import boto3
 from tqdm import tqdm
 
 from catdog import bulk
+from catdog.classifier import NEITHER
 from catdog.enqueue import enqueue
 from catdog.inputs import UsageError, expand, list_images, parse_s3_url
 from catdog.labeling import Settings
@@ -131,7 +132,9 @@ class Output:
             raise UsageError(f"cannot write {self.output}: {exc.strerror}") from exc
         if not self.csv:
             return self._write_json
-        columns = ["path", "label", "confidence", *(f"p_{label}" for label in self.labels)]
+        # probabilities stay over the model's labels; a model with the "neither" check adds its score
+        probabilities = [f"p_{label}" for label in self.labels if label != NEITHER]
+        columns = ["path", "label", "confidence", *probabilities, *self._score_column]
         self.table = csv.DictWriter(self.stream, [*columns, "error_code", "error_message"])
         self.table.writeheader()
         return self._write_csv
@@ -141,6 +144,10 @@ class Output:
             self.stream.close()
         else:
             self.stream.flush()
+
+    @property
+    def _score_column(self) -> list[str]:
+        return ["pet_score"] if NEITHER in self.labels else []
 
     def _write_json(self, row: dict) -> None:
         self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -154,6 +161,7 @@ class Output:
                 "label": row.get("label", ""),
                 "confidence": row.get("confidence", ""),
                 **probabilities,
+                **{column: row.get(column, "") for column in self._score_column},
                 "error_code": error.get("code", ""),
                 "error_message": error.get("message", ""),
             }

@@ -24,10 +24,11 @@ from catdog import Classifier
 
 def predict_keras(model, pixels: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Feeds the same uint8 pixels the TFLite model gets (as float, since Keras inputs are float)."""
-    batches = [
-        np.asarray(model.predict_on_batch(pixels[start : start + batch_size].astype(np.float32)))
-        for start in range(0, len(pixels), batch_size)
-    ]
+    batches = []
+    for start in range(0, len(pixels), batch_size):
+        outputs = model.predict_on_batch(pixels[start : start + batch_size].astype(np.float32))
+        # a model with a "neither" check also outputs ImageNet logits: its first output is the answer
+        batches.append(np.asarray(outputs[0] if isinstance(outputs, list | tuple) else outputs))
     return np.concatenate(batches).astype(np.float64)
 
 

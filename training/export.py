@@ -60,7 +60,8 @@ def export_model(
     path.write_bytes(convert(model, representative))
     interpreter = Interpreter(model_path=str(path))
     (tensor_in,) = interpreter.get_input_details()
-    (tensor_out,) = interpreter.get_output_details()
+    # A model with a "neither" check has a second output (ImageNet logits); the card describes the first.
+    (tensor_out,) = [o for o in interpreter.get_output_details() if o["shape"][-1] == len(labels)]
     document = {
         "name": model.name,
         "version": "0.0.0",

@@ -95,12 +95,15 @@ function createCard(file) {
     show(label) {
       const percent = (p) => `${(p * 100).toFixed(1)}%`;
       element.dataset.label = label.label;
-      get(".label-name").textContent = label.label;
+      // "neither": the model's check found no cat or dog in the photo
+      get(".label-name").textContent = label.label === "neither" ? "neither cat nor dog" : label.label;
       get(".label-confidence").textContent = `${percent(label.confidence)} sure`;
       get(".bar").setAttribute("aria-label", `Confidence ${percent(label.confidence)}`);
       get(".bar span").style.width = percent(label.confidence);
+      const score = label.pet_score === undefined ? [] : [`pet score ${percent(label.pet_score)}`];
       get(".probabilities").textContent = Object.entries(label.probabilities)
         .map(([name, p]) => `${name} ${percent(p)}`)
+        .concat(score)
         .join(" · ");
       get(".verdict").hidden = false;
       const ms = label.timing_ms ? ` · ${label.timing_ms.inference.toPrecision(2)} ms` : "";
