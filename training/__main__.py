@@ -146,6 +146,62 @@ def _parser() -> argparse.ArgumentParser:
     transfer.add_argument("--release", type=Path, help="also export + evaluate into this model folder")
     _card_options(transfer)
     transfer.set_defaults(run=cmd_transfer, name="catdog-efficientnet-lite0")
+
+    neither = commands.add_parser(
+        "neither",
+        help='release a transfer model with the "neither" check (ImageNet branch + measured threshold)',
+        description=_doc(cmd_neither),
+    )
+    neither.add_argument(
+        "keras_model", type=Path, help="trained transfer model (e.g. runs/transfer/model.keras)"
+    )
+    neither.add_argument("--split", type=Path, required=True, help="split JSON the model was trained on")
+    neither.add_argument("--data", type=Path, help="where the photos are now, if moved since `prepare`")
+    neither.add_argument("--out", type=Path, required=True, help="release folder (e.g. models/catdog)")
+    neither.add_argument(
+        "--not-pets", type=Path, default=Path("tests/fixtures/not-pets"), help="real photos without pets"
+    )
+    neither.add_argument("--docs", type=Path, default=Path("docs/images"), help="where the trade-off goes")
+    neither.add_argument(
+        "--max-cost",
+        type=_positive_float,
+        default=0.1,
+        help="most cat/dog accuracy (points, on val) the check may cost (default 0.1)",
+    )
+    neither.add_argument("--cache", type=Path, default=Path("runs/cache"), help="pixel cache folder")
+    _card_options(neither)
+    neither.set_defaults(run=cmd_neither, name="catdog-efficientnet-lite0")
+
+    analyse = commands.add_parser(
+        "analyse", help="misclassification gallery, calibration, saliency", description=_doc(cmd_analyse)
+    )
+    analyse.add_argument("--model", type=Path, default=Path("models/catdog"), help="released model folder")
+    analyse.add_argument(
+        "--split", type=Path, help="split JSON (default: the card's, else runs/cnn/split.json)"
+    )
+    analyse.add_argument("--data", type=Path, help="where the photos are now, if moved since `prepare`")
+    analyse.add_argument(
+        "--keras", type=Path, help="the Keras model, for Grad-CAM (else: occlusion on TFLite)"
+    )
+    analyse.add_argument("--out", type=Path, default=Path("docs/analysis"), help="output folder")
+    analyse.add_argument(
+        "--low-confidence", type=_positive_float, default=0.9, help="below this a right answer is shown too"
+    )
+    analyse.add_argument("--cache", type=Path, default=Path("runs/cache"), help="pixel cache folder")
+    analyse.set_defaults(run=cmd_analyse)
+
+    experiment = commands.add_parser(
+        "experiment",
+        help="run a grid of training runs into a results table",
+        description=_doc(cmd_experiment),
+    )
+    experiment.add_argument("--grid", type=Path, required=True, help="grid file (.json or .toml)")
+    experiment.add_argument("--split", type=Path, required=True, help="split JSON (fixed for every run)")
+    experiment.add_argument("--data", type=Path, help="where the photos are now, if moved since `prepare`")
+    experiment.add_argument("--out", type=Path, default=Path("docs"), help="for experiments.md and .csv")
+    experiment.add_argument("--runs", type=Path, default=Path("runs/experiments"), help="run folders")
+    experiment.add_argument("--cache", type=Path, default=Path("runs/cache"), help="pixel + activation cache")
+    experiment.set_defaults(run=cmd_experiment)
     return parser
 
 
@@ -330,6 +386,51 @@ def cmd_transfer(args) -> None:
     if args.release:
         arrays = load_arrays(split, args.size, args.cache)
         _release(result.model, split, arrays, args, folder=args.release, run_dir=args.out)
+
+
+def cmd_neither(args) -> None:
+    """Add the "neither" check to a trained transfer model: a second output with the ImageNet logits of
+    the original (not fine-tuned) blocks above the cut, exported, evaluated and carded as usual; then the
+    threshold is chosen on the val split of the int8 model (at most --max-cost points of accuracy), and
+    the trade-off on the test split and on real photos without pets is written to --docs."""
+    import keras
+
+    from training.data import load_arrays
+    from training.neither import release_with_neither
+
+    split = Split.load(args.split, root=args.data)
+    model = keras.models.load_model(args.keras_model)
+    arrays = load_arrays(split, model.input_shape[1], args.cache)
+    section = release_with_neither(
+        model,
+        args.out,
+        split=split,
+        arrays=arrays,
+        not_pets=args.not_pets,
+        docs=args.docs,
+        max_cost=args.max_cost / 100,
+        release=lambda combined: _release(
+            combined, split, arrays, args, folder=args.out, run_dir=args.keras_model.parent
+        ),
+    )
+    print(json.dumps(section, indent=1))
+
+
+def cmd_analyse(args) -> None:
+    """On the test split: a gallery (PNG + HTML) of every misclassified and low-confidence photo grouped
+    by error type, a reliability diagram with the expected calibration error, a confidence histogram,
+    and a saliency view of the errors, into --out."""
+    from training.analyse import analyse
+
+    print(json.dumps(analyse(args), indent=1))
+
+
+def cmd_experiment(args) -> None:
+    """Run every combination of a grid (architecture, input size, augmentation, dropout, learning rate,
+    frozen vs fine-tuned) on one fixed split and seed; write experiments.md and experiments.csv."""
+    from training.experiment import run_grid
+
+    run_grid(args)
 
 
 def cmd_evaluate(args) -> None:
