@@ -1,0 +1,74 @@
+"""``python -m training experiment`` on real photos: a two-run grid, end to end, into the table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from training.experiment import COLUMNS, load_grid
+
+pytestmark = pytest.mark.slow
+
+
+def test_given_defaults_a_grid_and_runs_when_loaded_then_every_combination_over_the_defaults(tmp_path):
+    grid = tmp_path / "grid.json"
+    grid.write_text(
+        json.dumps(
+            {
+                "defaults": {"size": 96},
+                "grid": {"lr": [1e-3, 1e-4], "dropout": [0.1, 0.5]},
+                "runs": [{"architecture": "cnn"}],
+            }
+        )
+    )
+
+    runs = load_grid(grid)
+
+    assert len(runs) == 5
+    assert runs[0]["architecture"] == "cnn" and all(run["size"] == 96 for run in runs)
+    assert {(run["lr"], run["dropout"]) for run in runs[1:]} == {
+        (1e-3, 0.1),
+        (1e-3, 0.5),
+        (1e-4, 0.1),
+        (1e-4, 0.5),
+    }
+
+
+def test_given_an_unknown_setting_when_loaded_then_a_clear_error(tmp_path):
+    grid = tmp_path / "grid.toml"
+    grid.write_text("[[runs]]\nlearning_rate = 0.1\n")
+
+    with pytest.raises(ValueError, match="unknown settings \\['learning_rate'\\]"):
+        load_grid(grid)
+
+
+def test_given_a_small_grid_when_run_then_one_measured_row_per_run(tmp_path, cat_photos, dog_photos):
+    from training.__main__ import main
+    from training.data import make_split, scan
+
+    for label, photos in (("cat", cat_photos), ("dog", dog_photos)):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for photo in photos:
+            shutil.copy(photo, tmp_path / "data" / label / photo.name)
+    split = make_split(scan(tmp_path / "data"), (0.6, 0.2, 0.2), seed=0).save(tmp_path / "split.json")
+    grid = tmp_path / "grid.toml"
+    grid.write_text(
+        "[defaults]\nsize = 64\nepochs = 1\nbatch_size = 8\n"
+        '[[runs]]\narchitecture = "cnn"\ntrain_subset = 16\n'
+        '[[runs]]\nmode = "fine-tuned"\nfine_epochs = 1\ncut = 14\n'
+    )
+    argv = ["experiment", "--grid", str(grid), "--split", str(split), "--out", str(tmp_path / "docs")]
+
+    assert main([*argv, "--runs", str(tmp_path / "runs"), "--cache", str(tmp_path / "cache")]) == 0
+
+    rows = list(csv.DictReader((tmp_path / "docs" / "experiments.csv").open()))
+    assert [row["architecture"] for row in rows] == ["cnn", "efficientnet_lite0"]
+    assert [row["train_photos"] for row in rows] == ["16", "24"]
+    assert all(0 <= float(row["int8_test_accuracy"]) <= 1 and float(row["model_mb"]) > 0 for row in rows)
+    assert all(float(row["latency_ms"]) > 0 for row in rows)
+    table = (tmp_path / "docs" / "experiments.md").read_text()
+    assert table.count("\n| 1 | cnn |") == 1 and "| 2 | efficientnet_lite0 |" in table
+    assert list(rows[0]) == COLUMNS
