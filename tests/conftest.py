@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 PHOTOS = FIXTURES / "photos"
 REPO = Path(__file__).parent.parent
 RELEASED_MODEL = REPO / "models" / "catdog"
+
+
+def released_card() -> dict:
+    """The released model's card, or {} before there is one (for skipif on what the card enables)."""
+    path = RELEASED_MODEL / "model.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 @pytest.fixture(scope="session")

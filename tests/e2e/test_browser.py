@@ -10,7 +10,7 @@ import base64
 from pathlib import Path
 
 import pytest
-from conftest import RELEASED_MODEL
+from conftest import RELEASED_MODEL, released_card
 from web_pipeline import MAX_IMAGE_BYTES, REPO, start, stop
 
 pytestmark = pytest.mark.browser
@@ -111,6 +111,19 @@ def test_given_the_page_when_a_cat_photo_a_text_file_and_a_huge_file_are_chosen_
     assert "Too large" in too_large.find_element("css selector", ".status").text
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "web-upload.png"))
+
+
+@pytest.mark.skipif("neither" not in released_card(), reason='the released model has no "neither" check yet')
+def test_given_a_photo_without_a_pet_when_uploaded_then_the_card_says_neither_cat_nor_dog(served, browser):
+    rocket = REPO / "tests" / "fixtures" / "not-pets" / "rocket.jpg"
+    browser.get(served.url)
+
+    choose_files(browser, rocket)
+    (card,) = wait_until_settled(browser, 1)
+
+    assert card.get_attribute("data-label") == "neither"
+    assert card.find_element("css selector", ".label-name").text.lower() == "neither cat nor dog"
+    assert "pet score" in card.find_element("css selector", ".probabilities").text
 
 
 def test_given_a_phone_sized_window_when_photos_are_labelled_then_nothing_overflows_the_screen(

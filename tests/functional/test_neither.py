@@ -9,7 +9,7 @@ import sys
 
 import boto3
 import pytest
-from conftest import FIXTURES, RELEASED_MODEL
+from conftest import FIXTURES, RELEASED_MODEL, released_card
 from lambda_harness import LambdaContext, aws_environment, load_handler
 from moto import mock_aws
 from sample_events import sample_event
@@ -19,11 +19,6 @@ from catdog import Classifier, bulk
 NOT_PETS = FIXTURES / "not-pets"
 ROCKET = NOT_PETS / "rocket.jpg"
 BUCKET = "catdog-neither-test"
-
-
-def released_card() -> dict:
-    path = RELEASED_MODEL / "model.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 pytestmark = pytest.mark.skipif(
