@@ -199,5 +199,7 @@ def _describe(key: str, label: dict | None) -> str:
         return f"  {key}: no label written"
     if "error" in label:
         return f"  {key:<40} error  {label['error']['code']}: {label['error']['message']}"
-    probabilities = "  ".join(f"{name} {p:6.1%}" for name, p in label["probabilities"].items())
-    return f"  {key:<40} {label['label']:<4} {label['confidence']:6.1%}   ({probabilities})"
+    scores = [f"{name} {p:6.1%}" for name, p in label["probabilities"].items()]
+    if "pet_score" in label:  # a model with the "neither" check
+        scores.append(f"pet score {label['pet_score']:6.1%}")
+    return f"  {key:<40} {label['label']:<4} {label['confidence']:6.1%}   ({'  '.join(scores)})"
