@@ -111,7 +111,12 @@ class Classifier:
         classes = np.zeros(logits["shape"][-1], dtype=bool)
         for first, last in neither["classes"]:
             classes[first : last + 1] = True
-        return outputs[len(self.labels)], logits, {"threshold": float(neither["threshold"]), "mask": classes}
+        check = {
+            "threshold": float(neither["threshold"]),
+            "temperature": float(neither.get("temperature", 1.0)),
+            "mask": classes,
+        }
+        return outputs[len(self.labels)], logits, check
 
     @cached_property
     def info(self) -> dict:
@@ -130,7 +135,10 @@ class Classifier:
         """The "neither" check's score ``(n,)`` of each photo (a model without the check: ValueError)."""
         if self.neither is None:
             raise ValueError(f"the model {self.model_path} has no 'neither' check")
-        return pet_score(np.stack([self.outputs(image)[1] for image in pixels]), self.neither["mask"])
+        return self._pet_score(np.stack([self.outputs(image)[1] for image in pixels]))
+
+    def _pet_score(self, logits: np.ndarray) -> np.ndarray | float:
+        return pet_score(logits / self.neither["temperature"], self.neither["mask"])
 
     def outputs(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The raw answers for one uint8 image ``(size, size, 3)``: probabilities over the labels and,
@@ -155,7 +163,7 @@ class Classifier:
     def classify_pixels(self, pixels: np.ndarray) -> Prediction:
         """Classify one already preprocessed uint8 image ``(size, size, 3)``."""
         probabilities, logits = self.outputs(pixels)
-        score = None if logits is None else pet_score(logits, self.neither["mask"])
+        score = None if logits is None else self._pet_score(logits)
         best = int(np.argmax(probabilities))
         label, confidence = self.labels[best], float(probabilities[best])
         if score is not None and score < self.neither["threshold"]:
@@ -175,7 +183,8 @@ def pet_score(logits: np.ndarray, classes: np.ndarray, reduce=np.max) -> np.ndar
     logits ``(..., 1000)``; ``reduce=np.sum`` gives their total instead.
 
     The highest rather than the total: the 143 classes share a floor of small probabilities that makes
-    their total a few percent even for a rocket (docs/neither.md has the measurements).
+    their total a few percent even for a rocket. The card's temperature divides the logits first
+    (docs/neither.md has the measurements of both choices).
     """
     exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
     scores = reduce(exp[..., classes], axis=-1) / exp.sum(axis=-1)

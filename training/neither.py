@@ -6,8 +6,8 @@ breeds, 5 domestic cats, wolves, foxes and wild cats. So the released model gets
 ImageNet logits, computed with the ORIGINAL ImageNet weights on a branch that leaves the network at
 the transfer cut (the blocks below the cut stay frozen during transfer learning, so their output is
 the ImageNet one; the fine-tuned blocks above it no longer are). ``catdog.Classifier`` turns the
-logits into a pet score, the highest ImageNet probability among those classes, and answers "neither"
-below the card's threshold.
+logits into a pet score, the highest ImageNet probability among those classes (softmax at the card's
+temperature), and answers "neither" below the card's threshold.
 
 The threshold is chosen on the validation split of the deployed int8 model: the largest one that
 turns at most ``max_cost`` of the photos into "neither" among those the cat/dog answer gets right
@@ -41,6 +41,9 @@ CLASSES = ((151, 293),)
 #: the narrower set that was measured against it (docs/neither.md)
 DOMESTIC = ((151, 268), (281, 285))
 IMAGENET_CLASSES = 1000
+#: Softmax temperature of the pet score. Above 1 it lifts the floor that label smoothing put under
+#: every ImageNet class, so a photo's best pet class stands out less by chance (docs/neither.md).
+TEMPERATURE = 2.0
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
@@ -87,10 +90,11 @@ def with_neither(model: keras.Model) -> keras.Model:
     return keras.Model(pixels, outputs, name=model.name)
 
 
-def card_section(threshold: float, **measurements) -> dict:
+def card_section(threshold: float, temperature: float = TEMPERATURE, **measurements) -> dict:
     return {
         "method": NEITHER_METHOD,
         "threshold": round(float(threshold), 6),
+        "temperature": temperature,
         "classes": [list(pair) for pair in CLASSES],
         "output_size": IMAGENET_CLASSES,
         "score": "highest ImageNet probability among classes (original ImageNet weights above the cut)",
@@ -190,13 +194,14 @@ def release_with_neither(
         probabilities, logits[part] = _answers(classifier, arrays[part][0])
         correct[part] = probabilities.argmax(axis=1) == arrays[part][1]
     scores = {  # the chosen score, and the alternatives it was measured against
-        "max, cats+dogs+wild (chosen)": (mask(CLASSES), np.max),
-        "sum, cats+dogs+wild": (mask(CLASSES), np.sum),
-        "max, domestic cats+dogs": (mask(DOMESTIC), np.max),
+        f"max, T={TEMPERATURE:g}, cats+dogs+wild (chosen)": (mask(CLASSES), np.max, TEMPERATURE),
+        "max, T=1, cats+dogs+wild": (mask(CLASSES), np.max, 1.0),
+        "sum, T=1, cats+dogs+wild": (mask(CLASSES), np.sum, 1.0),
+        f"max, T={TEMPERATURE:g}, domestic cats+dogs": (mask(DOMESTIC), np.max, TEMPERATURE),
     }
     curves, chosen, table = {}, {}, {}
-    for name, (classes, reduce) in scores.items():
-        values = {part: pet_score(part_logits, classes, reduce) for part, part_logits in logits.items()}
+    for name, (classes, reduce, temperature) in scores.items():
+        values = {part: pet_score(z / temperature, classes, reduce) for part, z in logits.items()}
         threshold = choose_threshold(values["val"], correct["val"], max_cost)
         thresholds = np.unique(
             np.concatenate([np.quantile(values["val"], np.linspace(0, 0.05, 41)), [threshold]])

@@ -90,6 +90,21 @@ def test_given_a_batch_when_scored_then_the_same_scores_as_one_by_one(neither_mo
     )
 
 
+def test_given_a_card_temperature_when_scored_then_the_logits_are_divided_by_it(
+    neither_model_dir, cat_photos
+):
+    from catdog import load_image, preprocess
+
+    classifier = Classifier(neither_model_dir)
+    pixels = preprocess(load_image(cat_photos[0]), 32)[0]
+    logits = classifier.outputs(pixels)[1]
+
+    assert classifier.neither["temperature"] == 2.0
+    assert classifier.classify_pixels(pixels).pet_score == pytest.approx(
+        pet_score(logits / 2.0, classifier.neither["mask"]), abs=1e-6
+    )
+
+
 def test_given_a_model_without_the_check_when_classified_then_no_pet_score(tiny_model_dir, cat_photos):
     classifier = Classifier(tiny_model_dir)
 
