@@ -74,5 +74,6 @@ def test_given_a_model_and_a_split_when_analysed_then_gallery_calibration_and_sa
     assert 0 <= summary["expected_calibration_error"] <= 0.5
     page = (out / "index.html").read_text()
     assert all(p["id"] in page for p in shown)
-    for name in ("calibration.png", "saliency.png", "gallery-1.png"):
+    assert len(list(out.glob("gallery-*.png"))) == len(summary["groups"])
+    for name in ("calibration.png", "saliency.png", *(p.name for p in out.glob("gallery-*.png"))):
         assert (out / name).stat().st_size > 1000
