@@ -1,0 +1,162 @@
+"""S3 Batch Operations handler over a real bucket (moto), real photos and the released model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from conftest import needs_released_model
+from lambda_harness import LambdaContext, aws_environment, load_handler
+from moto import mock_aws
+
+BUCKET = "catdog-photos"  # the bucket named in events/batch-job*.json
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+@pytest.fixture
+def batch(monkeypatch, serving_model):
+    aws_environment(monkeypatch, serving_model)
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        yield load_handler("batch")
+
+
+def task_event(key: str, version: str = "2.0", task_id: str = "task-1") -> dict:
+    """One invocation as Batch Operations sends it: one task, the key URL-encoded as in the manifest."""
+    task = {"taskId": task_id, "s3Key": quote_plus(key), "s3VersionId": None}
+    if version == "1.0":
+        task["s3BucketArn"] = f"arn:aws:s3:::{BUCKET}"
+    else:
+        task["s3Bucket"] = BUCKET
+    event = {
+        "invocationSchemaVersion": version,
+        "invocationId": f"invocation-{task_id}",
+        "job": {"id": "job-1"},
+        "tasks": [task],
+    }
+    if version == "2.0":
+        event["job"]["userArguments"] = {}
+    return event
+
+
+def run(batch, key: str, **kwargs) -> dict:
+    response = batch.lambda_handler(task_event(key, **kwargs), LambdaContext())
+    (result,) = response["results"]
+    return {**response, **result}
+
+
+def read_label(key: str) -> dict:
+    return json.loads(boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
+def test_given_a_job_over_photos_a_corrupt_and_a_missing_object_when_run_then_codes_and_labels_are_right(
+    batch, cat_photos, dog_photos
+):
+    s3 = boto3.client("s3")
+    photos = {f"uploads/cats/{p.name}": ("cat", p) for p in cat_photos[:3]}
+    photos |= {f"uploads/dogs/{p.stem} + copy é.jpg": ("dog", p) for p in dog_photos[:3]}
+    for key, (_, path) in photos.items():
+        s3.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())
+    s3.put_object(Bucket=BUCKET, Key="uploads/corrupt.jpg", Body=b"\xff\xd8\xff\xe0 not really a jpeg")
+    manifest = [*photos, "uploads/corrupt.jpg", "uploads/missing.jpg"]
+
+    results = {key: run(batch, key, task_id=f"t{i}") for i, key in enumerate(manifest)}
+
+    for i, key in enumerate(manifest):
+        assert results[key]["taskId"] == f"t{i}"
+        assert results[key]["invocationId"] == f"invocation-t{i}"
+        assert results[key]["invocationSchemaVersion"] == "2.0"
+        assert results[key]["treatMissingKeysAs"] == "PermanentFailure"
+    for key in photos:
+        assert results[key]["resultCode"] == "Succeeded"
+        label = read_label(f"labels/{key.removeprefix('uploads/')}.json")
+        assert label["key"] == key
+        assert label["label"] in ("cat", "dog")
+        assert json.loads(results[key]["resultString"])["label"] == label["label"]
+        assert set(label) >= {"probabilities", "model", "source", "timing_ms", "classified_at"}
+    assert results["uploads/corrupt.jpg"]["resultCode"] == "Succeeded"
+    assert read_label("labels/corrupt.jpg.json")["error"]["code"] == "invalid_image"
+    assert json.loads(results["uploads/corrupt.jpg"]["resultString"])["error"] == "invalid_image"
+    assert results["uploads/missing.jpg"]["resultCode"] == "PermanentFailure"
+    assert read_label("labels/missing.jpg.json")["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("sample", ["batch-job.json", "batch-job-v1.json"])
+def test_given_the_sample_events_of_both_schemas_when_run_then_the_decoded_key_is_labelled(
+    batch, cat_photos, sample
+):
+    key = "archive/2019/garden cat é.jpg"  # URL-encoded in the samples, as in a manifest
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=cat_photos[1].read_bytes())
+    event = json.loads((EVENTS / sample).read_text())
+
+    response = batch.lambda_handler(event, LambdaContext())
+
+    assert response["invocationSchemaVersion"] == event["invocationSchemaVersion"]
+    assert response["invocationId"] == event["invocationId"]
+    assert response["results"] == [
+        {
+            "taskId": event["tasks"][0]["taskId"],
+            "resultCode": "Succeeded",
+            "resultString": json.dumps(
+                {
+                    "label": read_label(f"labels/{key}.json")["label"],
+                    "confidence": read_label(f"labels/{key}.json")["confidence"],
+                    "labels_key": f"labels/{key}.json",
+                },
+                ensure_ascii=False,
+            ),
+        }
+    ]
+
+
+@needs_released_model
+def test_given_the_released_model_when_a_job_labels_photos_then_every_label_is_right(
+    batch, cat_photos, dog_photos
+):
+    s3 = boto3.client("s3")
+    photos = {f"archive/{p.parent.name}/{p.name}": p for p in [*cat_photos[:5], *dog_photos[:5]]}
+    for key, path in photos.items():
+        s3.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())
+
+    found = {key: json.loads(run(batch, key)["resultString"])["label"] for key in photos}
+
+    assert found == {key: path.parent.name for key, path in photos.items()}
+
+
+def test_given_s3_throttles_when_run_then_the_task_is_a_temporary_failure(batch, cat_photos, monkeypatch):
+    boto3.client("s3").put_object(Bucket=BUCKET, Key="uploads/cat.jpg", Body=cat_photos[0].read_bytes())
+
+    def slow_down(**kwargs):
+        raise ClientError(
+            {
+                "Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."},
+                "ResponseMetadata": {"HTTPStatusCode": 503},
+            },
+            "GetObject",
+        )
+
+    monkeypatch.setattr(batch.s3, "get_object", slow_down)
+    result = run(batch, "uploads/cat.jpg")
+
+    assert result["resultCode"] == "TemporaryFailure"
+    assert "SlowDown" in result["resultString"]
+
+
+def test_given_access_is_denied_when_run_then_the_task_is_a_permanent_failure(batch, monkeypatch):
+    def denied(**kwargs):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+
+    monkeypatch.setattr(batch.s3, "get_object", denied)
+
+    assert run(batch, "uploads/secret.jpg")["resultCode"] == "PermanentFailure"
+
+
+def test_given_a_label_key_in_the_manifest_when_run_then_it_is_refused_and_nothing_is_written(batch):
+    result = run(batch, "labels/x.jpg.json")
+
+    assert result["resultCode"] == "PermanentFailure"
+    assert boto3.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0

@@ -1,0 +1,192 @@
+"""SQS consumer and ``catdog enqueue`` over real moto queues, real photos and the released model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from lambda_harness import LambdaContext, aws_environment, load_handler
+from moto import mock_aws
+
+from catdog.enqueue import enqueue
+from catdog.inputs import list_images
+from catdog.labeling import Settings
+
+BUCKET = "catdog-photos"  # the bucket named in events/sqs-batch.json
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+@pytest.fixture
+def queue(monkeypatch, serving_model):
+    aws_environment(monkeypatch, serving_model)
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        yield load_handler("queue")
+
+
+def sqs_event(*bodies: str) -> dict:
+    return {
+        "Records": [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": f"r{i}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:catdog-queue",
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def s3_notification(key: str) -> str:
+    """An S3 ObjectCreated notification as S3 delivers it to SQS: the key URL-encoded."""
+    record = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": BUCKET}, "object": {"key": quote_plus(key), "size": 1}},
+    }
+    return json.dumps({"Records": [record]})
+
+
+def reference(key: str) -> str:
+    return json.dumps({"bucket": BUCKET, "key": key})
+
+
+def label_of(key: str) -> dict:
+    body = boto3.client("s3").get_object(Bucket=BUCKET, Key=Settings().label_key(key))["Body"].read()
+    return json.loads(body)
+
+
+def label_keys() -> set[str]:
+    listing = boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="labels/")
+    return {obj["Key"] for obj in listing.get("Contents", [])}
+
+
+def put(key: str, data: bytes) -> None:
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=data)
+
+
+def test_given_a_batch_with_one_poisoned_message_when_handled_then_only_it_is_reported_failed(
+    queue, cat_photos, dog_photos
+):
+    put("uploads/cat.jpg", cat_photos[0].read_bytes())
+    put("uploads/my dog+1 é.jpg", dog_photos[0].read_bytes())
+    put("uploads/broken.jpg", b"GIF89a but nothing else")
+    event = sqs_event(
+        reference("uploads/cat.jpg"),
+        s3_notification("uploads/my dog+1 é.jpg"),
+        "{not json",
+        json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": BUCKET}),
+        reference("uploads/broken.jpg"),
+    )
+
+    response = queue.lambda_handler(event, LambdaContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
+    assert label_of("uploads/cat.jpg")["label"] in ("cat", "dog")
+    assert label_of("uploads/my dog+1 é.jpg")["key"] == "uploads/my dog+1 é.jpg"
+    assert label_of("uploads/broken.jpg")["error"]["code"] == "invalid_image"
+    assert label_keys() == {"labels/cat.jpg.json", "labels/my dog+1 é.jpg.json", "labels/broken.jpg.json"}
+
+
+def test_given_the_sample_event_when_handled_then_both_shapes_are_labelled_and_the_test_event_dropped(
+    queue, cat_photos, dog_photos
+):
+    put("archive/2019/garden cat é.jpg", cat_photos[2].read_bytes())
+    put("archive/2020/dog + ball.jpg", dog_photos[2].read_bytes())
+
+    response = queue.lambda_handler(json.loads((EVENTS / "sqs-batch.json").read_text()), LambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    assert label_of("archive/2019/garden cat é.jpg")["label"] in ("cat", "dog")
+    assert label_of("archive/2020/dog + ball.jpg")["label"] in ("cat", "dog")
+    assert len(label_keys()) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"bucket": "b"}',
+        "[1, 2]",
+        '{"bucket": "", "key": "x.jpg"}',
+        '{"key": 3, "bucket": "b"}',
+        '{"bucket": "b", "key": "x.jpg", "etag": 7}',
+    ],
+)
+def test_given_a_message_naming_no_object_when_handled_then_it_fails_for_the_dead_letter_queue(queue, body):
+    response = queue.lambda_handler(sqs_event(body), LambdaContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert label_keys() == set()
+
+
+def test_given_s3_throttles_one_object_when_handled_then_only_its_message_is_retried(
+    queue, cat_photos, dog_photos, monkeypatch
+):
+    put("uploads/cat.jpg", cat_photos[0].read_bytes())
+    put("uploads/dog.jpg", dog_photos[0].read_bytes())
+    get_object = queue.s3.get_object
+
+    def throttled(**kwargs):
+        if kwargs["Key"] == "uploads/dog.jpg":
+            error = {"Code": "SlowDown", "Message": "Reduce your request rate"}
+            raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject")
+        return get_object(**kwargs)
+
+    monkeypatch.setattr(queue.s3, "get_object", throttled)
+    response = queue.lambda_handler(
+        sqs_event(reference("uploads/cat.jpg"), reference("uploads/dog.jpg")), LambdaContext()
+    )
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert label_keys() == {"labels/cat.jpg.json"}
+
+
+def test_given_a_labels_key_when_handled_then_nothing_is_written(queue):
+    put("labels/cat.jpg.json", b"{}")
+
+    response = queue.lambda_handler(sqs_event(reference("labels/cat.jpg.json")), LambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    assert label_keys() == {"labels/cat.jpg.json"}
+
+
+def test_given_an_enqueued_prefix_when_the_queue_is_drained_then_every_photo_is_labelled(
+    queue, cat_photos, dog_photos
+):
+    photos = [*cat_photos[:12], *dog_photos[:11]]
+    for i, path in enumerate(photos):
+        put(f"uploads/batch/{i:02d}-{path.parent.name}.jpg", path.read_bytes())
+    put("uploads/batch/notes.txt", b"not listed: not an image suffix")
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="catdog-work")["QueueUrl"]
+
+    s3 = boto3.client("s3")
+    report = enqueue(sqs, url, list_images(s3, BUCKET, "uploads/batch/", Settings()))
+    bodies = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        bodies += [m["Body"] for m in messages]
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": m["MessageId"], "ReceiptHandle": m["ReceiptHandle"]} for m in messages],
+        )
+    for start in range(0, len(bodies), 10):
+        response = queue.lambda_handler(sqs_event(*bodies[start : start + 10]), LambdaContext())
+        assert response == {"batchItemFailures": []}
+
+    assert (report.sent, report.failed) == (23, [])
+    assert sorted(json.loads(b)["key"] for b in bodies) == sorted(
+        f"uploads/batch/{i:02d}-{p.parent.name}.jpg" for i, p in enumerate(photos)
+    )
+    labels = [label_of(json.loads(b)["key"]) for b in bodies]
+    assert all(label["label"] in ("cat", "dog") and label["source"]["etag"] for label in labels)
