@@ -23,15 +23,8 @@ SAMPLES = sorted((REPO / "samples").glob("*.jpg"))
 
 
 @pytest.fixture(scope="module")
-def model(request):
-    if (RELEASED_MODEL / "model.tflite").is_file():
-        return RELEASED_MODEL
-    return request.getfixturevalue("tiny_model_dir")
-
-
-@pytest.fixture(scope="module")
-def served(model, tmp_path_factory):
-    pipeline = start(model, tmp_path_factory.mktemp("serve") / "classify.log")
+def served(serving_model, tmp_path_factory):
+    pipeline = start(serving_model, tmp_path_factory.mktemp("serve") / "classify.log")
     yield pipeline
     assert stop(pipeline.process) == 0, "\n".join(pipeline.output)
 
@@ -48,19 +41,19 @@ def post_to_s3(upload: dict, data: bytes, fields: dict | None = None) -> request
     )
 
 
-def test_given_the_bundled_samples_when_serve_starts_then_it_prints_a_label_for_each(served, model):
+def test_given_the_bundled_samples_when_serve_starts_then_it_prints_a_label_for_each(served, serving_model):
     lines = {name: line for line in served.output for name in [p.name for p in SAMPLES] if name in line}
     assert len(SAMPLES) == 6 and set(lines) == {p.name for p in SAMPLES}
     printed = {name: re.search(r"\s(cat|dog)\s+\d+\.\d%", line) for name, line in lines.items()}
     assert all(printed.values()), lines
-    if model == RELEASED_MODEL:  # the samples were chosen as clear photos
+    if serving_model == RELEASED_MODEL:  # the samples were chosen as clear photos
         assert {name: found.group(1) for name, found in printed.items()} == {
             name: name.split("-")[0] for name in printed
         }
 
 
 def test_given_a_real_cat_photo_when_uploaded_through_the_api_then_its_label_is_served(
-    served, model, cat_photos
+    served, serving_model, cat_photos
 ):
     upload = presign(served, "My cat + ça.JPG", "image/jpeg")
     assert upload["key"].startswith("uploads/") and upload["key"].endswith("/My cat + ça.jpg")
@@ -72,7 +65,7 @@ def test_given_a_real_cat_photo_when_uploaded_through_the_api_then_its_label_is_
     assert label["key"] == upload["key"] and label["label"] in ("cat", "dog")
     assert label["probabilities"][label["label"]] == label["confidence"] >= 0.5
     assert label["source"]["size"] == cat_photos[0].stat().st_size
-    if model == RELEASED_MODEL:
+    if serving_model == RELEASED_MODEL:
         assert label["label"] == "cat"
 
 
@@ -156,10 +149,19 @@ def test_given_the_page_when_fetched_then_its_html_and_assets_are_served(served)
     assert requests.get(f"{served.url}static/../api.py", timeout=10).status_code == 404
 
 
-def test_given_a_busy_port_when_serve_starts_then_it_says_so_in_one_line(model):
+def test_given_a_busy_port_when_serve_starts_then_it_says_so_in_one_line(serving_model):
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = busy.getsockname()[1]
-        command = [sys.executable, "-m", "catdog.cli", "serve", "--port", str(port), "--model", str(model)]
+        command = [
+            sys.executable,
+            "-m",
+            "catdog.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--model",
+            str(serving_model),
+        ]
         result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
