@@ -12,7 +12,6 @@ import urllib.request
 
 import boto3
 import pytest
-from conftest import RELEASED_MODEL
 from lambda_harness import LambdaContext, aws_environment, load_handler
 from moto.server import ThreadedMotoServer
 from sample_events import event_key, sample_event
@@ -30,15 +29,8 @@ def endpoint():
 
 
 @pytest.fixture
-def model(request):
-    if (RELEASED_MODEL / "model.tflite").is_file():
-        return RELEASED_MODEL
-    return request.getfixturevalue("tiny_model_dir")
-
-
-@pytest.fixture
-def s3(endpoint, monkeypatch, model):
-    aws_environment(monkeypatch, model)
+def s3(endpoint, monkeypatch, serving_model):
+    aws_environment(monkeypatch, serving_model)
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
     urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
     client = boto3.client("s3")

@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from conftest import RELEASED_MODEL
+from conftest import needs_released_model
 from lambda_harness import LambdaContext, aws_environment, load_handler
 from moto import mock_aws
 from PIL import Image
@@ -33,14 +33,6 @@ LABEL_FIELDS = {
 }
 ERROR_FIELDS = {"bucket", "key", "error", "model", "classified_at"}
 PUT_KEY = "uploads/pets/whiskers.jpg"  # the key in events/s3-put.json
-
-
-@pytest.fixture(scope="session")
-def serving_model(request) -> Path:
-    """The released model once it is in the repository; until then the tiny real int8 model."""
-    if (RELEASED_MODEL / "model.tflite").is_file():
-        return RELEASED_MODEL
-    return request.getfixturevalue("tiny_model_dir")
 
 
 @pytest.fixture
@@ -152,7 +144,7 @@ def test_given_an_eventbridge_object_created_event_when_handled_then_the_object_
     assert "label" in read_label("labels/pets/whiskers.jpg.json")
 
 
-@pytest.mark.skipif(not (RELEASED_MODEL / "model.tflite").is_file(), reason="no released model yet")
+@needs_released_model
 def test_given_the_released_model_when_clear_photos_are_uploaded_then_almost_all_labels_are_right(
     app, cat_photos, dog_photos
 ):
