@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -41,27 +42,34 @@ def sample(root: Path, size: int) -> list[Path]:
     return [photos[int(i * step)] for i in range(min(size, len(photos)))]
 
 
-def loop_baseline(model: Path, photos: list[Path]) -> float:
-    started = time.perf_counter()
+def loop_baseline(model: Path, photos: list[Path]) -> tuple[float, float]:
+    """(wall, CPU) seconds of the plain loop, model load included."""
+    started, cpu = time.perf_counter(), time.process_time()
     classifier = Classifier(model)
     for photo in photos:
         classifier.classify(photo)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
-def cli_run(model: Path, photos: list[Path], workers: int, executor: str) -> float:
-    """Wall time of ``catdog classify`` in a fresh process, as a user waits for it (start-up included)."""
+def cli_run(model: Path, photos: list[Path], workers: int, executor: str) -> tuple[float, float | None]:
+    """(wall, CPU) seconds of ``catdog classify`` in a fresh process, as a user waits for it (imports,
+    model load and pool start-up included). CPU is that of the command and its threads; process-pool
+    workers are grandchildren (forked by multiprocessing's fork server) that ``getrusage`` never sees,
+    so their CPU is reported as ``None`` rather than undercounted."""
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "rows.jsonl"
         command = [sys.executable, "-m", "catdog.cli", "classify", *map(str, photos), "--model", str(model)]
         command += ["-o", str(output), "--workers", str(workers), "--executor", executor]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         rows = output.read_text().splitlines() if output.exists() else []
     if result.returncode != 0 or len(rows) != len(photos):
         raise SystemExit(f"catdog classify failed (exit {result.returncode}): {result.stderr[-500:]}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, None if (executor == "process" and workers > 1) else cpu
 
 
 def batched_inference(model: Path, photos: list[Path], batch: int) -> float:
@@ -97,15 +105,17 @@ def main() -> None:
     configs = [("loop", 1, "-"), ("cli", 1, "process")]
     configs += [("cli", args.workers, "thread"), ("cli", args.workers, "process")]
     times: dict[str, list[float]] = {}
+    cpus: dict[str, float | None] = {}
     load = os.getloadavg()
     for _ in range(args.rounds):  # interleaved, so a burst of load from others hits every config
         for kind, workers, executor in configs:
             name = "loop" if kind == "loop" else f"cli-{executor}-x{workers}"
             if kind == "loop":
-                seconds = loop_baseline(args.model, photos)
+                seconds, cpu = loop_baseline(args.model, photos)
             else:
-                seconds = cli_run(args.model, photos, workers, executor)
+                seconds, cpu = cli_run(args.model, photos, workers, executor)
             times.setdefault(name, []).append(round(seconds, 3))
+            cpus[name] = cpu if cpus.get(name) is None else min(cpus[name], cpu)
             print(f"{name:20s} {len(photos) / seconds:7.1f} images/s", flush=True)
 
     baseline = min(times["loop"])
@@ -115,6 +125,7 @@ def main() -> None:
             "all_seconds": values,
             "images_per_s": round(len(photos) / min(values), 1),
             "speedup_vs_loop": round(baseline / min(values), 2),
+            "cpu_ms_per_image": None if cpus[name] is None else round(cpus[name] * 1000 / len(photos), 2),
         }
         for name, values in times.items()
     }
