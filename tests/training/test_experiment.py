@@ -68,7 +68,7 @@ def test_given_a_small_grid_when_run_then_one_measured_row_per_run(tmp_path, cat
     assert [row["architecture"] for row in rows] == ["cnn", "efficientnet_lite0"]
     assert [row["train_photos"] for row in rows] == ["16", "24"]
     assert all(0 <= float(row["int8_test_accuracy"]) <= 1 and float(row["model_mb"]) > 0 for row in rows)
-    assert all(float(row["latency_ms"]) > 0 for row in rows)
+    assert all(float(row["latency_ms"]) > 0 for row in rows) and rows[0]["latency_vs_run_1"] == "1.0"
     table = (tmp_path / "docs" / "experiments.md").read_text()
     assert table.count("\n| 1 | cnn |") == 1 and "| 2 | efficientnet_lite0 |" in table
     assert list(rows[0]) == COLUMNS
