@@ -47,7 +47,18 @@ def test_given_a_folder_of_photos_when_classified_then_one_jsonl_row_each_and_ex
 ):
     output = tmp_path / "results.jsonl"
 
-    result = catdog("classify", str(photo_folder), "--model", str(serving_model), "-o", str(output))
+    result = catdog(
+        "classify",
+        str(photo_folder),
+        "--model",
+        str(serving_model),
+        "-o",
+        str(output),
+        "-w",
+        "2",
+        "--executor",
+        "process",
+    )
 
     assert result.returncode == 0, result.stderr
     found = rows(output)
@@ -83,8 +94,6 @@ def test_given_a_corrupt_file_and_a_missing_path_when_classified_to_csv_then_err
         str(serving_model),
         "--workers",
         "2",
-        "--executor",
-        "thread",
         "--output",
         str(output),
     )
