@@ -15,6 +15,8 @@ Public API:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -43,7 +45,8 @@ def convert(model, representative: np.ndarray | None = None) -> bytes:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8
         converter.inference_output_type = tf.uint8
-    return converter.convert()
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints every captured tensor of the export
+        return converter.convert()
 
 
 def export_model(
@@ -62,10 +65,10 @@ def export_model(
     (tensor_in,) = interpreter.get_input_details()
     # A model with a "neither" check has a second output (ImageNet logits); the card describes the first.
     (tensor_out,) = [o for o in interpreter.get_output_details() if o["shape"][-1] == len(labels)]
+    card = card or {}
     document = {
-        "name": model.name,
-        "version": "0.0.0",
-        **(card or {}),
+        "name": card.get("name", model.name),
+        "version": card.get("version", "0.0.0"),
         "sha256": sha256_file(path),
         "format": "tflite",
         "quantization": "full-int8 (uint8 input and output)"
@@ -87,6 +90,7 @@ def export_model(
         },
         "labels": list(labels),
         "calibration_images": len(representative) if representative is not None else 0,
+        **{key: value for key, value in card.items() if key not in ("name", "version")},
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (folder / CARD_FILE).write_text(json.dumps(document, indent=1) + "\n")
