@@ -15,7 +15,7 @@ SIZE = 48
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, cat_photos, dog_photos):
-    """A real, if tiny, training run: 40 photos, 2 epochs, 48 px, exported and evaluated."""
+    """A real, if tiny, training run: 40 photos, 8 epochs, 48 px, exported and evaluated."""
     from training.data import load_arrays, make_split, scan
     from training.export import release
     from training.models import build
@@ -65,7 +65,7 @@ def test_given_photos_when_trained_and_released_then_the_classifier_serves_the_c
     assert card["backbone"] == "from-scratch CNN"
     assert card["dataset"]["split_sizes"]["test"] == {"cat": 2, "dog": 2, "total": 4}
     assert card["metrics"]["int8"]["accuracy"] == evaluation["models"]["tflite-int8"]["accuracy"]
-    assert card["training"]["config"]["epochs"] == 2
+    assert card["training"]["config"]["epochs"] == 8
     assert json.loads((run["out"] / "float" / "model.json").read_text())["input"]["dtype"] == "float32"
     assert sorted(p.name for p in (release / "evaluation").glob("*.png")) == [
         "confusion-keras.png",
