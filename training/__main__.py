@@ -161,7 +161,12 @@ def _parser() -> argparse.ArgumentParser:
     neither.add_argument(
         "--not-pets", type=Path, default=Path("tests/fixtures/not-pets"), help="real photos without pets"
     )
-    neither.add_argument("--docs", type=Path, default=Path("docs/images"), help="where the trade-off goes")
+    neither.add_argument(
+        "--docs",
+        type=Path,
+        default=Path("docs"),
+        help="for neither-tradeoff.md and images/neither-tradeoff.png",
+    )
     neither.add_argument(
         "--max-cost",
         type=_positive_float,

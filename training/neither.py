@@ -143,7 +143,14 @@ def save_tradeoff(curves: dict[str, list[dict]], chosen: dict[str, float], path)
         if name in chosen:
             row = min(rows, key=lambda r: abs(r["threshold"] - chosen[name]))
             point = (100 * row["test_pets_neither"], 100 * row["not_pets_neither"])
-            axis.plot(*point, "o", markersize=10, fillstyle="none", color=line.get_color(), label="chosen")
+            axis.plot(
+                *point,
+                "o",
+                markersize=10,
+                fillstyle="none",
+                color=line.get_color(),
+                label="threshold from val",
+            )
     axis.axvline(0.5, color="grey", linestyle=":", label="target: <= 0.5% of pets lost")
     axis.axhline(90, color="grey", linestyle="--", label="target: >= 90% of non-pets caught")
     axis.set_xscale("symlog", linthresh=0.1)
@@ -194,7 +201,7 @@ def release_with_neither(
         probabilities, logits[part] = _answers(classifier, arrays[part][0])
         correct[part] = probabilities.argmax(axis=1) == arrays[part][1]
     scores = {  # the chosen score, and the alternatives it was measured against
-        f"max, T={TEMPERATURE:g}, cats+dogs+wild (chosen)": (mask(CLASSES), np.max, TEMPERATURE),
+        f"max, T={TEMPERATURE:g}, cats+dogs+wild (deployed)": (mask(CLASSES), np.max, TEMPERATURE),
         "max, T=1, cats+dogs+wild": (mask(CLASSES), np.max, 1.0),
         "sum, T=1, cats+dogs+wild": (mask(CLASSES), np.sum, 1.0),
         f"max, T={TEMPERATURE:g}, domestic cats+dogs": (mask(DOMESTIC), np.max, TEMPERATURE),
@@ -236,7 +243,7 @@ def release_with_neither(
         },
     )
     update_card(folder, neither=section)
-    save_tradeoff(curves, chosen, docs / "neither-tradeoff.png")
+    save_tradeoff(curves, chosen, docs / "images" / "neither-tradeoff.png")
     _write_table(curves, chosen, photos, table, docs / "neither-tradeoff.md")
     (folder / "evaluation" / "neither.json").write_text(
         json.dumps({"section": section, "curves": curves}, indent=1) + "\n"
@@ -256,8 +263,10 @@ def _write_table(curves, chosen, photos, table, path: Path) -> None:
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, rows in curves.items():
-        for row in rows[:: max(1, len(rows) // 8)] + [r for r in rows if r["threshold"] == chosen[name]]:
-            mark = " **(chosen)**" if row["threshold"] == chosen[name] else ""
+        shown = {r["threshold"]: r for r in rows[:: max(1, len(rows) // 8)] if r["threshold"] <= 0.05}
+        shown |= {r["threshold"]: r for r in rows if r["threshold"] == chosen[name]}
+        for row in sorted(shown.values(), key=lambda r: r["threshold"]):
+            mark = " **← threshold from val**" if row["threshold"] == chosen[name] else ""
             lines.append(
                 f"| {name}{mark} | {row['threshold']:.5f} | {100 * row['val_pets_neither']:.2f}% "
                 f"| {100 * row['test_pets_neither']:.2f}% | {row['test_accuracy_cost_points']:.2f} "
@@ -265,7 +274,7 @@ def _write_table(curves, chosen, photos, table, path: Path) -> None:
             )
     lines += [
         "",
-        "Scores of the photos without pets (chosen score):",
+        "Scores of the photos without pets (deployed score):",
         "",
         "| photo | score |",
         "| --- | ---: |",
