@@ -73,11 +73,16 @@ function createCard(file) {
   get(".name").textContent = file.name;
   get(".name").title = file.name;
   get(".progress").setAttribute("aria-label", `Upload of ${file.name}`);
+  const showType = () => {
+    get(".thumb img").removeAttribute("src");
+    get(".thumb-type").textContent = file.name.includes(".") ? file.name.split(".").pop().slice(0, 4) : "?";
+  };
   if (file.type.startsWith("image/")) {
+    get(".thumb img").addEventListener("error", showType); // not decodable: no broken-image icon
     get(".thumb img").src = URL.createObjectURL(file);
     get(".thumb img").alt = `Your photo ${file.name}`;
   } else {
-    get(".thumb-type").textContent = file.name.includes(".") ? file.name.split(".").pop().slice(0, 4) : "?";
+    showType();
   }
   const card = {
     element,
@@ -106,8 +111,9 @@ function createCard(file) {
         .concat(score)
         .join(" · ");
       get(".verdict").hidden = false;
-      const ms = label.timing_ms ? ` · ${label.timing_ms.inference.toPrecision(2)} ms` : "";
-      card.status(`Model ${label.model.name} ${label.model.version}${ms}`, "done");
+      const ms = label.timing_ms ? ` in ${label.timing_ms.inference.toPrecision(2)} ms` : "";
+      card.status(`Labelled${ms} by model v${label.model.version}`, "done");
+      get(".status").title = `${label.model.name} ${label.model.version} (sha256 ${label.model.sha256})`;
     },
   };
   card.status("Waiting to upload…", "queued");
