@@ -130,11 +130,11 @@ def main() -> None:
         for name, values in times.items()
     }
     per_image = {b: batched_inference(args.model, photos, b) for b in (1, 4, 16)}
-    card = Classifier(args.model).card
+    classifier = Classifier(args.model)
     result = {
         "photos": str(args.photos),
         "sample": len(photos),
-        "model": {k: card.get(k) for k in ("name", "version", "sha256", "input_size")},
+        "model": {**classifier.info, "input_size": classifier.input_size},
         "cpus": len(os.sched_getaffinity(0)),
         "load_average_at_start": [round(x, 2) for x in load],
         "python": platform.python_version(),
