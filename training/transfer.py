@@ -9,7 +9,7 @@ network is cut before block ``cut`` (see ``efficientnet_lite0.build_split``):
    head trains in seconds;
 3. fine-tuning: the blocks above the cut and the head train together on the cached activations (a
    random mirror per photo and epoch), with a lower learning rate on a cosine schedule, early stopping
-   on validation accuracy, batch-norm statistics kept frozen;
+   on validation loss (best weights restored), batch-norm statistics kept frozen;
 4. the parts are put back together as ONE Keras model, raw pixels in, probabilities out, which
    ``training.export`` turns into the int8 TFLite model.
 
