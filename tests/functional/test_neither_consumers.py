@@ -37,7 +37,7 @@ def test_given_photos_without_pets_when_classified_then_at_least_the_carded_shar
     labels = [classifier.classify(photo).label for photo in photos]
 
     measured = released_card()["neither"]["measured"]["not_pet_photos_labelled_neither"]
-    assert labels.count("neither") / len(photos) == pytest.approx(measured, abs=1e-9)
+    assert labels.count("neither") / len(photos) == pytest.approx(measured, abs=1e-6)
     assert classifier.classify(ROCKET).label == "neither"
 
 
