@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from catdog import ModelError
 from training.data import SPLITS, DataError, Split, make_split, scan
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides the progress
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args) or 0
-    except (DataError, ValueError, OSError) as exc:
+    except (DataError, ValueError, OSError, ModelError) as exc:
         print(f"python -m training {args.command}: error: {exc}", file=sys.stderr)
         return 1
 

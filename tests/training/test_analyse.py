@@ -77,3 +77,12 @@ def test_given_a_model_and_a_split_when_analysed_then_gallery_calibration_and_sa
     assert len(list(out.glob("gallery-*.png"))) == len(summary["groups"])
     for name in ("calibration.png", "saliency.png", *(p.name for p in out.glob("gallery-*.png"))):
         assert (out / name).stat().st_size > 1000
+
+
+def test_given_a_folder_without_a_model_when_analysed_then_one_line_error(split_file, tmp_path, capsys):
+    from training.__main__ import main
+
+    status = main(["analyse", "--model", str(tmp_path / "none"), "--split", str(split_file)])
+
+    assert status == 1
+    assert capsys.readouterr().err == f"python -m training analyse: error: no model at {tmp_path / 'none'}\n"
