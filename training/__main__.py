@@ -183,12 +183,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     analyse.add_argument("--model", type=Path, default=Path("models/catdog"), help="released model folder")
     analyse.add_argument(
-        "--split", type=Path, help="split JSON (default: the card's, else runs/cnn/split.json)"
+        "--split",
+        type=Path,
+        default=Path("runs/cnn/split.json"),
+        help="split JSON (default runs/cnn/split.json)",
     )
     analyse.add_argument("--data", type=Path, help="where the photos are now, if moved since `prepare`")
-    analyse.add_argument(
-        "--keras", type=Path, help="the Keras model, for Grad-CAM (else: occlusion on TFLite)"
-    )
     analyse.add_argument("--out", type=Path, default=Path("docs/analysis"), help="output folder")
     analyse.add_argument(
         "--low-confidence", type=_positive_float, default=0.9, help="below this a right answer is shown too"

@@ -79,7 +79,7 @@ def occlusion_map(classifier: Classifier, pixels: np.ndarray, label: int, patch:
 
 
 def analyse(args) -> dict:
-    split_path = args.split or Path("runs/cnn/split.json")
+    split_path = args.split
     split = Split.load(split_path, root=args.data)
     classifier = Classifier(args.model)
     pixels, truth = load_arrays(split, classifier.input_size, args.cache, parts=("test",))["test"]
