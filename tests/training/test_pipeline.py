@@ -16,6 +16,8 @@ SIZE = 48
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, cat_photos, dog_photos):
     """A real, if tiny, training run: 40 photos, 8 epochs, 48 px, exported and evaluated."""
+    import keras
+
     from training.data import load_arrays, make_split, scan
     from training.export import release
     from training.models import build
@@ -28,6 +30,7 @@ def run(tmp_path_factory, cat_photos, dog_photos):
             shutil.copy(photo, out / "data" / label / photo.name)
     split = make_split(scan(out / "data"), seed=0)
     arrays = load_arrays(split, SIZE, out / "cache")
+    keras.utils.set_random_seed(0)  # the initial weights, whatever other tests drew from the generators
     config = TrainConfig(epochs=8, batch_size=8, learning_rate=3e-3, augment=0.2, input_size=SIZE)
     model = build("cnn", SIZE, stem_filters=8, filters=(16, 32), dense_units=16, dropout=0.0, bn_momentum=0.8)
     model = fit(model, arrays["train"], arrays["val"], out / "train", config)
@@ -90,5 +93,7 @@ def test_given_the_same_photos_when_keras_float_and_int8_classify_then_they_agre
     int8_error = np.abs(int8_p - keras_p).max()
     assert int8_error < 0.02  # five steps of the uint8 output's 1/256
     clear = np.abs(keras_p[:, 1] - 0.5) > int8_error  # where rounding cannot flip the label
-    assert clear.sum() >= 10 and len(set(keras_p.argmax(axis=1)[clear])) == 2
+    spread = keras_p[:, 1].max() - keras_p[:, 1].min()
+    assert spread > 10 * int8_error  # the photos get different answers, so a swapped label could not hide
+    assert clear.sum() >= 10
     assert np.array_equal(int8_p.argmax(axis=1)[clear], keras_p.argmax(axis=1)[clear])
