@@ -33,6 +33,18 @@ def serving_model(request) -> Path:
     return request.getfixturevalue("tiny_model_dir")
 
 
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    """A moto server on a free local port: every AWS call is real HTTP, as against a deployed endpoint."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def cat_photos() -> list[Path]:
     return sorted((PHOTOS / "cat").glob("*.jpg"))

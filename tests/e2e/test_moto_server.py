@@ -13,26 +13,16 @@ import urllib.request
 import boto3
 import pytest
 from lambda_harness import LambdaContext, aws_environment, load_handler
-from moto.server import ThreadedMotoServer
 from sample_events import event_key, sample_event
 
 BUCKET = "catdog-e2e"
 
 
-@pytest.fixture(scope="module")
-def endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3(endpoint, monkeypatch, serving_model):
+def s3(moto_endpoint, monkeypatch, serving_model):
     aws_environment(monkeypatch, serving_model)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
-    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
+    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).close()
     client = boto3.client("s3")
     client.create_bucket(Bucket=BUCKET)
     return client
@@ -46,13 +36,13 @@ def http_get_json(s3, key: str) -> dict:
 
 
 def test_given_a_photo_under_a_special_key_when_the_handler_runs_over_http_then_its_label_is_served(
-    endpoint, s3, cat_photos
+    moto_endpoint, s3, cat_photos
 ):
     event = sample_event("s3-put-special-key.json", BUCKET)
     key = event_key(event)
     etag = s3.put_object(Bucket=BUCKET, Key=key, Body=cat_photos[3].read_bytes())["ETag"].strip('"')
     app = load_handler("classify")
-    assert app.s3.meta.endpoint_url == endpoint
+    assert app.s3.meta.endpoint_url == moto_endpoint
 
     result = app.lambda_handler(sample_event("s3-put-special-key.json", BUCKET, etag=etag), LambdaContext())
 

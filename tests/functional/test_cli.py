@@ -16,7 +16,6 @@ from pathlib import Path
 import boto3
 import pytest
 from conftest import PHOTOS, needs_released_model
-from moto.server import ThreadedMotoServer
 
 from catdog.labeling import Settings
 
@@ -131,15 +130,6 @@ def test_given_bad_usage_when_run_then_exit_2_with_one_line_and_no_traceback(arg
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if not line.startswith("INFO:")]
     assert len(lines) == 1 and message in lines[0], result.stderr
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
