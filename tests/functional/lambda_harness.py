@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import boto3
+from moto import mock_aws
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 
@@ -38,6 +42,15 @@ def load_handler(function: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@contextmanager
+def handler_on_bucket(function: str, monkeypatch, model_dir: Path, bucket: str):
+    """The handler cold-started inside a mocked AWS where ``bucket`` already exists."""
+    aws_environment(monkeypatch, model_dir)
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket=bucket)
+        yield load_handler(function)
 
 
 @dataclass

@@ -10,8 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from conftest import needs_released_model
-from lambda_harness import LambdaContext, aws_environment, load_handler
-from moto import mock_aws
+from lambda_harness import LambdaContext, handler_on_bucket
 
 BUCKET = "catdog-photos"  # the bucket named in events/batch-job*.json
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -19,10 +18,8 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 @pytest.fixture
 def batch(monkeypatch, serving_model):
-    aws_environment(monkeypatch, serving_model)
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
-        yield load_handler("batch")
+    with handler_on_bucket("batch", monkeypatch, serving_model, BUCKET) as app:
+        yield app
 
 
 def task_event(key: str, version: str = "2.0", task_id: str = "task-1") -> dict:

@@ -9,8 +9,7 @@ from urllib.parse import quote_plus
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from lambda_harness import LambdaContext, aws_environment, load_handler
-from moto import mock_aws
+from lambda_harness import LambdaContext, handler_on_bucket
 
 from catdog.enqueue import enqueue
 from catdog.inputs import list_images
@@ -22,10 +21,8 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 @pytest.fixture
 def queue(monkeypatch, serving_model):
-    aws_environment(monkeypatch, serving_model)
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
-        yield load_handler("queue")
+    with handler_on_bucket("queue", monkeypatch, serving_model, BUCKET) as app:
+        yield app
 
 
 def sqs_event(*bodies: str) -> dict:

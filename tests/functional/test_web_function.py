@@ -15,8 +15,7 @@ from urllib.parse import quote
 
 import boto3
 import pytest
-from lambda_harness import LambdaContext, aws_environment, load_handler
-from moto import mock_aws
+from lambda_harness import LambdaContext, handler_on_bucket
 
 from catdog.web.post_policy import PolicyViolation, check_post_policy
 
@@ -27,12 +26,10 @@ MAX_BYTES = 100_000
 
 @pytest.fixture
 def web(monkeypatch, tmp_path):
-    aws_environment(monkeypatch, tmp_path)  # the web function loads no model
     monkeypatch.setenv("BUCKET_NAME", BUCKET)
     monkeypatch.setenv("MAX_IMAGE_BYTES", str(MAX_BYTES))
-    with mock_aws():
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
-        yield load_handler("web")
+    with handler_on_bucket("web", monkeypatch, tmp_path, BUCKET) as app:  # the web function loads no model
+        yield app
 
 
 def call(web, method: str, path: str, body: object = None) -> tuple[int, str, dict]:
