@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,15 @@ def released_card() -> dict:
     """The released model's card, or {} before there is one (for skipif on what the card enables)."""
     path = RELEASED_MODEL / "model.json"
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def photo_folders(root: Path, cats: list[Path], dogs: list[Path], names=("cat", "dog")) -> Path:
+    """Copies of fixture photos in one folder a class, the layout ``training.data.scan`` reads."""
+    for name, photos in zip(names, (cats, dogs), strict=True):
+        (root / name).mkdir(parents=True)
+        for photo in photos:
+            shutil.copy(photo, root / name / photo.name)
+    return root
 
 
 #: For tests whose assertion is the right label: meaningless with the untrained tiny model.

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
+from conftest import photo_folders
 
 from training.analyse import expected_calibration_error, occlusion_map
 
@@ -17,11 +17,8 @@ def split_file(tmp_path_factory, cat_photos, dog_photos):
     from training.data import make_split, scan
 
     root = tmp_path_factory.mktemp("analyse")
-    for label, photos in (("cat", cat_photos), ("dog", dog_photos)):
-        (root / "data" / label).mkdir(parents=True)
-        for photo in photos:
-            shutil.copy(photo, root / "data" / label / photo.name)
-    return make_split(scan(root / "data"), (0.4, 0.1, 0.5), seed=0).save(root / "split.json")
+    data = photo_folders(root / "data", cat_photos, dog_photos)
+    return make_split(scan(data), (0.4, 0.1, 0.5), seed=0).save(root / "split.json")
 
 
 def test_given_confidences_when_calibration_is_measured_then_ece_is_the_weighted_gap():

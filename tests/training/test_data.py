@@ -2,27 +2,19 @@
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import photo_folders
 
 from catdog import Classifier, load_image, preprocess
 from training.data import DataError, Split, load_pixels, make_split, scan
 
 
-def _folders(root: Path, cats: list[Path], dogs: list[Path], names=("cat", "dog")) -> Path:
-    for name, photos in zip(names, (cats, dogs), strict=True):
-        (root / name).mkdir(parents=True)
-        for photo in photos:
-            shutil.copy(photo, root / name / photo.name)
-    return root
-
-
 def test_given_kaggle_petimages_with_bad_files_when_scanned_then_they_are_skipped_with_reasons(
     tmp_path, cat_photos, dog_photos
 ):
-    root = _folders(tmp_path / "PetImages", cat_photos[:5], dog_photos[:5], names=("Cat", "Dog"))
+    root = photo_folders(tmp_path / "PetImages", cat_photos[:5], dog_photos[:5], names=("Cat", "Dog"))
     (root / "Cat" / "666.jpg").write_bytes(b"")
     (root / "Dog" / "11702.jpg").write_bytes(dog_photos[6].read_bytes()[:300])  # truncated JPEG
     (root / "Dog" / "notes.jpg").write_text("this is text, not a photo")
@@ -72,14 +64,14 @@ def test_given_kaggle_flat_names_when_scanned_then_labels_come_from_the_name(
 def test_given_wrong_folder_names_when_scanned_then_a_data_error_names_them(
     tmp_path, cat_photos, dog_photos, folders, message
 ):
-    _folders(tmp_path, cat_photos[:2], dog_photos[:2], names=folders)
+    photo_folders(tmp_path, cat_photos[:2], dog_photos[:2], names=folders)
     with pytest.raises(DataError, match=message) as error:
         scan(tmp_path)
     assert folders[1] in str(error.value)
 
 
 def test_given_a_class_with_only_bad_files_when_scanned_then_a_data_error(tmp_path, cat_photos):
-    _folders(tmp_path, cat_photos[:2], [])
+    photo_folders(tmp_path, cat_photos[:2], [])
     (tmp_path / "dog" / "1.jpg").write_bytes(b"")
     with pytest.raises(DataError, match="no usable photos for dog"):
         scan(tmp_path)
@@ -88,7 +80,7 @@ def test_given_a_class_with_only_bad_files_when_scanned_then_a_data_error(tmp_pa
 def test_given_duplicate_files_when_scanned_then_one_copy_is_kept_and_cross_label_copies_dropped(
     tmp_path, cat_photos, dog_photos
 ):
-    root = _folders(tmp_path, cat_photos[:3], dog_photos[:3])
+    root = photo_folders(tmp_path, cat_photos[:3], dog_photos[:3])
     shutil.copy(cat_photos[0], root / "cat" / "copy-of-first.jpg")
     shutil.copy(cat_photos[1], root / "dog" / "mislabelled.jpg")
 
@@ -104,7 +96,7 @@ def test_given_duplicate_files_when_scanned_then_one_copy_is_kept_and_cross_labe
 def test_given_the_same_files_and_seed_when_split_twice_then_the_same_stratified_split(
     tmp_path, cat_photos, dog_photos
 ):
-    root = _folders(tmp_path / "a", cat_photos, dog_photos)
+    root = photo_folders(tmp_path / "a", cat_photos, dog_photos)
     first = make_split(scan(root), seed=7)
     path = first.save(tmp_path / "split.json")
     again = Split.load(path)
@@ -124,7 +116,7 @@ def test_given_the_same_files_and_seed_when_split_twice_then_the_same_stratified
 def test_given_a_moved_data_folder_when_the_split_is_loaded_with_a_root_then_paths_resolve(
     tmp_path, cat_photos, dog_photos
 ):
-    root = _folders(tmp_path / "old", cat_photos[:5], dog_photos[:5])
+    root = photo_folders(tmp_path / "old", cat_photos[:5], dog_photos[:5])
     path = make_split(scan(root)).save(tmp_path / "split.json")
     root.rename(tmp_path / "new")
     split = Split.load(path, root=tmp_path / "new")
@@ -139,7 +131,7 @@ def test_given_a_broken_split_file_when_loaded_then_a_data_error(tmp_path):
 
 
 def test_given_bad_fractions_when_splitting_then_a_data_error(tmp_path, cat_photos, dog_photos):
-    result = scan(_folders(tmp_path, cat_photos[:3], dog_photos[:3]))
+    result = scan(photo_folders(tmp_path, cat_photos[:3], dog_photos[:3]))
     with pytest.raises(DataError, match="summing to 1"):
         make_split(result, (0.8, 0.1, 0.2))
 
@@ -169,7 +161,7 @@ def test_given_photos_when_loaded_through_the_cache_then_the_pixels_the_classifi
 def test_given_a_changed_photo_when_loaded_again_then_the_cache_is_not_reused(
     tmp_path, cat_photos, dog_photos
 ):
-    root = _folders(tmp_path / "data", cat_photos[:2], dog_photos[:2])
+    root = photo_folders(tmp_path / "data", cat_photos[:2], dog_photos[:2])
     paths = [f"cat/{cat_photos[0].name}", f"dog/{dog_photos[0].name}"]
     first = load_pixels(root, paths, 16, tmp_path / "cache")
     shutil.copy(dog_photos[5], root / paths[0])  # same name, other photo

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 
 import pytest
+from conftest import photo_folders
 
 from training.experiment import COLUMNS, load_grid
 
@@ -49,11 +49,8 @@ def test_given_a_small_grid_when_run_then_one_measured_row_per_run(tmp_path, cat
     from training.__main__ import main
     from training.data import make_split, scan
 
-    for label, photos in (("cat", cat_photos), ("dog", dog_photos)):
-        (tmp_path / "data" / label).mkdir(parents=True)
-        for photo in photos:
-            shutil.copy(photo, tmp_path / "data" / label / photo.name)
-    split = make_split(scan(tmp_path / "data"), (0.6, 0.2, 0.2), seed=0).save(tmp_path / "split.json")
+    data = photo_folders(tmp_path / "data", cat_photos, dog_photos)
+    split = make_split(scan(data), (0.6, 0.2, 0.2), seed=0).save(tmp_path / "split.json")
     grid = tmp_path / "grid.toml"
     grid.write_text(
         "[defaults]\nsize = 64\nepochs = 1\nbatch_size = 8\n"

@@ -1,10 +1,10 @@
 """Photos -> trained Keras model -> int8 and float TFLite -> catdog.Classifier, on real photos."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
+from conftest import photo_folders
 
 from catdog import Classifier, load_image, preprocess
 from catdog.classifier import sha256_file
@@ -24,11 +24,8 @@ def run(tmp_path_factory, cat_photos, dog_photos):
     from training.train import TrainConfig, fit
 
     out = tmp_path_factory.mktemp("run")
-    for label, photos in (("Cat", cat_photos), ("Dog", dog_photos)):
-        (out / "data" / label).mkdir(parents=True)
-        for photo in photos:
-            shutil.copy(photo, out / "data" / label / photo.name)
-    split = make_split(scan(out / "data"), seed=0)
+    data = photo_folders(out / "data", cat_photos, dog_photos, names=("Cat", "Dog"))
+    split = make_split(scan(data), seed=0)
     arrays = load_arrays(split, SIZE, out / "cache")
     keras.utils.set_random_seed(0)  # the initial weights, whatever other tests drew from the generators
     config = TrainConfig(epochs=8, batch_size=8, learning_rate=3e-3, augment=0.2, input_size=SIZE)

@@ -2,12 +2,12 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import photo_folders
 
 from training.__main__ import main
 
@@ -17,10 +17,7 @@ REPO = Path(__file__).parents[2]
 def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files_are_reported(
     tmp_path, cat_photos, dog_photos, capsys
 ):
-    for label, photos in (("cat", cat_photos[:5]), ("DOG", dog_photos[:5])):
-        (tmp_path / "data" / label).mkdir(parents=True)
-        for photo in photos:
-            shutil.copy(photo, tmp_path / "data" / label / photo.name)
+    photo_folders(tmp_path / "data", cat_photos[:5], dog_photos[:5], names=("cat", "DOG"))
     (tmp_path / "data" / "cat" / "broken.jpg").write_bytes(b"\xff\xd8\xff")
 
     status = main(["prepare", str(tmp_path / "data"), "--split", str(tmp_path / "split.json"), "--seed", "3"])
