@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 
 from catdog import Classifier, load_image
 from catdog.classifier import NEITHER
+from training import figures
 from training.data import Split, load_arrays
 
 THUMB = 112  # pixels per thumbnail: small enough that docs/analysis stays well under 5 MB
@@ -217,10 +218,7 @@ def _save_small(sheet: Image.Image, path: Path) -> None:
 
 
 def _calibration_plot(bins, confidence, correct, ece: float, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = figures.pyplot()
 
     figure, (reliability, histogram) = plt.subplots(1, 2, figsize=(9, 3.6))
     filled = [b for b in bins if b["count"]]
@@ -247,9 +245,7 @@ def _calibration_plot(bins, confidence, correct, ece: float, path: Path) -> None
     histogram.set_ylabel("photos (log)")
     histogram.set_title("confidence histogram")
     histogram.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
+    figures.save(figure, path, dpi=80)
 
 
 def _html(summary: dict, groups: dict, photos: dict, path: Path) -> None:

@@ -18,6 +18,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from training import figures
+
 #: Factors at strength 1.0: fractions of a full turn, of the image size, of contrast.
 ROTATION = 0.06  # about +-22 degrees
 ZOOM = 0.15
@@ -49,10 +51,7 @@ def save_preview(
     pixels: np.ndarray, path: str | os.PathLike, strength: float = 1.0, per_image: int = 5, seed: int = 0
 ) -> Path:
     """A grid PNG: each row one photo, first the original, then ``per_image`` augmented versions."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = figures.pyplot()
 
     augment = augmenter(strength, seed=seed)
     rows = len(pixels)
@@ -67,9 +66,4 @@ def save_preview(
             axes[row, column].axis("off")
         axes[row, 0].set_title("original" if row == 0 else "", fontsize=8)
     figure.suptitle(f"augmentation strength {strength}", fontsize=10)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=60)
-    plt.close(figure)
-    return path
+    return figures.save(figure, path, dpi=60)

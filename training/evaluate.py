@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from catdog import Classifier
+from training import figures
 
 
 def predict_keras(model, pixels: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -108,10 +109,7 @@ def evaluate_models(
 
 
 def save_confusion(metrics: dict, path: str | os.PathLike, title: str = "") -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = figures.pyplot()
 
     labels = metrics["confusion"]["rows_true_columns_predicted"]
     matrix = np.array(metrics["confusion"]["matrix"])
@@ -125,11 +123,7 @@ def save_confusion(metrics: dict, path: str | os.PathLike, title: str = "") -> P
     axis.set_xlabel("predicted")
     axis.set_ylabel("true")
     axis.set_title(f"{title}: accuracy {metrics['accuracy']:.4f}", fontsize=9)
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
-    return path
+    return figures.save(figure, path, dpi=80)
 
 
 def _slug(name: str) -> str:

@@ -33,6 +33,7 @@ import numpy as np
 
 from catdog.classifier import NEITHER_METHOD, Classifier, pet_score
 from catdog.images import load_image, preprocess
+from training import figures
 from training.backbones import efficientnet_lite0
 from training.backbones.torch_legacy import load_state_dict
 
@@ -130,10 +131,7 @@ def tradeoff(
 
 def save_tradeoff(curves: dict[str, list[dict]], chosen: dict[str, float], path) -> Path:
     """Photos without pets caught vs cat/dog test photos lost, one line per score, the chosen point marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = figures.pyplot()
 
     figure, axis = plt.subplots(figsize=(6.4, 4.2))
     for name, rows in curves.items():
@@ -158,12 +156,7 @@ def save_tradeoff(curves: dict[str, list[dict]], chosen: dict[str, float], path)
     axis.set_ylabel('photos without pets labelled "neither" (%)')
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return path
+    return figures.save(figure, path, dpi=90)
 
 
 def photos_in(folder) -> list[Path]:

@@ -25,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from training import figures
 from training.augment import augmenter
 
 SCHEDULES = ("cosine", "plateau")
@@ -143,10 +144,7 @@ def fit(
 
 def save_curves(summary: dict, path: str | os.PathLike) -> Path:
     """Loss and accuracy per epoch, training vs validation, with the kept checkpoint marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = figures.pyplot()
 
     history = summary["history"]
     epochs = np.arange(1, len(history["loss"]) + 1)
@@ -160,8 +158,4 @@ def save_curves(summary: dict, path: str | os.PathLike) -> Path:
         axis.grid(alpha=0.3)
         axis.legend()
     figure.suptitle(f"{summary['config']['model']}: best val accuracy {summary['best_val_accuracy']:.4f}")
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
-    return path
+    return figures.save(figure, path, dpi=90)
