@@ -56,8 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     preview = commands.add_parser(
         "preview", help="PNG of augmented training photos", description=_doc(cmd_preview)
     )
-    preview.add_argument("--split", type=Path, required=True, help="split JSON from `prepare`")
-    preview.add_argument("--data", type=Path, help="where the photos are now, if moved since `prepare`")
+    _saved_split(preview, "split JSON from `prepare`", required=True)
     preview.add_argument("--out", type=Path, default=Path("runs/augmentation.png"), help="PNG to write")
     preview.add_argument(
         "--strength", type=_non_negative, default=1.0, help="augmentation strength (default 1)"
@@ -92,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--schedule", choices=("cosine", "plateau"), default="cosine")
     train.add_argument("--patience", type=_positive_int, default=8, help="early-stopping patience in epochs")
     train.add_argument("--augment", type=_non_negative, default=1.0, help="augmentation strength, 0 = off")
-    train.add_argument("--cache", type=Path, default=Path("runs/cache"), help="pixel cache folder")
+    _cache_option(train)
     train.add_argument("--release", type=Path, help="also export + evaluate into this model folder")
     _card_options(train)
     train.set_defaults(run=cmd_train)
@@ -101,12 +100,11 @@ def _parser() -> argparse.ArgumentParser:
         "export", help="int8 + float TFLite with model cards and test metrics", description=_doc(cmd_export)
     )
     export.add_argument("keras_model", type=Path, help="trained .keras file (e.g. runs/cnn/best.keras)")
-    export.add_argument("--split", type=Path, required=True, help="split JSON the model was trained on")
-    export.add_argument("--data", type=Path, help="where the photos are now, if moved since `prepare`")
+    _saved_split(export, "split JSON the model was trained on", required=True)
     export.add_argument(
         "--out", type=Path, required=True, help="release folder for model.tflite + model.json"
     )
-    export.add_argument("--cache", type=Path, default=Path("runs/cache"), help="pixel cache folder")
+    _cache_option(export)
     _card_options(export)
     export.set_defaults(run=cmd_export)
 
@@ -115,13 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("models", type=Path, nargs="+", help="model folders (model.tflite + model.json)")
     evaluate.add_argument("--keras", type=Path, help="also evaluate this .keras model")
-    evaluate.add_argument("--split", type=Path, required=True, help="split JSON")
-    evaluate.add_argument("--data", type=Path, help="where the photos are now, if moved since `prepare`")
+    _saved_split(evaluate, "split JSON", required=True)
     evaluate.add_argument(
         "--part", choices=SPLITS, default="test", help="which part of the split (default test)"
     )
     evaluate.add_argument("--out", type=Path, required=True, help="folder for evaluation.json and PNGs")
-    evaluate.add_argument("--cache", type=Path, default=Path("runs/cache"), help="pixel cache folder")
+    _cache_option(evaluate)
     evaluate.set_defaults(run=cmd_evaluate)
 
     transfer = commands.add_parser(
@@ -143,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     transfer.add_argument("--lr", type=_positive_float, default=1e-4, help="fine-tuning peak learning rate")
     transfer.add_argument("--batch-size", type=_positive_int, default=64)
     transfer.add_argument("--patience", type=_positive_int, default=3, help="early-stopping patience")
-    transfer.add_argument("--cache", type=Path, default=Path("runs/cache"), help="pixel + activation cache")
+    _cache_option(transfer, "pixel + activation cache")
     transfer.add_argument("--release", type=Path, help="also export + evaluate into this model folder")
     _card_options(transfer)
     transfer.set_defaults(run=cmd_transfer, name="catdog-efficientnet-lite0")
@@ -156,8 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     neither.add_argument(
         "keras_model", type=Path, help="trained transfer model (e.g. runs/transfer/model.keras)"
     )
-    neither.add_argument("--split", type=Path, required=True, help="split JSON the model was trained on")
-    neither.add_argument("--data", type=Path, help="where the photos are now, if moved since `prepare`")
+    _saved_split(neither, "split JSON the model was trained on", required=True)
     neither.add_argument("--out", type=Path, required=True, help="release folder (e.g. models/catdog)")
     neither.add_argument(
         "--not-pets", type=Path, default=Path("tests/fixtures/not-pets"), help="real photos without pets"
@@ -174,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
         default=0.1,
         help="most cat/dog accuracy (points, on val) the check may cost (default 0.1)",
     )
-    neither.add_argument("--cache", type=Path, default=Path("runs/cache"), help="pixel cache folder")
+    _cache_option(neither)
     _card_options(neither)
     neither.set_defaults(run=cmd_neither, name="catdog-efficientnet-lite0")
 
@@ -182,18 +178,12 @@ def _parser() -> argparse.ArgumentParser:
         "analyse", help="misclassification gallery, calibration, saliency", description=_doc(cmd_analyse)
     )
     analyse.add_argument("--model", type=Path, default=Path("models/catdog"), help="released model folder")
-    analyse.add_argument(
-        "--split",
-        type=Path,
-        default=Path("runs/cnn/split.json"),
-        help="split JSON (default runs/cnn/split.json)",
-    )
-    analyse.add_argument("--data", type=Path, help="where the photos are now, if moved since `prepare`")
+    _saved_split(analyse, "split JSON (default runs/cnn/split.json)", default=Path("runs/cnn/split.json"))
     analyse.add_argument("--out", type=Path, default=Path("docs/analysis"), help="output folder")
     analyse.add_argument(
         "--low-confidence", type=_positive_float, default=0.9, help="below this a right answer is shown too"
     )
-    analyse.add_argument("--cache", type=Path, default=Path("runs/cache"), help="pixel cache folder")
+    _cache_option(analyse)
     analyse.set_defaults(run=cmd_analyse)
 
     experiment = commands.add_parser(
@@ -202,11 +192,10 @@ def _parser() -> argparse.ArgumentParser:
         description=_doc(cmd_experiment),
     )
     experiment.add_argument("--grid", type=Path, required=True, help="grid file (.json or .toml)")
-    experiment.add_argument("--split", type=Path, required=True, help="split JSON (fixed for every run)")
-    experiment.add_argument("--data", type=Path, help="where the photos are now, if moved since `prepare`")
+    _saved_split(experiment, "split JSON (fixed for every run)", required=True)
     experiment.add_argument("--out", type=Path, default=Path("docs"), help="for experiments.md and .csv")
     experiment.add_argument("--runs", type=Path, default=Path("runs/experiments"), help="run folders")
-    experiment.add_argument("--cache", type=Path, default=Path("runs/cache"), help="pixel + activation cache")
+    _cache_option(experiment, "pixel + activation cache")
     experiment.set_defaults(run=cmd_experiment)
     return parser
 
@@ -220,6 +209,16 @@ def _split_options(parser: argparse.ArgumentParser) -> None:
         default=[0.8, 0.1, 0.1],
         metavar=("TRAIN", "VAL", "TEST"),
     )
+
+
+def _saved_split(parser: argparse.ArgumentParser, help: str, **split) -> None:
+    """The split from `prepare`, and where its photos are if they moved (the split keeps relative paths)."""
+    parser.add_argument("--split", type=Path, help=help, **split)
+    parser.add_argument("--data", type=Path, help="where the photos are now, if moved since `prepare`")
+
+
+def _cache_option(parser: argparse.ArgumentParser, help: str = "pixel cache folder") -> None:
+    parser.add_argument("--cache", type=Path, default=Path("runs/cache"), help=help)
 
 
 def _card_options(parser: argparse.ArgumentParser) -> None:
