@@ -41,21 +41,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
 
-    prepare = commands.add_parser(
-        "prepare",
-        help="scan a photo folder, report bad files, write a seeded split",
-        description=_doc(cmd_prepare),
-    )
+    prepare = _command(commands, cmd_prepare, "scan a photo folder, report bad files, write a seeded split")
     prepare.add_argument(
         "data", type=Path, help="folder with cat/ and dog/ (any case), or Kaggle's flat train/"
     )
     prepare.add_argument("--split", type=Path, required=True, help="where to write the split JSON")
     _split_options(prepare)
-    prepare.set_defaults(run=cmd_prepare)
 
-    preview = commands.add_parser(
-        "preview", help="PNG of augmented training photos", description=_doc(cmd_preview)
-    )
+    preview = _command(commands, cmd_preview, "PNG of augmented training photos")
     _saved_split(preview, "split JSON from `prepare`", required=True)
     preview.add_argument("--out", type=Path, default=Path("runs/augmentation.png"), help="PNG to write")
     preview.add_argument(
@@ -63,13 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     preview.add_argument("--count", type=_positive_int, default=4, help="photos to show (default 4)")
     preview.add_argument("--size", type=_positive_int, default=128, help="input size in pixels (default 128)")
-    preview.set_defaults(run=cmd_preview)
 
-    train = commands.add_parser(
-        "train",
-        help="train a registered model, optionally export and evaluate it",
-        description=_doc(cmd_train),
-    )
+    train = _command(commands, cmd_train, "train a registered model, optionally export and evaluate it")
     train.add_argument("--data", type=Path, help="photo folder (needed unless --split exists)")
     train.add_argument("--out", type=Path, default=Path("runs/cnn"), help="run folder (default runs/cnn)")
     train.add_argument(
@@ -94,11 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     _cache_option(train)
     train.add_argument("--release", type=Path, help="also export + evaluate into this model folder")
     _card_options(train)
-    train.set_defaults(run=cmd_train)
 
-    export = commands.add_parser(
-        "export", help="int8 + float TFLite with model cards and test metrics", description=_doc(cmd_export)
-    )
+    export = _command(commands, cmd_export, "int8 + float TFLite with model cards and test metrics")
     export.add_argument("keras_model", type=Path, help="trained .keras file (e.g. runs/cnn/best.keras)")
     _saved_split(export, "split JSON the model was trained on", required=True)
     export.add_argument(
@@ -106,11 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     _cache_option(export)
     _card_options(export)
-    export.set_defaults(run=cmd_export)
 
-    evaluate = commands.add_parser(
-        "evaluate", help="metrics of TFLite (and Keras) models on a split", description=_doc(cmd_evaluate)
-    )
+    evaluate = _command(commands, cmd_evaluate, "metrics of TFLite (and Keras) models on a split")
     evaluate.add_argument("models", type=Path, nargs="+", help="model folders (model.tflite + model.json)")
     evaluate.add_argument("--keras", type=Path, help="also evaluate this .keras model")
     _saved_split(evaluate, "split JSON", required=True)
@@ -119,12 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--out", type=Path, required=True, help="folder for evaluation.json and PNGs")
     _cache_option(evaluate)
-    evaluate.set_defaults(run=cmd_evaluate)
 
-    transfer = commands.add_parser(
-        "transfer",
-        help="fine-tune the ImageNet EfficientNet-Lite0 on cached activations (the released model)",
-        description=_doc(cmd_transfer),
+    transfer = _command(
+        commands,
+        cmd_transfer,
+        "fine-tune the ImageNet EfficientNet-Lite0 on cached activations (the released model)",
     )
     transfer.add_argument("--data", type=Path, help="photo folder (needed unless --split exists)")
     transfer.add_argument("--out", type=Path, default=Path("runs/transfer"), help="run folder")
@@ -143,12 +124,12 @@ def _parser() -> argparse.ArgumentParser:
     _cache_option(transfer, "pixel + activation cache")
     transfer.add_argument("--release", type=Path, help="also export + evaluate into this model folder")
     _card_options(transfer)
-    transfer.set_defaults(run=cmd_transfer, name="catdog-efficientnet-lite0")
+    transfer.set_defaults(name="catdog-efficientnet-lite0")
 
-    neither = commands.add_parser(
-        "neither",
-        help='release a transfer model with the "neither" check (ImageNet branch + measured threshold)',
-        description=_doc(cmd_neither),
+    neither = _command(
+        commands,
+        cmd_neither,
+        'release a transfer model with the "neither" check (ImageNet branch + measured threshold)',
     )
     neither.add_argument(
         "keras_model", type=Path, help="trained transfer model (e.g. runs/transfer/model.keras)"
@@ -172,11 +153,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     _cache_option(neither)
     _card_options(neither)
-    neither.set_defaults(run=cmd_neither, name="catdog-efficientnet-lite0")
+    neither.set_defaults(name="catdog-efficientnet-lite0")
 
-    analyse = commands.add_parser(
-        "analyse", help="misclassification gallery, calibration, saliency", description=_doc(cmd_analyse)
-    )
+    analyse = _command(commands, cmd_analyse, "misclassification gallery, calibration, saliency")
     analyse.add_argument("--model", type=Path, default=Path("models/catdog"), help="released model folder")
     _saved_split(analyse, "split JSON (default runs/cnn/split.json)", default=Path("runs/cnn/split.json"))
     analyse.add_argument("--out", type=Path, default=Path("docs/analysis"), help="output folder")
@@ -184,19 +163,13 @@ def _parser() -> argparse.ArgumentParser:
         "--low-confidence", type=_positive_float, default=0.9, help="below this a right answer is shown too"
     )
     _cache_option(analyse)
-    analyse.set_defaults(run=cmd_analyse)
 
-    experiment = commands.add_parser(
-        "experiment",
-        help="run a grid of training runs into a results table",
-        description=_doc(cmd_experiment),
-    )
+    experiment = _command(commands, cmd_experiment, "run a grid of training runs into a results table")
     experiment.add_argument("--grid", type=Path, required=True, help="grid file (.json or .toml)")
     _saved_split(experiment, "split JSON (fixed for every run)", required=True)
     experiment.add_argument("--out", type=Path, default=Path("docs"), help="for experiments.md and .csv")
     experiment.add_argument("--runs", type=Path, default=Path("runs/experiments"), help="run folders")
     _cache_option(experiment, "pixel + activation cache")
-    experiment.set_defaults(run=cmd_experiment)
     return parser
 
 
@@ -229,8 +202,13 @@ def _card_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _doc(function) -> str:
-    return function.__doc__.strip()
+def _command(commands, run, help: str) -> argparse.ArgumentParser:
+    """A subcommand named after ``cmd_<name>``, its docstring as the --help description."""
+    parser = commands.add_parser(
+        run.__name__.removeprefix("cmd_"), help=help, description=run.__doc__.strip()
+    )
+    parser.set_defaults(run=run)
+    return parser
 
 
 def _positive_int(text: str) -> int:
