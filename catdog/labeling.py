@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from catdog.classifier import Classifier
@@ -72,6 +73,11 @@ class Settings:
 
 def model_path_from_env() -> Path:
     return Path(os.environ.get("MODEL_PATH", DEFAULT_MODEL_PATH))
+
+
+def handler_resources() -> tuple:
+    """The S3 client, settings and classifier that a Lambda handler builds once, at cold start."""
+    return boto3.client("s3"), Settings.from_env(), Classifier(model_path_from_env())
 
 
 def now_iso() -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent, event_source
 from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
@@ -22,17 +21,14 @@ from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event impor
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-from catdog.classifier import Classifier
-from catdog.labeling import Settings, is_transient, label_object, model_path_from_env
+from catdog.labeling import handler_resources, is_transient, label_object
 from catdog.telemetry import report
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-s3 = boto3.client("s3")
-settings = Settings.from_env()
-classifier = Classifier(model_path_from_env())
+s3, settings, classifier = handler_resources()
 
 
 @logger.inject_lambda_context

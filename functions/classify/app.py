@@ -7,22 +7,18 @@ shared with the batch and queue functions; this handler only unpacks the event.
 
 from __future__ import annotations
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from catdog.classifier import Classifier
 from catdog.events import s3_objects
-from catdog.labeling import Settings, label_object, model_path_from_env
+from catdog.labeling import handler_resources, label_object
 from catdog.telemetry import report
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-s3 = boto3.client("s3")
-settings = Settings.from_env()
-classifier = Classifier(model_path_from_env())
+s3, settings, classifier = handler_resources()
 
 
 @logger.inject_lambda_context

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from catdog.classifier import Classifier
 from catdog.events import s3_objects
-from catdog.labeling import Settings, label_object, model_path_from_env
+from catdog.labeling import handler_resources, label_object
 from catdog.telemetry import report
 
 logger = Logger()
@@ -29,9 +27,7 @@ metrics = Metrics()
 # the queue sees the same outcome, and the function's Errors metric stays meaningful (bugs only).
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-s3 = boto3.client("s3")
-settings = Settings.from_env()
-classifier = Classifier(model_path_from_env())
+s3, settings, classifier = handler_resources()
 
 
 class PoisonMessage(ValueError):
