@@ -23,16 +23,14 @@ except ImportError:  # pragma: no cover - only for users who have nothing but tf
     from tflite_runtime.interpreter import Interpreter
 
 MODEL_FILE = "model.tflite"
+CARD_FILE = "model.json"
+NEITHER = "neither"
 #: the one "neither" method the Classifier knows (see training/neither.py and docs/neither.md)
 NEITHER_METHOD = "imagenet-max-pet-probability"
-CARD_FILE = "model.json"
 
 
 class ModelError(RuntimeError):
     """The model folder is missing, incomplete or does not match its model card."""
-
-
-NEITHER = "neither"
 
 
 @dataclass(frozen=True)
