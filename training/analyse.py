@@ -85,8 +85,7 @@ def analyse(args) -> dict:
     classifier = Classifier(args.model)
     pixels, truth = load_arrays(split, classifier.input_size, args.cache, parts=("test",))["test"]
     samples = split.parts["test"]
-    answers = [classifier.outputs(image) for image in pixels]
-    probabilities = np.stack([a[0] for a in answers])
+    probabilities = classifier.predict(pixels)
     predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
     correct = predicted == truth
     neither = (
