@@ -23,13 +23,13 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from catdog.events import s3_objects
+from catdog.inputs import is_image_name
 from catdog.labeling import Settings
 from catdog.web.api import ApiError, read_label
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = REPO / "models" / "catdog"
 DEFAULT_SAMPLES = REPO / "samples"
-SAMPLE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
 LABEL_WAIT_SECONDS = 60
 #: The handler's powertools settings outside Lambda; any of them can be overridden from the environment.
 POWERTOOLS_DEFAULTS = {
@@ -162,7 +162,7 @@ def _point_aws_at(endpoint: str, model: Path) -> None:
 
 def _classify_samples(s3, bucket: str, folder: Path, settings: Settings) -> None:
     """Upload every photo in ``folder`` to the bucket and wait until each has its label."""
-    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in SAMPLE_SUFFIXES)
+    photos = sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p.name))
     if not photos:
         return
     print(f"catdog: classifying {len(photos)} sample photos from {folder} through the bucket:", flush=True)
