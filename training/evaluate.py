@@ -5,8 +5,8 @@ Public API:
     predict_tflite(folder, pixels) -> probabilities (n, labels), through ``catdog.Classifier.predict``,
         the very code that serves the model
     classification_metrics(y_true, y_pred, labels) -> {"accuracy", "per_class", "macro", "confusion"}
-    evaluate_models(probabilities, y_true, labels, out_dir, reference=None) -> report dict
-        metrics of each model, its differences from ``reference`` (default: the first model), written
+    evaluate_models(probabilities, y_true, labels, out_dir) -> report dict
+        metrics of each model, its differences from the first model (the reference), written
         to ``out_dir/evaluation.json`` plus one ``confusion-<name>.png`` per model.
 """
 
@@ -74,15 +74,14 @@ def evaluate_models(
     y_true: np.ndarray,
     labels,
     out_dir: str | os.PathLike,
-    reference: str | None = None,
 ) -> dict:
-    """Metrics per model plus, against ``reference``: accuracy change in points, label agreement and
-    the largest and mean absolute probability difference on the same photos."""
+    """Metrics per model plus, against the first model (the reference): accuracy change in points, label
+    agreement and the largest and mean absolute probability difference on the same photos."""
     if not probabilities:
         raise ValueError("nothing to evaluate")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    reference = reference or next(iter(probabilities))
+    reference = next(iter(probabilities))
     base = probabilities[reference]
     report: dict = {"labels": list(labels), "count": len(y_true), "reference": reference, "models": {}}
     for name, probs in probabilities.items():
