@@ -87,7 +87,7 @@ class _Record(keras.callbacks.Callback):
         for key, value in logs.items():
             self.history.setdefault(key, []).append(float(value))
         best = int(np.argmin(self.history["val_loss"]))
-        self.summary = {
+        summary = {
             "config": self.config.as_dict(),
             "epochs_run": len(self.history["val_loss"]),
             "best_epoch": best + 1,
@@ -96,8 +96,8 @@ class _Record(keras.callbacks.Callback):
             "train_seconds": round(sum(self.history["seconds"]), 1),
             "history": self.history,
         }
-        (self.out / "history.json").write_text(json.dumps(self.summary, indent=1) + "\n")
-        save_curves(self.summary, self.out / "curves.png")
+        (self.out / "history.json").write_text(json.dumps(summary, indent=1) + "\n")
+        save_curves(summary, self.out / "curves.png")
 
 
 def fit(
