@@ -27,8 +27,8 @@ import numpy as np
 
 from catdog import Classifier, load_image, preprocess
 from catdog.classifier import _quantize
-from catdog.cli import REPO_MODEL
 from catdog.inputs import is_image_name
+from catdog.labeling import REPO_MODEL
 
 RESULTS = Path(__file__).parent / "results" / "cli.json"
 

@@ -25,21 +25,15 @@ from catdog import bulk
 from catdog.classifier import NEITHER
 from catdog.enqueue import enqueue
 from catdog.inputs import UsageError, expand, list_images, parse_s3_url
-from catdog.labeling import Settings
+from catdog.labeling import REPO_MODEL, Settings, model_path_from_env
 from catdog.web import serve
 
-#: The released model inside a source checkout; ``MODEL_PATH`` or ``--model`` point elsewhere.
-REPO_MODEL = Path(__file__).resolve().parent.parent / "models" / "catdog"
 OUTPUT_FORMATS = (".jsonl", ".csv")
 
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line instead of the usage block
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def default_model() -> str:
-    return os.environ.get("MODEL_PATH") or str(REPO_MODEL)
 
 
 # --- classify ---------------------------------------------------------------------------------------
@@ -75,7 +69,7 @@ def run_classify(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
     output_format(args.output)
-    model = args.model or default_model()
+    model = args.model or str(model_path_from_env(REPO_MODEL))
     labels = _load_labels(model)
     items = list(expand(args.paths, bulk.s3_client, settings))
 

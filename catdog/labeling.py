@@ -37,6 +37,8 @@ TRANSIENT_CODES = {
     "500",
 }
 DEFAULT_MODEL_PATH = "/opt/model"  # where the model layer unpacks on Lambda
+#: The released model inside a source checkout: the default of ``catdog classify`` and ``catdog serve``.
+REPO_MODEL = Path(__file__).resolve().parent.parent / "models" / "catdog"
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,9 @@ class Settings:
         return key.startswith(self.uploads_prefix) and not self.is_label(key)
 
 
-def model_path_from_env() -> Path:
-    return Path(os.environ.get("MODEL_PATH", DEFAULT_MODEL_PATH))
+def model_path_from_env(default: str | os.PathLike = DEFAULT_MODEL_PATH) -> Path:
+    """``MODEL_PATH`` if set, else ``default`` (the model layer on Lambda, the checkout's model locally)."""
+    return Path(os.environ.get("MODEL_PATH") or default)
 
 
 def handler_resources() -> tuple:

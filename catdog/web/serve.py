@@ -24,11 +24,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from catdog.events import s3_objects
 from catdog.inputs import is_image_name
-from catdog.labeling import Settings
+from catdog.labeling import REPO_MODEL, Settings, model_path_from_env
 from catdog.web.api import ApiError, read_label
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_MODEL = REPO / "models" / "catdog"
 DEFAULT_SAMPLES = REPO / "samples"
 LABEL_WAIT_SECONDS = 60
 #: The handler's powertools settings outside Lambda; any of them can be overridden from the environment.
@@ -50,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         type=Path,
-        default=Path(os.environ.get("MODEL_PATH") or DEFAULT_MODEL),
+        default=model_path_from_env(REPO_MODEL),
         help="model folder with model.tflite + model.json (default: $MODEL_PATH or models/catdog)",
     )
     parser.add_argument(
