@@ -421,10 +421,11 @@ def cmd_evaluate(args) -> None:
     optionally the Keras model) on one part of a split, with the differences between them."""
     from catdog import Classifier
     from training.data import load_arrays
-    from training.evaluate import evaluate_models, predict_keras, predict_tflite
+    from training.evaluate import evaluate_models, predict_keras
 
     split = Split.load(args.split, root=args.data)
-    sizes = {Classifier(folder).input_size for folder in args.models}
+    classifiers = {folder: Classifier(folder) for folder in args.models}
+    sizes = {classifier.input_size for classifier in classifiers.values()}
     if len(sizes) != 1:
         raise ValueError(f"the models take different input sizes {sorted(sizes)}: evaluate them separately")
     pixels, labels = load_arrays(split, sizes.pop(), args.cache, parts=(args.part,))[args.part]
@@ -433,8 +434,8 @@ def cmd_evaluate(args) -> None:
         import keras
 
         probabilities["keras"] = predict_keras(keras.models.load_model(args.keras), pixels)
-    for folder in args.models:
-        probabilities[str(folder)] = predict_tflite(folder, pixels)
+    for folder, classifier in classifiers.items():
+        probabilities[str(folder)] = classifier.predict(pixels)
     report = evaluate_models(probabilities, labels, split.labels, args.out)
     print(json.dumps(report["summary"], indent=1))
 
