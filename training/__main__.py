@@ -151,6 +151,12 @@ def _parser() -> argparse.ArgumentParser:
         default=0.1,
         help="most cat/dog accuracy (points, on val) the check may cost (default 0.1)",
     )
+    neither.add_argument(
+        "--branch",
+        type=int,
+        default=15,
+        help="block where the ImageNet branch leaves the network, from the transfer cut to 15 (default 15)",
+    )
     _cache_option(neither)
     _card_options(neither)
     neither.set_defaults(name="catdog-efficientnet-lite0")
@@ -373,7 +379,7 @@ def cmd_transfer(args) -> None:
 
 def cmd_neither(args) -> None:
     """Add the "neither" check to a trained transfer model: a second output with the ImageNet logits of
-    the original (not fine-tuned) blocks above the cut, exported, evaluated and carded as usual; then the
+    the original (not fine-tuned) blocks from --branch up, exported, evaluated and carded as usual; then the
     threshold is chosen on the val split of the int8 model (at most --max-cost points of accuracy), and
     the trade-off on the test split and on real photos without pets is written to --docs."""
     import keras
@@ -392,6 +398,7 @@ def cmd_neither(args) -> None:
         not_pets=args.not_pets,
         docs=args.docs,
         max_cost=args.max_cost / 100,
+        branch=args.branch,
         release=lambda combined: _release(
             combined, split, arrays, args, folder=args.out, run_dir=args.keras_model.parent
         ),
