@@ -26,7 +26,7 @@ MODEL_FILE = "model.tflite"
 CARD_FILE = "model.json"
 NEITHER = "neither"
 #: the one "neither" method the Classifier knows (see training/neither.py and docs/neither.md)
-NEITHER_METHOD = "imagenet-max-pet-probability"
+NEITHER_METHOD = "nearest-prototype-similarity"
 
 
 class ModelError(RuntimeError):
@@ -36,8 +36,9 @@ class ModelError(RuntimeError):
 @dataclass(frozen=True)
 class Prediction:
     """``probabilities`` are always over the model's labels (cat, dog). A model with a "neither" check
-    also gives ``pet_score``, the chance that a cat or dog is in the photo at all; below the card's
-    threshold the label is "neither" and ``confidence`` is ``1 - pet_score``."""
+    also gives ``pet_score``, how close the photo is to the cats and dogs it was trained on (0..1, the
+    cosine similarity of its features to the nearest training prototype); below the card's threshold
+    the label is "neither" and ``confidence`` is ``1 - pet_score``."""
 
     label: str
     confidence: float
@@ -94,8 +95,8 @@ class Classifier:
         self.answers: list[str] = self.labels + ([NEITHER] if self.neither else [])
 
     def _outputs(self) -> tuple[dict, dict | None, dict | None]:
-        """The probabilities output and, when the card has a ``neither`` section, the ImageNet logits
-        output that it scores (told apart by their sizes; the converter does not keep their order)."""
+        """The probabilities output and, when the card has a ``neither`` section, the similarity output
+        that it thresholds (told apart by their sizes; the converter does not keep their order)."""
         outputs = {int(o["shape"][-1]): o for o in self._interpreter.get_output_details()}
         if len(self.labels) not in outputs:
             sizes = sorted(outputs)
@@ -103,18 +104,10 @@ class Classifier:
         neither = self.card.get(NEITHER)
         if neither is None:  # the check is off (a second output, if any, is not read)
             return outputs[len(self.labels)], None, None
-        logits = outputs.get(int(neither.get("output_size", 0)))
-        if logits is None or neither.get("method") != NEITHER_METHOD:
+        similarity = outputs.get(int(neither.get("output_size", 0)))
+        if similarity is None or neither.get("method") != NEITHER_METHOD:
             raise ModelError(f"the card's 'neither' section does not match the model: {neither}")
-        classes = np.zeros(logits["shape"][-1], dtype=bool)
-        for first, last in neither["classes"]:
-            classes[first : last + 1] = True
-        check = {
-            "threshold": float(neither["threshold"]),
-            "temperature": float(neither.get("temperature", 1.0)),
-            "mask": classes,
-        }
-        return outputs[len(self.labels)], logits, check
+        return outputs[len(self.labels)], similarity, {"threshold": float(neither["threshold"])}
 
     @cached_property
     def info(self) -> dict:
@@ -133,14 +126,11 @@ class Classifier:
         """The "neither" check's score ``(n,)`` of each photo (a model without the check: ValueError)."""
         if self.neither is None:
             raise ValueError(f"the model {self.model_path} has no 'neither' check")
-        return self._pet_score(np.stack([self.outputs(image)[1] for image in pixels]))
-
-    def _pet_score(self, logits: np.ndarray) -> np.ndarray | float:
-        return pet_score(logits / self.neither["temperature"], self.neither["mask"])
+        return np.concatenate([self.outputs(image)[1] for image in pixels])
 
     def outputs(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The raw answers for one uint8 image ``(size, size, 3)``: probabilities over the labels and,
-        with a "neither" check, the ImageNet logits it scores."""
+        with a "neither" check, the similarity ``(1,)`` it thresholds."""
         self._interpreter.set_tensor(self._input["index"], _quantize(pixels[np.newaxis], self._input))
         self._interpreter.invoke()
         raw = self._interpreter.get_tensor(self._output["index"])[0]
@@ -160,8 +150,8 @@ class Classifier:
 
     def classify_pixels(self, pixels: np.ndarray) -> Prediction:
         """Classify one already preprocessed uint8 image ``(size, size, 3)``."""
-        probabilities, logits = self.outputs(pixels)
-        score = None if logits is None else self._pet_score(logits)
+        probabilities, similarity = self.outputs(pixels)
+        score = None if similarity is None else float(similarity[0])
         best = int(np.argmax(probabilities))
         label, confidence = self.labels[best], float(probabilities[best])
         if score is not None and score < self.neither["threshold"]:
@@ -174,19 +164,6 @@ class Classifier:
             },
             pet_score=None if score is None else round(score, 6),
         )
-
-
-def pet_score(logits: np.ndarray, classes: np.ndarray, reduce=np.max) -> np.ndarray | float:
-    """The highest ImageNet probability among the cat and dog classes ``classes`` (a boolean mask) of
-    logits ``(..., 1000)``; ``reduce=np.sum`` gives their total instead.
-
-    The highest rather than the total: the 143 classes share a floor of small probabilities that makes
-    their total a few percent even for a rocket. The card's temperature divides the logits first
-    (docs/neither.md has the measurements of both choices).
-    """
-    exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    scores = reduce(exp[..., classes], axis=-1) / exp.sum(axis=-1)
-    return float(scores) if np.ndim(scores) == 0 else scores
 
 
 def _quantize(batch: np.ndarray, details: dict) -> np.ndarray:

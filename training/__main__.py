@@ -152,10 +152,10 @@ def _parser() -> argparse.ArgumentParser:
         help="most cat/dog accuracy (points, on val) the check may cost (default 0.1)",
     )
     neither.add_argument(
-        "--branch",
-        type=int,
-        default=15,
-        help="block where the ImageNet branch leaves the network, from the transfer cut to 15 (default 15)",
+        "--prototypes",
+        type=_positive_int,
+        default=1024,
+        help="k-means centres of the training photos' features (default 1024)",
     )
     _cache_option(neither)
     _card_options(neither)
@@ -378,10 +378,11 @@ def cmd_transfer(args) -> None:
 
 
 def cmd_neither(args) -> None:
-    """Add the "neither" check to a trained transfer model: a second output with the ImageNet logits of
-    the original (not fine-tuned) blocks from --branch up, exported, evaluated and carded as usual; then the
-    threshold is chosen on the val split of the int8 model (at most --max-cost points of accuracy), and
-    the trade-off on the test split and on real photos without pets is written to --docs."""
+    """Add the "neither" check to a trained transfer model: a second output with the similarity of a
+    photo's features to the nearest of --prototypes k-means centres of the training photos' features,
+    exported, evaluated and carded as usual; then the threshold is chosen on the val split of the int8
+    model (at most --max-cost points of accuracy), and the trade-off on the test split and on real
+    photos without pets is written to --docs."""
     import keras
 
     from training.data import load_arrays
@@ -398,7 +399,8 @@ def cmd_neither(args) -> None:
         not_pets=args.not_pets,
         docs=args.docs,
         max_cost=args.max_cost / 100,
-        branch=args.branch,
+        count=args.prototypes,
+        cache_dir=args.cache,
         release=lambda combined: _release(
             combined, split, arrays, args, folder=args.out, run_dir=args.keras_model.parent
         ),

@@ -1,28 +1,31 @@
 """A third answer, "neither": the photo shows no cat and no dog.
 
-A two-class softmax has no way to say "none of these": a rocket comes out "dog, 97%". The backbone,
-though, learned ImageNet's 1000 classes before it learned cats vs dogs, and they include 118 dog
-breeds, 5 domestic cats, wolves, foxes and wild cats. So the released model gets a second output: the
-ImageNet logits, computed with the ORIGINAL ImageNet weights of the last block, head and classifier on
-a branch that leaves the network before block ``branch`` (default 15). Below the transfer cut the
-blocks are frozen, so their output is the ImageNet one; the fine-tuned blocks between the cut and the
-branch moved little, and measured, a branch at block 15 catches as many photos without pets as one at
-the cut (docs/neither.md) while it adds 1.6 M fewer parameters and no second copy of blocks 11-14.
-``catdog.Classifier`` turns the logits into a pet score, the highest ImageNet probability among those
-classes (softmax at the card's temperature), and answers "neither" below the card's threshold.
+A two-class softmax has no way to say "none of these": a rocket comes out "dog, 97%". What the network
+does know is where cats and dogs lie in its own feature space: the pooled features that its cat/dog
+layer reads. So the released model gets a second output, the cosine similarity between a photo's
+features and the nearest of a few hundred prototypes, k-means centres of the features of the training
+photos (each photo and its mirror image). A car, a page of text or a landscape lands far from all of
+them; a cat in a cage, which ImageNet's classes describe poorly, still lands near the cats in cages
+of the training set. ``catdog.Classifier`` answers "neither" below the card's threshold.
+
+Measured against the ImageNet classifier's highest cat/dog probability (release 1.2.0; docs/neither.md):
+at the same cost in cat/dog accuracy it catches far more photos without pets, and it needs no second
+copy of any block, only one dense layer of prototypes (1024 x 1280 int8: 1.3 MB).
 
 The threshold is chosen on the validation split of the deployed int8 model: the largest one that
 turns at most ``max_cost`` of the photos into "neither" among those the cat/dog answer gets right
 (each of them costs accuracy). The test split and real photos without pets then measure it.
 
 Public API:
-    CLASSES: ImageNet index ranges (inclusive) counted as "a cat or a dog"
-    imagenet_branch(size, start) -> keras.Model      block ``start`` input -> ImageNet logits (n, 1000)
-    with_neither(model, branch=15) -> keras.Model    pixels -> [probabilities, ImageNet logits]
+    PROTOTYPES: how many k-means centres (docs/neither.md: measured from 64 to 2048)
+    training_features(model, split, arrays, cache_dir) -> (n, 2, d) features of each photo and mirror
+    prototypes(features, count, seed=0) -> (count, d) unit vectors
+    with_neither(model, prototypes) -> keras.Model   pixels -> [probabilities, similarity (n, 1)]
     card_section(threshold, **measurements) -> dict  the model card's ``neither`` section
     choose_threshold(scores, correct, max_cost) -> float
-    tradeoff(thresholds, val=, test=, not_pets=) -> rows; save_tradeoff(curves, chosen, path)
-    release_with_neither(...) -> dict                the whole command: export, measure, card, docs
+    tradeoff(thresholds, val=, test=, not_pets=) -> rows; save_tradeoff(rows, chosen, path, label)
+    release_with_neither(...) -> dict                the whole command: prototypes, export, measure
+    measure(folder, ...) -> dict                     threshold from val, trade-off, card, docs
 """
 
 from __future__ import annotations
@@ -33,30 +36,18 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from catdog.classifier import NEITHER_METHOD, Classifier, pet_score
+from catdog.classifier import NEITHER_METHOD, Classifier
 from catdog.images import load_image, preprocess
 from training import figures
 from training.backbones import efficientnet_lite0
-from training.backbones.torch_legacy import load_state_dict
+from training.transfer import TransferConfig, activation_cache, cached_activations
 
-#: 151-268 dogs, 269-280 wolves, foxes and wild dogs, 281-285 domestic cats, 286-293 wild cats.
-CLASSES = ((151, 293),)
-#: the narrower set that was measured against it (docs/neither.md)
-DOMESTIC = ((151, 268), (281, 285))
-IMAGENET_CLASSES = 1000
-#: the block where the ImageNet branch leaves the fine-tuned network (docs/neither.md: measured)
-BRANCH = 15
-#: Softmax temperature of the pet score. Above 1 it lifts the floor that label smoothing put under
-#: every ImageNet class, so a photo's best pet class stands out less by chance (docs/neither.md).
-TEMPERATURE = 2.0
+PROTOTYPES = 1024
+#: Photos of the Kaggle / Asirra set that show no cat and no dog (looked at, among the lowest-scored
+#: val and test photos: a blank picture, a forest, a portrait of Albert Einstein, a church). The check
+#: is right to call them "neither", so they do not count as cat/dog photos when it is measured.
+NO_PET_PHOTOS = frozenset({"cat/835.jpg", "cat/5418.jpg", "dog/1773.jpg", "dog/6475.jpg"})
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-def mask(ranges) -> np.ndarray:
-    classes = np.zeros(IMAGENET_CLASSES, dtype=bool)
-    for first, last in ranges:
-        classes[first : last + 1] = True
-    return classes
 
 
 def cut_of(model: keras.Model) -> int:
@@ -68,52 +59,63 @@ def cut_of(model: keras.Model) -> int:
     raise ValueError(f"{model.name} is not an EfficientNet-Lite0 transfer model (no frozen bottom found)")
 
 
-def imagenet_branch(size: int, start: int) -> keras.Model:
-    """The original ImageNet blocks from ``start`` up and the ImageNet classifier, without its softmax
-    (logits keep small probabilities apart after int8 quantization; probabilities would round to 0)."""
-    _, top = efficientnet_lite0.build_split(size, start)
-    top.name = f"{efficientnet_lite0.NAME}_imagenet_blocks_{start}_top"  # beside the fine-tuned one
-    state = load_state_dict(efficientnet_lite0.packaged_weights())
-    classifier = keras.layers.Dense(IMAGENET_CLASSES, name="imagenet_logits")
-    features = keras.Input(top.input.shape[1:], name=f"imagenet_block{start}_input")
-    branch = keras.Model(features, classifier(top(features)), name="imagenet")
-    classifier.set_weights([state["_fc.weight"].T, state["_fc.bias"]])
-    branch.trainable = False
-    return branch
-
-
-def with_neither(model: keras.Model, branch: int = BRANCH) -> keras.Model:
-    """``model`` (a ``training.transfer`` model) with the ImageNet logits as a second output, from the
-    original blocks ``branch``..15 fed by the model's own input to block ``branch``; the first output,
-    the cat/dog probabilities, is the same computation as before."""
+def _parts(model: keras.Model) -> tuple[keras.Model, keras.Model, keras.Model]:
+    """The frozen bottom, the fine-tuned top (to pooled features) and the cat/dog classifier."""
     cut = cut_of(model)
-    if not cut <= branch < efficientnet_lite0.NUM_BLOCKS:
-        raise ValueError(f"the branch must leave at a block from the cut ({cut}) to 15, got {branch}")
-    bottom = model.get_layer(f"{efficientnet_lite0.NAME}_blocks_0_{cut - 1}")
-    top = model.get_layer(f"{efficientnet_lite0.NAME}_blocks_{cut}_top")
-    head = model.get_layer("classifier")
+    return (
+        model.get_layer(f"{efficientnet_lite0.NAME}_blocks_0_{cut - 1}"),
+        model.get_layer(f"{efficientnet_lite0.NAME}_blocks_{cut}_top"),
+        model.get_layer("classifier"),
+    )
+
+
+def training_features(model: keras.Model, split, arrays: dict, cache_dir, batch_size: int = 64) -> np.ndarray:
+    """Pooled features ``(n, 2, d)`` of every training photo and its mirror image, from the activation
+    cache that ``training.transfer`` filled (computed into it when missing)."""
+    bottom, top, _ = _parts(model)
+    config = TransferConfig(input_size=model.input_shape[1], cut=cut_of(model), cache_dir=str(cache_dir))
+    path = activation_cache(config, "train", [sample.path for sample in split.parts["train"]])
+    activations = cached_activations(bottom, arrays["train"][0], path, batch_size)
+    out = np.empty((len(activations), 2, top.output.shape[-1]), dtype=np.float32)
+    for start in range(0, len(activations), batch_size):
+        chunk = np.asarray(activations[start : start + batch_size], dtype=np.float32)
+        features = keras.ops.convert_to_numpy(top(chunk.reshape(-1, *chunk.shape[2:]), training=False))
+        out[start : start + len(chunk)] = features.reshape(len(chunk), 2, -1)
+    return out
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
+def prototypes(features: np.ndarray, count: int = PROTOTYPES, seed: int = 0) -> np.ndarray:
+    """``count`` unit vectors that stand for the training photos: k-means centres of their unit features."""
+    from sklearn.cluster import KMeans
+
+    unit = _unit(features.reshape(-1, features.shape[-1]))
+    return _unit(KMeans(count, n_init=1, random_state=seed).fit(unit).cluster_centers_).astype(np.float32)
+
+
+def with_neither(model: keras.Model, centres: np.ndarray) -> keras.Model:
+    """``model`` (a ``training.transfer`` model) with a second output: the cosine similarity of its
+    pooled features to the nearest of ``centres``. The first output is the same computation as before."""
+    bottom, top, head = _parts(model)
     pixels = keras.Input(model.input_shape[1:], name="pixels")
-    activations = bottom(pixels)
-    if branch == cut:
-        features, tapped = top(activations), activations
-    else:  # the same layers, with the input of block ``branch`` as a second output
-        last = [layer for layer in top.layers if layer.name.startswith(f"block{branch - 1}_")][-1]
-        features, tapped = keras.Model(top.input, [top.output, last.output], name=top.name)(activations)
-    outputs = [head(features), imagenet_branch(model.input_shape[1], branch)(tapped)]
-    return keras.Model(pixels, outputs, name=model.name)
+    features = top(bottom(pixels))
+    unit = keras.layers.UnitNormalization(name="unit_features")(features)
+    similarity = keras.layers.Dense(len(centres), use_bias=False, name="prototype_similarity")
+    nearest = keras.ops.max(similarity(unit), axis=-1, keepdims=True)
+    similarity.set_weights([centres.T])
+    return keras.Model(pixels, [head(features), nearest], name=model.name)
 
 
-def card_section(
-    threshold: float, temperature: float = TEMPERATURE, branch: int = BRANCH, **measurements
-) -> dict:
+def card_section(threshold: float, **measurements) -> dict:
     return {
         "method": NEITHER_METHOD,
         "threshold": round(float(threshold), 6),
-        "temperature": temperature,
-        "classes": [list(pair) for pair in CLASSES],
-        "output_size": IMAGENET_CLASSES,
-        "score": "highest ImageNet probability among classes (original ImageNet weights from the branch up)",
-        "branch_block": branch,
+        "output_size": 1,
+        "score": "cosine similarity of the pooled features to the nearest k-means centre of the "
+        "training photos' features",
         **measurements,
     }
 
@@ -144,26 +146,19 @@ def tradeoff(
     return rows
 
 
-def save_tradeoff(curves: dict[str, list[dict]], chosen: dict[str, float], path) -> Path:
-    """Photos without pets caught vs cat/dog test photos lost, one line per score, the chosen point marked."""
+def save_tradeoff(rows: list[dict], chosen: float, path, label: str) -> Path:
+    """Photos without pets caught vs cat/dog test photos lost, the threshold chosen on val marked."""
     plt = figures.pyplot()
 
     figure, axis = plt.subplots(figsize=(6.4, 4.2))
-    for name, rows in curves.items():
-        lost = [100 * row["test_pets_neither"] for row in rows]
-        caught = [100 * row["not_pets_neither"] for row in rows]
-        (line,) = axis.plot(lost, caught, marker=".", label=name)
-        if name in chosen:
-            row = min(rows, key=lambda r: abs(r["threshold"] - chosen[name]))
-            point = (100 * row["test_pets_neither"], 100 * row["not_pets_neither"])
-            axis.plot(
-                *point,
-                "o",
-                markersize=10,
-                fillstyle="none",
-                color=line.get_color(),
-                label="threshold from val",
-            )
+    lost = [100 * row["test_pets_neither"] for row in rows]
+    caught = [100 * row["not_pets_neither"] for row in rows]
+    (line,) = axis.plot(lost, caught, marker=".", label=label)
+    row = min(rows, key=lambda r: abs(r["threshold"] - chosen))
+    point = (100 * row["test_pets_neither"], 100 * row["not_pets_neither"])
+    axis.plot(
+        *point, "o", markersize=10, fillstyle="none", color=line.get_color(), label="threshold from val"
+    )
     axis.axvline(0.5, color="grey", linestyle=":", label="target: <= 0.5% of pets lost")
     axis.axhline(90, color="grey", linestyle="--", label="target: >= 90% of non-pets caught")
     axis.set_xscale("symlog", linthresh=0.1)
@@ -191,105 +186,105 @@ def release_with_neither(
     docs,
     max_cost: float,
     release,
-    branch: int = BRANCH,
+    cache_dir,
+    count: int = PROTOTYPES,
 ) -> dict:
-    """Export ``model`` with the ImageNet branch through ``release`` (the usual export, evaluation and
-    card), then measure the deployed int8 model: ImageNet scores of val/test and of the photos in
-    ``not_pets``, the threshold from val, the trade-off table and curve into ``docs``, the card's
-    ``neither`` section. Returns that section."""
-    folder, docs = Path(folder), Path(docs)
-    release(with_neither(model, branch))
+    """Prototypes from the training photos, then the model with the similarity output exported
+    through ``release`` (the usual export, evaluation and card), then ``measure``. Returns the card's
+    ``neither`` section."""
+    centres = prototypes(training_features(model, split, arrays, cache_dir), count)
+    release(with_neither(model, centres))
     from training.export import update_card
 
     # the Classifier needs the section to read the second output
-    update_card(folder, neither=card_section(0.0, branch=branch))
+    update_card(folder, neither=card_section(0.0, prototypes=count))
+    return measure(folder, split=split, arrays=arrays, not_pets=not_pets, docs=docs, max_cost=max_cost)
+
+
+def shows_a_pet(split, part: str) -> np.ndarray:
+    """False for the photos of ``part`` listed in NO_PET_PHOTOS (matched by class folder and file name)."""
+    return np.array(
+        [
+            f"{Path(s.path).parent.name.lower()}/{Path(s.path).name}" not in NO_PET_PHOTOS
+            for s in split.parts[part]
+        ]
+    )
+
+
+def measure(folder, *, split, arrays: dict, not_pets, docs, max_cost: float) -> dict:
+    """Measure the released int8 model in ``folder``: scores of val/test and of the photos in
+    ``not_pets``, the threshold from val, the trade-off table and curve into ``docs``, the card's
+    ``neither`` section (returned). Photos of the data set that show no pet (NO_PET_PHOTOS) are left
+    out of the cat/dog photos: a "neither" answer for them is right and costs no accuracy; the cost
+    counted against the data set's labels is recorded beside it."""
+    from training.export import update_card
+
+    folder, docs = Path(folder), Path(docs)
     classifier = Classifier(folder)
+    count = classifier.card["neither"].get("prototypes")
     photos = photos_in(not_pets)
     not_pet_pixels = np.concatenate([preprocess(load_image(p), classifier.input_size) for p in photos])
-    logits, correct = {"not_pets": _answers(classifier, not_pet_pixels)[1]}, {}
+    not_pet_scores = classifier.pet_scores(not_pet_pixels)
+    answers, pets = {}, {}
     for part in ("val", "test"):
-        probabilities, logits[part] = _answers(classifier, arrays[part][0])
-        correct[part] = probabilities.argmax(axis=1) == arrays[part][1]
-    scores = {  # the chosen score, and the alternatives it was measured against
-        f"max, T={TEMPERATURE:g}, cats+dogs+wild (deployed)": (mask(CLASSES), np.max, TEMPERATURE),
-        "max, T=1, cats+dogs+wild": (mask(CLASSES), np.max, 1.0),
-        "sum, T=1, cats+dogs+wild": (mask(CLASSES), np.sum, 1.0),
-        f"max, T={TEMPERATURE:g}, domestic cats+dogs": (mask(DOMESTIC), np.max, TEMPERATURE),
-    }
-    curves, chosen, table = {}, {}, {}
-    for name, (classes, reduce, temperature) in scores.items():
-        values = {part: pet_score(z / temperature, classes, reduce) for part, z in logits.items()}
-        threshold = choose_threshold(values["val"], correct["val"], max_cost)
-        thresholds = np.unique(
-            np.concatenate([np.quantile(values["val"], np.linspace(0, 0.05, 41)), [threshold]])
-        )
-        curves[name] = tradeoff(
-            thresholds,
-            val=(values["val"], correct["val"]),
-            test=(values["test"], correct["test"]),
-            not_pets=values["not_pets"],
-        )
-        chosen[name] = threshold
-        table[name] = {"threshold": threshold, "values": values}
-    name = next(iter(scores))
-    values, threshold = table[name]["values"], chosen[name]
-    (row,) = tradeoff(
-        [threshold],
-        val=(values["val"], correct["val"]),
-        test=(values["test"], correct["test"]),
-        not_pets=values["not_pets"],
-    )
-    missed = [p.name for p, s in zip(photos, values["not_pets"], strict=True) if s >= threshold]
+        pixels, labels = arrays[part]
+        probabilities, scores = _answers(classifier, pixels)
+        answers[part] = (scores, probabilities.argmax(axis=1) == labels)
+        pets[part] = tuple(values[shows_a_pet(split, part)] for values in answers[part])
+    threshold = choose_threshold(*pets["val"], max_cost)
+    val_scores = pets["val"][0]
+    thresholds = np.unique(np.concatenate([np.quantile(val_scores, np.linspace(0, 0.05, 41)), [threshold]]))
+    curve = tradeoff(thresholds, val=pets["val"], test=pets["test"], not_pets=not_pet_scores)
+    (row,) = tradeoff([threshold], val=pets["val"], test=pets["test"], not_pets=not_pet_scores)
+    (labelled,) = tradeoff([threshold], val=answers["val"], test=answers["test"], not_pets=not_pet_scores)
+    missed = [p.name for p, s in zip(photos, not_pet_scores, strict=True) if s >= threshold]
     section = card_section(
         threshold,
-        branch=branch,
-        chosen_on="val split, int8 model",
+        prototypes=count,
+        chosen_on="val split, int8 model, photos that show a cat or dog",
         max_accuracy_cost_points=100 * max_cost,
         measured={
             "test_pets_labelled_neither": round(row["test_pets_neither"], 6),
             "test_accuracy_cost_points": round(row["test_accuracy_cost_points"], 4),
+            "test_accuracy_cost_points_against_dataset_labels": round(
+                labelled["test_accuracy_cost_points"], 4
+            ),
+            "dataset_photos_without_pets": sorted(NO_PET_PHOTOS),
             "not_pet_photos": len(photos),
             "not_pet_photos_labelled_neither": round(row["not_pets_neither"], 6),
             "not_pet_photos_missed": missed,
         },
     )
     update_card(folder, neither=section)
-    save_tradeoff(curves, chosen, docs / "images" / "neither-tradeoff.png")
-    _write_table(curves, chosen, photos, table, docs / "neither-tradeoff.md")
+    label = f"similarity to the nearest of {count} prototypes"
+    save_tradeoff(curve, threshold, docs / "images" / "neither-tradeoff.png", label)
+    _write_table(curve, threshold, photos, not_pet_scores, docs / "neither-tradeoff.md")
     (folder / "evaluation" / "neither.json").write_text(
-        json.dumps({"section": section, "curves": curves}, indent=1) + "\n"
+        json.dumps({"section": section, "curve": curve}, indent=1) + "\n"
     )
     return section
 
 
 def _answers(classifier: Classifier, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    probabilities, logits = zip(*(classifier.outputs(image) for image in pixels), strict=True)
-    return np.stack(probabilities), np.stack(logits)
+    probabilities, scores = zip(*(classifier.outputs(image) for image in pixels), strict=True)
+    return np.stack(probabilities), np.concatenate(scores)
 
 
-def _write_table(curves, chosen, photos, table, path: Path) -> None:
+def _write_table(rows, chosen: float, photos, not_pet_scores, path: Path) -> None:
     lines = [
-        "| score | threshold | val pets → neither | test pets → neither | test accuracy cost (points) "
+        "| threshold | val pets → neither | test pets → neither | test accuracy cost (points) "
         "| photos without pets → neither |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name, rows in curves.items():
-        shown = {r["threshold"]: r for r in rows[:: max(1, len(rows) // 8)] if r["threshold"] <= 0.05}
-        shown |= {r["threshold"]: r for r in rows if r["threshold"] == chosen[name]}
-        for row in sorted(shown.values(), key=lambda r: r["threshold"]):
-            mark = " **← threshold from val**" if row["threshold"] == chosen[name] else ""
-            lines.append(
-                f"| {name}{mark} | {row['threshold']:.5f} | {100 * row['val_pets_neither']:.2f}% "
-                f"| {100 * row['test_pets_neither']:.2f}% | {row['test_accuracy_cost_points']:.2f} "
-                f"| {100 * row['not_pets_neither']:.0f}% |"
-            )
-    lines += [
-        "",
-        "Scores of the photos without pets (deployed score):",
-        "",
-        "| photo | score |",
-        "| --- | ---: |",
-    ]
-    values = table[next(iter(table))]["values"]["not_pets"]
-    lines += [f"| {p.name} | {s:.5f} |" for p, s in zip(photos, values, strict=True)]
+    shown = {r["threshold"]: r for r in rows[:: max(1, len(rows) // 10)]}
+    shown |= {r["threshold"]: r for r in rows if r["threshold"] == chosen}
+    for row in sorted(shown.values(), key=lambda r: r["threshold"]):
+        mark = " **← from val**" if row["threshold"] == chosen else ""
+        lines.append(
+            f"| {row['threshold']:.4f}{mark} | {100 * row['val_pets_neither']:.2f}% "
+            f"| {100 * row['test_pets_neither']:.2f}% | {row['test_accuracy_cost_points']:.2f} "
+            f"| {100 * row['not_pets_neither']:.0f}% |"
+        )
+    lines += ["", "Scores of the photos without pets:", "", "| photo | score |", "| --- | ---: |"]
+    lines += [f"| {p.name} | {s:.4f} |" for p, s in zip(photos, not_pet_scores, strict=True)]
     path.write_text("\n".join(lines) + "\n")

@@ -200,5 +200,5 @@ def _describe(key: str, label: dict | None) -> str:
         return f"  {key:<40} error  {label['error']['code']}: {label['error']['message']}"
     scores = [f"{name} {p:6.1%}" for name, p in label["probabilities"].items()]
     if "pet_score" in label:  # a model with the "neither" check
-        scores.append(f"pet score {label['pet_score']:6.1%}")
+        scores.append(f"pet similarity {label['pet_score']:.2f}")
     return f"  {key:<40} {label['label']:<4} {label['confidence']:6.1%}   ({'  '.join(scores)})"

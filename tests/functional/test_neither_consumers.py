@@ -49,6 +49,15 @@ def test_given_real_cat_and_dog_photos_when_classified_then_none_is_neither(
     assert "neither" not in labels
 
 
+def test_given_cat_and_dog_photos_from_other_sources_when_classified_then_each_gets_its_animal(classifier):
+    photos = sorted((FIXTURES / "other-pets").glob("*/*.jpg"))
+
+    answers = {photo.relative_to(FIXTURES): classifier.classify(photo).label for photo in photos}
+
+    assert len(answers) == 4
+    assert answers == {path: path.parent.name for path in answers}
+
+
 def test_given_a_photo_without_pets_uploaded_when_the_lambda_runs_then_its_label_json_says_neither(
     monkeypatch,
 ):

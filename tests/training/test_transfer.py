@@ -12,26 +12,15 @@ from catdog import load_image, preprocess
 keras = pytest.importorskip("keras")
 transfer = pytest.importorskip("training.transfer")
 from training.backbones import efficientnet_lite0  # noqa: E402
-from training.data import make_split, scan  # noqa: E402
 
 pytestmark = pytest.mark.slow
 SIZE, CUT = 64, 12
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, cat_photos):
-    """A real, if tiny, run on the 40 fixture photos: 64 px, 3 head epochs, 1 fine-tuning epoch."""
-    out = tmp_path_factory.mktemp("transfer")
-    split = make_split(scan(cat_photos[0].parent.parent), seed=0)
-    config = transfer.TransferConfig(
-        input_size=SIZE, cut=CUT, batch_size=8, head_epochs=3, fine_epochs=1, cache_dir=str(out / "cache")
-    )
-    result = transfer.train_transfer(split, config, log=lambda *_: None)
-    return split, config, result, transfer.save_run(result, config, out / "run")
-
-
-def test_given_a_run_when_it_ends_then_one_model_takes_raw_pixels_and_returns_probabilities(run, cat_photos):
-    _, _, result, _ = run
+def test_given_a_run_when_it_ends_then_one_model_takes_raw_pixels_and_returns_probabilities(
+    transfer_run, cat_photos
+):
+    _, _, result, _ = transfer_run
     pixels = preprocess(load_image(cat_photos[0]), SIZE).astype(np.float32)
     for model in (result.model, result.frozen_model):
         assert model.input_shape == (None, SIZE, SIZE, 3)
@@ -40,8 +29,10 @@ def test_given_a_run_when_it_ends_then_one_model_takes_raw_pixels_and_returns_pr
         np.testing.assert_allclose(probabilities.sum(), 1, rtol=1e-5)
 
 
-def test_given_fine_tuning_when_it_ran_then_top_blocks_changed_but_batch_norm_statistics_did_not(run):
-    _, _, result, _ = run
+def test_given_fine_tuning_when_it_ran_then_top_blocks_changed_but_batch_norm_statistics_did_not(
+    transfer_run,
+):
+    _, _, result, _ = transfer_run
     tuned, frozen = result.model, result.frozen_model
 
     def top_layer(model, name):
@@ -59,8 +50,8 @@ def test_given_fine_tuning_when_it_ran_then_top_blocks_changed_but_batch_norm_st
         )
 
 
-def test_given_a_run_when_saved_then_history_and_models_are_written(run):
-    _, _, result, folder = run
+def test_given_a_run_when_saved_then_history_and_models_are_written(transfer_run):
+    _, _, result, folder = transfer_run
     summary = json.loads((folder / "history.json").read_text())
     assert summary["config"]["cut"] == CUT
     assert set(summary["history"]) == {"frozen", "fine_tune"}
@@ -70,7 +61,9 @@ def test_given_a_run_when_saved_then_history_and_models_are_written(run):
     assert reloaded.count_params() == result.model.count_params()
 
 
-def test_given_cached_activations_when_asked_again_then_the_backbone_does_not_run(run, tmp_path, dog_photos):
+def test_given_cached_activations_when_asked_again_then_the_backbone_does_not_run(
+    transfer_run, tmp_path, dog_photos
+):
     bottom, _ = efficientnet_lite0.build_split(SIZE, CUT)
     pixels = np.concatenate([preprocess(load_image(p), SIZE) for p in dog_photos[:3]])
     path = tmp_path / "activations.npy"

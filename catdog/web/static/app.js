@@ -105,7 +105,7 @@ function createCard(file) {
       get(".label-confidence").textContent = `${percent(label.confidence)} sure`;
       get(".bar").setAttribute("aria-label", `Confidence ${percent(label.confidence)}`);
       get(".bar span").style.width = percent(label.confidence);
-      const score = label.pet_score === undefined ? [] : [`pet score ${percent(label.pet_score)}`];
+      const score = label.pet_score === undefined ? [] : [`pet similarity ${label.pet_score.toFixed(2)}`];
       get(".probabilities").textContent = Object.entries(label.probabilities)
         .map(([name, p]) => `${name} ${percent(p)}`)
         .concat(score)
