@@ -109,6 +109,8 @@ def analyse(args) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "thumbs").mkdir(exist_ok=True)
+    for stale in (out / "thumbs").glob("*.jpg"):  # a rerun on another model shows other photos
+        stale.unlink()
     photos = {}
     for group, members in groups.items():
         for index in members:

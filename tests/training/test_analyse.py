@@ -58,6 +58,8 @@ def test_given_a_model_and_a_split_when_analysed_then_gallery_calibration_and_sa
     from training.__main__ import main
 
     out = tmp_path / "analysis"
+    (out / "thumbs").mkdir(parents=True)
+    (out / "thumbs" / "dog-0-from-another-model.jpg").write_bytes(b"stale")
     argv = ["analyse", "--model", str(tiny_model_dir), "--split", str(split_file), "--out", str(out)]
     assert main([*argv, "--cache", str(tmp_path / "cache")]) == 0
 
@@ -68,6 +70,8 @@ def test_given_a_model_and_a_split_when_analysed_then_gallery_calibration_and_sa
     assert summary["errors"] == len(errors) > 0
     assert sum(summary["groups"].values()) == len(shown)
     assert all((out / p["saliency"]).is_file() for p in errors)
+    thumbs = {p["thumb"] for p in shown} | {p["saliency"] for p in errors}
+    assert {f"thumbs/{f.name}" for f in (out / "thumbs").iterdir()} == thumbs  # nothing stale left
     assert 0 <= summary["expected_calibration_error"] <= 0.5
     page = (out / "index.html").read_text()
     assert all(p["id"] in page for p in shown)
