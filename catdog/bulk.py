@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from catdog.classifier import Classifier
 from catdog.images import InvalidImage
 from catdog.inputs import Item, Missing, S3Ref
-from catdog.labeling import Settings, is_not_found, label_object
+from catdog.labeling import Settings, is_not_found, label_object, refuse_oversized
 
 EXECUTORS = ("thread", "process")
 #: Adaptive retries absorb S3 throttling (503 SlowDown) before an image is reported failed.
@@ -83,8 +83,11 @@ def _classify_s3(ref: S3Ref) -> dict:
             return {"path": ref.path, "error": record["error"]}
         fields = ("label", "confidence", "probabilities", "pet_score")
         return {"path": ref.path, **{k: record[k] for k in fields if k in record}}
-    body = _local.s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"].read()
-    prediction = _local.classifier.classify(body, max_pixels=_local.settings.max_pixels)
+    obj = _local.s3.get_object(Bucket=ref.bucket, Key=ref.key)
+    refused = refuse_oversized(obj, _local.settings)
+    if refused:
+        return _error_row(ref.path, "too_large", refused)
+    prediction = _local.classifier.classify(obj["Body"].read(), max_pixels=_local.settings.max_pixels)
     return {"path": ref.path, **prediction.as_dict()}
 
 

@@ -156,17 +156,19 @@ def label_object(
     return record
 
 
+def refuse_oversized(obj: dict, settings: Settings) -> str | None:
+    """Why a ``get_object`` response is too large to download (its body is then closed unread), or None."""
+    size = obj.get("ContentLength", 0)
+    if size <= settings.max_image_bytes:
+        return None
+    obj["Body"].close()
+    return f"{size:,} bytes is above the limit of {settings.max_image_bytes:,}"
+
+
 def _classify_body(bucket, key, obj, source, classifier, settings, started) -> dict:
-    if source["size"] > settings.max_image_bytes:
-        obj["Body"].close()
-        return _error_with_source(
-            bucket,
-            key,
-            "too_large",
-            f"{source['size']:,} bytes is above the limit of {settings.max_image_bytes:,}",
-            classifier,
-            source,
-        )
+    refused = refuse_oversized(obj, settings)
+    if refused:
+        return _error_with_source(bucket, key, "too_large", refused, classifier, source)
     data = obj["Body"].read()
     downloaded = time.perf_counter()
     if not data:

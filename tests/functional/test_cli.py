@@ -219,6 +219,21 @@ def test_given_an_s3_prefix_without_write_labels_when_classified_then_nothing_is
     assert label_objects(bucket) == {}
 
 
+def test_given_objects_above_max_image_bytes_when_classified_without_write_labels_then_too_large_rows(
+    aws, bucket, serving_model
+):
+    limit = 1000  # every fixture photo is larger
+    env = {**aws, "MAX_IMAGE_BYTES": str(limit)}
+
+    result = catdog("classify", f"s3://{bucket}/uploads/deep/", "--model", str(serving_model), env=env)
+
+    assert result.returncode == 1
+    found = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(found) == 3
+    assert {row["error"]["code"] for row in found} == {"too_large"}
+    assert all(f"above the limit of {limit:,}" in row["error"]["message"] for row in found)
+
+
 def test_given_a_missing_bucket_when_classified_then_one_error_row_and_exit_1(aws, serving_model):
     result = catdog("classify", "s3://no-such-bucket-here/x/", "--model", str(serving_model), env=aws)
 
