@@ -63,6 +63,9 @@ def start(model: Path, log: Path, extra_args: tuple[str, ...] = ()) -> ServedPip
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # Ctrl+C as in a terminal, even when this test run was started in the background (a
+        # non-interactive shell starts background jobs with SIGINT ignored, and children inherit that)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines: queue.Queue[str | None] = queue.Queue()
     output: list[str] = []
