@@ -162,10 +162,11 @@ def save_tradeoff(rows: list[dict], chosen: float, path, label: str) -> Path:
     axis.axvline(0.5, color="grey", linestyle=":", label="target: <= 0.5% of pets lost")
     axis.axhline(90, color="grey", linestyle="--", label="target: >= 90% of non-pets caught")
     axis.set_xscale("symlog", linthresh=0.1)
+    axis.set_xlim(left=0)
     axis.set_xlabel('cat/dog test photos labelled "neither" (%)')
     axis.set_ylabel('photos without pets labelled "neither" (%)')
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=7)
+    axis.legend(fontsize=7, loc="center right")
     return figures.save(figure, path, dpi=90)
 
 
