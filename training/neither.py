@@ -40,7 +40,7 @@ from catdog.classifier import NEITHER_METHOD, Classifier
 from catdog.images import load_image, preprocess
 from training import figures
 from training.backbones import efficientnet_lite0
-from training.transfer import TransferConfig, activation_cache, cached_activations
+from training.transfer import TransferConfig, activation_cache, cached_activations, pooled_features
 
 PROTOTYPES = 1024
 #: Photos of the Kaggle / Asirra set that show no cat and no dog (looked at, among the lowest-scored
@@ -75,13 +75,7 @@ def training_features(model: keras.Model, split, arrays: dict, cache_dir, batch_
     bottom, top, _ = _parts(model)
     config = TransferConfig(input_size=model.input_shape[1], cut=cut_of(model), cache_dir=str(cache_dir))
     path = activation_cache(config, "train", [sample.path for sample in split.parts["train"]])
-    activations = cached_activations(bottom, arrays["train"][0], path, batch_size)
-    out = np.empty((len(activations), 2, top.output.shape[-1]), dtype=np.float32)
-    for start in range(0, len(activations), batch_size):
-        chunk = np.asarray(activations[start : start + batch_size], dtype=np.float32)
-        features = keras.ops.convert_to_numpy(top(chunk.reshape(-1, *chunk.shape[2:]), training=False))
-        out[start : start + len(chunk)] = features.reshape(len(chunk), 2, -1)
-    return out
+    return pooled_features(top, cached_activations(bottom, arrays["train"][0], path, batch_size), batch_size)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ Public API:
     train_transfer(split, config) -> TransferResult
     save_run(result, config, out_dir) -> Path   model.keras, frozen.keras, history.json, curves-*.png
     cached_activations(bottom, pixels, path) -> float16 (n, 2, h, w, c)
+    pooled_features(top, activations) -> float32 (n, 2, d)
 """
 
 from __future__ import annotations
@@ -189,16 +190,22 @@ def save_run(result: TransferResult, config: TransferConfig, out_dir: str | os.P
     return out
 
 
-def _pooled(top: keras.Model, activations: np.ndarray, path: Path, batch_size: int) -> np.ndarray:
-    """The ImageNet top's pooled features ``(n, 2, d)`` for every photo and its mirror image (cached)."""
-    if path.is_file():
-        return np.load(path)
+def pooled_features(top: keras.Model, activations: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """``top``'s pooled features ``(n, views, d)`` of cached activations ``(n, views, h, w, c)``."""
     n, views = activations.shape[:2]
     out = np.empty((n, views, top.output.shape[-1]), dtype=np.float32)
     for start in range(0, n, batch_size):
         chunk = np.asarray(activations[start : start + batch_size], dtype=np.float32)
         features = keras.ops.convert_to_numpy(top(chunk.reshape(-1, *chunk.shape[2:]), training=False))
         out[start : start + len(chunk)] = features.reshape(len(chunk), views, -1)
+    return out
+
+
+def _pooled(top: keras.Model, activations: np.ndarray, path: Path, batch_size: int) -> np.ndarray:
+    """The ImageNet top's pooled features for every photo and its mirror image, cached in ``path``."""
+    if path.is_file():
+        return np.load(path)
+    out = pooled_features(top, activations, batch_size)
     np.save(path, out)
     return out
 
