@@ -54,8 +54,9 @@ def test_given_cat_and_dog_photos_from_other_sources_when_classified_then_each_g
 
     answers = {photo.relative_to(FIXTURES): classifier.classify(photo).label for photo in photos}
 
-    assert len(answers) == 4
-    assert answers == {path: path.parent.name for path in answers}
+    assert len(answers) == 18
+    assert "neither" not in answers.values()
+    assert sum(answer == path.parent.name for path, answer in answers.items()) >= 17  # measured: 18
 
 
 def test_given_a_photo_without_pets_uploaded_when_the_lambda_runs_then_its_label_json_says_neither(
