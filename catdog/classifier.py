@@ -120,13 +120,19 @@ class Classifier:
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities ``(n, labels)`` for a uint8 batch ``(n, size, size, 3)`` of raw RGB pixels."""
-        return np.stack([self.outputs(image)[0] for image in pixels])
+        return self.batch_outputs(pixels)[0]
 
     def pet_scores(self, pixels: np.ndarray) -> np.ndarray:
         """The "neither" check's score ``(n,)`` of each photo (a model without the check: ValueError)."""
         if self.neither is None:
             raise ValueError(f"the model {self.model_path} has no 'neither' check")
-        return np.concatenate([self.outputs(image)[1] for image in pixels])
+        return self.batch_outputs(pixels)[1]
+
+    def batch_outputs(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``outputs`` for a batch in one pass: probabilities ``(n, labels)`` and, with a "neither"
+        check, the scores ``(n,)``."""
+        probabilities, scores = zip(*(self.outputs(image) for image in pixels), strict=True)
+        return np.stack(probabilities), None if self.neither is None else np.concatenate(scores)
 
     def outputs(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The raw answers for one uint8 image ``(size, size, 3)``: probabilities over the labels and,

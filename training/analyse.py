@@ -85,13 +85,11 @@ def analyse(args) -> dict:
     classifier = Classifier(args.model)
     pixels, truth = load_arrays(split, classifier.input_size, args.cache, parts=("test",))["test"]
     samples = split.parts["test"]
-    probabilities = classifier.predict(pixels)
+    probabilities, scores = classifier.batch_outputs(pixels)  # one pass, also for the neither check
     predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
     correct = predicted == truth
     neither = (
-        classifier.pet_scores(pixels) < classifier.neither["threshold"]
-        if classifier.neither
-        else np.zeros(len(pixels), dtype=bool)
+        scores < classifier.neither["threshold"] if scores is not None else np.zeros(len(pixels), dtype=bool)
     )
     labels = classifier.labels
     groups: dict[str, list[int]] = {}

@@ -223,7 +223,7 @@ def measure(folder, *, split, arrays: dict, not_pets, docs, max_cost: float) -> 
     answers, pets = {}, {}
     for part in ("val", "test"):
         pixels, labels = arrays[part]
-        probabilities, scores = _answers(classifier, pixels)
+        probabilities, scores = classifier.batch_outputs(pixels)
         answers[part] = (scores, probabilities.argmax(axis=1) == labels)
         pets[part] = tuple(values[shows_a_pet(split, part)] for values in answers[part])
     threshold = choose_threshold(*pets["val"], max_cost)
@@ -258,11 +258,6 @@ def measure(folder, *, split, arrays: dict, not_pets, docs, max_cost: float) -> 
         json.dumps({"section": section, "curve": curve}, indent=1) + "\n"
     )
     return section
-
-
-def _answers(classifier: Classifier, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    probabilities, scores = zip(*(classifier.outputs(image) for image in pixels), strict=True)
-    return np.stack(probabilities), np.concatenate(scores)
 
 
 def _write_table(rows, chosen: float, photos, not_pet_scores, path: Path) -> None:
