@@ -27,8 +27,8 @@ import numpy as np
 
 from catdog import Classifier, load_image, preprocess
 from catdog.classifier import _quantize
-from catdog.inputs import is_image_name
-from catdog.labeling import REPO_MODEL
+from catdog.imagetypes import is_image_name
+from local import RELEASED_MODEL
 
 RESULTS = Path(__file__).parent / "results" / "cli.json"
 
@@ -95,7 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("photos", type=Path, help="folder of photos, e.g. /work/shared/data/petimages-180")
     parser.add_argument("--sample", type=int, default=1000)
-    parser.add_argument("--model", type=Path, default=REPO_MODEL)
+    parser.add_argument("--model", type=Path, default=RELEASED_MODEL)
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--output", type=Path, default=RESULTS)

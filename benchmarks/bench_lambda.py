@@ -40,7 +40,9 @@ RESULTS = Path(__file__).parent / "results" / "lambda.json"
 PHOTOS = REPO / "tests" / "fixtures" / "photos"
 HANDLER = REPO / "functions" / "classify" / "app.py"
 TOOLS = REPO / ".venv-tools" / "bin"
-PYTHON312 = Path("/root/.pyenv/versions/3.12.1/bin")
+PYTHON312 = Path(
+    subprocess.run([REPO / "scripts" / "python312.sh"], capture_output=True, text=True).stdout.strip()
+).parent
 
 COLD_HANDLER = """
 import importlib.util, json, sys, time

@@ -1,15 +1,51 @@
-"""catdog: a cat-vs-dog photo classifier served from a full-int8 TFLite model."""
+"""catdog: a cat-vs-dog photo classifier served from a full-int8 TFLite model.
 
-from catdog.classifier import Classifier, ModelError, Prediction
-from catdog.images import ImageTooLarge, InvalidImage, load_image, preprocess
+The names below load on first use, so that ``import catdog.settings`` (the web function) does not pay
+for numpy, Pillow and LiteRT, which only the functions that classify need.
+"""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from catdog.card import ModelCard, ModelError
+    from catdog.classifier import Classifier, Prediction
+    from catdog.images import EmptyImage, ImageTooLarge, InvalidImage, load_image, preprocess
+
+_EXPORTS = {
+    "Classifier": "catdog.classifier",
+    "Prediction": "catdog.classifier",
+    "ModelCard": "catdog.card",
+    "ModelError": "catdog.card",
+    "EmptyImage": "catdog.images",
+    "ImageTooLarge": "catdog.images",
+    "InvalidImage": "catdog.images",
+    "load_image": "catdog.images",
+    "preprocess": "catdog.images",
+}
 __all__ = [
     "Classifier",
+    "EmptyImage",
     "ImageTooLarge",
     "InvalidImage",
+    "ModelCard",
     "ModelError",
     "Prediction",
     "load_image",
     "preprocess",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'catdog' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -20,10 +20,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from catdog.card import ModelCard
 from catdog.classifier import Classifier
 from catdog.images import InvalidImage
 from catdog.inputs import Item, Missing, S3Ref
-from catdog.labeling import Settings, is_not_found, label_object, refuse_oversized
+from catdog.labeling import Labeler, refuse_oversized
+from catdog.settings import Settings
+from catdog.storage import is_not_found
 
 EXECUTORS = ("thread", "process")
 #: Adaptive retries absorb S3 throttling (503 SlowDown) before an image is reported failed.
@@ -76,8 +79,8 @@ def _classify_s3(ref: S3Ref) -> dict:
     if _local.s3 is None:
         _local.s3 = s3_client()
     if _local.write_labels:
-        record = label_object(
-            _local.s3, ref.bucket, ref.key, _local.classifier, _local.settings, etag=ref.etag
+        record = Labeler(_local.s3, _local.classifier, _local.settings).label(
+            ref.bucket, ref.key, etag=ref.etag
         )
         if "error" in record:
             return {"path": ref.path, "error": record["error"]}
@@ -131,7 +134,6 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def model_labels(model: str | os.PathLike) -> list[str]:
-    """The answers of a model folder (its labels, and "neither" if it has the check), checked by really
-    loading it (a bad ``--model`` fails early)."""
-    return Classifier(Path(model)).answers
+def model_card(model: str | os.PathLike) -> ModelCard:
+    """The card of a model folder, checked by really loading the model (a bad ``--model`` fails early)."""
+    return Classifier(Path(model)).card

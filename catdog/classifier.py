@@ -6,39 +6,36 @@ thread: an interpreter is not thread-safe) and reuse it for every image.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from catdog.images import DEFAULT_MAX_PIXELS, ImageSource, load_image, preprocess
+from catdog.card import (
+    CARD_FILE,
+    CLASS_PROBABILITY,
+    MODEL_FILE,
+    NEITHER,
+    PROTOTYPE_SIMILARITY,
+    ModelCard,
+    ModelError,
+)
+from catdog.images import ImageSource, load_image, preprocess
+from catdog.settings import DEFAULT_MAX_PIXELS
 
 try:  # ai-edge-litert is the maintained successor of tflite-runtime, with the same API.
     from ai_edge_litert.interpreter import Interpreter
 except ImportError:  # pragma: no cover - only for users who have nothing but tflite-runtime
     from tflite_runtime.interpreter import Interpreter
 
-MODEL_FILE = "model.tflite"
-CARD_FILE = "model.json"
-NEITHER = "neither"
-#: the one "neither" method the Classifier knows (see training/neither.py and docs/neither.md)
-NEITHER_METHOD = "nearest-prototype-similarity"
-
-
-class ModelError(RuntimeError):
-    """The model folder is missing, incomplete or does not match its model card."""
-
 
 @dataclass(frozen=True)
 class Prediction:
-    """``probabilities`` are always over the model's labels (cat, dog). A model with a "neither" check
-    also gives ``pet_score``, how close the photo is to the cats and dogs it was trained on (0..1, the
-    cosine similarity of its features to the nearest training prototype); below the card's threshold
-    the label is "neither" and ``confidence`` is ``1 - pet_score``."""
+    """``probabilities`` are over the model's labels. ``confidence`` is the probability of the answer
+    given, "neither" included, except for a prototype-similarity model (release 1.3.0): its
+    ``pet_score`` is how close the photo is to the cats and dogs it was trained on (0..1), and below the
+    card's threshold the answer is "neither" with ``confidence`` ``1 - pet_score``."""
 
     label: str
     confidence: float
@@ -56,16 +53,8 @@ class Prediction:
         return result
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class Classifier:
-    """A cat/dog classifier over one TFLite model, full-int8 or float.
+    """A classifier over one TFLite model, full-int8 or float.
 
     ``model`` is a folder holding ``model.tflite`` and ``model.json``, or the ``.tflite`` path itself
     (its card is then read from beside it). Quantization parameters come from the interpreter's own
@@ -80,8 +69,12 @@ class Classifier:
         card_path = self.model_path.with_name(CARD_FILE)
         if not card_path.is_file():
             raise ModelError(f"no model card {card_path} beside {self.model_path}")
-        self.card = json.loads(card_path.read_text())
-        self.labels: list[str] = list(self.card["labels"])
+        self.card = ModelCard.load(card_path)
+        self.labels: list[str] = list(self.card.labels)
+        #: every answer the classifier can give: the pets, then "neither" if the model has the check
+        self.answers: list[str] = self.card.answers
+        self.neither = self.card.neither
+        self.info = self.card.info
 
         self._interpreter = Interpreter(model_path=str(self.model_path), num_threads=num_threads)
         self._interpreter.allocate_tensors()
@@ -90,63 +83,51 @@ class Classifier:
         if height != width or channels != 3:
             raise ModelError(f"expected a square RGB input, the model takes {self._input['shape']}")
         self.input_size = int(height)
-        self._output, self._neither_output, self.neither = self._outputs()
-        #: every answer the classifier can give: the model's labels, then "neither" if it has the check
-        self.answers: list[str] = self.labels + ([NEITHER] if self.neither else [])
+        self._output, self._similarity_output = self._outputs()
 
-    def _outputs(self) -> tuple[dict, dict | None, dict | None]:
-        """The probabilities output and, when the card has a ``neither`` section, the similarity output
-        that it thresholds (told apart by their sizes; the converter does not keep their order)."""
+    def _outputs(self) -> tuple[dict, dict | None]:
+        """The probabilities output and, for a prototype-similarity check, the similarity output that it
+        thresholds (told apart by their sizes; the converter does not keep their order)."""
         outputs = {int(o["shape"][-1]): o for o in self._interpreter.get_output_details()}
         if len(self.labels) not in outputs:
             sizes = sorted(outputs)
             raise ModelError(f"the model has outputs of sizes {sizes}, its card lists {self.labels}")
-        neither = self.card.get(NEITHER)
-        if neither is None:  # the check is off (a second output, if any, is not read)
-            return outputs[len(self.labels)], None, None
-        similarity = outputs.get(int(neither.get("output_size", 0)))
-        if similarity is None or neither.get("method") != NEITHER_METHOD:
-            raise ModelError(f"the card's 'neither' section does not match the model: {neither}")
-        return outputs[len(self.labels)], similarity, {"threshold": float(neither["threshold"])}
-
-    @cached_property
-    def info(self) -> dict:
-        """What a result records about the model that produced it."""
-        return {
-            "name": self.card.get("name", self.model_path.parent.name),
-            "version": self.card.get("version", "unversioned"),
-            "sha256": self.card.get("sha256") or sha256_file(self.model_path),
-        }
+        if not self.card.has_pet_score:  # no check, or "neither" is a label: one output is read
+            return outputs[len(self.labels)], None
+        similarity = outputs.get(self.neither.output_size)
+        if similarity is None:
+            raise ModelError(f"the card's 'neither' section does not match the model: {self.neither}")
+        return outputs[len(self.labels)], similarity
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities ``(n, labels)`` for a uint8 batch ``(n, size, size, 3)`` of raw RGB pixels."""
         return self.batch_outputs(pixels)[0]
 
     def pet_scores(self, pixels: np.ndarray) -> np.ndarray:
-        """The "neither" check's score ``(n,)`` of each photo (a model without the check: ValueError)."""
-        if self.neither is None:
-            raise ValueError(f"the model {self.model_path} has no 'neither' check")
+        """The prototype similarity ``(n,)`` of each photo (other models: ValueError)."""
+        if not self.card.has_pet_score:
+            raise ValueError(f"the model {self.model_path} has no '{PROTOTYPE_SIMILARITY}' check")
         return self.batch_outputs(pixels)[1]
 
     def batch_outputs(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """``outputs`` for a batch in one pass: probabilities ``(n, labels)`` and, with a "neither"
-        check, the scores ``(n,)``."""
+        """``outputs`` for a batch in one pass: probabilities ``(n, labels)`` and, with a prototype
+        check, the similarities ``(n,)``."""
         probabilities, scores = zip(*(self.outputs(image) for image in pixels), strict=True)
-        return np.stack(probabilities), None if self.neither is None else np.concatenate(scores)
+        return np.stack(probabilities), np.concatenate(scores) if self.card.has_pet_score else None
 
     def outputs(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The raw answers for one uint8 image ``(size, size, 3)``: probabilities over the labels and,
-        with a "neither" check, the similarity ``(1,)`` it thresholds."""
+        with a prototype check, the similarity ``(1,)`` it thresholds."""
         self._interpreter.set_tensor(self._input["index"], _quantize(pixels[np.newaxis], self._input))
         self._interpreter.invoke()
         raw = self._interpreter.get_tensor(self._output["index"])[0]
         probabilities = _dequantize(raw, self._output)
         total = probabilities.sum()
         probabilities = probabilities / total if total > 0 else probabilities
-        if self._neither_output is None:
+        if self._similarity_output is None:
             return probabilities, None
         return probabilities, _dequantize(
-            self._interpreter.get_tensor(self._neither_output["index"])[0], self._neither_output
+            self._interpreter.get_tensor(self._similarity_output["index"])[0], self._similarity_output
         )
 
     def classify(self, source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prediction:
@@ -157,19 +138,25 @@ class Classifier:
     def classify_pixels(self, pixels: np.ndarray) -> Prediction:
         """Classify one already preprocessed uint8 image ``(size, size, 3)``."""
         probabilities, similarity = self.outputs(pixels)
-        score = None if similarity is None else float(similarity[0])
-        best = int(np.argmax(probabilities))
-        label, confidence = self.labels[best], float(probabilities[best])
-        if score is not None and score < self.neither["threshold"]:
-            label, confidence = NEITHER, 1.0 - score
+        label, confidence = self._answer(probabilities, similarity)
         return Prediction(
             label=label,
             confidence=round(confidence, 6),
             probabilities={
                 name: round(float(p), 6) for name, p in zip(self.labels, probabilities, strict=True)
             },
-            pet_score=None if score is None else round(score, 6),
+            pet_score=None if similarity is None else round(float(similarity[0]), 6),
         )
+
+    def _answer(self, probabilities: np.ndarray, similarity: np.ndarray | None) -> tuple[str, float]:
+        by_label = dict(zip(self.labels, (float(p) for p in probabilities), strict=True))
+        if self.neither is not None:
+            if self.neither.method == CLASS_PROBABILITY and by_label[NEITHER] >= self.neither.threshold:
+                return NEITHER, by_label[NEITHER]
+            if similarity is not None and similarity[0] < self.neither.threshold:
+                return NEITHER, 1.0 - float(similarity[0])
+        best = max(self.card.pets, key=by_label.__getitem__)
+        return best, by_label[best]
 
 
 def _quantize(batch: np.ndarray, details: dict) -> np.ndarray:

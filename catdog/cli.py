@@ -22,11 +22,10 @@ import boto3
 from tqdm import tqdm
 
 from catdog import bulk
-from catdog.classifier import NEITHER
+from catdog.card import ModelCard
 from catdog.enqueue import enqueue
 from catdog.inputs import UsageError, expand, list_images, parse_s3_url
-from catdog.labeling import REPO_MODEL, Settings, model_path_from_env
-from catdog.web import serve
+from catdog.settings import Settings, model_path_from_env
 
 OUTPUT_FORMATS = (".jsonl", ".csv")
 
@@ -43,7 +42,12 @@ def classify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths", nargs="+", metavar="PATH", help="image files, folders, or s3://bucket/prefix"
     )
-    parser.add_argument("--model", default=None, help="model folder (default: $MODEL_PATH or models/catdog)")
+    parser.add_argument(
+        "--model",
+        default=model_path_from_env(None),
+        help="model folder with model.tflite + model.json (default: $MODEL_PATH); "
+        "in a checkout the released model is models/catdog",
+    )
     parser.add_argument("--output", "-o", help="write rows to results.jsonl or results.csv (default: stdout)")
     parser.add_argument("--workers", "-w", type=int, default=bulk.default_workers(), help="parallel workers")
     parser.add_argument(
@@ -69,13 +73,15 @@ def run_classify(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
     output_format(args.output)
-    model = args.model or str(model_path_from_env(REPO_MODEL))
-    labels = _load_labels(model)
+    if args.model is None:
+        raise UsageError("no model: pass --model DIR (in a checkout: models/catdog) or set MODEL_PATH")
+    model = str(args.model)
+    card = _load_card(model)
     items = list(expand(args.paths, bulk.s3_client, settings))
 
     counts: Counter[str] = Counter()
     started = time.perf_counter()
-    with Output(args.output, labels) as write, _progress(len(items), "img") as bar:
+    with Output(args.output, card) as write, _progress(len(items), "img") as bar:
         rows = bulk.classify_all(
             items,
             model,
@@ -90,7 +96,7 @@ def run_classify(args: argparse.Namespace) -> int:
             bar.update(1)
     elapsed = time.perf_counter() - started
     total = sum(counts.values())
-    per_label = ", ".join(f"{label} {counts[label]}" for label in labels)
+    per_label = ", ".join(f"{label} {counts[label]}" for label in card.answers)
     print(
         f"catdog: {total} images in {elapsed:.1f} s ({total / elapsed:.1f} images/s): "
         f"{per_label}, errors {counts['errors']}",
@@ -99,9 +105,9 @@ def run_classify(args: argparse.Namespace) -> int:
     return 1 if counts["errors"] else 0
 
 
-def _load_labels(model: str) -> list[str]:
+def _load_card(model: str) -> ModelCard:
     try:
-        return bulk.model_labels(model)
+        return bulk.model_card(model)
     except Exception as exc:  # any failure to load the model is a usage error, reported in one line
         raise UsageError(f"cannot load the model from {model}: {exc}") from exc
 
@@ -116,8 +122,8 @@ def output_format(output: str | None) -> str:
 class Output:
     """A context manager returning ``write(row)``; JSON Lines or CSV by the output's suffix."""
 
-    def __init__(self, output: str | None, labels: list[str]):
-        self.output, self.labels, self.csv = output, labels, output_format(output) == ".csv"
+    def __init__(self, output: str | None, card: ModelCard):
+        self.output, self.card, self.csv = output, card, output_format(output) == ".csv"
 
     def __enter__(self) -> Callable[[dict], None]:
         try:
@@ -126,8 +132,8 @@ class Output:
             raise UsageError(f"cannot write {self.output}: {exc.strerror}") from exc
         if not self.csv:
             return self._write_json
-        # probabilities stay over the model's labels; a model with the "neither" check adds its score
-        probabilities = [f"p_{label}" for label in self.labels if label != NEITHER]
+        # one column for each probability the model gives; a prototype "neither" check adds its score
+        probabilities = [f"p_{label}" for label in self.card.labels]
         columns = ["path", "label", "confidence", *probabilities, *self._score_column]
         self.table = csv.DictWriter(self.stream, [*columns, "error_code", "error_message"])
         self.table.writeheader()
@@ -141,7 +147,7 @@ class Output:
 
     @property
     def _score_column(self) -> list[str]:
-        return ["pet_score"] if NEITHER in self.labels else []
+        return ["pet_score"] if self.card.has_pet_score else []
 
     def _write_json(self, row: dict) -> None:
         self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -214,9 +220,32 @@ COMMANDS: dict[str, Command] = {
         "send s3://bucket/prefix objects to the SQS fan-out queue", enqueue_arguments, run_enqueue
     ),
     "serve": Command(
-        "run the pipeline on an embedded S3 and serve the upload page", serve.add_arguments, serve.run
+        "run the pipeline on an embedded S3 and serve the upload page (from a checkout)",
+        lambda parser: _serve_arguments(parser),
+        lambda args: _local_serve().run(args),
     ),
 }
+
+
+def _local_serve():
+    """``local.serve``: the local stack lives beside the package, in a checkout of the repository."""
+    try:
+        from local import serve
+    except ImportError as exc:
+        raise UsageError(
+            "catdog serve runs from a checkout of the repository (scripts/demo.sh), "
+            f"where the local stack is: {exc}"
+        ) from exc
+    return serve
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    try:
+        serve = _local_serve()
+    except UsageError:  # an installed catdog without the checkout: `catdog serve` says so when run
+        parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        return
+    serve.add_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

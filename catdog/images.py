@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-#: Default pixel cap (width x height). A 180 px photo is 32 kpx, a 48 MP phone photo 48 Mpx;
-#: anything bigger is refused before it is decoded, so a crafted file cannot exhaust memory.
-DEFAULT_MAX_PIXELS = 50_000_000
+from catdog.imagetypes import PILLOW_FORMATS, TYPE_NAMES
+from catdog.settings import DEFAULT_MAX_PIXELS
 
 #: The resampling filter of the one resize. Bilinear (with Pillow's antialiasing when shrinking).
 RESAMPLE = Image.Resampling.BILINEAR
@@ -27,6 +26,12 @@ class InvalidImage(ValueError):
     """The input is not a decodable image (empty, truncated, text, unsupported format)."""
 
     code = "invalid_image"
+
+
+class EmptyImage(InvalidImage):
+    """The file or object has no bytes at all."""
+
+    code = "empty"
 
 
 class ImageTooLarge(InvalidImage):
@@ -50,15 +55,15 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         return _upright_rgb(source, max_pixels)
     if isinstance(source, bytes | bytearray | memoryview):
         if len(source) == 0:
-            raise InvalidImage("empty file")
+            raise EmptyImage("the file is empty")
         stream = io.BytesIO(bytes(source))
-        name = "<bytes>"
+        name = None
     else:
         path = Path(source)
         if not path.is_file():
             raise InvalidImage(f"not a file: {path}")
         if path.stat().st_size == 0:
-            raise InvalidImage(f"empty file: {path}")
+            raise EmptyImage(f"the file is empty: {path}")
         stream = path.open("rb")
         name = str(path)
     with stream:
@@ -66,16 +71,22 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
             with warnings.catch_warnings():
                 # Pillow only warns between MAX_IMAGE_PIXELS and twice that; make every excess an error.
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                image = Image.open(stream)
+                image = Image.open(stream, formats=PILLOW_FORMATS)
                 _check_pixels(image, max_pixels)
                 image.load()
         except ImageTooLarge:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageTooLarge(str(exc)) from exc
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise InvalidImage(f"cannot decode {name}: {exc}") from exc
+        except UnidentifiedImageError as exc:
+            raise InvalidImage(f"{_where(name)}is not a {TYPE_NAMES} image") from exc
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise InvalidImage(f"{_where(name)}cannot be decoded: {exc}") from exc
         return _upright_rgb(image, max_pixels)
+
+
+def _where(name: str | None) -> str:
+    return f"{name} " if name else "the file "
 
 
 def _check_pixels(image: Image.Image, max_pixels: int) -> None:

@@ -1,8 +1,8 @@
 """Turn what a user names (files, folders, ``s3://bucket/prefix``) into the images to classify.
 
 Shared by ``catdog classify`` and ``catdog enqueue`` so both walk an S3 prefix the same way: paginated,
-image suffixes only, and never the ``labels/`` prefix (classifying our own results would be garbage and,
-behind a queue, an endless loop).
+accepted image names only (``catdog.imagetypes``), and never the ``labels/`` prefix (classifying our own
+results would be garbage and, behind a queue, an endless loop).
 """
 
 from __future__ import annotations
@@ -14,11 +14,8 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from catdog.labeling import Settings
-
-#: Suffixes treated as images when walking a folder or a prefix (case-insensitive). A file named
-#: explicitly is always tried, whatever its suffix.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+from catdog.imagetypes import is_image_name
+from catdog.settings import Settings
 
 
 class UsageError(ValueError):
@@ -59,21 +56,18 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return bucket, prefix
 
 
-def is_image_name(name: str) -> bool:
-    return name.lower().endswith(IMAGE_SUFFIXES)
-
-
 def list_images(s3, bucket: str, prefix: str, settings: Settings) -> Iterator[S3Ref]:
     """Every image key under ``prefix``, page by page (1,000 keys a request), labels excluded."""
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", ()):
             key = obj["Key"]
-            if is_image_name(key) and not settings.is_label(key):
+            if settings.is_photo(key):
                 yield S3Ref(bucket, key, obj.get("ETag"))
 
 
 def expand(paths: Iterable[str], s3_factory, settings: Settings) -> Iterator[Item]:
-    """Files as given, folders recursively (sorted, image suffixes only), S3 prefixes listed.
+    """Files as given (whatever their suffix), folders recursively (sorted, image names only), S3
+    prefixes listed.
 
     ``s3_factory`` makes the S3 client only when an ``s3://`` path is named, so local runs need no
     AWS configuration at all.

@@ -1,4 +1,7 @@
-"""Shared fixtures: real photos from tests/fixtures and small, real TFLite models."""
+"""Shared fixtures: real photos from tests/fixtures, the released model and small, real TFLite models.
+
+The tiny models in tests/fixtures/models/ are committed files made by scripts/make_tiny_models.py, so
+the serving tests never need TensorFlow."""
 
 from __future__ import annotations
 
@@ -10,14 +13,19 @@ import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PHOTOS = FIXTURES / "photos"
+TINY_MODELS = FIXTURES / "models"
 REPO = Path(__file__).parent.parent
 RELEASED_MODEL = REPO / "models" / "catdog"
+EVENTS = REPO / "events"
+
+
+def load_event(name: str) -> dict:
+    """``events/<name>``, the file ``sam local invoke -e`` takes."""
+    return json.loads((EVENTS / name).read_text())
 
 
 def released_card() -> dict:
-    """The released model's card, or {} before there is one (for skipif on what the card enables)."""
-    path = RELEASED_MODEL / "model.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return json.loads((RELEASED_MODEL / "model.json").read_text())
 
 
 def photo_folders(root: Path, cats: list[Path], dogs: list[Path], names=("cat", "dog")) -> Path:
@@ -29,18 +37,10 @@ def photo_folders(root: Path, cats: list[Path], dogs: list[Path], names=("cat", 
     return root
 
 
-#: For tests whose assertion is the right label: meaningless with the untrained tiny model.
-needs_released_model = pytest.mark.skipif(
-    not (RELEASED_MODEL / "model.tflite").is_file(), reason="models/catdog is not released yet"
-)
-
-
 @pytest.fixture(scope="session")
-def serving_model(request) -> Path:
-    """The released model once it is in the repository; until then the tiny real int8 model."""
-    if (RELEASED_MODEL / "model.tflite").is_file():
-        return RELEASED_MODEL
-    return request.getfixturevalue("tiny_model_dir")
+def serving_model() -> Path:
+    """The released model, as the functions serve it."""
+    return RELEASED_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -66,22 +66,21 @@ def dog_photos() -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory, cat_photos, dog_photos) -> Path:
-    """An untrained but real full-int8 TFLite model (32 px) and its card, made by the training export."""
-    import keras
-    import numpy as np
+def tiny_model_dir() -> Path:
+    """An untrained but real full-int8 TFLite model (32 px, cat/dog) and its card."""
+    return TINY_MODELS / "tiny"
 
-    from catdog import load_image, preprocess
-    from training.export import export_model
-    from training.models import build
 
-    keras.utils.set_random_seed(0)
-    model = build("cnn", 32, stem_filters=4, filters=(8,), dense_units=0, dropout=0)
-    calibration = np.concatenate(
-        [preprocess(load_image(path), 32) for path in cat_photos[:4] + dog_photos[:4]]
-    )
-    folder = tmp_path_factory.mktemp("tiny-model")
-    return export_model(model, folder, representative=calibration, card={"name": "tiny", "version": "0.0.0"})
+@pytest.fixture(scope="session")
+def prototype_model_dir() -> Path:
+    """The same with release 1.3.0's second output, the prototype similarity (threshold 0)."""
+    return TINY_MODELS / "tiny-prototype"
+
+
+@pytest.fixture(scope="session")
+def three_class_model_dir() -> Path:
+    """Cat/dog/neither probabilities, "neither" at p >= 0.5: the class-probability check."""
+    return TINY_MODELS / "tiny-three-class"
 
 
 @pytest.fixture(scope="session")

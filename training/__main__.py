@@ -129,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     neither = _command(
         commands,
         cmd_neither,
-        'release a transfer model with the "neither" check (ImageNet branch + measured threshold)',
+        'release a transfer model with the "neither" check (prototype similarity + measured threshold)',
     )
     neither.add_argument(
         "keras_model", type=Path, help="trained transfer model (e.g. runs/transfer/model.keras)"

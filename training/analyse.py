@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from catdog import Classifier, load_image
-from catdog.classifier import NEITHER
+from catdog.card import NEITHER
 from training import figures
 from training.data import Split, load_arrays
 
@@ -89,7 +89,7 @@ def analyse(args) -> dict:
     predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
     correct = predicted == truth
     neither = (
-        scores < classifier.neither["threshold"] if scores is not None else np.zeros(len(pixels), dtype=bool)
+        scores < classifier.neither.threshold if scores is not None else np.zeros(len(pixels), dtype=bool)
     )
     labels = classifier.labels
     groups: dict[str, list[int]] = {}

@@ -28,7 +28,7 @@ def predict_keras(model, pixels: np.ndarray, batch_size: int = 64) -> np.ndarray
     batches = []
     for start in range(0, len(pixels), batch_size):
         outputs = model.predict_on_batch(pixels[start : start + batch_size].astype(np.float32))
-        # a model with a "neither" check also outputs ImageNet logits: its first output is the answer
+        # a model with a prototype "neither" check also outputs its similarity: the first output is the answer
         batches.append(np.asarray(outputs[0] if isinstance(outputs, list | tuple) else outputs))
     return np.concatenate(batches).astype(np.float64)
 

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from catdog.classifier import CARD_FILE, MODEL_FILE, Interpreter, sha256_file
+from catdog.card import CARD_FILE, MODEL_FILE, ModelCard, sha256_file
+from catdog.classifier import Interpreter
 from training.data import LABELS, Split
 from training.evaluate import evaluate_models, predict_keras, predict_tflite
 from training.models import MODELS
@@ -63,7 +64,8 @@ def export_model(
     path.write_bytes(convert(model, representative))
     interpreter = Interpreter(model_path=str(path))
     (tensor_in,) = interpreter.get_input_details()
-    # A model with a "neither" check has a second output (ImageNet logits); the card describes the first.
+    # A model with a prototype "neither" check has a second output (its similarity); the card describes
+    # the probabilities.
     (tensor_out,) = [o for o in interpreter.get_output_details() if o["shape"][-1] == len(labels)]
     card = card or {}
     document = {
@@ -93,15 +95,21 @@ def export_model(
         **{key: value for key, value in card.items() if key not in ("name", "version")},
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    (folder / CARD_FILE).write_text(json.dumps(document, indent=1) + "\n")
+    _write_card(folder, document)
     return folder
 
 
 def update_card(folder: str | os.PathLike, **fields) -> dict:
     path = Path(folder) / CARD_FILE
     document = json.loads(path.read_text()) | fields
-    path.write_text(json.dumps(document, indent=1) + "\n")
+    _write_card(Path(folder), document)
     return document
+
+
+def _write_card(folder: Path, document: dict) -> None:
+    """Write ``model.json``, refusing a card that serving could not read (``catdog.card.ModelCard``)."""
+    ModelCard.from_dict(document, source=f"the card for {folder}")
+    (folder / CARD_FILE).write_text(json.dumps(document, indent=1) + "\n")
 
 
 def representative_sample(pixels: np.ndarray, count: int = 300, seed: int = 0) -> np.ndarray:

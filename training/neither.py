@@ -36,7 +36,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from catdog.classifier import NEITHER_METHOD, Classifier
+from catdog.card import PROTOTYPE_SIMILARITY, NeitherCheck
+from catdog.classifier import Classifier
 from catdog.images import load_image, preprocess
 from training import figures
 from training.backbones import efficientnet_lite0
@@ -105,9 +106,7 @@ def with_neither(model: keras.Model, centres: np.ndarray) -> keras.Model:
 
 def card_section(threshold: float, **measurements) -> dict:
     return {
-        "method": NEITHER_METHOD,
-        "threshold": round(float(threshold), 6),
-        "output_size": 1,
+        **NeitherCheck(PROTOTYPE_SIMILARITY, float(threshold)).to_dict(),
         "score": "cosine similarity of the pooled features to the nearest k-means centre of the "
         "training photos' features",
         **measurements,
@@ -216,7 +215,7 @@ def measure(folder, *, split, arrays: dict, not_pets, docs, max_cost: float) -> 
 
     folder, docs = Path(folder), Path(docs)
     classifier = Classifier(folder)
-    count = classifier.card["neither"].get("prototypes")
+    count = classifier.card.document["neither"].get("prototypes")
     photos = photos_in(not_pets)
     not_pet_pixels = np.concatenate([preprocess(load_image(p), classifier.input_size) for p in photos])
     not_pet_scores = classifier.pet_scores(not_pet_pixels)

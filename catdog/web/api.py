@@ -17,18 +17,10 @@ from pathlib import PurePosixPath
 
 from botocore.exceptions import ClientError
 
-from catdog.labeling import Settings, is_not_found
+from catdog.imagetypes import BY_MEDIA_TYPE, IMAGE_TYPES, SUFFIXES, TYPE_NAMES
+from catdog.settings import Settings
+from catdog.storage import is_not_found
 
-#: Photo types the page accepts, each with the suffix its key gets (lower case, so that the classify
-#: function's case-sensitive S3 suffix filters match) and the other suffixes that mean the same type.
-IMAGE_TYPES: dict[str, tuple[str, ...]] = {
-    "image/jpeg": (".jpg", ".jpeg", ".jpe"),
-    "image/png": (".png",),
-    "image/webp": (".webp",),
-    "image/gif": (".gif",),
-    "image/bmp": (".bmp",),
-}
-TYPE_NAMES = "JPEG, PNG, WebP, GIF or BMP"
 #: How long a presigned POST stays valid: long enough for a slow phone upload, short enough to expire.
 UPLOAD_EXPIRES_SECONDS = 600
 MAX_NAME_CHARS = 120
@@ -66,7 +58,7 @@ def create_upload(s3, bucket: str, request: object, settings: Settings) -> dict:
     if not isinstance(filename, str) or not isinstance(content_type, str):
         raise ApiError(400, "bad_request", '"filename" and "content_type" must both be strings')
     media_type = content_type.split(";")[0].strip().lower()
-    if media_type not in IMAGE_TYPES:
+    if media_type not in BY_MEDIA_TYPE:
         raise ApiError(
             415,
             "not_an_image",
@@ -101,7 +93,7 @@ def safe_name(filename: str, media_type: str) -> str:
     """
     name = unicodedata.normalize("NFC", re.split(r"[\\/]", filename)[-1])
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
-    path, suffixes = PurePosixPath(name), IMAGE_TYPES[media_type]
+    path, suffixes = PurePosixPath(name), BY_MEDIA_TYPE[media_type].suffixes
     if path.suffix.lower() in suffixes:
         stem, suffix = path.stem, path.suffix.lower()
     else:
@@ -128,7 +120,10 @@ def health(bucket: str, settings: Settings) -> dict:
         "status": "ok",
         "bucket": bucket,
         "max_bytes": settings.max_image_bytes,
-        "image_types": list(IMAGE_TYPES),
+        "image_types": [kind.media_type for kind in IMAGE_TYPES],
+        "type_names": TYPE_NAMES,
+        # the file picker's accept list: media types for browsers that know them, suffixes for the rest
+        "accept": ",".join([kind.media_type for kind in IMAGE_TYPES] + list(SUFFIXES)),
     }
 
 

@@ -21,14 +21,15 @@ from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event impor
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-from catdog.labeling import handler_resources, is_transient, label_object
+from catdog.labeling import Labeler
+from catdog.storage import is_transient
 from catdog.telemetry import report
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-s3, settings, classifier = handler_resources()
+labeler = Labeler.from_env()
 
 
 @logger.inject_lambda_context
@@ -49,10 +50,10 @@ def lambda_handler(event: S3BatchOperationEvent, context: LambdaContext) -> dict
 def label_task(task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
     bucket, key = task.s3_bucket, task.s3_key
     logger.append_keys(bucket=bucket, key=key, task_id=task.task_id)
-    if settings.is_label(key):
+    if labeler.settings.is_label(key):
         return task.build_task_batch_response("PermanentFailure", "refused: a label, not a photo")
     try:
-        record = label_object(s3, bucket, key, classifier, settings)
+        record = labeler.label(bucket, key)
     except (ClientError, BotoCoreError) as exc:
         transient = is_transient(exc)
         logger.warning("S3 call failed", extra={"transient": transient, "reason": str(exc)})
@@ -60,7 +61,7 @@ def label_task(task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
             "TemporaryFailure" if transient else "PermanentFailure", _clip(f"{type(exc).__name__}: {exc}")
         )
     report(record, logger=logger, metrics=metrics)
-    label_key = settings.label_key(key)
+    label_key = labeler.settings.label_key(key)
     if "error" in record:
         code = "PermanentFailure" if record["error"]["code"] == "not_found" else "Succeeded"
         return task.build_task_batch_response(code, _summary(label_key, error=record["error"]["code"]))

@@ -1,7 +1,7 @@
 """S3-triggered classification: each photo written under ``uploads/`` gets ``labels/<key>.json``.
 
 Everything expensive (the S3 client, the LiteRT interpreter) is created here at import, once per
-cold start, and reused by every invocation. The work itself is ``catdog.labeling.label_object``,
+cold start, and reused by every invocation. The work itself is ``catdog.labeling.Labeler.label``,
 shared with the batch and queue functions; this handler only unpacks the event.
 """
 
@@ -11,14 +11,14 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from catdog.events import s3_objects
-from catdog.labeling import handler_resources, label_object
+from catdog.labeling import Labeler
 from catdog.telemetry import report
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-s3, settings, classifier = handler_resources()
+labeler = Labeler.from_env()
 
 
 @logger.inject_lambda_context
@@ -35,12 +35,12 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     if not objects:
         logger.warning("no S3 object in the event", extra={"event_keys": sorted(event)})
     for obj in objects:
-        if not obj.created or not settings.is_upload(obj.key):
+        if not obj.created or not labeler.settings.is_upload(obj.key):
             logger.info("ignored: not a new upload", extra={"key": obj.key, "event_name": obj.event_name})
             counts["ignored"] += 1
             continue
         try:
-            record = label_object(s3, obj.bucket, obj.key, classifier, settings, etag=obj.etag)
+            record = labeler.label(obj.bucket, obj.key, etag=obj.etag)
         except Exception:
             logger.exception("S3 failed; Lambda retries the event", extra={"key": obj.key})
             raise

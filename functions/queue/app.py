@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from catdog.events import s3_objects
-from catdog.labeling import handler_resources, label_object
+from catdog.labeling import Labeler
 from catdog.telemetry import report
 
 logger = Logger()
@@ -27,7 +27,7 @@ metrics = Metrics()
 # the queue sees the same outcome, and the function's Errors metric stays meaningful (bugs only).
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-s3, settings, classifier = handler_resources()
+labeler = Labeler.from_env()
 
 
 class PoisonMessage(ValueError):
@@ -61,10 +61,10 @@ def record_handler(record: SQSRecord) -> None:
     if not found:
         logger.info("dropped: no object to label", extra={"message_id": record.message_id})
     for bucket, key, etag in found:
-        if settings.is_label(key):
+        if labeler.settings.is_label(key):
             logger.info("ignored: a label, not a photo", extra={"bucket": bucket, "key": key})
             continue
-        report(label_object(s3, bucket, key, classifier, settings, etag=etag), logger=logger, metrics=metrics)
+        report(labeler.label(bucket, key, etag=etag), logger=logger, metrics=metrics)
 
 
 @logger.inject_lambda_context

@@ -2,7 +2,8 @@
 
 The function never touches a photo: it presigns a POST so that the browser uploads straight to the
 bucket (the POST policy enforces size and type), and it reads back ``labels/<key>.json`` written by the
-classify function. All of it is ``catdog.web.api``, shared with the local Flask app.
+classify function. All of it is ``catdog.web.api``; ``catdog serve`` runs this very module locally
+(``local/http_api.py``), so the routes are defined once, here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from catdog.labeling import Settings
+from catdog.settings import Settings
 from catdog.web import api
 
 LABELS_ROUTE = "/api/labels/"

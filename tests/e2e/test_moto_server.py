@@ -42,7 +42,7 @@ def test_given_a_photo_under_a_special_key_when_the_handler_runs_over_http_then_
     key = event_key(event)
     etag = s3.put_object(Bucket=BUCKET, Key=key, Body=cat_photos[3].read_bytes())["ETag"].strip('"')
     app = load_handler("classify")
-    assert app.s3.meta.endpoint_url == moto_endpoint
+    assert app.labeler.s3.meta.endpoint_url == moto_endpoint
 
     result = app.lambda_handler(sample_event("s3-put-special-key.json", BUCKET, etag=etag), LambdaContext())
 

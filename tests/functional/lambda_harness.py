@@ -7,6 +7,7 @@ own copy after ``mock_aws`` has started and ``MODEL_PATH`` points at the model u
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,6 +52,11 @@ def handler_on_bucket(function: str, monkeypatch, model_dir: Path, bucket: str):
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket=bucket)
         yield load_handler(function)
+
+
+def read_json(bucket: str, key: str) -> dict:
+    """A JSON document (a label) from the mocked bucket."""
+    return json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
 @dataclass

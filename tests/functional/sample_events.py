@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from urllib.parse import quote_plus, unquote_plus
 
-EVENTS = Path(__file__).resolve().parents[2] / "events"
+from conftest import load_event
 
 
 def sample_event(name: str, bucket: str, key: str | None = None, etag: str | None = None) -> dict:
     """``events/<name>`` for ``bucket``; ``key`` (plain text, encoded here as S3 does) and ``etag``
     replace the sample's own when given."""
-    event = json.loads((EVENTS / name).read_text())
+    event = load_event(name)
     objects = []
     for record in event.get("Records", []):
         record["s3"]["bucket"] = {**record["s3"]["bucket"], "name": bucket, "arn": f"arn:aws:s3:::{bucket}"}

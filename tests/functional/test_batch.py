@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import quote_plus
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from conftest import needs_released_model
-from lambda_harness import LambdaContext, handler_on_bucket
+from conftest import load_event
+from lambda_harness import LambdaContext, handler_on_bucket, read_json
 
 BUCKET = "catdog-photos"  # the bucket named in events/batch-job*.json
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 @pytest.fixture
@@ -46,10 +44,6 @@ def run(batch, key: str, **kwargs) -> dict:
     return {**response, **result}
 
 
-def read_label(key: str) -> dict:
-    return json.loads(boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read())
-
-
 def test_given_a_job_over_photos_a_corrupt_and_a_missing_object_when_run_then_codes_and_labels_are_right(
     batch, cat_photos, dog_photos
 ):
@@ -70,16 +64,16 @@ def test_given_a_job_over_photos_a_corrupt_and_a_missing_object_when_run_then_co
         assert results[key]["treatMissingKeysAs"] == "PermanentFailure"
     for key in photos:
         assert results[key]["resultCode"] == "Succeeded"
-        label = read_label(f"labels/{key.removeprefix('uploads/')}.json")
+        label = read_json(BUCKET, f"labels/{key.removeprefix('uploads/')}.json")
         assert label["key"] == key
         assert label["label"] in ("cat", "dog")
         assert json.loads(results[key]["resultString"])["label"] == label["label"]
         assert set(label) >= {"probabilities", "model", "source", "timing_ms", "classified_at"}
     assert results["uploads/corrupt.jpg"]["resultCode"] == "Succeeded"
-    assert read_label("labels/corrupt.jpg.json")["error"]["code"] == "invalid_image"
+    assert read_json(BUCKET, "labels/corrupt.jpg.json")["error"]["code"] == "invalid_image"
     assert json.loads(results["uploads/corrupt.jpg"]["resultString"])["error"] == "invalid_image"
     assert results["uploads/missing.jpg"]["resultCode"] == "PermanentFailure"
-    assert read_label("labels/missing.jpg.json")["error"]["code"] == "not_found"
+    assert read_json(BUCKET, "labels/missing.jpg.json")["error"]["code"] == "not_found"
 
 
 @pytest.mark.parametrize("sample", ["batch-job.json", "batch-job-v1.json"])
@@ -88,7 +82,7 @@ def test_given_the_sample_events_of_both_schemas_when_run_then_the_decoded_key_i
 ):
     key = "archive/2019/garden cat é.jpg"  # URL-encoded in the samples, as in a manifest
     boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=cat_photos[1].read_bytes())
-    event = json.loads((EVENTS / sample).read_text())
+    event = load_event(sample)
 
     response = batch.lambda_handler(event, LambdaContext())
 
@@ -100,8 +94,8 @@ def test_given_the_sample_events_of_both_schemas_when_run_then_the_decoded_key_i
             "resultCode": "Succeeded",
             "resultString": json.dumps(
                 {
-                    "label": read_label(f"labels/{key}.json")["label"],
-                    "confidence": read_label(f"labels/{key}.json")["confidence"],
+                    "label": read_json(BUCKET, f"labels/{key}.json")["label"],
+                    "confidence": read_json(BUCKET, f"labels/{key}.json")["confidence"],
                     "labels_key": f"labels/{key}.json",
                 },
                 ensure_ascii=False,
@@ -110,7 +104,6 @@ def test_given_the_sample_events_of_both_schemas_when_run_then_the_decoded_key_i
     ]
 
 
-@needs_released_model
 def test_given_the_released_model_when_a_job_labels_photos_then_every_label_is_right(
     batch, cat_photos, dog_photos
 ):
@@ -136,7 +129,7 @@ def test_given_s3_throttles_when_run_then_the_task_is_a_temporary_failure(batch,
             "GetObject",
         )
 
-    monkeypatch.setattr(batch.s3, "get_object", slow_down)
+    monkeypatch.setattr(batch.labeler.s3, "get_object", slow_down)
     result = run(batch, "uploads/cat.jpg")
 
     assert result["resultCode"] == "TemporaryFailure"
@@ -147,7 +140,7 @@ def test_given_access_is_denied_when_run_then_the_task_is_a_permanent_failure(ba
     def denied(**kwargs):
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
 
-    monkeypatch.setattr(batch.s3, "get_object", denied)
+    monkeypatch.setattr(batch.labeler.s3, "get_object", denied)
 
     assert run(batch, "uploads/secret.jpg")["resultCode"] == "PermanentFailure"
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import boto3
 import pytest
-from conftest import PHOTOS, needs_released_model
+from conftest import PHOTOS
 
-from catdog.labeling import Settings
+from catdog.settings import Settings
 
 
 def catdog(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -70,7 +70,6 @@ def test_given_a_folder_of_photos_when_classified_then_one_jsonl_row_each_and_ex
     assert all(f"{label} {n}" in result.stderr for label, n in counts.items())
 
 
-@needs_released_model
 def test_given_the_released_model_when_the_fixture_photos_are_classified_then_at_least_39_of_40_right(
     serving_model,
 ):
@@ -119,11 +118,12 @@ def test_given_a_corrupt_file_and_a_missing_path_when_classified_to_csv_then_err
         (["classify", "x.jpg", "--model", "/no/such/model"], "cannot load the model"),
         (["classify", "x.jpg", "--write-labels"], "--write-labels needs at least one s3:// path"),
         (["classify", "s3://"], "no bucket in s3://"),
+        (["classify", "x.jpg"], "no model: pass --model DIR"),
         (["enqueue", "s3://bucket/uploads/"], "--queue-url"),
     ],
 )
 def test_given_bad_usage_when_run_then_exit_2_with_one_line_and_no_traceback(args, message):
-    env = {k: v for k, v in os.environ.items() if k != "QUEUE_URL"}
+    env = {k: v for k, v in os.environ.items() if k not in ("QUEUE_URL", "MODEL_PATH")}
 
     result = catdog(*args, env=env)
 
@@ -232,6 +232,21 @@ def test_given_objects_above_max_image_bytes_when_classified_without_write_label
     assert len(found) == 3
     assert {row["error"]["code"] for row in found} == {"too_large"}
     assert all(f"above the limit of {limit:,}" in row["error"]["message"] for row in found)
+
+
+def test_given_an_empty_object_when_classified_with_or_without_write_labels_then_the_code_is_empty(
+    aws, bucket, serving_model
+):
+    boto3.client("s3").put_object(Bucket=bucket, Key="uploads/blank/empty.jpg", Body=b"")
+    runs = [
+        catdog("classify", f"s3://{bucket}/uploads/blank/", "--model", str(serving_model), *extra, env=aws)
+        for extra in ((), ("--write-labels",))
+    ]
+
+    for result in runs:
+        (row,) = [json.loads(line) for line in result.stdout.splitlines()]
+        assert result.returncode == 1 and row["error"]["code"] == "empty", result.stderr
+    assert label_objects(bucket)["labels/blank/empty.jpg.json"]["error"]["code"] == "empty"
 
 
 def test_given_a_missing_bucket_when_classified_then_one_error_row_and_exit_1(aws, serving_model):

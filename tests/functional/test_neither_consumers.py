@@ -21,11 +21,6 @@ ROCKET = NOT_PETS / "rocket.jpg"
 BUCKET = "catdog-neither-test"
 
 
-pytestmark = pytest.mark.skipif(
-    "neither" not in released_card(), reason='the released model has no "neither" check yet'
-)
-
-
 @pytest.fixture(scope="module")
 def classifier() -> Classifier:
     return Classifier(RELEASED_MODEL)

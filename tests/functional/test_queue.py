@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import quote_plus
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from lambda_harness import LambdaContext, handler_on_bucket
+from conftest import load_event
+from lambda_harness import LambdaContext, handler_on_bucket, read_json
 
 from catdog.enqueue import enqueue
 from catdog.inputs import list_images
-from catdog.labeling import Settings
+from catdog.settings import Settings
 
 BUCKET = "catdog-photos"  # the bucket named in events/sqs-batch.json
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 @pytest.fixture
@@ -60,8 +59,7 @@ def reference(key: str) -> str:
 
 
 def label_of(key: str) -> dict:
-    body = boto3.client("s3").get_object(Bucket=BUCKET, Key=Settings().label_key(key))["Body"].read()
-    return json.loads(body)
+    return read_json(BUCKET, Settings().label_key(key))
 
 
 def label_keys() -> set[str]:
@@ -102,7 +100,7 @@ def test_given_the_sample_event_when_handled_then_both_shapes_are_labelled_and_t
     put("archive/2019/garden cat é.jpg", cat_photos[2].read_bytes())
     put("archive/2020/dog + ball.jpg", dog_photos[2].read_bytes())
 
-    response = queue.lambda_handler(json.loads((EVENTS / "sqs-batch.json").read_text()), LambdaContext())
+    response = queue.lambda_handler(load_event("sqs-batch.json"), LambdaContext())
 
     assert response == {"batchItemFailures": []}
     assert label_of("archive/2019/garden cat é.jpg")["label"] in ("cat", "dog")
@@ -132,7 +130,7 @@ def test_given_s3_throttles_one_object_when_handled_then_only_its_message_is_ret
 ):
     put("uploads/cat.jpg", cat_photos[0].read_bytes())
     put("uploads/dog.jpg", dog_photos[0].read_bytes())
-    get_object = queue.s3.get_object
+    get_object = queue.labeler.s3.get_object
 
     def throttled(**kwargs):
         if kwargs["Key"] == "uploads/dog.jpg":
@@ -140,7 +138,7 @@ def test_given_s3_throttles_one_object_when_handled_then_only_its_message_is_ret
             raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject")
         return get_object(**kwargs)
 
-    monkeypatch.setattr(queue.s3, "get_object", throttled)
+    monkeypatch.setattr(queue.labeler.s3, "get_object", throttled)
     response = queue.lambda_handler(
         sqs_event(reference("uploads/cat.jpg"), reference("uploads/dog.jpg")), LambdaContext()
     )

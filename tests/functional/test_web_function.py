@@ -10,17 +10,16 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from pathlib import Path
 from urllib.parse import quote
 
 import boto3
 import pytest
+from conftest import load_event
 from lambda_harness import LambdaContext, handler_on_bucket
 
-from catdog.web.post_policy import PolicyViolation, check_post_policy
+from local.post_policy import PolicyViolation, check_post_policy
 
 BUCKET = "catdog-web-test"
-EVENT = Path(__file__).resolve().parents[2] / "events" / "web-create-upload.json"
 MAX_BYTES = 100_000
 
 
@@ -34,7 +33,7 @@ def web(monkeypatch, tmp_path):
 
 def call(web, method: str, path: str, body: object = None) -> tuple[int, str, dict]:
     """Invoke the function as the HTTP API would; returns status, content type and body."""
-    event = copy.deepcopy(json.loads(EVENT.read_text()))
+    event = copy.deepcopy(load_event("web-create-upload.json"))
     event["rawPath"] = event["requestContext"]["http"]["path"] = path
     event["requestContext"]["http"]["method"] = method
     event["body"] = body if body is None or isinstance(body, str) else json.dumps(body)
@@ -44,7 +43,7 @@ def call(web, method: str, path: str, body: object = None) -> tuple[int, str, di
 
 def test_given_the_sample_event_when_an_upload_is_requested_then_a_presigned_post_with_limits_comes_back(web):
     status, content_type, body = call(
-        web, "POST", "/api/uploads", json.loads(json.loads(EVENT.read_text())["body"])
+        web, "POST", "/api/uploads", json.loads(load_event("web-create-upload.json")["body"])
     )
 
     assert status == 201 and content_type == "application/json"

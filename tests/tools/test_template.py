@@ -18,13 +18,15 @@ from conftest import RELEASED_MODEL, REPO
 pytestmark = pytest.mark.tools
 
 TOOLS = REPO / ".venv-tools" / "bin"
-PYTHON312 = Path("/root/.pyenv/versions/3.12.1/bin")
+PYTHON312 = Path(
+    subprocess.run([REPO / "scripts" / "python312.sh"], capture_output=True, text=True).stdout.strip()
+)
 LAYER_LIMIT_MB = 120  # the project's budget; Lambda's hard limit is 250 MB for function + layers
 
 
 def tool_env() -> dict:
     """sam needs python3.12 on PATH to build for the python3.12 runtime."""
-    path = os.pathsep.join(p for p in (str(PYTHON312), str(TOOLS), os.environ["PATH"]) if p)
+    path = os.pathsep.join(p for p in (str(PYTHON312.parent), str(TOOLS), os.environ["PATH"]) if p)
     return {**os.environ, "PATH": path, "SAM_CLI_TELEMETRY": "0"}
 
 
@@ -41,11 +43,9 @@ def tools_installed():
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, request) -> Path:
-    """``sam build`` into a temporary folder; the layer is built from the released model if present."""
+def built(tmp_path_factory) -> Path:
+    """``sam build`` into a temporary folder: the runtime layer and the released model's layer."""
     env = tool_env()
-    if not (RELEASED_MODEL / "model.tflite").is_file():
-        env["CATDOG_MODEL_DIR"] = str(request.getfixturevalue("tiny_model_dir"))
     build_dir = tmp_path_factory.mktemp("sam-build")
     cache_dir = tmp_path_factory.mktemp("sam-cache")
     result = run(
@@ -86,10 +86,21 @@ def test_given_a_sam_build_when_the_layers_are_compared_with_the_repo_then_they_
 ):
     site = built / "RuntimeLayer" / "python"
     sources = sorted(p.relative_to(REPO) for p in (REPO / "catdog").rglob("*.py"))
+    shipped = sorted(p.relative_to(site) for p in (site / "catdog").rglob("*.py"))
     model_dir = built / "ModelLayer" / "model"
 
-    assert sources and all(filecmp.cmp(REPO / rel, site / rel, shallow=False) for rel in sources)
+    assert sources and shipped == sources
+    assert all(filecmp.cmp(REPO / rel, site / rel, shallow=False) for rel in sources)
     assert sorted(p.name for p in model_dir.iterdir()) == ["model.json", "model.tflite"]
+    assert filecmp.cmp(RELEASED_MODEL / "model.tflite", model_dir / "model.tflite", shallow=False)
+
+
+def test_given_a_sam_build_when_the_runtime_layer_is_searched_then_it_carries_no_local_stack(built):
+    site = built / "RuntimeLayer" / "python"
+
+    assert not (site / "local").exists()
+    assert not [p for p in site.rglob("*.py") if p.name in ("serve.py", "embedded.py", "post_policy.py")]
+    assert not [name for name in ("moto", "flask", "werkzeug") if (site / name).exists()]
 
 
 def test_given_only_the_built_layers_when_a_photo_is_classified_then_it_works_without_tensorflow(
@@ -104,7 +115,7 @@ def test_given_only_the_built_layers_when_a_photo_is_classified_then_it_works_wi
         "print(prediction.label)\n"
     )
     # -S: no site-packages at all, so everything imported comes from the layer (as on Lambda's /opt).
-    result = run(str(PYTHON312 / "python3.12"), "-S", "-c", script)
+    result = run(str(PYTHON312), "-S", "-c", script)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() in {"cat", "dog"}

@@ -116,3 +116,11 @@ def test_given_scores_when_the_threshold_is_chosen_then_at_most_the_allowed_righ
 
     assert threshold == 0.3
     assert ((scores < threshold) & correct).sum() == 1
+
+
+def test_given_the_card_section_then_serving_reads_it_as_the_prototype_check():
+    from catdog.card import PROTOTYPE_SIMILARITY, NeitherCheck
+
+    section = neither.card_section(0.01, prototypes=16)
+
+    assert NeitherCheck.from_dict(section) == NeitherCheck(PROTOTYPE_SIMILARITY, 0.01, output_size=1)

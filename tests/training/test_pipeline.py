@@ -7,7 +7,7 @@ import pytest
 from conftest import photo_folders
 
 from catdog import Classifier, load_image, preprocess
-from catdog.classifier import sha256_file
+from catdog.card import sha256_file
 
 pytestmark = pytest.mark.slow
 SIZE = 48

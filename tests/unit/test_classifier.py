@@ -1,10 +1,12 @@
 """Classifier over a real full-int8 TFLite model."""
 
+import json
+
 import numpy as np
 import pytest
 
 from catdog import Classifier, InvalidImage, ModelError, load_image, preprocess
-from catdog.classifier import sha256_file
+from catdog.card import sha256_file
 
 
 def test_given_a_model_folder_when_classifying_a_photo_then_a_complete_prediction(tiny_model_dir, cat_photos):
@@ -26,7 +28,7 @@ def test_given_bytes_path_or_pixels_when_classified_then_the_same_answer(tiny_mo
     assert np.allclose(classifier.predict(pixels)[0], list(by_path.probabilities.values()), atol=1e-5)
 
 
-def test_given_a_card_without_sha_when_asked_for_info_then_the_file_hash(tiny_model_dir):
+def test_given_a_released_folder_when_asked_for_info_then_the_card_names_the_file_hash(tiny_model_dir):
     info = Classifier(tiny_model_dir).info
     assert info == {
         "name": "tiny",
@@ -45,8 +47,27 @@ def test_given_a_folder_without_a_model_when_loaded_then_model_error(tmp_path):
         Classifier(tmp_path)
 
 
+def copy_with_card(source, target, drop: str | None = None, **changes):
+    """A copy of the model folder ``source`` whose card has ``changes`` and lacks the field ``drop``."""
+    target.mkdir()
+    (target / "model.tflite").write_bytes((source / "model.tflite").read_bytes())
+    card = {**json.loads((source / "model.json").read_text()), **changes}
+    card.pop(drop, None)
+    (target / "model.json").write_text(json.dumps(card))
+    return target
+
+
 def test_given_a_card_with_other_labels_when_loaded_then_model_error(tiny_model_dir, tmp_path):
-    (tmp_path / "model.tflite").write_bytes((tiny_model_dir / "model.tflite").read_bytes())
-    (tmp_path / "model.json").write_text('{"labels": ["cat", "dog", "fox"]}')
-    with pytest.raises(ModelError, match="outputs"):
-        Classifier(tmp_path)
+    folder = copy_with_card(tiny_model_dir, tmp_path / "model", labels=["cat", "dog", "fox"])
+    with pytest.raises(ModelError, match="outputs of sizes"):
+        Classifier(folder)
+
+
+@pytest.mark.parametrize("missing", ["labels", "input", "sha256"])
+def test_given_a_card_without_a_field_serving_reads_when_loaded_then_model_error_names_it(
+    tiny_model_dir, tmp_path, missing
+):
+    folder = copy_with_card(tiny_model_dir, tmp_path / "model", drop=missing)
+
+    with pytest.raises(ModelError, match=f"lacks a field serving needs.*{missing}"):
+        Classifier(folder)

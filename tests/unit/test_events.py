@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from conftest import load_event as sample
 
 from catdog.events import S3ObjectEvent, s3_objects
-
-EVENTS = Path(__file__).resolve().parents[2] / "events"
-
-
-def sample(name: str) -> dict:
-    return json.loads((EVENTS / name).read_text())
 
 
 def test_given_an_s3_put_event_when_parsed_then_bucket_key_and_etag_are_read():

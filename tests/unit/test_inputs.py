@@ -10,7 +10,7 @@ import pytest
 from moto import mock_aws
 
 from catdog.inputs import Missing, UsageError, expand, list_images, parse_s3_url
-from catdog.labeling import Settings
+from catdog.settings import Settings
 
 
 def no_s3():

@@ -1,4 +1,5 @@
-"""The "neither" answer in ``catdog.Classifier``, on a real two-output full-int8 TFLite model."""
+"""The "neither" answer in ``catdog.Classifier``, on real full-int8 TFLite models: the prototype similarity
+of release 1.3.0 (a second output) and the class probability of a three-class model."""
 
 from __future__ import annotations
 
@@ -9,33 +10,13 @@ import numpy as np
 import pytest
 
 from catdog import Classifier, ModelError
-from catdog.classifier import NEITHER_METHOD
 
 
 @pytest.fixture(scope="module")
-def neither_model_dir(tmp_path_factory, cat_photos, dog_photos):
-    """A tiny untrained int8 model with the released model's two outputs: cat/dog probabilities and the
-    similarity to the nearest of 16 unit prototypes, exported by the training code, with a card that
-    enables the check."""
-    import keras
-
-    from catdog import load_image, preprocess
-    from training.export import export_model, update_card
-    from training.neither import card_section
-
-    keras.utils.set_random_seed(1)
-    pixels = keras.Input((32, 32, 3), name="pixels")
-    x = keras.layers.Rescaling(1 / 255)(pixels)
-    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    unit = keras.layers.UnitNormalization()(x)
-    similarity = keras.ops.max(keras.layers.Dense(16, use_bias=False)(unit), axis=-1, keepdims=True)
-    outputs = [keras.layers.Dense(2, activation="softmax")(x), similarity]
-    model = keras.Model(pixels, outputs, name="tiny_neither")
-    calibration = np.concatenate([preprocess(load_image(p), 32) for p in cat_photos[:4] + dog_photos[:4]])
-    folder = export_model(model, tmp_path_factory.mktemp("neither"), representative=calibration)
-    update_card(folder, neither=card_section(0.0))
-    return folder
+def neither_model_dir(prototype_model_dir):
+    """A tiny untrained int8 model with release 1.3.0's two outputs: cat/dog probabilities and the
+    similarity to the nearest of 16 unit prototypes, with a card that enables the check."""
+    return prototype_model_dir
 
 
 def with_threshold(source, target, threshold: float):
@@ -86,26 +67,27 @@ def test_given_a_model_without_the_check_when_classified_then_no_pet_score(tiny_
 
     assert classifier.answers == ["cat", "dog"]
     assert "pet_score" not in classifier.classify(cat_photos[0]).as_dict()
-    with pytest.raises(ValueError, match="no 'neither' check"):
+    with pytest.raises(ValueError, match="no 'nearest-prototype-similarity' check"):
         classifier.pet_scores(np.zeros((1, 32, 32, 3), np.uint8))
 
 
 @pytest.mark.parametrize(
-    "change",
+    ("change", "message"),
     [
-        {"method": "something-else"},
-        {"output_size": 10},
+        ({"method": "something-else"}, "names no known method"),
+        ({"output_size": 10}, "'neither' section does not match"),
+        ({"method": "class-probability"}, 'a "neither" label needs'),
     ],
 )
 def test_given_a_card_that_does_not_match_the_outputs_when_loaded_then_model_error(
-    neither_model_dir, tmp_path, change
+    neither_model_dir, tmp_path, change, message
 ):
     folder = with_threshold(neither_model_dir, tmp_path / "model", 0.1)
     card = json.loads((folder / "model.json").read_text())
     card["neither"] |= change
     (folder / "model.json").write_text(json.dumps(card))
 
-    with pytest.raises(ModelError, match="'neither' section does not match"):
+    with pytest.raises(ModelError, match=message):
         Classifier(folder)
 
 
@@ -123,7 +105,32 @@ def test_given_two_outputs_and_no_neither_section_when_classified_then_cat_or_do
     assert prediction.pet_score is None
 
 
-def test_given_the_card_section_then_it_names_the_method_the_classifier_knows():
-    from training.neither import card_section
+def test_given_a_three_class_model_when_loaded_then_neither_is_a_label_and_there_is_no_pet_score(
+    three_class_model_dir, cat_photos
+):
+    classifier = Classifier(three_class_model_dir)
 
-    assert card_section(0.01)["method"] == NEITHER_METHOD
+    prediction = classifier.classify(cat_photos[0])
+
+    assert classifier.labels == classifier.answers == ["cat", "dog", "neither"]
+    assert set(prediction.probabilities) == {"cat", "dog", "neither"}
+    assert sum(prediction.probabilities.values()) == pytest.approx(1, abs=0.01)
+    assert prediction.pet_score is None and "pet_score" not in prediction.as_dict()
+
+
+@pytest.mark.parametrize("above", [True, False])
+def test_given_a_threshold_around_p_neither_when_classified_then_neither_decides_and_confidence_is_its_p(
+    three_class_model_dir, tmp_path, cat_photos, above
+):
+    p_neither = Classifier(three_class_model_dir).classify(cat_photos[0]).probabilities["neither"]
+    threshold = p_neither - 1e-3 if above else p_neither + 1e-3
+    classifier = Classifier(with_threshold(three_class_model_dir, tmp_path / "model", threshold))
+
+    prediction = classifier.classify(cat_photos[0])
+
+    if above:
+        assert (prediction.label, prediction.confidence) == ("neither", p_neither)
+    else:  # the more likely pet, with its own probability, whatever p(neither) is
+        pets = {k: v for k, v in prediction.probabilities.items() if k != "neither"}
+        assert prediction.label == max(pets, key=pets.get)
+        assert prediction.confidence == pets[prediction.label]

@@ -18,8 +18,8 @@ fetch("api/health")
   .then((health) => {
     service = health;
     const mb = (health.max_bytes / 1048576).toLocaleString(undefined, { maximumFractionDigits: 1 });
-    document.getElementById("limits").textContent =
-      `JPEG, PNG, WebP, GIF or BMP, up to ${mb} MB each, several at once.`;
+    document.getElementById("limits").textContent = `${health.type_names}, up to ${mb} MB each, several at once.`;
+    for (const input of document.querySelectorAll("input[type=file]")) input.accept = health.accept;
     document.getElementById("service").textContent = `Bucket: ${health.bucket}.`;
   })
   .catch(() => {});

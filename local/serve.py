@@ -1,7 +1,8 @@
 """``catdog serve``: the whole pipeline on this machine, and the upload page in front of it.
 
-It starts an embedded S3 (see ``catdog.web.embedded``), classifies the bundled sample photos through it
-so that the terminal alone shows the pipeline working, then serves the page until Ctrl+C.
+It starts an embedded S3 (see ``local.embedded``) whose uploads feed the classify function, classifies the
+bundled sample photos through it so that the terminal alone shows the pipeline working, then serves the
+web function (``local.http_api``) until Ctrl+C.
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from catdog.events import s3_objects
-from catdog.inputs import is_image_name
-from catdog.labeling import REPO_MODEL, Settings, model_path_from_env
+from catdog.imagetypes import is_image_name
+from catdog.settings import Settings, model_path_from_env
 from catdog.web.api import ApiError, read_label
+from local import RELEASED_MODEL, SAMPLES
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_SAMPLES = REPO / "samples"
 LABEL_WAIT_SECONDS = 60
 #: The handler's powertools settings outside Lambda; any of them can be overridden from the environment.
 POWERTOOLS_DEFAULTS = {
@@ -49,13 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         type=Path,
-        default=model_path_from_env(REPO_MODEL),
+        default=model_path_from_env(RELEASED_MODEL),
         help="model folder with model.tflite + model.json (default: $MODEL_PATH or models/catdog)",
     )
     parser.add_argument(
         "--samples",
         type=Path,
-        default=DEFAULT_SAMPLES,
+        default=SAMPLES,
         help="folder of photos to classify at start-up (default: the bundled samples/)",
     )
     parser.add_argument(
@@ -82,32 +82,28 @@ def _serve(args: argparse.Namespace) -> None:
     if not args.samples.is_dir():
         raise ServeError(f"no sample folder {args.samples} (pass --samples DIR, an empty one for none)")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the terminal
-    # moto, Flask and werkzeug are imported only when serving, not for every catdog command.
+    # moto and werkzeug are imported only when serving, not for every catdog command.
     from werkzeug.serving import make_server
 
-    from catdog.web import embedded
-    from catdog.web.flask_app import create_app
+    from local import embedded
+    from local.http_api import HttpApi
 
     with contextlib.ExitStack() as cleanup:  # stops everything started so far, in reverse, on any exit
         storage = embedded.EmbeddedS3(args.host, 0)
         storage.start()
         cleanup.callback(storage.stop)
-        _point_aws_at(storage.endpoint, model)
+        _point_aws_at(storage.endpoint, model, args.bucket)
         settings = Settings.from_env()
         s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
         sqs = boto3.client("sqs")
 
         loopback = args.host in ("127.0.0.1", "localhost", "::1")
-        s3_port = None if loopback else storage.get_host_and_port()[1]
-        app = create_app(s3, args.bucket, settings, s3_port_for_browsers=s3_port)
         try:  # bound here: werkzeug would print two lines and exit on a busy port
             listener = cleanup.enter_context(socket.create_server((args.host, args.port)))
         except OSError as exc:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise ServeError(f"cannot listen on {args.host}:{args.port}: {reason}") from exc
-        web = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno())
-        cleanup.callback(web.server_close)
-        url = f"http://{args.host}:{web.port}/"
+        url = f"http://{args.host}:{listener.getsockname()[1]}/"
         try:
             origins = [url.rstrip("/")] if loopback else ["*"]
             queue = embedded.create_pipeline(s3, sqs, args.bucket, settings.uploads_prefix, origins)
@@ -121,11 +117,15 @@ def _serve(args: argparse.Namespace) -> None:
         cleanup.callback(setattr, sys, "stdout", log.terminal)
         # A photo that is not an image has no metric but its error count; powertools warns about that.
         warnings.filterwarnings("ignore", message="No application metrics to publish")
-        try:
-            with log.capture():
-                handler = embedded.load_classify_handler()
-        except Exception as exc:  # the model or the handler is broken: say which, in one line
-            raise ServeError(f"cannot load the classify function: {exc}") from exc
+        handler, web_handler = (_load(function, log) for function in ("classify", "web"))
+        app = HttpApi(
+            web_handler,
+            lambda: embedded.LocalContext.of("web"),
+            around=log.capture,
+            s3_port_for_browsers=None if loopback else storage.get_host_and_port()[1],
+        )
+        web = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno())
+        cleanup.callback(web.server_close)
 
         def on_done(event: dict) -> None:
             for key in _event_keys(event):
@@ -148,11 +148,22 @@ def _serve(args: argparse.Namespace) -> None:
             print("\ncatdog: stopped", flush=True)
 
 
-def _point_aws_at(endpoint: str, model: Path) -> None:
-    """Configure this process's boto3 clients and the classify handler, which reads all this at import."""
-    from catdog.web.embedded import aws_environment
+def _load(function: str, log):
+    """A function's handler, cold-started now with its logs in the function log."""
+    from local.embedded import load_handler
 
-    os.environ.update({**aws_environment(endpoint), "MODEL_PATH": str(model)})
+    try:
+        with log.capture():
+            return load_handler(function)
+    except Exception as exc:  # the model or the handler is broken: say which, in one line
+        raise ServeError(f"cannot load the {function} function: {exc}") from exc
+
+
+def _point_aws_at(endpoint: str, model: Path, bucket: str) -> None:
+    """Configure this process's boto3 clients and the handlers, which read all this at import."""
+    from local.embedded import aws_environment
+
+    os.environ.update({**aws_environment(endpoint), "MODEL_PATH": str(model), "BUCKET_NAME": bucket})
     os.environ.pop("AWS_SESSION_TOKEN", None)  # never mix real credentials into the embedded ones
     os.environ.pop("AWS_PROFILE", None)
     for name, value in POWERTOOLS_DEFAULTS.items():

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from catdog.web.post_policy import PolicyViolation, check_post_policy
+from local.post_policy import PolicyViolation, check_post_policy
 
 SECRET = "unit-test-secret"
 BUCKET = "photos"

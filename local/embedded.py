@@ -23,13 +23,13 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from catdog.web.post_policy import PostPolicyMiddleware
+from local import FUNCTIONS
+from local.post_policy import PostPolicyMiddleware
 
 #: Credentials and region of the embedded AWS: moto accepts any, the POST policy check needs the secret.
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
 REGION = "us-east-1"
-CLASSIFY_HANDLER = Path(__file__).resolve().parents[2] / "functions" / "classify" / "app.py"
 #: Deliveries of one notification before it goes to the dead-letter queue (Lambda's async retries + 1).
 MAX_RECEIVES = 3
 
@@ -108,11 +108,10 @@ def _queue_arn(sqs, queue_url: str) -> str:
     return attributes["Attributes"]["QueueArn"]
 
 
-def load_classify_handler(path: Path = CLASSIFY_HANDLER) -> Callable[[dict, object], dict]:
-    """Import the classify function's module; its model and clients load now, as on a cold start."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: `catdog serve` runs from a checkout of the repository")
-    spec = importlib.util.spec_from_file_location("catdog_classify_function", path)
+def load_handler(function: str) -> Callable[[dict, object], dict]:
+    """Import ``functions/<function>/app.py``; its clients (and model) load now, as on a cold start."""
+    path = FUNCTIONS / function / "app.py"
+    spec = importlib.util.spec_from_file_location(f"catdog_{function}_function", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.lambda_handler
@@ -124,11 +123,21 @@ class LocalContext:
 
     function_name: str = "catdog-classify-local"
     function_version: str = "$LATEST"
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:catdog-classify-local"
     memory_limit_in_mb: int = 1024
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/catdog-classify-local"
     log_stream_name: str = "local"
+
+    @classmethod
+    def of(cls, function: str) -> LocalContext:
+        return cls(function_name=f"catdog-{function}-local")
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:123456789012:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000

@@ -1,0 +1,62 @@
+"""The web function served locally (``local.http_api``): requests become HTTP API payload-2.0 events for
+the very handler Lambda runs, and its answers become HTTP responses."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from werkzeug.test import Client
+
+from local.http_api import MAX_BODY_BYTES, HttpApi
+
+
+def echo(event: dict, context) -> dict:
+    """A handler that answers with the event it got, as JSON."""
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": json.dumps(event)}
+
+
+@pytest.fixture
+def client() -> Client:
+    return Client(HttpApi(echo, lambda: None))
+
+
+def test_given_a_json_post_when_served_then_the_handler_gets_a_payload_2_event(client):
+    response = client.post("/api/uploads?x=1", json={"filename": "a.jpg"}, headers={"X-Trace": "t"})
+
+    event = response.get_json()
+    assert response.status_code == 200
+    assert (
+        event["version"] == "2.0" and event["rawPath"] == "/api/uploads" and event["rawQueryString"] == "x=1"
+    )
+    assert event["requestContext"]["http"]["method"] == "POST"
+    assert event["headers"]["x-trace"] == "t" and event["headers"]["content-type"] == "application/json"
+    assert json.loads(event["body"]) == {"filename": "a.jpg"} and not event["isBase64Encoded"]
+
+
+def test_given_a_binary_body_when_served_then_it_reaches_the_handler_base64_encoded(client):
+    event = client.post("/x", data=b"\x00\xff", content_type="application/octet-stream").get_json()
+
+    assert event["isBase64Encoded"] and event["body"] == "AP8="
+
+
+def test_given_a_body_above_the_limit_when_posted_then_413_json_and_the_handler_is_not_called():
+    calls = []
+    client = Client(HttpApi(lambda event, context: calls.append(event), lambda: None))
+
+    response = client.post("/api/uploads", data=b"x" * (MAX_BODY_BYTES + 1), content_type="application/json")
+
+    assert response.status_code == 413 and response.get_json()["error"]["code"] == "too_large"
+    assert calls == []
+
+
+def test_given_a_lan_host_when_an_upload_is_presigned_then_its_url_names_that_host_and_the_s3_port():
+    def presign(event, context):
+        body = {"url": "http://127.0.0.1:5555/bucket", "key": "uploads/x/a.jpg"}
+        return {"statusCode": 201, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+
+    client = Client(HttpApi(presign, lambda: None, s3_port_for_browsers=5555))
+
+    response = client.post("/api/uploads", json={}, headers={"Host": "192.0.2.7:8000"})
+
+    assert response.get_json()["url"] == "http://192.0.2.7:5555/bucket"
