@@ -57,15 +57,13 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         if len(source) == 0:
             raise EmptyImage("the file is empty")
         stream = io.BytesIO(bytes(source))
-        name = None
     else:
         path = Path(source)
         if not path.is_file():
             raise InvalidImage(f"not a file: {path}")
         if path.stat().st_size == 0:
-            raise EmptyImage(f"the file is empty: {path}")
+            raise EmptyImage("the file is empty")
         stream = path.open("rb")
-        name = str(path)
     with stream:
         try:
             with warnings.catch_warnings():
@@ -79,14 +77,10 @@ def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageTooLarge(str(exc)) from exc
         except UnidentifiedImageError as exc:
-            raise InvalidImage(f"{_where(name)}is not a {TYPE_NAMES} image") from exc
+            raise InvalidImage(f"the file is not a {TYPE_NAMES} image") from exc
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise InvalidImage(f"{_where(name)}cannot be decoded: {exc}") from exc
+            raise InvalidImage(f"the file cannot be decoded: {exc}") from exc
         return _upright_rgb(image, max_pixels)
-
-
-def _where(name: str | None) -> str:
-    return f"{name} " if name else "the file "
 
 
 def _check_pixels(image: Image.Image, max_pixels: int) -> None:

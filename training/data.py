@@ -147,10 +147,7 @@ def _find(root: Path, labels: tuple[str, ...]) -> tuple[list[tuple[Path, int]], 
 
 
 def _reason(exc: InvalidImage) -> str:
-    message = str(exc)
-    if message.startswith("empty file"):
-        return "empty file"
-    return f"{exc.code}: {message.split(': ', 1)[-1] if 'cannot decode' in message else message}"
+    return "empty file" if exc.code == "empty" else f"{exc.code}: {exc}"
 
 
 @dataclass
