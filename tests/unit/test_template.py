@@ -1,4 +1,8 @@
-"""template.yaml read as data: what triggers the classify function, tied to catdog's one list of types."""
+"""template.yaml read as data: what triggers the classify function (tied to catdog's one list of types),
+what the bucket refuses, what each function may do, and what raises an alarm.
+
+Each test names the property it guards, so that an edit which weakens the template fails here even
+though ``sam validate`` and ``cfn-lint`` still pass."""
 
 from __future__ import annotations
 
@@ -28,8 +32,13 @@ _CloudFormationLoader.add_multi_constructor("!", _tag)
 
 
 @pytest.fixture(scope="module")
-def resources() -> dict:
-    return yaml.load((REPO / "template.yaml").read_text(), Loader=_CloudFormationLoader)["Resources"]
+def template() -> dict:
+    return yaml.load((REPO / "template.yaml").read_text(), Loader=_CloudFormationLoader)
+
+
+@pytest.fixture(scope="module")
+def resources(template) -> dict:
+    return template["Resources"]
 
 
 def test_given_the_template_when_uploads_trigger_classify_then_one_eventbridge_rule_on_the_prefix(resources):
@@ -56,3 +65,46 @@ def test_given_the_template_then_no_function_keeps_a_suffix_list_of_its_own(reso
         for event in (resource.get("Properties", {}).get("Events") or {}).values()
         if event["Type"] == "S3"
     ]
+
+
+# --- The bucket ---------------------------------------------------------------------------------------
+
+
+def test_given_the_photo_bucket_then_it_blocks_public_access_encrypts_and_owns_every_object(resources):
+    bucket = resources["PhotoBucket"]["Properties"]
+
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    assert resources["PhotoBucket"]["DeletionPolicy"] == "Retain"
+
+
+def test_given_the_bucket_policy_then_plain_http_and_tls_below_1_2_are_refused_to_everyone(resources):
+    policy = resources["PhotoBucketPolicy"]["Properties"]
+    statements = policy["PolicyDocument"]["Statement"]
+    everything = [{"Fn::GetAtt": "PhotoBucket.Arn"}, {"Fn::Sub": "${PhotoBucket.Arn}/*"}]
+
+    assert policy["Bucket"] == {"Ref": "PhotoBucket"}
+    assert all(statement["Effect"] == "Deny" for statement in statements), "the policy grants nothing"
+    denials = [
+        statement["Condition"]
+        for statement in statements
+        if (statement["Principal"], statement["Action"], statement["Resource"]) == ("*", "s3:*", everything)
+    ]
+    assert {"Bool": {"aws:SecureTransport": False}} in denials
+    assert {"NumericLessThan": {"s3:TlsVersion": 1.2}} in denials
+
+
+def test_given_the_lifecycle_then_unfinished_multipart_uploads_are_aborted_and_nothing_expires(resources):
+    (rule,) = resources["PhotoBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+
+    assert rule["Status"] == "Enabled"
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    # the whole bucket, and only the parts: no photo, label or report is ever expired or moved
+    assert set(rule) == {"Id", "Status", "AbortIncompleteMultipartUpload"}
