@@ -108,3 +108,115 @@ def test_given_the_lifecycle_then_unfinished_multipart_uploads_are_aborted_and_n
     assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
     # the whole bucket, and only the parts: no photo, label or report is ever expired or moved
     assert set(rule) == {"Id", "Status", "AbortIncompleteMultipartUpload"}
+
+
+# --- What each function may do ------------------------------------------------------------------------
+
+BUCKET = "arn:${AWS::Partition}:s3:::${BucketName}"
+#: Every grant of every role the template defines, as (action, resource) with the bucket's ARN written
+#: "bucket". Least privilege by prefix: a change to a policy must change this table.
+GRANTS = {
+    "ClassifyFunction": {
+        ("s3:GetObject", "bucket/${UploadsPrefix}*"),
+        ("s3:GetObject", "bucket/${LabelsPrefix}*"),
+        ("s3:PutObject", "bucket/${LabelsPrefix}*"),
+        ("s3:ListBucket", "bucket"),
+    },
+    "WebFunction": {
+        ("s3:PutObject", "bucket/${UploadsPrefix}*"),  # what a presigned POST can do, and no more
+        ("s3:GetObject", "bucket/${LabelsPrefix}*"),
+        ("s3:ListBucket", "bucket"),
+    },
+    # bulk jobs read existing photos wherever they are, and write labels only
+    "BatchFunction": {
+        ("s3:GetObject", "bucket/*"),
+        ("s3:GetObjectVersion", "bucket/*"),
+        ("s3:PutObject", "bucket/${LabelsPrefix}*"),
+        ("s3:ListBucket", "bucket"),
+    },
+    "QueueFunction": {
+        ("s3:GetObject", "bucket/*"),
+        ("s3:PutObject", "bucket/${LabelsPrefix}*"),
+        ("s3:ListBucket", "bucket"),
+    },
+    "BatchOperationsRole": {
+        ("lambda:InvokeFunction", "BatchFunction.Arn"),
+        ("lambda:InvokeFunction", "${BatchFunction.Arn}:*"),
+        ("s3:GetObject", "bucket/${BatchPrefix}*"),
+        ("s3:GetObjectVersion", "bucket/${BatchPrefix}*"),
+        ("s3:PutObject", "bucket/${BatchPrefix}*"),
+        ("s3:GetBucketLocation", "bucket"),
+        ("s3:ListBucket", "bucket"),
+    },
+}
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(resource: dict) -> list[dict]:
+    """The statements of a role's inline policies; a function's SAM ``Policies`` must all be inline."""
+    policies = resource["Properties"].get("Policies", [])
+    if resource["Type"] == "AWS::Serverless::Function":
+        # a SAM policy template (S3CrudPolicy, ...) or a managed policy name grants whole buckets
+        assert all(isinstance(policy, dict) and set(policy) == {"Statement"} for policy in policies)
+        return [statement for policy in policies for statement in policy["Statement"]]
+    return [statement for policy in policies for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def _resource_text(value) -> str:
+    """``!Sub "arn:...:s3:::${BucketName}/x*"`` -> ``bucket/x*``; ``!GetAtt F.Arn`` -> ``F.Arn``."""
+    assert isinstance(value, dict) and len(value) == 1, f"a literal resource: {value!r}"
+    ((function, text),) = value.items()
+    assert function in ("Fn::Sub", "Fn::GetAtt") and isinstance(text, str)
+    return "bucket" + text.removeprefix(BUCKET) if text.startswith(BUCKET) else text
+
+
+def _grants(resource: dict) -> set[tuple[str, str]]:
+    grants = set()
+    for statement in _statements(resource):
+        assert statement["Effect"] == "Allow" and set(statement) <= {"Sid", "Effect", "Action", "Resource"}
+        grants |= {
+            (action, _resource_text(target))
+            for action in _listed(statement["Action"])
+            for target in _listed(statement["Resource"])
+        }
+    return grants
+
+
+def test_given_the_template_then_every_function_and_role_is_in_the_table_of_grants(resources):
+    roles = {
+        name
+        for name, resource in resources.items()
+        if resource["Type"] in ("AWS::Serverless::Function", "AWS::IAM::Role")
+    }
+
+    assert roles == set(GRANTS)
+
+
+@pytest.mark.parametrize("name", sorted(GRANTS))
+def test_given_a_function_or_role_then_it_may_do_exactly_what_its_job_needs(resources, name):
+    assert _grants(resources[name]) == GRANTS[name]
+
+
+def test_given_every_grant_then_no_wildcard_action_no_bucket_wide_write_and_no_write_that_triggers_classify(
+    resources,
+):
+    grants = {(name, *grant) for name in GRANTS for grant in _grants(resources[name])}
+    writes = {(name, target) for name, action, target in grants if action == "s3:PutObject"}
+
+    assert not [grant for grant in grants if "*" in grant[1]]
+    assert not [grant for grant in grants if grant[2] in ("*", "bucket*")]
+    assert not [grant for grant in grants if grant[1].startswith("s3:") and not grant[2].startswith("bucket")]
+    assert not [write for write in writes if write[1] == "bucket/*"]
+    # only the page uploads photos; a label written under UploadsPrefix would be classified in turn
+    assert {name for name, target in writes if target == "bucket/${UploadsPrefix}*"} == {"WebFunction"}
+
+
+def test_given_the_batch_operations_role_then_only_batch_operations_of_this_account_may_assume_it(resources):
+    (statement,) = resources["BatchOperationsRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+
+    assert statement["Principal"] == {"Service": "batchoperations.s3.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
