@@ -6,6 +6,8 @@ though ``sam validate`` and ``cfn-lint`` still pass."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 from conftest import REPO
@@ -220,3 +222,85 @@ def test_given_the_batch_operations_role_then_only_batch_operations_of_this_acco
     assert statement["Principal"] == {"Service": "batchoperations.s3.amazonaws.com"}
     assert statement["Action"] == "sts:AssumeRole"
     assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+# --- Parameters CloudFormation refuses ----------------------------------------------------------------
+
+PREFIXES = ("UploadsPrefix", "LabelsPrefix", "BatchPrefix")
+
+
+def _evaluate(expression, values: dict):
+    """The rule functions the template uses, as CloudFormation evaluates them before a deploy."""
+    if not isinstance(expression, dict):
+        return expression
+    ((function, argument),) = expression.items()
+    if function == "Ref":
+        return values[argument]
+    arguments = [_evaluate(item, values) for item in argument]
+    if function == "Fn::Equals":
+        return arguments[0] == arguments[1]
+    if function == "Fn::Not":
+        return not arguments[0]
+    if function == "Fn::And":
+        return all(arguments)
+    if function == "Fn::Or":
+        return any(arguments)
+    raise AssertionError(f"a rule function this test does not evaluate: {function}")
+
+
+def _accepted(template: dict, **values: str) -> bool:
+    """Whether CloudFormation takes these values: each AllowedPattern (a whole-string match), then Rules."""
+    parameters = template["Parameters"]
+    values = {name: values.get(name, parameters[name].get("Default")) for name in parameters}
+    if any(not re.fullmatch(parameters[name]["AllowedPattern"], values[name]) for name in PREFIXES):
+        return False
+    return all(
+        _evaluate(assertion["Assert"], values)
+        for rule in template["Rules"].values()
+        if _evaluate(rule.get("RuleCondition", True), values)
+        for assertion in rule["Assertions"]
+    )
+
+
+def _apart(*prefixes: str) -> bool:
+    """No key can be under two of them: none is empty and none starts another."""
+    pairs = [(a, b) for i, a in enumerate(prefixes) for j, b in enumerate(prefixes) if i != j]
+    return all(prefixes) and not [(a, b) for a, b in pairs if b.startswith(a)]
+
+
+CANDIDATES = ["uploads/", "labels/", "batch/", "incoming/", "results/", "", "uploads", "labels"]
+CANDIDATES += ["labels/uploads/", "uploads/labels/", "uploads/batch/", "*/", "../", "/uploads/", "up"]
+
+
+def test_given_the_defaults_and_other_distinct_folders_then_cloudformation_accepts_them(template):
+    assert _accepted(template)
+    assert _accepted(template, UploadsPrefix="incoming/", LabelsPrefix="results/", BatchPrefix="jobs/")
+
+
+@pytest.mark.parametrize(
+    ("uploads", "labels"),
+    [
+        ("uploads/", "uploads/"),  # every upload is a label: nothing labelled
+        ("uploads/", ""),
+        ("", "labels/"),
+        ("labels/uploads/", "labels/"),  # every upload is under the labels: nothing labelled
+        ("uploads/", "uploads/labels/"),  # labels are uploads: each one triggers the function again
+        ("uploads", "uploads-labels/"),  # no "/": "uploads" starts "uploads-labels/"
+        ("*/", "labels/"),  # an IAM wildcard in every policy that names the prefix
+    ],
+)
+def test_given_prefixes_that_overlap_then_cloudformation_refuses_the_stack(template, uploads, labels):
+    assert not _accepted(template, UploadsPrefix=uploads, LabelsPrefix=labels)
+
+
+@pytest.mark.parametrize("batch", ["batch/", "uploads/", "labels/", "incoming/"])
+def test_given_any_prefixes_then_the_stack_is_accepted_only_when_no_key_can_be_under_two(template, batch):
+    accepted = [
+        (uploads, labels)
+        for uploads in CANDIDATES
+        for labels in CANDIDATES
+        if _accepted(template, UploadsPrefix=uploads, LabelsPrefix=labels, BatchPrefix=batch)
+    ]
+
+    assert accepted
+    assert not [pair for pair in accepted if not _apart(*pair, batch)]
