@@ -229,14 +229,19 @@ def test_given_the_batch_operations_role_then_only_batch_operations_of_this_acco
 PREFIXES = ("UploadsPrefix", "LabelsPrefix", "BatchPrefix")
 
 
-def _evaluate(expression, values: dict):
-    """The rule functions the template uses, as CloudFormation evaluates them before a deploy."""
+def _evaluate(expression, values: dict, conditions: dict | None = None):
+    """The rule and condition functions the template uses, as CloudFormation evaluates them for these
+    parameter values; ``Ref AWS::NoValue`` is None (the property is left out)."""
     if not isinstance(expression, dict):
         return expression
     ((function, argument),) = expression.items()
     if function == "Ref":
-        return values[argument]
-    arguments = [_evaluate(item, values) for item in argument]
+        return None if argument == "AWS::NoValue" else values[argument]
+    if function == "Fn::If":
+        name, if_true, if_false = argument
+        chosen = if_true if _evaluate(conditions[name], values, conditions) else if_false
+        return _evaluate(chosen, values, conditions)
+    arguments = [_evaluate(item, values, conditions) for item in argument]
     if function == "Fn::Equals":
         return arguments[0] == arguments[1]
     if function == "Fn::Not":
@@ -248,10 +253,14 @@ def _evaluate(expression, values: dict):
     raise AssertionError(f"a rule function this test does not evaluate: {function}")
 
 
+def _parameter_values(template: dict, **values: str) -> dict:
+    return {name: values.get(name, spec.get("Default")) for name, spec in template["Parameters"].items()}
+
+
 def _accepted(template: dict, **values: str) -> bool:
     """Whether CloudFormation takes these values: each AllowedPattern (a whole-string match), then Rules."""
     parameters = template["Parameters"]
-    values = {name: values.get(name, parameters[name].get("Default")) for name in parameters}
+    values = _parameter_values(template, **values)
     if any(not re.fullmatch(parameters[name]["AllowedPattern"], values[name]) for name in PREFIXES):
         return False
     return all(
@@ -304,3 +313,37 @@ def test_given_any_prefixes_then_the_stack_is_accepted_only_when_no_key_can_be_u
 
     assert accepted
     assert not [pair for pair in accepted if not _apart(*pair, batch)]
+
+
+# --- Concurrency -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("function", "parameter"),
+    [("ClassifyFunction", "ClassifyReservedConcurrency"), ("BatchFunction", "BatchReservedConcurrency")],
+)
+def test_given_a_reserved_concurrency_parameter_then_a_number_reserves_and_caps_and_none_leaves_it_out(
+    template, function, parameter
+):
+    reserved = template["Resources"][function]["Properties"]["ReservedConcurrentExecutions"]
+    pattern = template["Parameters"][parameter]["AllowedPattern"]
+
+    def deployed(value: str):
+        assert re.fullmatch(pattern, value), value
+        return _evaluate(reserved, _parameter_values(template, **{parameter: value}), template["Conditions"])
+
+    assert deployed("240") == "240"
+    assert deployed("none") is None  # the property is left out: no reservation
+    # a flood is capped unless the deployer opts out
+    assert deployed(template["Parameters"][parameter]["Default"]) not in (None, "none")
+    # 0 would stop the function altogether: an outage, not a limit
+    assert not [value for value in ("0", "", "-1", "1.5", "None", "all") if re.fullmatch(pattern, value)]
+
+
+def test_given_the_unbounded_functions_then_the_queue_is_capped_by_its_event_source(resources):
+    """The queue function's cap is its SQS event source's, not a reservation; the web page is throttled."""
+    (work,) = resources["QueueFunction"]["Properties"]["Events"].values()
+
+    assert work["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "QueueMaxConcurrency"}}
+    assert "ReservedConcurrentExecutions" not in resources["QueueFunction"]["Properties"]
+    assert resources["WebApi"]["Properties"]["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
