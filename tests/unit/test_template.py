@@ -347,3 +347,119 @@ def test_given_the_unbounded_functions_then_the_queue_is_capped_by_its_event_sou
     assert work["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "QueueMaxConcurrency"}}
     assert "ReservedConcurrentExecutions" not in resources["QueueFunction"]["Properties"]
     assert resources["WebApi"]["Properties"]["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+
+
+# --- Failures kept, and seen --------------------------------------------------------------------------
+
+
+def _of_type(resources: dict, kind: str) -> dict:
+    return {name: resource["Properties"] for name, resource in resources.items() if resource["Type"] == kind}
+
+
+def _watched(alarm: dict) -> tuple[str, str, str]:
+    """(namespace, metric, the resource of this stack it names) of one alarm."""
+    (dimension,) = alarm["Dimensions"]
+    value = dimension["Value"]
+    target = value["Ref"] if "Ref" in value else value["Fn::GetAtt"].removesuffix(".QueueName")
+    return alarm["Namespace"], alarm["MetricName"], target
+
+
+def _failure_queues(resources: dict) -> set[str]:
+    """Every queue that failed work goes to: dead-letter targets and functions' on-failure destinations."""
+    dead_letters = {
+        queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"].removesuffix(".Arn")
+        for queue in _of_type(resources, "AWS::SQS::Queue").values()
+        if "RedrivePolicy" in queue
+    }
+    destinations = {
+        function["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"][
+            "Fn::GetAtt"
+        ].removesuffix(".Arn")
+        for function in _of_type(resources, "AWS::Serverless::Function").values()
+        if "EventInvokeConfig" in function
+    }
+    return dead_letters | destinations
+
+
+def test_given_the_alarms_then_they_watch_the_failure_queues_and_the_functions_errors_and_throttles(
+    resources,
+):
+    watched = {_watched(alarm) for alarm in _of_type(resources, "AWS::CloudWatch::Alarm").values()}
+
+    assert watched == {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "ClassifyFailures"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "WorkDeadLetters"),
+        ("AWS/Lambda", "Errors", "ClassifyFunction"),
+        ("AWS/Lambda", "Errors", "BatchFunction"),
+        ("AWS/Lambda", "Errors", "QueueFunction"),
+        ("AWS/Lambda", "Errors", "WebFunction"),
+        ("AWS/Lambda", "Throttles", "ClassifyFunction"),
+        ("AWS/Lambda", "Throttles", "BatchFunction"),
+        ("AWS/Lambda", "Throttles", "QueueFunction"),
+    }
+    # a queue or function added later is covered too, or this fails
+    assert {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", q) for q in _failure_queues(resources)
+    } <= watched
+    assert {("AWS/Lambda", "Errors", f) for f in _of_type(resources, "AWS::Serverless::Function")} <= watched
+
+
+def test_given_any_alarm_then_it_fires_on_the_first_message_or_error_and_tells_the_topic(resources):
+    for name, alarm in _of_type(resources, "AWS::CloudWatch::Alarm").items():
+        statistic = "Maximum" if alarm["Namespace"] == "AWS/SQS" else "Sum"
+        assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+            statistic,
+            "GreaterThanThreshold",
+            0,
+        ), name
+        assert alarm["EvaluationPeriods"] == 1 and alarm["Period"] <= 300, name
+        # no data (an idle function, an empty queue that stopped reporting) is not an alarm
+        assert alarm["TreatMissingData"] == "notBreaching", name
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm["AlarmDescription"], name
+
+
+def test_given_an_alarm_email_then_it_is_subscribed_and_without_one_nothing_is(template, resources):
+    subscription = resources["AlarmEmailSubscription"]
+    condition = template["Conditions"][subscription["Condition"]]
+    pattern = template["Parameters"]["AlarmEmail"]["AllowedPattern"]
+
+    assert resources["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": "AlarmTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+    }
+    assert template["Parameters"]["AlarmEmail"]["Default"] == ""
+    assert _evaluate(condition, _parameter_values(template)) is False
+    assert _evaluate(condition, _parameter_values(template, AlarmEmail="ops@example.com")) is True
+    assert [value for value in ("", "ops@example.com") if re.fullmatch(pattern, value)] == [
+        "",
+        "ops@example.com",
+    ]
+    assert not [value for value in ("ops", "ops@", "a b@example.com") if re.fullmatch(pattern, value)]
+
+
+def test_given_failed_work_then_it_lands_in_an_encrypted_queue_that_keeps_it_14_days(resources):
+    queues = _of_type(resources, "AWS::SQS::Queue")
+    classify = resources["ClassifyFunction"]["Properties"]["EventInvokeConfig"]
+    work = queues["WorkQueue"]
+    (sqs_event,) = resources["QueueFunction"]["Properties"]["Events"].values()
+
+    assert classify["MaximumRetryAttempts"] == 2
+    assert classify["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": "ClassifyFailures.Arn"},
+    }
+    assert work["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": "WorkDeadLetters.Arn"},
+        "maxReceiveCount": {"Ref": "QueueMaxReceiveCount"},
+    }
+    assert _failure_queues(resources) == {"ClassifyFailures", "WorkDeadLetters"}
+    assert all(
+        queues[name]["MessageRetentionPeriod"] == 14 * 24 * 3600 for name in _failure_queues(resources)
+    )
+    assert all(queue["SqsManagedSseEnabled"] is True for queue in queues.values())
+    # a message is not handed out again while a slow batch still holds it (6 x the function's timeout)
+    assert work["VisibilityTimeout"] >= 6 * resources["QueueFunction"]["Properties"]["Timeout"]
+    assert sqs_event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
