@@ -94,20 +94,20 @@ def test_given_the_template_when_cfn_lint_runs_then_there_are_no_findings():
     assert result.stdout.strip() == ""
 
 
-def test_given_the_transformed_template_then_every_invoke_permission_names_its_source():
-    """SAM writes the permissions (the EventBridge rule's, the HTTP API's routes'); each must say which
-    rule or API may invoke, so no other rule or API of any account can (the confused deputy)."""
-    result = run(
-        str(TOOLS / "python"),
-        "-c",
-        TRANSFORM,
-        "template.yaml",
-        env={**tool_env(), "AWS_DEFAULT_REGION": "us-east-1"},
-    )
+@pytest.fixture(scope="module")
+def transformed() -> dict:
+    """The resources CloudFormation creates, SAM's generated ones included."""
+    env = {**tool_env(), "AWS_DEFAULT_REGION": "us-east-1"}
+    result = run(str(TOOLS / "python"), "-c", TRANSFORM, "template.yaml", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    resources = json.loads(result.stdout)["Resources"]
+    return json.loads(result.stdout)["Resources"]
+
+
+def test_given_the_transformed_template_then_every_invoke_permission_names_its_source(transformed):
+    """SAM writes the permissions (the EventBridge rule's, the HTTP API routes'); each must say which
+    rule or API may invoke, so no other rule or API of any account can (the confused deputy)."""
     permissions = {
-        name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Lambda::Permission"
+        name: r["Properties"] for name, r in transformed.items() if r["Type"] == "AWS::Lambda::Permission"
     }
 
     by_principal = {p["Principal"] for p in permissions.values()}
@@ -116,13 +116,24 @@ def test_given_the_transformed_template_then_every_invoke_permission_names_its_s
     for permission in permissions.values():
         if permission["Principal"] == "events.amazonaws.com":
             rule = permission["SourceArn"]["Fn::GetAtt"][0]
-            assert resources[rule]["Type"] == "AWS::Events::Rule"
+            assert transformed[rule]["Type"] == "AWS::Events::Rule"
         else:
             template, names = permission["SourceArn"]["Fn::Sub"]
             assert template.startswith(
                 "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${__ApiId__}/"
             )
             assert names["__ApiId__"] == {"Ref": "WebApi"}
+
+
+def test_given_the_transformed_template_then_undelivered_upload_events_reach_the_failure_queue(transformed):
+    """The queue policy names SAM's generated rule by its logical ID: it must be the upload rule."""
+    (rule_name,) = [name for name, r in transformed.items() if r["Type"] == "AWS::Events::Rule"]
+    (target,) = transformed[rule_name]["Properties"]["Targets"]
+    (statement,) = transformed["ClassifyFailuresPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+    assert target["Arn"] == {"Fn::GetAtt": ["ClassifyFunction", "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["ClassifyFailures", "Arn"]}}
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [rule_name, "Arn"]}
 
 
 def test_given_a_sam_build_when_the_runtime_layer_is_measured_then_it_is_small_and_has_no_tensorflow(built):

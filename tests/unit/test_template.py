@@ -365,7 +365,7 @@ def _watched(alarm: dict) -> tuple[str, str, str]:
 
 
 def _failure_queues(resources: dict) -> set[str]:
-    """Every queue that failed work goes to: dead-letter targets and functions' on-failure destinations."""
+    """Every queue failed work goes to: dead-letter queues, on-failure destinations, rules' dead letters."""
     dead_letters = {
         queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"].removesuffix(".Arn")
         for queue in _of_type(resources, "AWS::SQS::Queue").values()
@@ -378,7 +378,13 @@ def _failure_queues(resources: dict) -> set[str]:
         for function in _of_type(resources, "AWS::Serverless::Function").values()
         if "EventInvokeConfig" in function
     }
-    return dead_letters | destinations
+    undelivered = {
+        event["Properties"]["DeadLetterConfig"]["Arn"]["Fn::GetAtt"].removesuffix(".Arn")
+        for function in _of_type(resources, "AWS::Serverless::Function").values()
+        for event in (function.get("Events") or {}).values()
+        if "DeadLetterConfig" in event.get("Properties", {})
+    }
+    return dead_letters | destinations | undelivered
 
 
 def test_given_the_alarms_then_they_watch_the_failure_queues_and_the_functions_errors_and_throttles(
@@ -463,3 +469,33 @@ def test_given_failed_work_then_it_lands_in_an_encrypted_queue_that_keeps_it_14_
     # a message is not handed out again while a slow batch still holds it (6 x the function's timeout)
     assert work["VisibilityTimeout"] >= 6 * resources["QueueFunction"]["Properties"]["Timeout"]
     assert sqs_event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_given_an_upload_event_eventbridge_cannot_deliver_then_it_joins_the_failed_invocations(resources):
+    (name, event), *_ = resources["ClassifyFunction"]["Properties"]["Events"].items()
+    (statement,) = resources["ClassifyFailuresPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+    assert event["Properties"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": "ClassifyFailures.Arn"}}
+    assert resources["ClassifyFailuresPolicy"]["Properties"]["Queues"] == [{"Ref": "ClassifyFailures"}]
+    # only this rule (SAM names it function + event) may send, and only messages
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert (statement["Effect"], statement["Action"]) == ("Allow", "sqs:SendMessage")
+    assert statement["Resource"] == {"Fn::GetAtt": "ClassifyFailures.Arn"}
+    assert statement["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": f"ClassifyFunction{name}.Arn"}}
+    }
+
+
+def test_given_any_queue_policy_then_each_service_may_send_only_from_a_named_source(resources):
+    statements = [
+        statement
+        for policy in _of_type(resources, "AWS::SQS::QueuePolicy").values()
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+
+    assert len(statements) == 2
+    assert all(
+        statement["Action"] == "sqs:SendMessage" and "Service" in statement["Principal"]
+        for statement in statements
+    )
+    assert all("aws:SourceArn" in statement["Condition"]["ArnEquals"] for statement in statements)
