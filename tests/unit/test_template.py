@@ -315,7 +315,7 @@ def test_given_any_prefixes_then_the_stack_is_accepted_only_when_no_key_can_be_u
     assert not [pair for pair in accepted if not _apart(*pair, batch)]
 
 
-# --- Concurrency -----------------------------------------------------------------------------------
+# --- Concurrency --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
