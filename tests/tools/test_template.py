@@ -8,6 +8,7 @@ own - no virtualenv on the path - to classify a photo with the built model layer
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -22,6 +23,27 @@ PYTHON312 = Path(
     subprocess.run([REPO / "scripts" / "python312.sh"], capture_output=True, text=True).stdout.strip()
 )
 LAYER_LIMIT_MB = 120  # the project's budget; Lambda's hard limit is 250 MB for function + layers
+# What CloudFormation receives: template.yaml through the SAM transform (samtranslator, in .venv-tools),
+# with the code folders replaced by S3 URIs as `sam package` would, offline.
+TRANSFORM = """
+import json, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+template = yaml_parse(open(sys.argv[1]).read())
+for resource in template["Resources"].values():
+    for uri in ("CodeUri", "ContentUri"):
+        if uri in resource.get("Properties", {}):
+            resource["Properties"][uri] = "s3://bucket/key"
+
+
+class NoManagedPolicies:
+    def load(self):
+        return {}
+
+
+print(json.dumps(transform(template, {}, NoManagedPolicies())))
+"""
 
 
 def tool_env() -> dict:
@@ -70,6 +92,48 @@ def test_given_the_template_when_cfn_lint_runs_then_there_are_no_findings():
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == ""
+
+
+@pytest.fixture(scope="module")
+def transformed() -> dict:
+    """The resources CloudFormation creates, SAM's generated ones included."""
+    env = {**tool_env(), "AWS_DEFAULT_REGION": "us-east-1"}
+    result = run(str(TOOLS / "python"), "-c", TRANSFORM, "template.yaml", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)["Resources"]
+
+
+def test_given_the_transformed_template_then_every_invoke_permission_names_its_source(transformed):
+    """SAM writes the permissions (the EventBridge rule's, the HTTP API routes'); each must say which
+    rule or API may invoke, so no other rule or API of any account can (the confused deputy)."""
+    permissions = {
+        name: r["Properties"] for name, r in transformed.items() if r["Type"] == "AWS::Lambda::Permission"
+    }
+
+    by_principal = {p["Principal"] for p in permissions.values()}
+    assert by_principal == {"events.amazonaws.com", "apigateway.amazonaws.com"}
+    assert not [name for name, p in permissions.items() if "SourceArn" not in p]
+    for permission in permissions.values():
+        if permission["Principal"] == "events.amazonaws.com":
+            rule = permission["SourceArn"]["Fn::GetAtt"][0]
+            assert transformed[rule]["Type"] == "AWS::Events::Rule"
+        else:
+            template, names = permission["SourceArn"]["Fn::Sub"]
+            assert template.startswith(
+                "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${__ApiId__}/"
+            )
+            assert names["__ApiId__"] == {"Ref": "WebApi"}
+
+
+def test_given_the_transformed_template_then_undelivered_upload_events_reach_the_failure_queue(transformed):
+    """The queue policy names SAM's generated rule by its logical ID: it must be the upload rule."""
+    (rule_name,) = [name for name, r in transformed.items() if r["Type"] == "AWS::Events::Rule"]
+    (target,) = transformed[rule_name]["Properties"]["Targets"]
+    (statement,) = transformed["ClassifyFailuresPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+    assert target["Arn"] == {"Fn::GetAtt": ["ClassifyFunction", "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["ClassifyFailures", "Arn"]}}
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [rule_name, "Arn"]}
 
 
 def test_given_a_sam_build_when_the_runtime_layer_is_measured_then_it_is_small_and_has_no_tensorflow(built):

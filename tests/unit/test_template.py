@@ -1,6 +1,12 @@
-"""template.yaml read as data: what triggers the classify function, tied to catdog's one list of types."""
+"""template.yaml read as data: what triggers the classify function (tied to catdog's one list of types),
+what the bucket refuses, what each function may do, and what raises an alarm.
+
+Each test names the property it guards, so that an edit which weakens the template fails here even
+though ``sam validate`` and ``cfn-lint`` still pass."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 import yaml
@@ -28,8 +34,13 @@ _CloudFormationLoader.add_multi_constructor("!", _tag)
 
 
 @pytest.fixture(scope="module")
-def resources() -> dict:
-    return yaml.load((REPO / "template.yaml").read_text(), Loader=_CloudFormationLoader)["Resources"]
+def template() -> dict:
+    return yaml.load((REPO / "template.yaml").read_text(), Loader=_CloudFormationLoader)
+
+
+@pytest.fixture(scope="module")
+def resources(template) -> dict:
+    return template["Resources"]
 
 
 def test_given_the_template_when_uploads_trigger_classify_then_one_eventbridge_rule_on_the_prefix(resources):
@@ -56,3 +67,435 @@ def test_given_the_template_then_no_function_keeps_a_suffix_list_of_its_own(reso
         for event in (resource.get("Properties", {}).get("Events") or {}).values()
         if event["Type"] == "S3"
     ]
+
+
+# --- The bucket ---------------------------------------------------------------------------------------
+
+
+def test_given_the_photo_bucket_then_it_blocks_public_access_encrypts_and_owns_every_object(resources):
+    bucket = resources["PhotoBucket"]["Properties"]
+
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    assert resources["PhotoBucket"]["DeletionPolicy"] == "Retain"
+
+
+def test_given_the_bucket_policy_then_plain_http_and_tls_below_1_2_are_refused_to_everyone(resources):
+    policy = resources["PhotoBucketPolicy"]["Properties"]
+    statements = policy["PolicyDocument"]["Statement"]
+    everything = [{"Fn::GetAtt": "PhotoBucket.Arn"}, {"Fn::Sub": "${PhotoBucket.Arn}/*"}]
+
+    assert policy["Bucket"] == {"Ref": "PhotoBucket"}
+    assert all(statement["Effect"] == "Deny" for statement in statements), "the policy grants nothing"
+    denials = [
+        statement["Condition"]
+        for statement in statements
+        if (statement["Principal"], statement["Action"], statement["Resource"]) == ("*", "s3:*", everything)
+    ]
+    assert {"Bool": {"aws:SecureTransport": False}} in denials
+    assert {"NumericLessThan": {"s3:TlsVersion": 1.2}} in denials
+
+
+def test_given_the_lifecycle_then_unfinished_multipart_uploads_are_aborted_and_nothing_expires(resources):
+    (rule,) = resources["PhotoBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+
+    assert rule["Status"] == "Enabled"
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    # the whole bucket, and only the parts: no photo, label or report is ever expired or moved
+    assert set(rule) == {"Id", "Status", "AbortIncompleteMultipartUpload"}
+
+
+# --- What each function may do ------------------------------------------------------------------------
+
+BUCKET = "arn:${AWS::Partition}:s3:::${BucketName}"
+#: Every grant of every role the template defines, as (action, resource) with the bucket's ARN written
+#: "bucket". Least privilege by prefix: a change to a policy must change this table.
+GRANTS = {
+    "ClassifyFunction": {
+        ("s3:GetObject", "bucket/${UploadsPrefix}*"),
+        ("s3:GetObject", "bucket/${LabelsPrefix}*"),
+        ("s3:PutObject", "bucket/${LabelsPrefix}*"),
+        ("s3:ListBucket", "bucket"),
+    },
+    "WebFunction": {
+        ("s3:PutObject", "bucket/${UploadsPrefix}*"),  # what a presigned POST can do, and no more
+        ("s3:GetObject", "bucket/${LabelsPrefix}*"),
+        ("s3:ListBucket", "bucket"),
+    },
+    # bulk jobs read existing photos wherever they are, and write labels only
+    "BatchFunction": {
+        ("s3:GetObject", "bucket/*"),
+        ("s3:GetObjectVersion", "bucket/*"),
+        ("s3:PutObject", "bucket/${LabelsPrefix}*"),
+        ("s3:ListBucket", "bucket"),
+    },
+    "QueueFunction": {
+        ("s3:GetObject", "bucket/*"),
+        ("s3:PutObject", "bucket/${LabelsPrefix}*"),
+        ("s3:ListBucket", "bucket"),
+    },
+    "BatchOperationsRole": {
+        ("lambda:InvokeFunction", "BatchFunction.Arn"),
+        ("lambda:InvokeFunction", "${BatchFunction.Arn}:*"),
+        ("s3:GetObject", "bucket/${BatchPrefix}*"),
+        ("s3:GetObjectVersion", "bucket/${BatchPrefix}*"),
+        ("s3:PutObject", "bucket/${BatchPrefix}*"),
+        ("s3:GetBucketLocation", "bucket"),
+        ("s3:ListBucket", "bucket"),
+    },
+}
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(resource: dict) -> list[dict]:
+    """The statements of a role's inline policies; a function's SAM ``Policies`` must all be inline."""
+    policies = resource["Properties"].get("Policies", [])
+    if resource["Type"] == "AWS::Serverless::Function":
+        # a SAM policy template (S3CrudPolicy, ...) or a managed policy name grants whole buckets
+        assert all(isinstance(policy, dict) and set(policy) == {"Statement"} for policy in policies)
+        return [statement for policy in policies for statement in policy["Statement"]]
+    return [statement for policy in policies for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def _resource_text(value) -> str:
+    """``!Sub "arn:...:s3:::${BucketName}/x*"`` -> ``bucket/x*``; ``!GetAtt F.Arn`` -> ``F.Arn``."""
+    assert isinstance(value, dict) and len(value) == 1, f"a literal resource: {value!r}"
+    ((function, text),) = value.items()
+    assert function in ("Fn::Sub", "Fn::GetAtt") and isinstance(text, str)
+    return "bucket" + text.removeprefix(BUCKET) if text.startswith(BUCKET) else text
+
+
+def _grants(resource: dict) -> set[tuple[str, str]]:
+    grants = set()
+    for statement in _statements(resource):
+        assert statement["Effect"] == "Allow" and set(statement) <= {"Sid", "Effect", "Action", "Resource"}
+        grants |= {
+            (action, _resource_text(target))
+            for action in _listed(statement["Action"])
+            for target in _listed(statement["Resource"])
+        }
+    return grants
+
+
+def test_given_the_template_then_every_function_and_role_is_in_the_table_of_grants(resources):
+    roles = {
+        name
+        for name, resource in resources.items()
+        if resource["Type"] in ("AWS::Serverless::Function", "AWS::IAM::Role")
+    }
+
+    assert roles == set(GRANTS)
+
+
+@pytest.mark.parametrize("name", sorted(GRANTS))
+def test_given_a_function_or_role_then_it_may_do_exactly_what_its_job_needs(resources, name):
+    assert _grants(resources[name]) == GRANTS[name]
+
+
+def test_given_every_grant_then_no_wildcard_action_no_bucket_wide_write_and_no_write_that_triggers_classify(
+    resources,
+):
+    grants = {(name, *grant) for name in GRANTS for grant in _grants(resources[name])}
+    writes = {(name, target) for name, action, target in grants if action == "s3:PutObject"}
+
+    assert not [grant for grant in grants if "*" in grant[1]]
+    assert not [grant for grant in grants if grant[2] in ("*", "bucket*")]
+    assert not [grant for grant in grants if grant[1].startswith("s3:") and not grant[2].startswith("bucket")]
+    assert not [write for write in writes if write[1] == "bucket/*"]
+    # only the page uploads photos; a label written under UploadsPrefix would be classified in turn
+    assert {name for name, target in writes if target == "bucket/${UploadsPrefix}*"} == {"WebFunction"}
+
+
+def test_given_the_batch_operations_role_then_only_batch_operations_of_this_account_may_assume_it(resources):
+    (statement,) = resources["BatchOperationsRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+
+    assert statement["Principal"] == {"Service": "batchoperations.s3.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+# --- Parameters CloudFormation refuses ----------------------------------------------------------------
+
+PREFIXES = ("UploadsPrefix", "LabelsPrefix", "BatchPrefix")
+
+
+def _evaluate(expression, values: dict, conditions: dict | None = None):
+    """The rule and condition functions the template uses, as CloudFormation evaluates them for these
+    parameter values; ``Ref AWS::NoValue`` is None (the property is left out)."""
+    if not isinstance(expression, dict):
+        return expression
+    ((function, argument),) = expression.items()
+    if function == "Ref":
+        return None if argument == "AWS::NoValue" else values[argument]
+    if function == "Fn::If":
+        name, if_true, if_false = argument
+        chosen = if_true if _evaluate(conditions[name], values, conditions) else if_false
+        return _evaluate(chosen, values, conditions)
+    arguments = [_evaluate(item, values, conditions) for item in argument]
+    if function == "Fn::Equals":
+        return arguments[0] == arguments[1]
+    if function == "Fn::Not":
+        return not arguments[0]
+    if function == "Fn::And":
+        return all(arguments)
+    if function == "Fn::Or":
+        return any(arguments)
+    raise AssertionError(f"a rule function this test does not evaluate: {function}")
+
+
+def _parameter_values(template: dict, **values: str) -> dict:
+    return {name: values.get(name, spec.get("Default")) for name, spec in template["Parameters"].items()}
+
+
+def _accepted(template: dict, **values: str) -> bool:
+    """Whether CloudFormation takes these values: each AllowedPattern (a whole-string match), then Rules."""
+    parameters = template["Parameters"]
+    values = _parameter_values(template, **values)
+    if any(not re.fullmatch(parameters[name]["AllowedPattern"], values[name]) for name in PREFIXES):
+        return False
+    return all(
+        _evaluate(assertion["Assert"], values)
+        for rule in template["Rules"].values()
+        if _evaluate(rule.get("RuleCondition", True), values)
+        for assertion in rule["Assertions"]
+    )
+
+
+def _apart(*prefixes: str) -> bool:
+    """No key can be under two of them: none is empty and none starts another."""
+    pairs = [(a, b) for i, a in enumerate(prefixes) for j, b in enumerate(prefixes) if i != j]
+    return all(prefixes) and not [(a, b) for a, b in pairs if b.startswith(a)]
+
+
+CANDIDATES = ["uploads/", "labels/", "batch/", "incoming/", "results/", "", "uploads", "labels"]
+CANDIDATES += ["labels/uploads/", "uploads/labels/", "uploads/batch/", "*/", "../", "/uploads/", "up"]
+
+
+def test_given_the_defaults_and_other_distinct_folders_then_cloudformation_accepts_them(template):
+    assert _accepted(template)
+    assert _accepted(template, UploadsPrefix="incoming/", LabelsPrefix="results/", BatchPrefix="jobs/")
+
+
+@pytest.mark.parametrize(
+    ("uploads", "labels"),
+    [
+        ("uploads/", "uploads/"),  # every upload is a label: nothing labelled
+        ("uploads/", ""),
+        ("", "labels/"),
+        ("labels/uploads/", "labels/"),  # every upload is under the labels: nothing labelled
+        ("uploads/", "uploads/labels/"),  # labels are uploads: each one triggers the function again
+        ("uploads", "uploads-labels/"),  # no "/": "uploads" starts "uploads-labels/"
+        ("*/", "labels/"),  # an IAM wildcard in every policy that names the prefix
+    ],
+)
+def test_given_prefixes_that_overlap_then_cloudformation_refuses_the_stack(template, uploads, labels):
+    assert not _accepted(template, UploadsPrefix=uploads, LabelsPrefix=labels)
+
+
+@pytest.mark.parametrize("batch", ["batch/", "uploads/", "labels/", "incoming/"])
+def test_given_any_prefixes_then_the_stack_is_accepted_only_when_no_key_can_be_under_two(template, batch):
+    accepted = [
+        (uploads, labels)
+        for uploads in CANDIDATES
+        for labels in CANDIDATES
+        if _accepted(template, UploadsPrefix=uploads, LabelsPrefix=labels, BatchPrefix=batch)
+    ]
+
+    assert accepted
+    assert not [pair for pair in accepted if not _apart(*pair, batch)]
+
+
+# --- Concurrency --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("function", "parameter"),
+    [("ClassifyFunction", "ClassifyReservedConcurrency"), ("BatchFunction", "BatchReservedConcurrency")],
+)
+def test_given_a_reserved_concurrency_parameter_then_a_number_reserves_and_caps_and_none_leaves_it_out(
+    template, function, parameter
+):
+    reserved = template["Resources"][function]["Properties"]["ReservedConcurrentExecutions"]
+    pattern = template["Parameters"][parameter]["AllowedPattern"]
+
+    def deployed(value: str):
+        assert re.fullmatch(pattern, value), value
+        return _evaluate(reserved, _parameter_values(template, **{parameter: value}), template["Conditions"])
+
+    assert deployed("240") == "240"
+    assert deployed("none") is None  # the property is left out: no reservation
+    # a flood is capped unless the deployer opts out
+    assert deployed(template["Parameters"][parameter]["Default"]) not in (None, "none")
+    # 0 would stop the function altogether: an outage, not a limit
+    assert not [value for value in ("0", "", "-1", "1.5", "None", "all") if re.fullmatch(pattern, value)]
+
+
+def test_given_the_unbounded_functions_then_the_queue_is_capped_by_its_event_source(resources):
+    """The queue function's cap is its SQS event source's, not a reservation; the web page is throttled."""
+    (work,) = resources["QueueFunction"]["Properties"]["Events"].values()
+
+    assert work["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "QueueMaxConcurrency"}}
+    assert "ReservedConcurrentExecutions" not in resources["QueueFunction"]["Properties"]
+    assert resources["WebApi"]["Properties"]["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+
+
+# --- Failures kept, and seen --------------------------------------------------------------------------
+
+
+def _of_type(resources: dict, kind: str) -> dict:
+    return {name: resource["Properties"] for name, resource in resources.items() if resource["Type"] == kind}
+
+
+def _watched(alarm: dict) -> tuple[str, str, str]:
+    """(namespace, metric, the resource of this stack it names) of one alarm."""
+    (dimension,) = alarm["Dimensions"]
+    value = dimension["Value"]
+    target = value["Ref"] if "Ref" in value else value["Fn::GetAtt"].removesuffix(".QueueName")
+    return alarm["Namespace"], alarm["MetricName"], target
+
+
+def _failure_queues(resources: dict) -> set[str]:
+    """Every queue failed work goes to: dead-letter queues, on-failure destinations, rules' dead letters."""
+    dead_letters = {
+        queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"].removesuffix(".Arn")
+        for queue in _of_type(resources, "AWS::SQS::Queue").values()
+        if "RedrivePolicy" in queue
+    }
+    destinations = {
+        function["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"][
+            "Fn::GetAtt"
+        ].removesuffix(".Arn")
+        for function in _of_type(resources, "AWS::Serverless::Function").values()
+        if "EventInvokeConfig" in function
+    }
+    undelivered = {
+        event["Properties"]["DeadLetterConfig"]["Arn"]["Fn::GetAtt"].removesuffix(".Arn")
+        for function in _of_type(resources, "AWS::Serverless::Function").values()
+        for event in (function.get("Events") or {}).values()
+        if "DeadLetterConfig" in event.get("Properties", {})
+    }
+    return dead_letters | destinations | undelivered
+
+
+def test_given_the_alarms_then_they_watch_the_failure_queues_and_the_functions_errors_and_throttles(
+    resources,
+):
+    watched = {_watched(alarm) for alarm in _of_type(resources, "AWS::CloudWatch::Alarm").values()}
+
+    assert watched == {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "ClassifyFailures"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "WorkDeadLetters"),
+        ("AWS/Lambda", "Errors", "ClassifyFunction"),
+        ("AWS/Lambda", "Errors", "BatchFunction"),
+        ("AWS/Lambda", "Errors", "QueueFunction"),
+        ("AWS/Lambda", "Errors", "WebFunction"),
+        ("AWS/Lambda", "Throttles", "ClassifyFunction"),
+        ("AWS/Lambda", "Throttles", "BatchFunction"),
+        ("AWS/Lambda", "Throttles", "QueueFunction"),
+    }
+    # a queue or function added later is covered too, or this fails
+    assert {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", q) for q in _failure_queues(resources)
+    } <= watched
+    assert {("AWS/Lambda", "Errors", f) for f in _of_type(resources, "AWS::Serverless::Function")} <= watched
+
+
+def test_given_any_alarm_then_it_fires_on_the_first_message_or_error_and_tells_the_topic(resources):
+    for name, alarm in _of_type(resources, "AWS::CloudWatch::Alarm").items():
+        statistic = "Maximum" if alarm["Namespace"] == "AWS/SQS" else "Sum"
+        assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+            statistic,
+            "GreaterThanThreshold",
+            0,
+        ), name
+        assert alarm["EvaluationPeriods"] == 1 and alarm["Period"] <= 300, name
+        # no data (an idle function, an empty queue that stopped reporting) is not an alarm
+        assert alarm["TreatMissingData"] == "notBreaching", name
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm["AlarmDescription"], name
+
+
+def test_given_an_alarm_email_then_it_is_subscribed_and_without_one_nothing_is(template, resources):
+    subscription = resources["AlarmEmailSubscription"]
+    condition = template["Conditions"][subscription["Condition"]]
+    pattern = template["Parameters"]["AlarmEmail"]["AllowedPattern"]
+
+    assert resources["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": "AlarmTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+    }
+    assert template["Parameters"]["AlarmEmail"]["Default"] == ""
+    assert _evaluate(condition, _parameter_values(template)) is False
+    assert _evaluate(condition, _parameter_values(template, AlarmEmail="ops@example.com")) is True
+    assert [value for value in ("", "ops@example.com") if re.fullmatch(pattern, value)] == [
+        "",
+        "ops@example.com",
+    ]
+    assert not [value for value in ("ops", "ops@", "a b@example.com") if re.fullmatch(pattern, value)]
+
+
+def test_given_failed_work_then_it_lands_in_an_encrypted_queue_that_keeps_it_14_days(resources):
+    queues = _of_type(resources, "AWS::SQS::Queue")
+    classify = resources["ClassifyFunction"]["Properties"]["EventInvokeConfig"]
+    work = queues["WorkQueue"]
+    (sqs_event,) = resources["QueueFunction"]["Properties"]["Events"].values()
+
+    assert classify["MaximumRetryAttempts"] == 2
+    assert classify["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": "ClassifyFailures.Arn"},
+    }
+    assert work["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": "WorkDeadLetters.Arn"},
+        "maxReceiveCount": {"Ref": "QueueMaxReceiveCount"},
+    }
+    assert _failure_queues(resources) == {"ClassifyFailures", "WorkDeadLetters"}
+    assert all(
+        queues[name]["MessageRetentionPeriod"] == 14 * 24 * 3600 for name in _failure_queues(resources)
+    )
+    assert all(queue["SqsManagedSseEnabled"] is True for queue in queues.values())
+    # a message is not handed out again while a slow batch still holds it (6 x the function's timeout)
+    assert work["VisibilityTimeout"] >= 6 * resources["QueueFunction"]["Properties"]["Timeout"]
+    assert sqs_event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_given_an_upload_event_eventbridge_cannot_deliver_then_it_joins_the_failed_invocations(resources):
+    (name, event), *_ = resources["ClassifyFunction"]["Properties"]["Events"].items()
+    (statement,) = resources["ClassifyFailuresPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+    assert event["Properties"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": "ClassifyFailures.Arn"}}
+    assert resources["ClassifyFailuresPolicy"]["Properties"]["Queues"] == [{"Ref": "ClassifyFailures"}]
+    # only this rule (SAM names it function + event) may send, and only messages
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert (statement["Effect"], statement["Action"]) == ("Allow", "sqs:SendMessage")
+    assert statement["Resource"] == {"Fn::GetAtt": "ClassifyFailures.Arn"}
+    assert statement["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": f"ClassifyFunction{name}.Arn"}}
+    }
+
+
+def test_given_any_queue_policy_then_each_service_may_send_only_from_a_named_source(resources):
+    statements = [
+        statement
+        for policy in _of_type(resources, "AWS::SQS::QueuePolicy").values()
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+
+    assert len(statements) == 2
+    assert all(
+        statement["Action"] == "sqs:SendMessage" and "Service" in statement["Principal"]
+        for statement in statements
+    )
+    assert all("aws:SourceArn" in statement["Condition"]["ArnEquals"] for statement in statements)
