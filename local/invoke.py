@@ -247,6 +247,47 @@ def runtime_tree(target: Path) -> None:
         raise UsageError(f"{', '.join(sorted(missing))} not in {TOOLS.name}: run scripts/setup.sh --tools")
 
 
+@contextlib.contextmanager
+def sandbox(function: Function):
+    """A temporary folder with the function's ``opt`` (its layers) and ``runtime``; yields both."""
+    with tempfile.TemporaryDirectory(prefix="catdog-invoke-") as folder:
+        opt, runtime = Path(folder) / "opt", Path(folder) / "runtime"
+        opt.mkdir()
+        runtime.mkdir()
+        merge_into(opt, function.layers)
+        runtime_tree(runtime)
+        yield opt, runtime
+
+
+def function_environment(function: Function, aws_env: dict[str, str], opt: Path, runtime: Path) -> dict:
+    """Lambda's environment for ``function``: nothing of the caller's but ``aws_env``."""
+    task = function.code_dir.resolve()
+    template_env = {
+        key: str(opt) + value[len("/opt") :] if value == "/opt" or value.startswith("/opt/") else value
+        for key, value in function.environment.items()
+    }
+    python_path = [task, opt / "python" / "lib" / "python3.12" / "site-packages", opt / "python", runtime]
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+        "LAMBDA_TASK_ROOT": str(task),
+        "LAMBDA_RUNTIME_DIR": str(runtime),
+        "PYTHONPATH": os.pathsep.join(map(str, python_path)),
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "AWS_LAMBDA_FUNCTION_NAME": function.logical_id,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(function.timeout),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.logical_id}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        **aws_env,
+        **template_env,
+    }
+
+
 # --- the objects an event names, and an embedded S3/SQS holding them ---------------------------------
 
 
@@ -362,13 +403,8 @@ class Emulator:
     _inits: queue.Queue = field(default_factory=queue.Queue)
 
     def __enter__(self) -> Emulator:
-        self._folder = tempfile.TemporaryDirectory(prefix="catdog-invoke-")
-        root = Path(self._folder.name)
-        opt, runtime = root / "opt", root / "runtime"
-        opt.mkdir()
-        runtime.mkdir()
-        merge_into(opt, self.function.layers)
-        runtime_tree(runtime)
+        self._sandbox = sandbox(self.function)
+        environ = function_environment(self.function, self.aws_env, *self._sandbox.__enter__())
         self.port, api_port = free_port(), free_port()
         command = [
             str(emulator_binary()),
@@ -385,7 +421,7 @@ class Emulator:
         self.process = subprocess.Popen(
             command,
             cwd=self.function.code_dir,
-            env=self.environment(opt, runtime),
+            env=environ,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -395,33 +431,6 @@ class Emulator:
         threading.Thread(target=self._read_emulator, daemon=True).start()
         self._wait_listening()
         return self
-
-    def environment(self, opt: Path, runtime: Path) -> dict[str, str]:
-        task = self.function.code_dir.resolve()
-        template_env = {
-            key: str(opt) + value[len("/opt") :] if value == "/opt" or value.startswith("/opt/") else value
-            for key, value in self.function.environment.items()
-        }
-        python_path = [task, opt / "python" / "lib" / "python3.12" / "site-packages", opt / "python", runtime]
-        return {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "LANG": "en_US.UTF-8",
-            "TZ": ":UTC",
-            "LAMBDA_TASK_ROOT": str(task),
-            "LAMBDA_RUNTIME_DIR": str(runtime),
-            "PYTHONPATH": os.pathsep.join(map(str, python_path)),
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
-            "AWS_LAMBDA_FUNCTION_NAME": self.function.logical_id,
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.function.memory_size),
-            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(self.function.timeout),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.function.logical_id}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": "local",
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            **self.aws_env,
-            **template_env,
-        }
 
     def _read_logs(self) -> None:
         """The runtime's output (the function's logs, START/END/REPORT) arrives on the emulator's stdout."""
@@ -501,7 +510,7 @@ class Emulator:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
-        self._folder.cleanup()
+        self._sandbox.__exit__(None, None, None)
 
 
 def _is_error(answer: bytes) -> bool:
@@ -530,7 +539,7 @@ def sam_build(build_dir: Path, cache_dir: Path | None = None) -> None:
     """``sam build`` of the whole application into ``build_dir`` (pip's cache makes it seconds)."""
     command = [str(TOOLS / "bin" / "sam"), "build", "--build-dir", str(build_dir)]
     if cache_dir is not None:
-        command += ["--cache", "--cache-dir", str(cache_dir)]
+        command += ["--cache-dir", str(cache_dir)]
     result = subprocess.run(command, cwd=REPO, env=tool_environment(), capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"sam build failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
@@ -621,9 +630,8 @@ def run(args: argparse.Namespace) -> int:
         result = emulator.invoke(json.dumps(event).encode())
         init = f"{result.init_ms:.1f} ms" if result.init_ms is not None else "-"
         print(
-            f"invoke: init {init} (the emulator's INIT REPORT; its REPORT line counts the init inside "
-            f"Duration), peak memory of the function process {result.peak_rss_mb} MB (VmHWM; the REPORT "
-            "shows the configured size)",
+            f"invoke: init {init}, peak memory {result.peak_rss_mb} MB (measured: the emulator's REPORT "
+            "counts the init inside Duration and shows the configured memory)",
             file=sys.stderr,
         )
         if labels_prefix:
