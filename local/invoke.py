@@ -29,6 +29,7 @@ Exit status: 0, 1 when the function failed, 2 on bad usage.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import importlib.metadata
 import json
@@ -401,6 +402,7 @@ class Emulator:
     echo_emulator: bool = False
     _reports: queue.Queue = field(default_factory=queue.Queue)
     _inits: queue.Queue = field(default_factory=queue.Queue)
+    _emulator_log: collections.deque = field(default_factory=lambda: collections.deque(maxlen=30))
 
     def __enter__(self) -> Emulator:
         self._sandbox = sandbox(self.function)
@@ -445,6 +447,7 @@ class Emulator:
         """The emulator's own log: the init duration is only here (its REPORT line prints ~0 ms)."""
         for raw in self.process.stderr:
             line = raw.decode(errors="replace").rstrip("\n")
+            self._emulator_log.append(line)
             if match := INIT_REPORT.search(line):
                 self._inits.put(float(match.group(1)))
             if self.echo_emulator:
@@ -482,9 +485,16 @@ class Emulator:
             f"http://127.0.0.1:{self.port}{INVOCATIONS}", data=event, method="POST"
         )
         started = time.perf_counter()
-        with urllib.request.urlopen(request, timeout=self.function.timeout + 60) as response:
-            answer = response.read()
-            error_header = response.headers.get("X-Amz-Function-Error")
+        wait = self.function.timeout + 60  # the emulator itself answers "Task timed out" at the timeout
+        try:
+            with urllib.request.urlopen(request, timeout=wait) as response:
+                answer = response.read()
+                error_header = response.headers.get("X-Amz-Function-Error")
+        except (OSError, urllib.error.URLError) as exc:
+            log = "\n".join(self._emulator_log)
+            raise RuntimeError(
+                f"no answer from the emulator in {wait} s ({exc}); its log ends:\n{log}"
+            ) from None
         round_trip = (time.perf_counter() - started) * 1000
         report = self._reports.get(timeout=10)
         try:
@@ -494,7 +504,7 @@ class Emulator:
         duration = DURATION.search(report)
         return Invocation(
             answer=answer,
-            function_error=bool(error_header) or _is_error(answer),
+            function_error=bool(error_header) or _is_error(answer) or answer.startswith(b"Task timed out"),
             report=report,
             init_ms=init_ms,
             duration_ms=float(duration.group(1)) if duration else None,
@@ -586,6 +596,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--debug", action="store_true", help="also print the emulator's own log")
     args = parser.parse_args(argv)
     args.event = args.event or args.event_option
+    for name in ("event", "env_vars", "photo", "build_dir"):  # sam runs in the checkout, not here
+        if getattr(args, name) is not None:
+            setattr(args, name, getattr(args, name).absolute())
     if args.event is None:
         raise UsageError("an event file is required: FUNCTION EVENT, or -e EVENT")
     if not args.event.is_file():

@@ -10,6 +10,7 @@ and the label JSON it wrote on stderr - and checks the answer and every label.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -177,10 +178,47 @@ def test_given_the_web_function_and_a_bucket_parameter_when_invoked_then_it_pres
     ],
     ids=["unknown-function", "missing-event", "missing-env-vars"],
 )
-def test_given_a_bad_argument_when_invoked_then_it_is_a_one_line_error_with_status_2(built, args, message):
-    result = run_python("-m", "local.invoke", *args, "--build-dir", str(built), "--emulator")
+def test_given_a_bad_argument_when_the_script_runs_then_it_is_a_one_line_error_with_status_2(
+    built, args, message
+):
+    result = subprocess.run(
+        [str(REPO / "scripts" / "invoke.sh"), *args, "--build-dir", str(built), "--emulator"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
     assert result.returncode == 2
     assert result.stdout == ""
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert message in result.stderr
+
+
+def test_given_a_working_docker_when_invoked_then_it_is_sam_local_invoke_with_the_same_arguments(
+    built, tmp_path
+):
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "docker").write_text("#!/bin/sh\nexit 0\n")  # `docker info` succeeds
+    (fake_bin / "docker").chmod(0o755)
+    env_vars = tmp_path / "env.json"
+    env_vars.write_text('{"ClassifyFunction": {"MAX_PIXELS": "1000"}}')
+    path = f"{fake_bin}:{os.environ['PATH']}"
+
+    result = run_python(
+        "-m",
+        "local.invoke",
+        "classify",
+        "events/s3-put.json",
+        "--env-vars",
+        str(env_vars),
+        "--build-dir",
+        str(built),
+        extra_env={"PATH": path},
+    )
+
+    delegated = f"sam local invoke ClassifyFunction --event {REPO / 'events' / 's3-put.json'} --template"
+    assert delegated in result.stderr
+    assert f"--env-vars {env_vars}" in result.stderr
+    assert "under the Lambda emulator" not in result.stderr
