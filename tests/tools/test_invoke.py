@@ -222,3 +222,69 @@ def test_given_a_working_docker_when_invoked_then_it_is_sam_local_invoke_with_th
     assert delegated in result.stderr
     assert f"--env-vars {env_vars}" in result.stderr
     assert "under the Lambda emulator" not in result.stderr
+
+
+@pytest.mark.parametrize("section", ["ClassifyFunction", "Parameters"])
+def test_given_env_vars_for_a_declared_variable_when_invoked_then_the_function_runs_with_them(
+    built, tmp_path, section
+):
+    env_vars = tmp_path / "env.json"
+    env_vars.write_text(json.dumps({section: {"MAX_PIXELS": "1000", "NOT_DECLARED": "x"}}))
+
+    result = invoke(built, "classify", "s3-put.json", "--env-vars", str(env_vars))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    label = labels_written(result.stderr)["labels/pets/whiskers.jpg.json"]
+    assert label["error"]["code"] == "too_many_pixels"  # the 180 x 180 sample is above 1000 pixels
+
+
+def test_given_a_photo_when_invoked_then_the_object_the_event_names_holds_it(built):
+    result = invoke(built, "classify", "s3-put.json", "--photo", str(REPO / "samples" / "dog-2103.jpg"))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    check_label(
+        labels_written(result.stderr)["labels/pets/whiskers.jpg.json"], "uploads/pets/whiskers.jpg", "dog"
+    )
+
+
+def test_given_aws_and_an_endpoint_when_invoked_then_the_function_uses_that_s3_as_it_is(built, moto_endpoint):
+    import boto3
+
+    aws = {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.create_bucket(Bucket="catdog-photos")
+    s3.put_object(
+        Bucket="catdog-photos",
+        Key="uploads/pets/whiskers.jpg",
+        Body=(REPO / "samples" / "dog-678.jpg").read_bytes(),
+    )
+
+    result = run_python(
+        "-m",
+        "local.invoke",
+        "classify",
+        "events/s3-put.json",
+        "--build-dir",
+        str(built),
+        "--emulator",
+        "--aws",
+        extra_env=aws,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    stored = json.loads(
+        s3.get_object(Bucket="catdog-photos", Key="labels/pets/whiskers.jpg.json")["Body"].read()
+    )
+    assert labels_written(result.stderr)["labels/pets/whiskers.jpg.json"] == stored
+    check_label(stored, "uploads/pets/whiskers.jpg", "dog")
