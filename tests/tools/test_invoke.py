@@ -247,44 +247,22 @@ def test_given_a_photo_when_invoked_then_the_object_the_event_names_holds_it(bui
     )
 
 
-def test_given_aws_and_an_endpoint_when_invoked_then_the_function_uses_that_s3_as_it_is(built, moto_endpoint):
+def test_given_aws_and_an_endpoint_when_invoked_then_the_function_uses_that_s3_as_it_is(
+    built, moto_endpoint, monkeypatch
+):
     import boto3
 
-    aws = {
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)  # the caller's AWS: this test's and the command's
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="catdog-photos")
-    s3.put_object(
-        Bucket="catdog-photos",
-        Key="uploads/pets/whiskers.jpg",
-        Body=(REPO / "samples" / "dog-678.jpg").read_bytes(),
-    )
+    photo = (REPO / "samples" / "dog-678.jpg").read_bytes()
+    s3.put_object(Bucket="catdog-photos", Key="uploads/pets/whiskers.jpg", Body=photo)
 
-    result = run_python(
-        "-m",
-        "local.invoke",
-        "classify",
-        "events/s3-put.json",
-        "--build-dir",
-        str(built),
-        "--emulator",
-        "--aws",
-        extra_env=aws,
-    )
+    result = invoke(built, "classify", "s3-put.json", "--aws")
 
     assert result.returncode == 0, result.stderr[-3000:]
-    stored = json.loads(
-        s3.get_object(Bucket="catdog-photos", Key="labels/pets/whiskers.jpg.json")["Body"].read()
-    )
-    assert labels_written(result.stderr)["labels/pets/whiskers.jpg.json"] == stored
-    check_label(stored, "uploads/pets/whiskers.jpg", "dog")
+    stored = s3.get_object(Bucket="catdog-photos", Key="labels/pets/whiskers.jpg.json")["Body"].read()
+    assert labels_written(result.stderr)["labels/pets/whiskers.jpg.json"] == json.loads(stored)
+    check_label(json.loads(stored), "uploads/pets/whiskers.jpg", "dog")
