@@ -125,6 +125,23 @@ def test_given_a_key_outside_uploads_when_its_label_is_asked_then_the_api_refuse
     assert status == 400 and body["error"]["code"] == "bad_key"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "api/nothing-here", 404, "not_found"),
+        ("GET", "api/uploads", 405, "method_not_allowed"),
+        ("PUT", "api/labels/uploads/0f/a.jpg", 405, "method_not_allowed"),
+    ],
+)
+def test_given_an_unknown_route_or_a_wrong_method_when_served_then_the_error_is_the_apis_json(
+    served, method, path, status, code
+):
+    response = requests.request(method, served.url + path, timeout=10)
+
+    assert response.status_code == status and response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == code and "/" + path in response.json()["error"]["message"]
+
+
 def test_given_the_health_route_when_called_then_it_states_the_limits(served):
     status, body = served.api("api/health")
     assert status == 200
