@@ -12,6 +12,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,6 +33,10 @@ SECRET_KEY = "testing"
 REGION = "us-east-1"
 #: Deliveries of one notification before it goes to the dead-letter queue (Lambda's async retries + 1).
 MAX_RECEIVES = 3
+#: Seconds before a message that was received but not deleted (a failed delivery) is received again.
+VISIBILITY_TIMEOUT = 30
+
+logger = logging.getLogger(__name__)
 
 
 class EmbeddedS3(ThreadedMotoServer):
@@ -66,7 +71,14 @@ def aws_environment(endpoint: str) -> dict[str, str]:
     }
 
 
-def create_pipeline(s3, sqs, bucket: str, uploads_prefix: str, allowed_origins: list[str]) -> str:
+def create_pipeline(
+    s3,
+    sqs,
+    bucket: str,
+    uploads_prefix: str,
+    allowed_origins: list[str],
+    visibility_timeout: int = VISIBILITY_TIMEOUT,
+) -> str:
     """The bucket (CORS for the page), its upload notifications and their queue; returns the queue URL."""
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_cors(
@@ -86,7 +98,7 @@ def create_pipeline(s3, sqs, bucket: str, uploads_prefix: str, allowed_origins: 
     redrive = {"deadLetterTargetArn": _queue_arn(sqs, dead_letters), "maxReceiveCount": str(MAX_RECEIVES)}
     queue = sqs.create_queue(
         QueueName=f"{bucket}-uploads",
-        Attributes={"VisibilityTimeout": "30", "RedrivePolicy": json.dumps(redrive)},
+        Attributes={"VisibilityTimeout": str(visibility_timeout), "RedrivePolicy": json.dumps(redrive)},
     )["QueueUrl"]
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
@@ -176,11 +188,17 @@ class FunctionLog(io.TextIOBase):
         self._file.close()
 
 
+class BadMessage(ValueError):
+    """A queue message that is not an S3 notification: no retry can make it one."""
+
+
 class UploadWorker(threading.Thread):
     """Feeds each S3 notification in the queue to the handler, as Lambda's S3 trigger would.
 
     A message is deleted once the handler returns; when it raises (what a retry can cure), the message
     comes back after its visibility timeout and lands in the dead-letter queue after ``MAX_RECEIVES``.
+    A message that is not an S3 notification is reported to ``on_bad_message`` and left alone, so it
+    takes the same way to the dead-letter queue; nothing a message holds stops the worker.
     """
 
     def __init__(
@@ -191,10 +209,12 @@ class UploadWorker(threading.Thread):
         on_done: Callable[[dict], None],
         on_error: Callable[[dict, Exception], None],
         log: FunctionLog,
+        on_bad_message: Callable[[dict, Exception], None] | None = None,
     ):
         super().__init__(name="catdog-classify-worker", daemon=True)
         self.sqs, self.queue_url, self.handler = sqs, queue_url, handler
         self.on_done, self.on_error, self.log = on_done, on_error, log
+        self.on_bad_message = on_bad_message or _log_bad_message
         self._stopping = threading.Event()
 
     def run(self) -> None:
@@ -208,10 +228,16 @@ class UploadWorker(threading.Thread):
                     return
                 continue
             for message in response.get("Messages", []):
-                self._deliver(message)
+                try:
+                    self._deliver(message)
+                except Exception as exc:  # a bad message, or a failing callback: report, keep serving
+                    try:
+                        self.on_bad_message(message, exc)
+                    except Exception:
+                        logger.exception("cannot report a failed queue message")
 
     def _deliver(self, message: dict) -> None:
-        event = json.loads(message["Body"])
+        event = _s3_notification(message.get("Body", ""))
         if "Records" in event:  # s3:TestEvent, sent when the notification is configured, has none
             try:
                 with self.log.capture():
@@ -225,3 +251,18 @@ class UploadWorker(threading.Thread):
     def stop(self) -> None:
         self._stopping.set()
         self.join()
+
+
+def _s3_notification(body: str) -> dict:
+    """The S3 event in a message body, or ``BadMessage``."""
+    try:
+        event = json.loads(body)
+    except ValueError as exc:
+        raise BadMessage(f"not JSON ({exc})") from None
+    if not isinstance(event, dict) or not isinstance(event.get("Records", []), list):
+        raise BadMessage("not an S3 notification")
+    return event
+
+
+def _log_bad_message(message: dict, exc: Exception) -> None:
+    logger.error("queue message %s failed: %s", message.get("MessageId"), exc)

@@ -135,7 +135,15 @@ def _serve(args: argparse.Namespace) -> None:
             keys = ", ".join(_event_keys(event))
             print(f"  {keys}: failed, will retry ({type(exc).__name__}: {exc})", flush=True)
 
-        worker = embedded.UploadWorker(sqs, queue, handler, on_done, on_error, log)
+        def on_bad_message(message: dict, exc: Exception) -> None:
+            body = message.get("Body", "")
+            print(
+                f"  queue message {message.get('MessageId')} failed ({exc}): {body[:60]!r}; "
+                f"after {embedded.MAX_RECEIVES} receives it goes to the dead-letter queue",
+                flush=True,
+            )
+
+        worker = embedded.UploadWorker(sqs, queue, handler, on_done, on_error, log, on_bad_message)
         worker.start()
         cleanup.callback(worker.stop)
         print(f"catdog: embedded S3 at {storage.endpoint}, bucket {args.bucket}, model {model}", flush=True)
