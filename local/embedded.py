@@ -24,6 +24,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from catdog.settings import Settings
 from local import FUNCTIONS
 from local.post_policy import PostPolicyMiddleware
 
@@ -40,13 +41,19 @@ logger = logging.getLogger(__name__)
 
 
 class EmbeddedS3(ThreadedMotoServer):
-    """moto's server with S3's POST policy check in front, since moto stores POST uploads unchecked."""
+    """moto's server with S3's POST policy check in front, since moto stores POST uploads unchecked.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    ``max_file_bytes`` bounds what a browser upload may send (the web API's ``MAX_IMAGE_BYTES``).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, max_file_bytes: int | None = None):
         super().__init__(ip_address=host, port=port, verbose=False)
+        self.max_file_bytes = max_file_bytes or Settings.from_env().max_image_bytes
 
     def _server_entry(self) -> None:
-        app = PostPolicyMiddleware(DomainDispatcherApplication(create_backend_app), SECRET_KEY)
+        app = PostPolicyMiddleware(
+            DomainDispatcherApplication(create_backend_app), SECRET_KEY, self.max_file_bytes
+        )
         self._server = make_server(
             self._ip_address, self._port, app, threaded=True, request_handler=MotoRequestHandler
         )
