@@ -13,10 +13,9 @@ import hashlib
 import hmac
 import io
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http import HTTPStatus
 from xml.sax.saxutils import escape
 
 from werkzeug.http import parse_options_header
@@ -215,33 +214,3 @@ def _malformed(reason: str) -> PolicyViolation:
         "MalformedPOSTRequest",
         f"The body of your POST request is not well-formed multipart/form-data ({reason}).",
     )
-
-
-class PostPolicyMiddleware:
-    """WSGI middleware that checks browser (multipart POST) uploads before the S3 app stores them."""
-
-    def __init__(self, app: Callable, secret_key: str, max_file_bytes: int):
-        self.app = app
-        self.secret_key = secret_key
-        self.max_file_bytes = max_file_bytes
-
-    def __call__(self, environ: dict, start_response: Callable):
-        is_upload = environ.get("REQUEST_METHOD") == "POST" and environ.get("CONTENT_TYPE", "").startswith(
-            "multipart/form-data"
-        )
-        if not is_upload:
-            return self.app(environ, start_response)
-        bucket = environ.get("PATH_INFO", "").strip("/").split("/")[0]
-        try:
-            upload = read_upload(environ, self.max_file_bytes)
-            check_post_policy(upload.fields, bucket, upload.file_size, self.secret_key)
-        except PolicyViolation as violation:
-            headers = [("Content-Type", "application/xml")]
-            if origin := environ.get("HTTP_ORIGIN"):  # so that the page can read why
-                headers.append(("Access-Control-Allow-Origin", origin))
-            start_response(f"{violation.status} {HTTPStatus(violation.status).phrase}", headers)
-            return [violation.xml()]
-        # moto parses the form again, from the bytes read (at most the limit)
-        environ.update({"wsgi.input": io.BytesIO(upload.body), "CONTENT_LENGTH": str(len(upload.body))})
-        environ.pop("HTTP_TRANSFER_ENCODING", None)
-        return self.app(environ, start_response)

@@ -16,6 +16,7 @@ import sys
 import boto3
 import pytest
 import requests
+from botocore.exceptions import ClientError
 from web_pipeline import MAX_IMAGE_BYTES, REPO, start, stop
 
 SAMPLES = sorted((REPO / "samples").glob("*.jpg"))
@@ -96,14 +97,7 @@ def test_given_a_file_above_the_limit_when_posted_to_s3_then_the_policy_rejects_
     response = post_to_s3(upload, b"\xff" * (MAX_IMAGE_BYTES + 1))
 
     assert response.status_code == 400 and "<Code>EntityTooLarge</Code>" in response.text
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=served.s3_endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
-    assert s3.list_objects_v2(Bucket="catdog-local", Prefix=upload["key"])["KeyCount"] == 0
+    assert served.s3().list_objects_v2(Bucket="catdog-local", Prefix=upload["key"])["KeyCount"] == 0
     assert served.api(f"api/labels/{upload['key']}")[0] == 404
 
 
@@ -118,6 +112,32 @@ def test_given_a_tampered_form_when_posted_to_s3_then_the_policy_rejects_it(serv
     assert post_to_s3(upload, photo, other_key).status_code == 403
     assert post_to_s3(upload, photo, {**upload["fields"], "Content-Type": "text/html"}).status_code == 403
     assert "SignatureDoesNotMatch" in post_to_s3(upload, photo, unsigned).text
+
+
+def test_given_an_anonymous_listing_from_another_origin_when_sent_to_the_embedded_s3_then_it_is_refused(
+    served,
+):
+    listing = f"{served.s3_endpoint}/catdog-local?list-type=2"
+
+    response = requests.get(listing, headers={"Origin": "http://evil.example"}, timeout=10)
+
+    assert response.status_code == 403 and "Access-Control-Allow-Origin" not in response.headers
+    assert served.s3().list_objects_v2(Bucket="catdog-local")["KeyCount"] > 0  # signed, it is served
+
+
+def test_given_the_old_fixed_secret_when_a_client_signs_with_it_then_the_embedded_s3_refuses(served):
+    forger = boto3.client(
+        "s3",
+        endpoint_url=served.s3_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+
+    with pytest.raises(ClientError) as refused:
+        forger.list_objects_v2(Bucket="catdog-local")
+
+    assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
 
 
 def test_given_a_key_outside_uploads_when_its_label_is_asked_then_the_api_refuses(served):

@@ -11,7 +11,8 @@ from botocore.config import Config
 from werkzeug.test import Client
 from werkzeug.wrappers import Request
 
-from local.post_policy import PolicyViolation, PostPolicyMiddleware, check_post_policy
+from local.gate import S3Gate
+from local.post_policy import PolicyViolation, check_post_policy
 
 SECRET = "unit-test-secret"
 BUCKET = "photos"
@@ -110,7 +111,7 @@ def gate():
         start_response("204 No Content", [])
         return [b""]
 
-    client = Client(PostPolicyMiddleware(s3, SECRET, MAX_FILE))
+    client = Client(S3Gate(s3, SECRET, MAX_FILE))
     client.stored = stored
     return client
 
