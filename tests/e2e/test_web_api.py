@@ -140,6 +140,34 @@ def test_given_the_old_fixed_secret_when_a_client_signs_with_it_then_the_embedde
     assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
 
 
+def test_given_the_page_on_a_lan_address_when_it_uploads_then_cors_allows_its_origin_and_no_other(
+    serving_model, cat_photos, tmp_path
+):
+    # 127.0.0.2 is not one of the loopback names, so catdog serve runs as with --host 0.0.0.0 (presigned
+    # URLs name the host the page was reached by) while listening on the loopback network only.
+    lan = start(serving_model, tmp_path / "classify.log", ("--host", "127.0.0.2", "--samples", str(tmp_path)))
+    try:
+        upload = presign(lan, "cat.jpg", "image/jpeg")
+        page = lan.url.rstrip("/")
+        assert upload["url"].startswith("http://127.0.0.2:")
+
+        def preflight(origin: str) -> requests.Response:
+            headers = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+            return requests.options(upload["url"], headers=headers, timeout=10)
+
+        photo = {"file": ("cat.jpg", cat_photos[0].read_bytes())}
+        posted = requests.post(
+            upload["url"], data=upload["fields"], files=photo, headers={"Origin": page}, timeout=30
+        )
+
+        assert preflight(page).headers["Access-Control-Allow-Origin"] == page
+        assert preflight("http://evil.example").status_code == 403
+        assert posted.status_code == 204 and posted.headers["Access-Control-Allow-Origin"] == page
+        assert lan.wait_for_label(upload["key"])["label"] == "cat"
+    finally:
+        stop(lan.process)
+
+
 def test_given_a_key_outside_uploads_when_its_label_is_asked_then_the_api_refuses(served):
     status, body = served.api("api/labels/labels/x.jpg.json")
     assert status == 400 and body["error"]["code"] == "bad_key"
