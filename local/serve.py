@@ -149,11 +149,12 @@ def _serve(args: argparse.Namespace) -> None:
         print(f"catdog: embedded S3 at {storage.endpoint}, bucket {args.bucket}, model {model}", flush=True)
         print(f"catdog: the classify function logs to {log_path}", flush=True)
         _classify_samples(s3, args.bucket, args.samples, settings)
-        print(f"\ncatdog is serving the upload page on {url}  (Ctrl+C to stop)", flush=True)
-        try:
-            web.serve_forever()
+        try:  # a Ctrl+C right after the line, before werkzeug's own handler, stops as cleanly
+            print(f"\ncatdog is serving the upload page on {url}  (Ctrl+C to stop)", flush=True)
+            web.serve_forever()  # returns on Ctrl+C: werkzeug catches it
         except KeyboardInterrupt:
-            print("\ncatdog: stopped", flush=True)
+            pass
+        print("\ncatdog: stopped", flush=True)
 
 
 def _load(function: str, log):
