@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 
-import boto3
 import pytest
 import requests
 from botocore.exceptions import ClientError
@@ -126,13 +125,7 @@ def test_given_an_anonymous_listing_from_another_origin_when_sent_to_the_embedde
 
 
 def test_given_the_old_fixed_secret_when_a_client_signs_with_it_then_the_embedded_s3_refuses(served):
-    forger = boto3.client(
-        "s3",
-        endpoint_url=served.s3_endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
+    forger = served.s3(secret_key="testing", access_key="testing")
 
     with pytest.raises(ClientError) as refused:
         forger.list_objects_v2(Bucket="catdog-local")

@@ -45,13 +45,13 @@ class ServedPipeline:
         except urllib.error.HTTPError as error:
             return error.code, json.load(error)
 
-    def s3(self):
-        """A boto3 S3 client of the embedded S3, signed with this run's secret key."""
+    def s3(self, secret_key: str | None = None, access_key: str = "catdog-local"):
+        """A boto3 S3 client of the embedded S3, signing with ``secret_key`` (this run's by default)."""
         return boto3.client(
             "s3",
             endpoint_url=self.s3_endpoint,
-            aws_access_key_id="catdog-local",
-            aws_secret_access_key=self.secret_key,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key or self.secret_key,
             region_name="us-east-1",
         )
 

@@ -26,15 +26,30 @@ from local.embedded import (
 BUCKET = "catdog-local"
 
 
+def s3_client(storage: EmbeddedS3, secret_key: str | None = None, access_key: str = ACCESS_KEY):
+    """A boto3 S3 client of ``storage``, signing with ``secret_key`` (this run's by default)."""
+    env = aws_environment(storage.endpoint, secret_key or storage.secret_key)
+    return boto3.client(
+        "s3",
+        endpoint_url=storage.endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_DEFAULT_REGION"],
+        config=Config(signature_version="s3v4"),
+    )
+
+
 def clients(storage: EmbeddedS3):
+    """The S3 and SQS clients that ``catdog serve`` itself would have."""
     env = aws_environment(storage.endpoint, storage.secret_key)
-    session = boto3.Session(
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=storage.endpoint,
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
         region_name=env["AWS_DEFAULT_REGION"],
     )
-    s3 = session.client("s3", endpoint_url=storage.endpoint, config=Config(signature_version="s3v4"))
-    return s3, session.client("sqs", endpoint_url=storage.endpoint)
+    return s3_client(storage), sqs
 
 
 @pytest.fixture(scope="module")
@@ -118,19 +133,12 @@ def test_given_the_runs_secret_key_when_boto3_signs_with_it_then_every_call_is_s
     bucket.put_object(Bucket=BUCKET, Key=key, Body=b"photo")
 
     assert bucket.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"photo"
-    assert [
-        o["Key"] for o in bucket.list_objects_v2(Bucket=BUCKET, Prefix="uploads/my pets/")["Contents"]
-    ] == [key]
+    listed = bucket.list_objects_v2(Bucket=BUCKET, Prefix="uploads/my pets/")["Contents"]
+    assert [o["Key"] for o in listed] == [key]
 
 
 def test_given_the_old_fixed_secret_when_a_client_signs_with_it_then_it_is_refused(storage, bucket):
-    forger = boto3.client(
-        "s3",
-        endpoint_url=storage.endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
+    forger = s3_client(storage, secret_key="testing", access_key="testing")
 
     with pytest.raises(ClientError) as refused:
         forger.list_objects_v2(Bucket=BUCKET)
@@ -154,15 +162,7 @@ def test_given_an_anonymous_request_from_another_origin_when_sent_then_403_witho
 
 def test_given_a_post_policy_signed_with_the_old_fixed_secret_when_posted_then_it_is_refused(storage, bucket):
     def presign(secret: str) -> dict:
-        signer = boto3.client(
-            "s3",
-            endpoint_url=storage.endpoint,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=secret,
-            region_name="us-east-1",
-            config=Config(signature_version="s3v4"),
-        )
-        return signer.generate_presigned_post(
+        return s3_client(storage, secret).generate_presigned_post(
             BUCKET, "uploads/p.jpg", Conditions=[["content-length-range", 1, 99]]
         )
 
