@@ -62,7 +62,7 @@ class S3Gate:
         try:
             if method == "OPTIONS" and origin:
                 return self._preflight(environ, cors, start_response)
-            if method == "POST" and environ.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
+            if _is_browser_upload(environ):
                 self._check_upload(environ)
             else:
                 cors = []  # only the browser's upload is the page's business
@@ -181,6 +181,16 @@ def check_signature(environ: dict, secret_key: str, now: datetime | None = None)
         raise PolicyViolation(
             403, "SignatureDoesNotMatch", "The request signature we calculated does not match"
         )
+
+
+def _is_browser_upload(environ: dict) -> bool:
+    """A multipart POST to a bucket's own URL (``/<bucket>``, no query): S3's browser upload."""
+    return (
+        environ.get("REQUEST_METHOD") == "POST"
+        and environ.get("CONTENT_TYPE", "").startswith("multipart/form-data")
+        and not environ.get("QUERY_STRING")
+        and re.fullmatch(r"/[^/]+/?", environ.get("PATH_INFO", "")) is not None
+    )
 
 
 def _body_hash(environ: dict) -> str:

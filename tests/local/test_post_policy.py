@@ -185,3 +185,15 @@ def test_given_an_endless_body_without_a_length_when_posted_then_reading_stops_a
 
     assert response.status_code == 400 and b"<Code>EntityTooLarge</Code>" in response.data
     assert body.read_bytes < MAX_FILE + 100_000 and gate.stored == []
+
+
+@pytest.mark.parametrize("target", [f"/{BUCKET}?delete", f"/{BUCKET}/uploads/a.jpg", "/moto-api/reset"])
+def test_given_a_genuine_upload_form_when_posted_anywhere_but_the_buckets_url_then_it_needs_a_signature(
+    gate, target
+):
+    body = multipart(upload_form(), ("file", b"x"))
+
+    response = gate.post(target, data=body, content_type=f"multipart/form-data; boundary={BOUNDARY}")
+
+    assert response.status_code == 403 and b"<Code>AccessDenied</Code>" in response.data
+    assert gate.stored == []
