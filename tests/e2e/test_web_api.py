@@ -100,6 +100,18 @@ def test_given_a_file_above_the_limit_when_posted_to_s3_then_the_policy_rejects_
     assert served.api(f"api/labels/{upload['key']}")[0] == 404
 
 
+def test_given_a_1_byte_photo_beside_a_big_extra_file_part_when_posted_then_refused_and_nothing_stored(
+    served,
+):
+    upload = presign(served, "tiny.jpg", "image/jpeg")
+    parts = [("extra", ("pad.bin", b"\0" * (MAX_IMAGE_BYTES * 5))), ("file", ("tiny.jpg", b"x"))]
+
+    response = requests.post(upload["url"], data=upload["fields"], files=parts, timeout=30)
+
+    assert response.status_code == 400 and "<Code>EntityTooLarge</Code>" in response.text
+    assert served.s3().list_objects_v2(Bucket="catdog-local", Prefix=upload["key"])["KeyCount"] == 0
+
+
 def test_given_a_tampered_form_when_posted_to_s3_then_the_policy_rejects_it(served, cat_photos):
     upload = presign(served, "cat.jpg", "image/jpeg")
     photo = cat_photos[1].read_bytes()
