@@ -12,9 +12,12 @@ import contextlib
 import importlib.util
 import io
 import json
+import logging
+import os
+import secrets
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,25 +26,56 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from catdog.settings import Settings
 from local import FUNCTIONS
-from local.post_policy import PostPolicyMiddleware
+from local.gate import S3Gate
 
-#: Credentials and region of the embedded AWS: moto accepts any, the POST policy check needs the secret.
-ACCESS_KEY = "testing"
-SECRET_KEY = "testing"
+#: The access key id and region of the embedded AWS; its secret key is new on every run (``run_secret``).
+ACCESS_KEY = "catdog-local"
 REGION = "us-east-1"
+#: A secret key to use instead of a random one, for a script or test that talks to the embedded S3.
+SECRET_ENV = "CATDOG_SERVE_SECRET_KEY"
 #: Deliveries of one notification before it goes to the dead-letter queue (Lambda's async retries + 1).
 MAX_RECEIVES = 3
+#: Seconds before a message that was received but not deleted (a failed delivery) is received again.
+VISIBILITY_TIMEOUT = 30
+
+logger = logging.getLogger(__name__)
+
+
+def run_secret(environ: Mapping[str, str] = os.environ) -> str:
+    """This run's secret key: ``$CATDOG_SERVE_SECRET_KEY`` if set, else a new random one."""
+    return environ.get(SECRET_ENV) or secrets.token_urlsafe(30)
 
 
 class EmbeddedS3(ThreadedMotoServer):
-    """moto's server with S3's POST policy check in front, since moto stores POST uploads unchecked."""
+    """moto's server behind ``local.gate.S3Gate``: browser uploads checked against their POST policy
+    (moto stores them unchecked), every other request checked for a signature with ``secret_key``.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    ``max_file_bytes`` bounds what a browser upload may send (the web API's ``MAX_IMAGE_BYTES``);
+    ``page_port``, set once the page listens, makes the page's origin the only one CORS allows.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        secret_key: str | None = None,
+        max_file_bytes: int | None = None,
+    ):
         super().__init__(ip_address=host, port=port, verbose=False)
+        self.secret_key = secret_key or run_secret()
+        self.max_file_bytes = max_file_bytes or Settings.from_env().max_image_bytes
+        self.page_port: int | None = None
 
     def _server_entry(self) -> None:
-        app = PostPolicyMiddleware(DomainDispatcherApplication(create_backend_app), SECRET_KEY)
+        app = S3Gate(
+            DomainDispatcherApplication(create_backend_app),
+            self.secret_key,
+            self.max_file_bytes,
+            page_port=lambda: self.page_port,
+        )
         self._server = make_server(
             self._ip_address, self._port, app, threaded=True, request_handler=MotoRequestHandler
         )
@@ -55,38 +89,31 @@ class EmbeddedS3(ThreadedMotoServer):
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def aws_environment(endpoint: str) -> dict[str, str]:
+def aws_environment(endpoint: str, secret_key: str) -> dict[str, str]:
     """Environment that points every boto3 client of this process (the handler's too) at ``endpoint``."""
     return {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_SECRET_ACCESS_KEY": secret_key,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
     }
 
 
-def create_pipeline(s3, sqs, bucket: str, uploads_prefix: str, allowed_origins: list[str]) -> str:
-    """The bucket (CORS for the page), its upload notifications and their queue; returns the queue URL."""
+def create_pipeline(
+    s3, sqs, bucket: str, uploads_prefix: str, visibility_timeout: int = VISIBILITY_TIMEOUT
+) -> str:
+    """The bucket, its upload notifications and their queue; returns the queue URL.
+
+    The bucket has no CORS configuration: moto would answer any origin its rules list, and a page
+    reached over the LAN has no single origin to list; ``S3Gate`` answers for the page's own origin.
+    """
     s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_cors(
-        Bucket=bucket,
-        CORSConfiguration={
-            "CORSRules": [
-                {
-                    "AllowedOrigins": allowed_origins,
-                    "AllowedMethods": ["POST"],
-                    "AllowedHeaders": ["*"],
-                    "MaxAgeSeconds": 3600,
-                }
-            ]
-        },
-    )
     dead_letters = sqs.create_queue(QueueName=f"{bucket}-uploads-dlq")["QueueUrl"]
     redrive = {"deadLetterTargetArn": _queue_arn(sqs, dead_letters), "maxReceiveCount": str(MAX_RECEIVES)}
     queue = sqs.create_queue(
         QueueName=f"{bucket}-uploads",
-        Attributes={"VisibilityTimeout": "30", "RedrivePolicy": json.dumps(redrive)},
+        Attributes={"VisibilityTimeout": str(visibility_timeout), "RedrivePolicy": json.dumps(redrive)},
     )["QueueUrl"]
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
@@ -176,11 +203,17 @@ class FunctionLog(io.TextIOBase):
         self._file.close()
 
 
+class BadMessage(ValueError):
+    """A queue message that is not an S3 notification: no retry can make it one."""
+
+
 class UploadWorker(threading.Thread):
     """Feeds each S3 notification in the queue to the handler, as Lambda's S3 trigger would.
 
     A message is deleted once the handler returns; when it raises (what a retry can cure), the message
     comes back after its visibility timeout and lands in the dead-letter queue after ``MAX_RECEIVES``.
+    A message that is not an S3 notification is reported to ``on_bad_message`` and left alone, so it
+    takes the same way to the dead-letter queue; nothing a message holds stops the worker.
     """
 
     def __init__(
@@ -191,10 +224,12 @@ class UploadWorker(threading.Thread):
         on_done: Callable[[dict], None],
         on_error: Callable[[dict, Exception], None],
         log: FunctionLog,
+        on_bad_message: Callable[[dict, Exception], None] | None = None,
     ):
         super().__init__(name="catdog-classify-worker", daemon=True)
         self.sqs, self.queue_url, self.handler = sqs, queue_url, handler
         self.on_done, self.on_error, self.log = on_done, on_error, log
+        self.on_bad_message = on_bad_message or _log_bad_message
         self._stopping = threading.Event()
 
     def run(self) -> None:
@@ -208,10 +243,16 @@ class UploadWorker(threading.Thread):
                     return
                 continue
             for message in response.get("Messages", []):
-                self._deliver(message)
+                try:
+                    self._deliver(message)
+                except Exception as exc:  # a bad message, or a failing callback: report, keep serving
+                    try:
+                        self.on_bad_message(message, exc)
+                    except Exception:
+                        logger.exception("cannot report a failed queue message")
 
     def _deliver(self, message: dict) -> None:
-        event = json.loads(message["Body"])
+        event = _s3_notification(message.get("Body", ""))
         if "Records" in event:  # s3:TestEvent, sent when the notification is configured, has none
             try:
                 with self.log.capture():
@@ -225,3 +266,18 @@ class UploadWorker(threading.Thread):
     def stop(self) -> None:
         self._stopping.set()
         self.join()
+
+
+def _s3_notification(body: str) -> dict:
+    """The S3 event in a message body, or ``BadMessage``."""
+    try:
+        event = json.loads(body)
+    except ValueError as exc:
+        raise BadMessage(f"not JSON ({exc})") from None
+    if not isinstance(event, dict) or not isinstance(event.get("Records", []), list):
+        raise BadMessage("not an S3 notification")
+    return event
+
+
+def _log_bad_message(message: dict, exc: Exception) -> None:
+    logger.error("queue message %s failed: %s", message.get("MessageId"), exc)

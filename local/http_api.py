@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import threading
 import time
 import uuid
@@ -21,6 +22,8 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 #: API requests are small JSON documents (photos go straight to S3): anything bigger is refused unread.
 MAX_BODY_BYTES = 64 * 1024
 UPLOADS_ROUTE = ("POST", "/api/uploads")
+
+logger = logging.getLogger(__name__)
 
 
 class HttpApi:
@@ -49,8 +52,14 @@ class HttpApi:
             event = http_api_event(environ)
         except BodyTooLarge as exc:
             return _respond(start_response, _json_error(413, "too_large", str(exc)))
-        with self._lock, self.around():
-            response = self.handler(event, self.context_factory())
+        except BadRequest as exc:
+            return _respond(start_response, _json_error(400, "bad_request", str(exc)))
+        try:
+            with self._lock, self.around():
+                response = self.handler(event, self.context_factory())
+        except Exception:  # what API Gateway answers when the function fails, in the API's shape
+            logger.exception("the web function failed")
+            response = _json_error(500, "internal_error", "the request failed; it can be retried")
         if self.s3_port_for_browsers and (event["requestContext"]["http"]["method"], event["rawPath"]) == (
             UPLOADS_ROUTE
         ):
@@ -58,13 +67,22 @@ class HttpApi:
         return _respond(start_response, response)
 
 
-class BodyTooLarge(ValueError):
+class BadRequest(ValueError):
+    pass
+
+
+class BodyTooLarge(BadRequest):
     pass
 
 
 def http_api_event(environ: dict) -> dict:
     """The HTTP API (payload format 2.0) event for one WSGI request."""
-    length = int(environ.get("CONTENT_LENGTH") or 0)
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = -1
+    if length < 0:
+        raise BadRequest(f"Content-Length {environ['CONTENT_LENGTH']!r} is not a size")
     if length > MAX_BODY_BYTES:
         raise BodyTooLarge(f"a request body of {length:,} bytes is above the API's {MAX_BODY_BYTES:,}")
     body = environ["wsgi.input"].read(length) if length else b""

@@ -13,15 +13,20 @@ import hashlib
 import hmac
 import io
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from http import HTTPStatus
 from xml.sax.saxutils import escape
 
-from werkzeug.wrappers import Request
+from werkzeug.http import parse_options_header
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 #: Form fields that the policy does not have to mention (AWS's own list, lower case).
 EXEMPT_FIELDS = {"policy", "x-amz-signature", "file"}
+#: The form fields before the file may be this long in all (the web API's presigned ones take ~1.5 kB).
+MAX_PRE_DATA_BYTES = 20 * 1024
+#: Room for the multipart boundaries and part headers around the fields and the file.
+MULTIPART_SLACK = 16 * 1024
 
 
 class PolicyViolation(Exception):
@@ -119,31 +124,93 @@ def _check_conditions(conditions: Iterable, fields: dict[str, str], file_size: i
     return covered
 
 
-class PostPolicyMiddleware:
-    """WSGI middleware that checks browser (multipart POST) uploads before the S3 app stores them."""
+@dataclass
+class Upload:
+    """A browser upload read off the wire: its form fields, its file's size, and the raw request body."""
 
-    def __init__(self, app: Callable, secret_key: str):
-        self.app = app
-        self.secret_key = secret_key
+    fields: dict[str, str]
+    file_size: int
+    body: bytes
 
-    def __call__(self, environ: dict, start_response: Callable):
-        is_upload = environ.get("REQUEST_METHOD") == "POST" and environ.get("CONTENT_TYPE", "").startswith(
-            "multipart/form-data"
-        )
-        if not is_upload:
-            return self.app(environ, start_response)
-        request = Request(environ)
-        body = request.get_data(cache=True)
-        upload = request.files.get("file")
-        size = len(upload.read()) if upload else 0
-        bucket = environ.get("PATH_INFO", "").strip("/").split("/")[0]
-        environ["wsgi.input"] = io.BytesIO(body)  # moto parses the form again from the start
+
+def read_upload(environ: dict, max_file_bytes: int, chunk_bytes: int = 64 * 1024) -> Upload:
+    """Read a multipart POST while bounding it, or raise ``PolicyViolation`` as soon as it is too big.
+
+    The whole request may be at most ``max_file_bytes`` + ``MAX_PRE_DATA_BYTES`` + ``MULTIPART_SLACK``:
+    a declared Content-Length above that is refused before a byte is read, a body without a length
+    (chunked) as soon as it crosses it. The fields before the file may be at most
+    ``MAX_PRE_DATA_BYTES``, as S3 bounds them. So memory is bounded by the limit, not by the request.
+    """
+    max_request = max_file_bytes + MAX_PRE_DATA_BYTES + MULTIPART_SLACK
+    too_large = PolicyViolation(
+        400,
+        "EntityTooLarge",
+        f"Your proposed upload exceeds the maximum allowed size of {max_file_bytes:,} bytes",
+    )
+    declared = environ.get("CONTENT_LENGTH")
+    if declared:
+        if not declared.isdigit():
+            raise PolicyViolation(400, "InvalidArgument", "Content-Length is not a size")
+        if int(declared) > max_request:
+            raise too_large
+        remaining = int(declared)
+    elif environ.get("wsgi.input_terminated"):
+        remaining = None  # chunked: read to the end, but never more than the bound
+    else:
+        raise PolicyViolation(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+    _, options = parse_options_header(environ.get("CONTENT_TYPE", ""))
+    if not options.get("boundary"):
+        raise _malformed("no multipart boundary")
+    decoder = MultipartDecoder(options["boundary"].encode("latin-1"))
+    stream, body = environ["wsgi.input"], io.BytesIO()
+    values: dict[str, bytearray] = {}
+    part, pre_data, file_size, in_file, seen_file = "", 0, 0, False, False
+    while True:
+        size = chunk_bytes if remaining is None else min(chunk_bytes, remaining)
+        chunk = stream.read(size) if size else b""
+        if remaining is not None:
+            remaining -= len(chunk)
+        if body.tell() + len(chunk) > max_request:
+            raise too_large
+        body.write(chunk)
         try:
-            check_post_policy(request.form, bucket, size, self.secret_key)
-        except PolicyViolation as violation:
-            headers = [("Content-Type", "application/xml")]
-            if origin := environ.get("HTTP_ORIGIN"):  # so that the page can read why
-                headers.append(("Access-Control-Allow-Origin", origin))
-            start_response(f"{violation.status} {HTTPStatus(violation.status).phrase}", headers)
-            return [violation.xml()]
-        return self.app(environ, start_response)
+            decoder.receive_data(chunk or None)
+            event = decoder.next_event()
+            while not isinstance(event, NeedData | Epilogue):
+                if isinstance(event, File) and event.name.lower() == "file" and not seen_file:
+                    in_file = seen_file = True
+                elif isinstance(event, Field | File):
+                    in_file, part = False, event.name
+                    values.setdefault(part, bytearray())
+                    if not seen_file:
+                        pre_data += len(part)
+                elif isinstance(event, Data):
+                    if in_file:
+                        file_size += len(event.data)
+                    elif not seen_file:  # S3 ignores the fields after the file
+                        values[part] += event.data
+                        pre_data += len(event.data)
+                if pre_data > MAX_PRE_DATA_BYTES:
+                    raise PolicyViolation(
+                        400,
+                        "MaxPostPreDataLengthExceeded",
+                        f"Your POST request fields preceding the upload file were too large "
+                        f"(more than {MAX_PRE_DATA_BYTES:,} bytes)",
+                    )
+                event = decoder.next_event()
+        except ValueError as exc:
+            raise _malformed(str(exc)) from None
+        if isinstance(event, Epilogue) or not chunk:
+            break
+    if not seen_file:
+        raise PolicyViolation(400, "InvalidArgument", "POST requires exactly one file upload per request.")
+    fields = {name: bytes(value).decode("utf-8", "replace") for name, value in values.items()}
+    return Upload(fields, file_size, body.getvalue())
+
+
+def _malformed(reason: str) -> PolicyViolation:
+    return PolicyViolation(
+        400,
+        "MalformedPOSTRequest",
+        f"The body of your POST request is not well-formed multipart/form-data ({reason}).",
+    )

@@ -92,7 +92,7 @@ def _serve(args: argparse.Namespace) -> None:
         storage = embedded.EmbeddedS3(args.host, 0)
         storage.start()
         cleanup.callback(storage.stop)
-        _point_aws_at(storage.endpoint, model, args.bucket)
+        _point_aws_at(storage.endpoint, storage.secret_key, model, args.bucket)
         settings = Settings.from_env()
         s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
         sqs = boto3.client("sqs")
@@ -104,9 +104,9 @@ def _serve(args: argparse.Namespace) -> None:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise ServeError(f"cannot listen on {args.host}:{args.port}: {reason}") from exc
         url = f"http://{args.host}:{listener.getsockname()[1]}/"
+        storage.page_port = listener.getsockname()[1]  # the page's origin is the only one CORS allows
         try:
-            origins = [url.rstrip("/")] if loopback else ["*"]
-            queue = embedded.create_pipeline(s3, sqs, args.bucket, settings.uploads_prefix, origins)
+            queue = embedded.create_pipeline(s3, sqs, args.bucket, settings.uploads_prefix)
         except (BotoCoreError, ClientError) as exc:
             raise ServeError(f"cannot create bucket {args.bucket!r}: {exc}") from exc
 
@@ -135,17 +135,26 @@ def _serve(args: argparse.Namespace) -> None:
             keys = ", ".join(_event_keys(event))
             print(f"  {keys}: failed, will retry ({type(exc).__name__}: {exc})", flush=True)
 
-        worker = embedded.UploadWorker(sqs, queue, handler, on_done, on_error, log)
+        def on_bad_message(message: dict, exc: Exception) -> None:
+            body = message.get("Body", "")
+            print(
+                f"  queue message {message.get('MessageId')} failed ({exc}): {body[:60]!r}; "
+                f"after {embedded.MAX_RECEIVES} receives it goes to the dead-letter queue",
+                flush=True,
+            )
+
+        worker = embedded.UploadWorker(sqs, queue, handler, on_done, on_error, log, on_bad_message)
         worker.start()
         cleanup.callback(worker.stop)
         print(f"catdog: embedded S3 at {storage.endpoint}, bucket {args.bucket}, model {model}", flush=True)
         print(f"catdog: the classify function logs to {log_path}", flush=True)
         _classify_samples(s3, args.bucket, args.samples, settings)
-        print(f"\ncatdog is serving the upload page on {url}  (Ctrl+C to stop)", flush=True)
-        try:
-            web.serve_forever()
+        try:  # a Ctrl+C right after the line, before werkzeug's own handler, stops as cleanly
+            print(f"\ncatdog is serving the upload page on {url}  (Ctrl+C to stop)", flush=True)
+            web.serve_forever()  # returns on Ctrl+C: werkzeug catches it
         except KeyboardInterrupt:
-            print("\ncatdog: stopped", flush=True)
+            pass
+        print("\ncatdog: stopped", flush=True)
 
 
 def _load(function: str, log):
@@ -159,11 +168,14 @@ def _load(function: str, log):
         raise ServeError(f"cannot load the {function} function: {exc}") from exc
 
 
-def _point_aws_at(endpoint: str, model: Path, bucket: str) -> None:
+def _point_aws_at(endpoint: str, secret_key: str, model: Path, bucket: str) -> None:
     """Configure this process's boto3 clients and the handlers, which read all this at import."""
-    from local.embedded import aws_environment
+    from local.embedded import SECRET_ENV, aws_environment
 
-    os.environ.update({**aws_environment(endpoint), "MODEL_PATH": str(model), "BUCKET_NAME": bucket})
+    os.environ.pop(SECRET_ENV, None)  # the handlers get the secret the way Lambda gives it, and only so
+    os.environ.update(
+        {**aws_environment(endpoint, secret_key), "MODEL_PATH": str(model), "BUCKET_NAME": bucket}
+    )
     os.environ.pop("AWS_SESSION_TOKEN", None)  # never mix real credentials into the embedded ones
     os.environ.pop("AWS_PROFILE", None)
     for name, value in POWERTOOLS_DEFAULTS.items():

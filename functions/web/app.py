@@ -15,6 +15,7 @@ from urllib.parse import unquote
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
@@ -37,6 +38,28 @@ settings = Settings.from_env()
 @app.exception_handler(api.ApiError)
 def api_error(error: api.ApiError) -> Response:
     return Response(error.status, "application/json", json.dumps(error.as_dict()))
+
+
+# powertools answers an unknown route, and a known one with another method, with its own 404 shape:
+# both become the API's error JSON, a wrong method a 405 that names the methods the path takes.
+@app.not_found
+def no_route(_: NotFoundError) -> Response:
+    method, path = app.current_event.http_method, app.current_event.path
+    allowed = sorted(
+        {r.method for r in app._static_routes + app._dynamic_routes if r.rule.match(path)} - {method}
+    )
+    if allowed:
+        error = api.ApiError(405, "method_not_allowed", f"{path} takes {' or '.join(allowed)}, not {method}")
+        return Response(405, "application/json", json.dumps(error.as_dict()), {"Allow": ", ".join(allowed)})
+    return api_error(api.ApiError(404, "not_found", f"no route {method} {path}"))
+
+
+# Anything else (S3 throttling, a bug) is logged and answered in the same shape, not API Gateway's
+# {"message": "Internal Server Error"}; its details stay in the log.
+@app.exception_handler(Exception)
+def internal_error(error: Exception) -> Response:
+    logger.exception("unhandled error")
+    return api_error(api.ApiError(500, "internal_error", "the request failed; it can be retried"))
 
 
 @app.get("/")

@@ -13,9 +13,9 @@ import socket
 import subprocess
 import sys
 
-import boto3
 import pytest
 import requests
+from botocore.exceptions import ClientError
 from web_pipeline import MAX_IMAGE_BYTES, REPO, start, stop
 
 SAMPLES = sorted((REPO / "samples").glob("*.jpg"))
@@ -96,15 +96,20 @@ def test_given_a_file_above_the_limit_when_posted_to_s3_then_the_policy_rejects_
     response = post_to_s3(upload, b"\xff" * (MAX_IMAGE_BYTES + 1))
 
     assert response.status_code == 400 and "<Code>EntityTooLarge</Code>" in response.text
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=served.s3_endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
-    assert s3.list_objects_v2(Bucket="catdog-local", Prefix=upload["key"])["KeyCount"] == 0
+    assert served.s3().list_objects_v2(Bucket="catdog-local", Prefix=upload["key"])["KeyCount"] == 0
     assert served.api(f"api/labels/{upload['key']}")[0] == 404
+
+
+def test_given_a_1_byte_photo_beside_a_big_extra_file_part_when_posted_then_refused_and_nothing_stored(
+    served,
+):
+    upload = presign(served, "tiny.jpg", "image/jpeg")
+    parts = [("extra", ("pad.bin", b"\0" * (MAX_IMAGE_BYTES * 5))), ("file", ("tiny.jpg", b"x"))]
+
+    response = requests.post(upload["url"], data=upload["fields"], files=parts, timeout=30)
+
+    assert response.status_code == 400 and "<Code>EntityTooLarge</Code>" in response.text
+    assert served.s3().list_objects_v2(Bucket="catdog-local", Prefix=upload["key"])["KeyCount"] == 0
 
 
 def test_given_a_tampered_form_when_posted_to_s3_then_the_policy_rejects_it(served, cat_photos):
@@ -120,9 +125,74 @@ def test_given_a_tampered_form_when_posted_to_s3_then_the_policy_rejects_it(serv
     assert "SignatureDoesNotMatch" in post_to_s3(upload, photo, unsigned).text
 
 
+def test_given_an_anonymous_listing_from_another_origin_when_sent_to_the_embedded_s3_then_it_is_refused(
+    served,
+):
+    listing = f"{served.s3_endpoint}/catdog-local?list-type=2"
+
+    response = requests.get(listing, headers={"Origin": "http://evil.example"}, timeout=10)
+
+    assert response.status_code == 403 and "Access-Control-Allow-Origin" not in response.headers
+    assert served.s3().list_objects_v2(Bucket="catdog-local")["KeyCount"] > 0  # signed, it is served
+
+
+def test_given_the_old_fixed_secret_when_a_client_signs_with_it_then_the_embedded_s3_refuses(served):
+    forger = served.s3(secret_key="testing", access_key="testing")
+
+    with pytest.raises(ClientError) as refused:
+        forger.list_objects_v2(Bucket="catdog-local")
+
+    assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+
+
+def test_given_the_page_on_a_lan_address_when_it_uploads_then_cors_allows_its_origin_and_no_other(
+    serving_model, cat_photos, tmp_path
+):
+    # 127.0.0.2 is not one of the loopback names, so catdog serve runs as with --host 0.0.0.0 (presigned
+    # URLs name the host the page was reached by) while listening on the loopback network only.
+    lan = start(serving_model, tmp_path / "classify.log", ("--host", "127.0.0.2", "--samples", str(tmp_path)))
+    try:
+        upload = presign(lan, "cat.jpg", "image/jpeg")
+        page = lan.url.rstrip("/")
+        assert upload["url"].startswith("http://127.0.0.2:")
+
+        def preflight(origin: str) -> requests.Response:
+            headers = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+            return requests.options(upload["url"], headers=headers, timeout=10)
+
+        photo = {"file": ("cat.jpg", cat_photos[0].read_bytes())}
+        posted = requests.post(
+            upload["url"], data=upload["fields"], files=photo, headers={"Origin": page}, timeout=30
+        )
+
+        assert preflight(page).headers["Access-Control-Allow-Origin"] == page
+        assert preflight("http://evil.example").status_code == 403
+        assert posted.status_code == 204 and posted.headers["Access-Control-Allow-Origin"] == page
+        assert lan.wait_for_label(upload["key"])["label"] == "cat"
+    finally:
+        stop(lan.process)
+
+
 def test_given_a_key_outside_uploads_when_its_label_is_asked_then_the_api_refuses(served):
     status, body = served.api("api/labels/labels/x.jpg.json")
     assert status == 400 and body["error"]["code"] == "bad_key"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "api/nothing-here", 404, "not_found"),
+        ("GET", "api/uploads", 405, "method_not_allowed"),
+        ("PUT", "api/labels/uploads/0f/a.jpg", 405, "method_not_allowed"),
+    ],
+)
+def test_given_an_unknown_route_or_a_wrong_method_when_served_then_the_error_is_the_apis_json(
+    served, method, path, status, code
+):
+    response = requests.request(method, served.url + path, timeout=10)
+
+    assert response.status_code == status and response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == code and "/" + path in response.json()["error"]["message"]
 
 
 def test_given_the_health_route_when_called_then_it_states_the_limits(served):

@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -15,6 +16,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import boto3
 
 REPO = Path(__file__).resolve().parents[2]
 #: Small, so that an oversized upload is cheap to send; real 180 px photos are about 10 KB.
@@ -26,6 +29,7 @@ START_TIMEOUT = 90
 class ServedPipeline:
     url: str
     s3_endpoint: str
+    secret_key: str
     process: subprocess.Popen
     output: list[str] = field(default_factory=list)
 
@@ -41,6 +45,16 @@ class ServedPipeline:
         except urllib.error.HTTPError as error:
             return error.code, json.load(error)
 
+    def s3(self, secret_key: str | None = None, access_key: str = "catdog-local"):
+        """A boto3 S3 client of the embedded S3, signing with ``secret_key`` (this run's by default)."""
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key or self.secret_key,
+            region_name="us-east-1",
+        )
+
     def wait_for_label(self, key: str, timeout: float = 30) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -54,7 +68,13 @@ class ServedPipeline:
 
 def start(model: Path, log: Path, extra_args: tuple[str, ...] = ()) -> ServedPipeline:
     """Start ``catdog serve --port 0`` and wait for the line with its URL."""
-    env = {**os.environ, "MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES), "PYTHONUNBUFFERED": "1"}
+    secret_key = secrets.token_urlsafe(30)  # what catdog serve would pick; the test needs to know it
+    env = {
+        **os.environ,
+        "MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES),
+        "PYTHONUNBUFFERED": "1",
+        "CATDOG_SERVE_SECRET_KEY": secret_key,
+    }
     command = [sys.executable, "-m", "catdog.cli", "serve", "--port", "0", "--model", str(model)]
     process = subprocess.Popen(
         [*command, "--function-log", str(log), *extra_args],
@@ -89,7 +109,7 @@ def start(model: Path, log: Path, extra_args: tuple[str, ...] = ()) -> ServedPip
         if found := re.search(r"embedded S3 at (\S+),", line):
             endpoint = found.group(1)
         if found := re.search(r"serving the upload page on (\S+)", line):
-            return ServedPipeline(found.group(1), endpoint, process, output)
+            return ServedPipeline(found.group(1), endpoint, secret_key, process, output)
     stop(process)
     raise AssertionError("catdog serve did not start:\n" + "\n".join(output))
 

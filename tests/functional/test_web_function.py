@@ -106,3 +106,45 @@ def test_given_the_page_when_requested_then_the_html_and_its_assets_are_served(w
     assert call(web, "GET", "/static/other.js")[0] == 404
     health = json.loads(call(web, "GET", "/api/health")[2])
     assert health["bucket"] == BUCKET and health["max_bytes"] == MAX_BYTES
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/api/nothing-here", 404, "not_found"),
+        ("GET", "/favicon.ico", 404, "not_found"),
+        ("GET", "/api/uploads", 405, "method_not_allowed"),
+        ("DELETE", "/api/labels/uploads/0f/a.jpg", 405, "method_not_allowed"),
+        ("POST", "/api/health", 405, "method_not_allowed"),
+    ],
+)
+def test_given_an_unknown_route_or_a_wrong_method_when_called_then_the_error_is_the_apis_json(
+    web, method, path, status, code
+):
+    answer, content_type, body = call(web, method, path)
+
+    document = json.loads(body)
+    assert (answer, content_type) == (status, "application/json")
+    assert list(document) == ["error"] and sorted(document["error"]) == ["code", "message"]
+    assert document["error"]["code"] == code and path in document["error"]["message"]
+
+
+def test_given_a_wrong_method_when_called_then_the_405_names_the_methods_the_route_takes(web):
+    event = copy.deepcopy(load_event("web-create-upload.json"))
+    event["requestContext"]["http"]["method"] = "GET"
+
+    response = web.lambda_handler(event, LambdaContext())
+
+    assert response["statusCode"] == 405 and response["headers"]["Allow"] == "POST"
+
+
+def test_given_s3_failing_when_a_label_is_read_then_a_json_500_without_the_details(web, monkeypatch):
+    def fail(**kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(web.s3, "get_object", fail)
+
+    status, content_type, body = call(web, "GET", "/api/labels/uploads/0f/a.jpg")
+
+    assert (status, content_type) == (500, "application/json")
+    assert json.loads(body)["error"]["code"] == "internal_error" and "secret" not in body

@@ -60,3 +60,20 @@ def test_given_a_lan_host_when_an_upload_is_presigned_then_its_url_names_that_ho
     response = client.post("/api/uploads", json={}, headers={"Host": "192.0.2.7:8000"})
 
     assert response.get_json()["url"] == "http://192.0.2.7:5555/bucket"
+
+
+def test_given_a_handler_that_raises_when_served_then_a_json_500_in_the_apis_shape():
+    def broken(event, context):
+        raise RuntimeError("secret internals")
+
+    response = Client(HttpApi(broken, lambda: None)).get("/api/health")
+
+    assert response.status_code == 500 and response.content_type == "application/json"
+    assert response.get_json()["error"]["code"] == "internal_error" and b"secret" not in response.data
+
+
+@pytest.mark.parametrize("length", ["ten", "-5"])
+def test_given_a_content_length_that_is_not_a_size_when_posted_then_a_json_400(client, length):
+    response = client.post("/api/uploads", data=b"{}", environ_overrides={"CONTENT_LENGTH": length})
+
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "bad_request"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 from botocore.config import Config
+from werkzeug.test import Client
+from werkzeug.wrappers import Request
 
+from local.gate import S3Gate
 from local.post_policy import PolicyViolation, check_post_policy
 
 SECRET = "unit-test-secret"
@@ -61,3 +65,135 @@ def test_given_a_field_the_policy_does_not_mention_when_checked_then_access_is_d
 def test_given_another_bucket_or_no_policy_when_checked_then_access_is_denied():
     assert refusal(signed_form([]), bucket="elsewhere") == "AccessDenied"
     assert refusal({"key": "uploads/a.jpg"}) == "AccessDenied"
+
+
+MAX_FILE = 100_000
+BOUNDARY = "catdogboundary"
+
+
+def multipart(fields: dict, *parts: tuple[str, bytes]) -> bytes:
+    """``fields`` then ``parts`` (name, data): "file" and "extra" as file parts, others as fields."""
+    body = b""
+    for name, value in [*((n, v.encode()) for n, v in fields.items()), *parts]:
+        filename = f'; filename="{name}.jpg"' if name in ("file", "extra") else ""
+        head = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"{filename}\r\n\r\n'
+        body += head.encode() + value + b"\r\n"
+    return body + f"--{BOUNDARY}--\r\n".encode()
+
+
+class Endless(io.RawIOBase):
+    """A request body: ``head``, then zeros for ever; counts what is read from it, and gives up
+    (fails the test) far beyond any bound rather than fill the memory."""
+
+    def __init__(self, head: bytes = b""):
+        self.head, self.read_bytes = head, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.read_bytes > 100 * MAX_FILE:
+            raise AssertionError(f"{self.read_bytes:,} bytes read and still reading")
+        data, self.head = self.head[: len(buffer)], self.head[len(buffer) :]
+        buffer[:] = data + bytes(len(buffer) - len(data))
+        self.read_bytes += len(buffer)
+        return len(buffer)
+
+
+@pytest.fixture
+def gate():
+    """The middleware in front of an app that records what reaches it (as moto would store it)."""
+    stored = []
+
+    def s3(environ, start_response):
+        request = Request(environ)
+        stored.append((request.form.to_dict(), request.files["file"].read()))
+        start_response("204 No Content", [])
+        return [b""]
+
+    client = Client(S3Gate(s3, SECRET, MAX_FILE))
+    client.stored = stored
+    return client
+
+
+def post(gate, body: bytes, **environ):
+    return gate.post(
+        f"/{BUCKET}",
+        data=body,
+        content_type=f"multipart/form-data; boundary={BOUNDARY}",
+        environ_overrides=environ,
+    )
+
+
+def upload_form() -> dict:
+    return signed_form([["content-length-range", 1, MAX_FILE]], {"key": "uploads/a.jpg"})
+
+
+def test_given_a_signed_form_and_a_photo_when_posted_then_it_reaches_s3_whole(gate):
+    photo = bytes(range(256)) * 300
+
+    form = upload_form()
+
+    response = post(gate, multipart(form, ("file", photo)))
+
+    assert response.status_code == 204
+    assert gate.stored == [(form, photo)]  # moto parses the same form again
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [("extra", b"\0" * 25 * 1024 * 1024), ("file", b"x")],  # an extra file part before the file
+        [("file", b"x"), ("after", b"\0" * 25 * 1024 * 1024)],  # a field after the file
+        [("file", b"\0" * (MAX_FILE + 1))],
+    ],
+    ids=["extra-file-part", "field-after-the-file", "file-one-byte-over"],
+)
+def test_given_a_request_above_the_limit_in_any_part_when_posted_then_entity_too_large_and_nothing_stored(
+    gate, parts
+):
+    response = post(gate, multipart(upload_form(), *parts))
+
+    assert response.status_code == 400 and b"<Code>EntityTooLarge</Code>" in response.data
+    assert gate.stored == []
+
+
+def test_given_long_fields_before_the_file_when_posted_then_max_post_pre_data_length_exceeded(gate):
+    form = {**upload_form(), "x-ignore-padding": "p" * 30_000}
+
+    response = post(gate, multipart(form, ("file", b"x")))
+
+    assert response.status_code == 400 and b"<Code>MaxPostPreDataLengthExceeded</Code>" in response.data
+    assert gate.stored == []
+
+
+def test_given_a_declared_300_mib_body_when_posted_then_it_is_refused_before_a_byte_is_read(gate):
+    body = Endless()
+
+    response = post(gate, b"", **{"wsgi.input": body, "CONTENT_LENGTH": str(300 * 1024 * 1024)})
+
+    assert response.status_code == 400 and b"<Code>EntityTooLarge</Code>" in response.data
+    assert body.read_bytes == 0 and gate.stored == []
+
+
+def test_given_an_endless_body_without_a_length_when_posted_then_reading_stops_at_the_bound(gate):
+    head = multipart(upload_form()).removesuffix(f"--{BOUNDARY}--\r\n".encode())
+    head += f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'.encode()
+    body = Endless(head)  # a chunked upload whose file never ends
+
+    response = post(gate, b"", **{"wsgi.input": body, "CONTENT_LENGTH": "", "wsgi.input_terminated": True})
+
+    assert response.status_code == 400 and b"<Code>EntityTooLarge</Code>" in response.data
+    assert body.read_bytes < MAX_FILE + 100_000 and gate.stored == []
+
+
+@pytest.mark.parametrize("target", [f"/{BUCKET}?delete", f"/{BUCKET}/uploads/a.jpg", "/moto-api/reset"])
+def test_given_a_genuine_upload_form_when_posted_anywhere_but_the_buckets_url_then_it_needs_a_signature(
+    gate, target
+):
+    body = multipart(upload_form(), ("file", b"x"))
+
+    response = gate.post(target, data=body, content_type=f"multipart/form-data; boundary={BOUNDARY}")
+
+    assert response.status_code == 403 and b"<Code>AccessDenied</Code>" in response.data
+    assert gate.stored == []
