@@ -63,8 +63,9 @@ def label_of(key: str) -> dict:
 
 
 def label_keys() -> set[str]:
-    listing = boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="labels/")
-    return {obj["Key"] for obj in listing.get("Contents", [])}
+    """Every label: an upload's under labels/, any other key's under bulk-labels/."""
+    listing = boto3.client("s3").list_objects_v2(Bucket=BUCKET)
+    return {obj["Key"] for obj in listing.get("Contents", []) if Settings().is_label(obj["Key"])}
 
 
 def put(key: str, data: bytes) -> None:
@@ -105,7 +106,10 @@ def test_given_the_sample_event_when_handled_then_both_shapes_are_labelled_and_t
     assert response == {"batchItemFailures": []}
     assert label_of("archive/2019/garden cat é.jpg")["label"] in ("cat", "dog")
     assert label_of("archive/2020/dog + ball.jpg")["label"] in ("cat", "dog")
-    assert len(label_keys()) == 2
+    assert label_keys() == {
+        "bulk-labels/archive/2019/garden cat é.jpg.json",
+        "bulk-labels/archive/2020/dog + ball.jpg.json",
+    }
 
 
 @pytest.mark.parametrize(
