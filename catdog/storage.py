@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
 TRANSIENT_CODES = {
@@ -30,7 +30,8 @@ def is_transient(exc: BaseException) -> bool:
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return error.get("Code") in TRANSIENT_CODES or status >= 500
-    return isinstance(exc, BotoCoreError)
+    # a request botocore refuses to send (an empty key, a bad parameter) fails the same way every time
+    return isinstance(exc, BotoCoreError) and not isinstance(exc, ParamValidationError)
 
 
 def is_not_found(exc: BaseException) -> bool:

@@ -50,6 +50,8 @@ def lambda_handler(event: S3BatchOperationEvent, context: LambdaContext) -> dict
 def label_task(task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
     bucket, key = task.s3_bucket, task.s3_key
     logger.append_keys(bucket=bucket, key=key, task_id=task.task_id)
+    if not key:  # a manifest line without a key: no retry can give it one
+        return task.build_task_batch_response("PermanentFailure", "refused: the task names no key")
     if labeler.settings.is_label(key):
         return task.build_task_batch_response("PermanentFailure", "refused: a label, not a photo")
     try:

@@ -166,6 +166,14 @@ def test_given_access_is_denied_when_run_then_the_task_is_a_permanent_failure(ba
     assert run(batch, "uploads/secret.jpg")["resultCode"] == "PermanentFailure"
 
 
+def test_given_a_task_with_an_empty_key_when_run_then_it_is_a_permanent_failure(batch):
+    result = run(batch, "")
+
+    assert result["resultCode"] == "PermanentFailure"  # a retry cannot give it a key
+    assert "no key" in result["resultString"]
+    assert boto3.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+
+
 def test_given_a_label_key_in_the_manifest_when_run_then_it_is_refused_and_nothing_is_written(batch):
     result = run(batch, "labels/x.jpg.json")
 
