@@ -15,6 +15,7 @@ there first, the object is read and decided again.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,7 +58,8 @@ class Labeler:
         downloaded or rewritten. Returns the record, with ``"skipped": True`` (not stored) when nothing
         was written.
         """
-        return self._attempts(bucket, key, _Seen(etag and _clean_etag(etag), version_id), pinned=False)
+        seen = _Seen(_clean_etag(etag) if etag else None, version_id)
+        return self._attempts(bucket, key, seen, pinned=False)
 
     def label_version(self, bucket: str, key: str, version_id: str) -> dict:
         """Classify exactly the version ``version_id`` of ``s3://bucket/key`` (a Batch Operations task
@@ -69,13 +71,13 @@ class Labeler:
     def _attempts(self, bucket: str, key: str, seen: _Seen, *, pinned: bool) -> dict:
         """A label is replaced only if it is still the one read: when another writer changed it meanwhile
         (two versions of one key labelled at once), read again and decide again."""
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
+        for _ in range(WRITE_ATTEMPTS - 1):
+            with contextlib.suppress(WriteConflict):
                 return self._label_once(bucket, key, seen, pinned=pinned)
-            except WriteConflict as conflict:
-                if attempt == WRITE_ATTEMPTS:
-                    raise conflict.__cause__ from None  # an S3 error that a later retry can cure
-        raise AssertionError("unreachable")
+        try:
+            return self._label_once(bucket, key, seen, pinned=pinned)
+        except WriteConflict as conflict:
+            raise conflict.__cause__ from None  # the S3 error (412/409): a later retry can cure it
 
     def _label_once(self, bucket: str, key: str, seen: _Seen, *, pinned: bool) -> dict:
         job = _Job(self, bucket, key)
@@ -148,7 +150,7 @@ class _Seen:
 
 def is_sound_label(document: object, key: str) -> bool:
     """Whether ``document`` is a label of ``key`` as this module writes them: a result (label, confidence,
-    probabilities) or an error (code, message), with the model and the source it came from. Anything
+    probabilities) or an error (with its code), with the model and the source it came from. Anything
     else at a label key (``[]``, ``{"source": "x"}``, another object's label) is damaged and replaced."""
     if not isinstance(document, dict) or document.get("key") != key:
         return False

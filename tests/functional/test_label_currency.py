@@ -14,6 +14,8 @@ from lambda_harness import LambdaContext, aws_environment, load_handler, read_js
 from moto import mock_aws
 from sample_events import sample_event
 
+from catdog.labeling import WRITE_ATTEMPTS
+
 BUCKET = "catdog-currency-test"
 KEY, LABEL_KEY = "uploads/pets/rex.jpg", "labels/pets/rex.jpg.json"
 
@@ -148,14 +150,17 @@ def test_given_the_label_keeps_changing_under_the_writer_when_run_then_the_task_
 ):
     _, batch = handlers
     put("archive/c.jpg", cat_photos[0].read_bytes())
+    writes = []
 
     def lost_the_race(**kwargs):
+        writes.append(kwargs.get("IfNoneMatch") or kwargs["IfMatch"])
         error = {"Code": "PreconditionFailed", "Message": "At least one of the preconditions failed"}
         raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 412}}, "PutObject")
 
     monkeypatch.setattr(batch.labeler.s3, "put_object", lost_the_race)
 
     assert run_task(batch, "archive/c.jpg")["resultCode"] == "TemporaryFailure"
+    assert writes == ["*"] * WRITE_ATTEMPTS  # read and decided again each time, then left to a retry
 
 
 def test_given_a_label_made_by_another_model_when_the_same_event_comes_again_then_it_is_redone(
