@@ -100,6 +100,16 @@ class ModelCard:
             raise ModelError(f"cannot read the model card {path}: {exc}") from exc
         return cls.from_dict(document, source=str(path))
 
+    def verify(self, model_path: str | os.PathLike) -> None:
+        """Raise ``ModelError`` unless ``model_path`` holds the very bytes this card describes: every
+        label claims the card's sha256, so a swapped or damaged ``model.tflite`` must not be served."""
+        found = sha256_file(model_path)
+        if found != self.sha256:
+            raise ModelError(
+                f"{model_path} is not the model its card describes: its sha256 is {found}, the card "
+                f"({self.name} {self.version}) says {self.sha256}; ship the two files together"
+            )
+
     def _check_labels(self) -> None:
         has_neither_label = NEITHER in self.labels
         if has_neither_label != (self.neither is not None and self.neither.method == CLASS_PROBABILITY):

@@ -70,6 +70,7 @@ class Classifier:
         if not card_path.is_file():
             raise ModelError(f"no model card {card_path} beside {self.model_path}")
         self.card = ModelCard.load(card_path)
+        self.card.verify(self.model_path)  # 3-6 ms for the released 5.3 MB model (docs/reliability.md)
         self.labels: list[str] = list(self.card.labels)
         #: every answer the classifier can give: the pets, then "neither" if the model has the check
         self.answers: list[str] = self.card.answers

@@ -59,7 +59,7 @@ def classify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--write-labels",
         action="store_true",
-        help="for s3:// paths, also write labels/<key>.json exactly as the Lambda does",
+        help="for s3:// paths, also write each label JSON exactly as the Lambda does",
     )
 
 

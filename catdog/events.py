@@ -23,6 +23,8 @@ class S3ObjectEvent:
     key: str
     etag: str | None
     event_name: str
+    #: in a versioned bucket, the version the event is about
+    version_id: str | None = None
 
     @property
     def created(self) -> bool:
@@ -39,6 +41,7 @@ def s3_objects(event: Mapping) -> list[S3ObjectEvent]:
                 key=unquote_plus(record.s3.get_object.key),
                 etag=record.s3.get_object.etag or None,
                 event_name=record.event_name,
+                version_id=record.s3.get_object.version_id or None,
             )
             for record in S3Event(dict(event)).records
             if "s3" in record
@@ -51,6 +54,7 @@ def s3_objects(event: Mapping) -> list[S3ObjectEvent]:
                 key=bridge.detail.object.key,  # powertools decodes EventBridge keys itself
                 etag=bridge.detail.object.etag or None,
                 event_name=bridge.detail_type,
+                version_id=bridge.detail.object.get("version-id") or None,
             )
         ]
     return []

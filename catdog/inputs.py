@@ -1,8 +1,8 @@
 """Turn what a user names (files, folders, ``s3://bucket/prefix``) into the images to classify.
 
 Shared by ``catdog classify`` and ``catdog enqueue`` so both walk an S3 prefix the same way: paginated,
-accepted image names only (``catdog.imagetypes``), and never the ``labels/`` prefix (classifying our own
-results would be garbage and, behind a queue, an endless loop).
+accepted image names only (``catdog.imagetypes``), and never our labels (``labels/``, ``bulk-labels/``):
+classifying our own results would be garbage and, behind a queue, an endless loop.
 """
 
 from __future__ import annotations

@@ -1,16 +1,21 @@
-"""Classify one S3 object and record the outcome as ``labels/<key>.json`` in the same bucket.
+"""Classify one S3 object and record the outcome as its label JSON in the same bucket.
 
 This is the single place that turns an object into its label JSON: the S3-triggered function, the
 S3 Batch Operations function, the SQS consumer and ``catdog classify --write-labels`` all call
-``Labeler.label``, so every path writes the same document.
+``Labeler.label``, so every path writes the same document, at ``Settings.label_key``.
 
 Facts about the object (not an image, empty, too big, gone) are recorded as an error JSON and never
 raised: retrying cannot change them. Only AWS errors that a retry can cure (throttling, 5xx, network)
 propagate, so that Lambda retries them.
+
+A label is never overwritten by an older answer: it is written only if it is still the label read
+before classifying (S3 conditional writes, ``If-Match`` / ``If-None-Match``); when another writer got
+there first, the object is read and decided again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +26,10 @@ from botocore.exceptions import ClientError
 from catdog.classifier import Classifier
 from catdog.images import InvalidImage, load_image, preprocess
 from catdog.settings import Settings, model_path_from_env
-from catdog.storage import is_not_found, read_json, write_json
+from catdog.storage import WriteConflict, is_not_found, read_json, write_json
+
+#: How often one object is read and decided again when other writers keep changing its label meanwhile.
+WRITE_ATTEMPTS = 4
 
 
 def now_iso() -> str:
@@ -41,29 +49,56 @@ class Labeler:
         """What a handler builds once at cold start: the model at ``MODEL_PATH`` (the model layer)."""
         return cls(boto3.client("s3"), Classifier(model_path_from_env()), Settings.from_env())
 
-    def label(self, bucket: str, key: str, *, etag: str | None = None) -> dict:
-        """Classify ``s3://bucket/key`` and write its label JSON, unless that ETag is labelled already.
+    def label(self, bucket: str, key: str, *, etag: str | None = None, version_id: str | None = None) -> dict:
+        """Classify the current version of ``s3://bucket/key`` and write its label JSON, unless the label
+        is current: made from this object version (ETag and version id) by this model (sha256).
 
-        ``etag`` is the one the triggering event saw, if any: when the existing label records it, the
-        duplicate event costs one small GET and nothing is downloaded or rewritten. Returns the record,
-        with ``"skipped": True`` (not stored) when nothing was written.
+        ``etag`` and ``version_id`` are what the triggering event or listing saw, if anything: when the
+        existing label was made from them by this model, the duplicate costs one small GET and nothing is
+        downloaded or rewritten. Returns the record, with ``"skipped": True`` (not stored) when nothing
+        was written.
         """
+        seen = _Seen(_clean_etag(etag) if etag else None, version_id)
+        return self._attempts(bucket, key, seen, pinned=False)
+
+    def label_version(self, bucket: str, key: str, version_id: str) -> dict:
+        """Classify exactly the version ``version_id`` of ``s3://bucket/key`` (a Batch Operations task
+        that names ``s3VersionId``). Its label is written only while it is the key's current version:
+        otherwise the record comes back with ``"superseded": True`` and the newer version's label stays.
+        """
+        return self._attempts(bucket, key, _Seen(None, version_id), pinned=True)
+
+    def _attempts(self, bucket: str, key: str, seen: _Seen, *, pinned: bool) -> dict:
+        """A label is replaced only if it is still the one read: when another writer changed it meanwhile
+        (two versions of one key labelled at once), read again and decide again."""
+        for _ in range(WRITE_ATTEMPTS - 1):
+            with contextlib.suppress(WriteConflict):
+                return self._label_once(bucket, key, seen, pinned=pinned)
+        try:
+            return self._label_once(bucket, key, seen, pinned=pinned)
+        except WriteConflict as conflict:
+            raise conflict.__cause__ from None  # the S3 error (412/409): a later retry can cure it
+
+    def _label_once(self, bucket: str, key: str, seen: _Seen, *, pinned: bool) -> dict:
         job = _Job(self, bucket, key)
         label_key = self.settings.label_key(key)
-        existing = read_json(self.s3, bucket, label_key)
-        existing = existing if isinstance(existing, dict) else None
-        if existing is not None and etag and _etag_of(existing) == _clean_etag(etag):
+        document, label_etag = read_json(self.s3, bucket, label_key)
+        existing = document if is_sound_label(document, key) else None  # a damaged label is replaced
+        if existing is not None and self._made_from(existing, seen):
             return {**existing, "skipped": True}
 
+        version = {"VersionId": seen.version_id} if pinned else {}
         try:
-            obj = self.s3.get_object(Bucket=bucket, Key=key)
+            obj = self.s3.get_object(Bucket=bucket, Key=key, **version)
         except ClientError as exc:
             if not is_not_found(exc):
                 raise
+            record = job.error("not_found", "the object no longer exists")
+            if pinned:  # that version is gone: say so, and leave the key's label to its current version
+                return {**record, "superseded": True}
             if existing is not None and "error" not in existing:
                 return {**existing, "skipped": True}  # a result for an older version beats "gone"
-            record = job.error("not_found", "the object no longer exists")
-            write_json(self.s3, bucket, label_key, record)
+            write_json(self.s3, bucket, label_key, record, replaces=label_etag)
             return record
 
         job.source = {
@@ -71,13 +106,64 @@ class Labeler:
             "version_id": obj.get("VersionId"),
             "size": obj.get("ContentLength", 0),
         }
-        if existing is not None and _etag_of(existing) == job.source["etag"]:
+        if existing is not None and self._made_from(
+            existing, _Seen(job.source["etag"], job.source["version_id"]), exact=True
+        ):
             obj["Body"].close()
             return {**existing, "skipped": True}
 
         record = job.classify(obj)
-        write_json(self.s3, bucket, label_key, record)
+        if pinned and not self._is_current_version(bucket, key, job.source["version_id"]):
+            return {**record, "superseded": True}
+        write_json(self.s3, bucket, label_key, record, replaces=label_etag)
         return record
+
+    def _made_from(self, label: dict, seen: _Seen, *, exact: bool = False) -> bool:
+        """Whether ``label`` was made by this model from the object version ``seen`` names. Unless
+        ``exact`` (``seen`` is what S3 just answered), a part ``seen`` does not know is not compared."""
+        if seen.etag is None and seen.version_id is None:
+            return False
+        source = label.get("source") or {}
+        return (
+            label["model"].get("sha256") == self.classifier.info["sha256"]
+            and (seen.etag is None or source.get("etag") == seen.etag)
+            and ((seen.version_id is None and not exact) or source.get("version_id") == seen.version_id)
+        )
+
+    def _is_current_version(self, bucket: str, key: str, version_id: str | None) -> bool:
+        try:
+            head = self.s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if is_not_found(exc):  # deleted since: a delete marker is the current version
+                return False
+            raise
+        return head.get("VersionId") == version_id
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What a caller knows about the object version to label: its ETag and/or version id, or nothing."""
+
+    etag: str | None
+    version_id: str | None
+
+
+def is_sound_label(document: object, key: str) -> bool:
+    """Whether ``document`` is a label of ``key`` as this module writes them: a result (label, confidence,
+    probabilities) or an error (with its code), with the model and the source it came from. Anything
+    else at a label key (``[]``, ``{"source": "x"}``, another object's label) is damaged and replaced."""
+    if not isinstance(document, dict) or document.get("key") != key:
+        return False
+    model, source, error = document.get("model"), document.get("source"), document.get("error")
+    if not isinstance(model, dict) or not (source is None or isinstance(source, dict)):
+        return False
+    if "error" in document:
+        return isinstance(error, dict) and isinstance(error.get("code"), str)
+    return (
+        isinstance(document.get("label"), str)
+        and isinstance(document.get("confidence"), int | float)
+        and isinstance(document.get("probabilities"), dict)
+    )
 
 
 @dataclass

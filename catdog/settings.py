@@ -7,6 +7,7 @@ for them at cold start.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,10 @@ LAMBDA_MODEL_PATH = "/opt/model"
 #: Default pixel cap (width x height). A 180 px photo is 32 kpx, a 48 MP phone photo 48 Mpx;
 #: anything bigger is refused before it is decoded, so a crafted file cannot exhaust memory.
 DEFAULT_MAX_PIXELS = 50_000_000
+#: S3's limit on a key, in UTF-8 bytes. A label key that would exceed it is hashed (``Settings.label_key``).
+MAX_KEY_BYTES = 1024
+#: The folder of a labels prefix that holds the labels of keys too long to mirror, named by a hash.
+LONG_KEYS_FOLDER = "_long/"
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,8 @@ class Settings:
 
     uploads_prefix: str = "uploads/"
     labels_prefix: str = "labels/"
+    #: Labels of objects outside ``uploads_prefix`` (bulk jobs), so they never share a key with an upload's.
+    bulk_labels_prefix: str = "bulk-labels/"
     max_image_bytes: int = 20 * 1024 * 1024
     max_pixels: int = DEFAULT_MAX_PIXELS
 
@@ -36,17 +43,47 @@ class Settings:
         return cls(
             uploads_prefix=env.get("UPLOADS_PREFIX", cls.uploads_prefix),
             labels_prefix=env.get("LABELS_PREFIX", cls.labels_prefix),
+            bulk_labels_prefix=env.get("BULK_LABELS_PREFIX", cls.bulk_labels_prefix),
             max_image_bytes=int(env.get("MAX_IMAGE_BYTES", cls.max_image_bytes)),
             max_pixels=int(env.get("MAX_PIXELS", cls.max_pixels)),
         )
 
+    def __post_init__(self) -> None:
+        prefixes = {
+            "UPLOADS_PREFIX": self.uploads_prefix,
+            "LABELS_PREFIX": self.labels_prefix,
+            "BULK_LABELS_PREFIX": self.bulk_labels_prefix,
+        }
+        for name, prefix in prefixes.items():
+            others = [(n, p) for n, p in prefixes.items() if n != name]
+            if not prefix or any(p.startswith(prefix) for _, p in others):
+                raise ValueError(
+                    f"{name}={prefix!r}: the uploads, labels and bulk labels prefixes must be non-empty, "
+                    f"and none may start with another ({dict(others)})"
+                )
+
     def label_key(self, key: str) -> str:
-        """``uploads/a/b c.jpg`` -> ``labels/a/b c.jpg.json``; a key elsewhere keeps its whole path."""
-        relative = key[len(self.uploads_prefix) :] if key.startswith(self.uploads_prefix) else key
-        return f"{self.labels_prefix}{relative}.json"
+        """Where the label of the object ``key`` is, for every writer and for the web API.
+
+        An upload keeps its relative path under the labels prefix (``uploads/a/b c.jpg`` ->
+        ``labels/a/b c.jpg.json``, the product's contract); any other key keeps its whole path under
+        the bulk labels prefix (``archive/a.jpg`` -> ``bulk-labels/archive/a.jpg.json``), so an upload
+        and a bulk object never share a label. A label key longer than S3 allows (1,024 UTF-8 bytes)
+        becomes ``<prefix>_long/<sha256 of the whole key>.json``; so does a path that starts with
+        ``_long/`` itself, so that no other key can land on a hashed one. The label holds the full key.
+        """
+        if key.startswith(self.uploads_prefix):
+            prefix, relative = self.labels_prefix, key[len(self.uploads_prefix) :]
+        else:
+            prefix, relative = self.bulk_labels_prefix, key
+        label_key = f"{prefix}{relative}.json"
+        if len(label_key.encode()) <= MAX_KEY_BYTES and not relative.startswith(LONG_KEYS_FOLDER):
+            return label_key
+        return f"{prefix}{LONG_KEYS_FOLDER}{hashlib.sha256(key.encode()).hexdigest()}.json"
 
     def is_label(self, key: str) -> bool:
-        return key.startswith(self.labels_prefix)
+        """Whether ``key`` is one of our labels (an upload's or a bulk object's): never classified."""
+        return key.startswith(self.labels_prefix) or key.startswith(self.bulk_labels_prefix)
 
     def is_upload(self, key: str) -> bool:
         """Whether an event for ``key`` should be labelled; a label never is, so writes cannot recurse."""

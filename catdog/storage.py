@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
-TRANSIENT_CODES = {
+NOT_FOUND_CODES = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
+#: A conditional write lost to another writer (412), or met one in flight (409): read again, decide again.
+CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
+TRANSIENT_CODES = CONFLICT_CODES | {
     "SlowDown",
     "Throttling",
     "ThrottlingException",
@@ -30,31 +32,49 @@ def is_transient(exc: BaseException) -> bool:
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return error.get("Code") in TRANSIENT_CODES or status >= 500
-    return isinstance(exc, BotoCoreError)
+    # a request botocore refuses to send (an empty key, a bad parameter) fails the same way every time
+    return isinstance(exc, BotoCoreError) and not isinstance(exc, ParamValidationError)
 
 
 def is_not_found(exc: BaseException) -> bool:
     return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in NOT_FOUND_CODES
 
 
-def read_json(s3, bucket: str, key: str) -> object | None:
-    """The parsed document at ``key``; None when there is none or it is not JSON (then it is replaced)."""
+def read_json(s3, bucket: str, key: str) -> tuple[object | None, str | None]:
+    """The parsed document at ``key`` and its ETag: ``(None, None)`` when there is none, ``(None, etag)``
+    when it is not JSON (then it is replaced, on the condition that it is still that object)."""
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        stored = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         if is_not_found(exc):
-            return None
+            return None, None
         raise
+    body = stored["Body"].read()
     try:
-        return json.loads(body)
+        return json.loads(body), stored["ETag"]
     except ValueError:
-        return None
+        return None, stored["ETag"]
 
 
-def write_json(s3, bucket: str, key: str, document: dict) -> None:
-    s3.put_object(
-        Bucket=bucket,
-        Key=key,
-        Body=json.dumps(document, ensure_ascii=False, indent=1).encode(),
-        ContentType="application/json",
-    )
+class WriteConflict(Exception):
+    """``write_json`` found another document than the one its caller read: read again and decide again.
+    The S3 error is the exception's ``__cause__``."""
+
+
+def write_json(s3, bucket: str, key: str, document: dict, *, replaces: str | None) -> None:
+    """Write ``document`` only if ``key`` still holds what the caller read: the object of ETag ``replaces``,
+    or nothing when ``replaces`` is None (S3 conditional writes). Otherwise ``WriteConflict``."""
+    condition = {"IfMatch": replaces} if replaces else {"IfNoneMatch": "*"}
+    try:
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=json.dumps(document, ensure_ascii=False, indent=1).encode(),
+            ContentType="application/json",
+            **condition,
+        )
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in CONFLICT_CODES or (replaces and is_not_found(exc)):  # replaced, or deleted, meanwhile
+            raise WriteConflict(f"{key} changed since it was read ({code})") from exc
+        raise

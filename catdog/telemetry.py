@@ -1,8 +1,8 @@
 """One log line and the CloudWatch metrics for each label record, the same from every handler.
 
 Dashboards and alarms are built on these names (``ImagesClassified`` by ``label``, ``ImageErrors`` by
-``code``, ``InferenceMs``, ``DuplicatesSkipped``), so the S3, Batch Operations and SQS functions all
-report through this function rather than each choosing its own.
+``code``, ``InferenceMs``, ``DuplicatesSkipped``, ``SupersededSkipped``), so the S3, Batch Operations and
+SQS functions all report through this function rather than each choosing its own.
 """
 
 from __future__ import annotations
@@ -15,8 +15,12 @@ def report(record: dict, *, logger: Logger, metrics: Metrics) -> None:
     """Log ``record`` (a ``label_object`` result) with its key and outcome, and count it."""
     where = {"bucket": record.get("bucket"), "key": record.get("key")}
     if record.get("skipped"):
-        logger.info("already labelled for this ETag", extra=where)
+        logger.info("already labelled: this object version, this model", extra=where)
         metrics.add_metric(name="DuplicatesSkipped", unit=MetricUnit.Count, value=1)
+    elif record.get("superseded"):
+        version = (record.get("source") or {}).get("version_id")
+        logger.info("not written: a newer version is current", extra={**where, "version_id": version})
+        metrics.add_metric(name="SupersededSkipped", unit=MetricUnit.Count, value=1)
     elif "error" in record:
         code = record["error"]["code"]
         logger.warning("not classifiable", extra={**where, "error": record["error"]})

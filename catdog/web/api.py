@@ -102,16 +102,29 @@ def safe_name(filename: str, media_type: str) -> str:
 
 
 def read_label(s3, bucket: str, key: str, settings: Settings) -> dict:
-    """The label JSON of the upload ``key``; a 404 ``pending`` error until the classifier wrote it."""
+    """The label JSON of the upload ``key``; a 404 ``pending`` error until the classifier wrote it.
+
+    Only labels of uploads are served (other keys' labels live under another prefix), and only a label
+    that names ``key`` itself: anything else at that label key (a label written for another object by
+    an older release, a damaged document) is answered exactly like no label, so it neither leaks nor
+    tells whether it exists.
+    """
     if not key.startswith(settings.uploads_prefix) or len(key) == len(settings.uploads_prefix):
         raise ApiError(400, "bad_key", f"labels exist only for keys under {settings.uploads_prefix}")
+    pending = ApiError(404, "pending", f"no label for {key} yet")
     try:
         body = s3.get_object(Bucket=bucket, Key=settings.label_key(key))["Body"].read()
     except ClientError as exc:
         if is_not_found(exc):
-            raise ApiError(404, "pending", f"no label for {key} yet") from exc
+            raise pending from exc
         raise
-    return json.loads(body)
+    try:
+        label = json.loads(body)
+    except ValueError:
+        label = None
+    if not isinstance(label, dict) or label.get("key") != key:
+        raise pending
+    return label
 
 
 def health(bucket: str, settings: Settings) -> dict:

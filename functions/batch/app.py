@@ -50,10 +50,13 @@ def lambda_handler(event: S3BatchOperationEvent, context: LambdaContext) -> dict
 def label_task(task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
     bucket, key = task.s3_bucket, task.s3_key
     logger.append_keys(bucket=bucket, key=key, task_id=task.task_id)
+    if not key:  # a manifest line without a key: no retry can give it one
+        return task.build_task_batch_response("PermanentFailure", "refused: the task names no key")
     if labeler.settings.is_label(key):
         return task.build_task_batch_response("PermanentFailure", "refused: a label, not a photo")
     try:
-        record = labeler.label(bucket, key)
+        version_id = task.s3_version_id
+        record = labeler.label_version(bucket, key, version_id) if version_id else labeler.label(bucket, key)
     except (ClientError, BotoCoreError) as exc:
         transient = is_transient(exc)
         logger.warning("S3 call failed", extra={"transient": transient, "reason": str(exc)})
@@ -62,11 +65,15 @@ def label_task(task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
         )
     report(record, logger=logger, metrics=metrics)
     label_key = labeler.settings.label_key(key)
+    # a version that is no longer the key's current one is answered here, its label left to the newer
+    superseded = {"superseded": True} if record.get("superseded") else {}
     if "error" in record:
         code = "PermanentFailure" if record["error"]["code"] == "not_found" else "Succeeded"
-        return task.build_task_batch_response(code, _summary(label_key, error=record["error"]["code"]))
+        return task.build_task_batch_response(
+            code, _summary(label_key, error=record["error"]["code"], **superseded)
+        )
     return task.build_task_batch_response(
-        "Succeeded", _summary(label_key, label=record["label"], confidence=record["confidence"])
+        "Succeeded", _summary(label_key, label=record["label"], confidence=record["confidence"], **superseded)
     )
 
 

@@ -40,10 +40,10 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
             counts["ignored"] += 1
             continue
         try:
-            record = labeler.label(obj.bucket, obj.key, etag=obj.etag)
+            record = labeler.label(obj.bucket, obj.key, etag=obj.etag, version_id=obj.version_id)
         except Exception:
             logger.exception("S3 failed; Lambda retries the event", extra={"key": obj.key})
             raise
         report(record, logger=logger, metrics=metrics)
-        counts["skipped" if record.get("skipped") else "written"] += 1
+        counts["skipped" if record.get("skipped") or record.get("superseded") else "written"] += 1
     return counts

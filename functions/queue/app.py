@@ -34,8 +34,8 @@ class PoisonMessage(ValueError):
     """A message that names no S3 object: it fails, and after enough receives lands in the DLQ."""
 
 
-def targets(body: str) -> list[tuple[str, str, str | None]]:
-    """``(bucket, key, etag)`` for each object a message names; ``[]`` for S3's test event."""
+def targets(body: str) -> list[tuple[str, str, str | None, str | None]]:
+    """``(bucket, key, etag, version_id)`` for each object a message names; ``[]`` for S3's test event."""
     try:
         message = json.loads(body)
     except ValueError as exc:
@@ -45,13 +45,13 @@ def targets(body: str) -> list[tuple[str, str, str | None]]:
     if message.get("Event") == "s3:TestEvent":
         return []
     if "Records" in message:
-        return [(o.bucket, o.key, o.etag) for o in s3_objects(message) if o.created]
+        return [(o.bucket, o.key, o.etag, o.version_id) for o in s3_objects(message) if o.created]
     bucket, key, etag = message.get("bucket"), message.get("key"), message.get("etag")
     if not (isinstance(bucket, str) and bucket and isinstance(key, str) and key):
         raise PoisonMessage('expected an S3 notification or {"bucket": ..., "key": ...}')
     if not isinstance(etag, str | None):
         raise PoisonMessage("etag must be a string")
-    return [(bucket, key, etag)]
+    return [(bucket, key, etag, None)]
 
 
 @tracer.capture_method
@@ -60,11 +60,12 @@ def record_handler(record: SQSRecord) -> None:
     found = targets(record.body)
     if not found:
         logger.info("dropped: no object to label", extra={"message_id": record.message_id})
-    for bucket, key, etag in found:
+    for bucket, key, etag, version_id in found:
         if labeler.settings.is_label(key):
             logger.info("ignored: a label, not a photo", extra={"bucket": bucket, "key": key})
             continue
-        report(labeler.label(bucket, key, etag=etag), logger=logger, metrics=metrics)
+        record = labeler.label(bucket, key, etag=etag, version_id=version_id)
+        report(record, logger=logger, metrics=metrics)
 
 
 @logger.inject_lambda_context

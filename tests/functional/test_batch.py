@@ -94,14 +94,35 @@ def test_given_the_sample_events_of_both_schemas_when_run_then_the_decoded_key_i
             "resultCode": "Succeeded",
             "resultString": json.dumps(
                 {
-                    "label": read_json(BUCKET, f"labels/{key}.json")["label"],
-                    "confidence": read_json(BUCKET, f"labels/{key}.json")["confidence"],
-                    "labels_key": f"labels/{key}.json",
+                    "label": read_json(BUCKET, f"bulk-labels/{key}.json")["label"],
+                    "confidence": read_json(BUCKET, f"bulk-labels/{key}.json")["confidence"],
+                    "labels_key": f"bulk-labels/{key}.json",
                 },
                 ensure_ascii=False,
             ),
         }
     ]
+
+
+def test_given_an_upload_and_a_bulk_object_of_the_same_path_when_a_job_labels_both_then_each_keeps_its_label(
+    batch, cat_photos, dog_photos
+):
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=BUCKET, Key="uploads/archive/a.jpg", Body=dog_photos[0].read_bytes())
+    s3.put_object(Bucket=BUCKET, Key="archive/a.jpg", Body=cat_photos[0].read_bytes())
+
+    results = [run(batch, key) for key in ("uploads/archive/a.jpg", "archive/a.jpg")]
+
+    assert [json.loads(r["resultString"])["labels_key"] for r in results] == [
+        "labels/archive/a.jpg.json",
+        "bulk-labels/archive/a.jpg.json",
+    ]
+    upload, bulk = (
+        read_json(BUCKET, "labels/archive/a.jpg.json"),
+        read_json(BUCKET, "bulk-labels/archive/a.jpg.json"),
+    )
+    assert (upload["key"], upload["label"]) == ("uploads/archive/a.jpg", "dog")
+    assert (bulk["key"], bulk["label"]) == ("archive/a.jpg", "cat")
 
 
 def test_given_the_released_model_when_a_job_labels_photos_then_every_label_is_right(
@@ -143,6 +164,14 @@ def test_given_access_is_denied_when_run_then_the_task_is_a_permanent_failure(ba
     monkeypatch.setattr(batch.labeler.s3, "get_object", denied)
 
     assert run(batch, "uploads/secret.jpg")["resultCode"] == "PermanentFailure"
+
+
+def test_given_a_task_with_an_empty_key_when_run_then_it_is_a_permanent_failure(batch):
+    result = run(batch, "")
+
+    assert result["resultCode"] == "PermanentFailure"  # a retry cannot give it a key
+    assert "no key" in result["resultString"]
+    assert boto3.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
 
 
 def test_given_a_label_key_in_the_manifest_when_run_then_it_is_refused_and_nothing_is_written(batch):

@@ -6,6 +6,7 @@ Every test invokes the handler with one of the sample events in ``events/`` - th
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -116,6 +117,20 @@ def test_given_a_key_with_spaces_plus_and_unicode_when_classified_then_the_label
     label = read_json(BUCKET, "labels/my pets/Rex + Minou été 🐶.jpg.json")
     assert label["key"] == key
     assert "error" not in label
+
+
+def test_given_a_key_at_s3s_length_limit_when_classified_then_its_label_has_a_hashed_key_and_the_full_key(
+    app, cat_photos
+):
+    key = "uploads/" + "é" * 506 + ".jpg"  # 1,024 UTF-8 bytes: the longest key S3 takes
+    upload(key, cat_photos[0].read_bytes())
+
+    assert classify(app, sample_event("s3-put.json", BUCKET, key=key))["written"] == 1
+
+    label_key = f"labels/_long/{hashlib.sha256(key.encode()).hexdigest()}.json"
+    assert all_keys() == sorted([key, label_key])
+    assert all(len(stored.encode()) <= 1024 for stored in all_keys())  # what S3 would have refused
+    assert read_json(BUCKET, label_key)["key"] == key
 
 
 def test_given_a_png_upload_when_classified_then_it_gets_the_same_label_as_its_jpeg(app, cat_photos):

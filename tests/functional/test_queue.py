@@ -43,13 +43,14 @@ def sqs_event(*bodies: str) -> dict:
     }
 
 
-def s3_notification(key: str) -> str:
-    """An S3 ObjectCreated notification as S3 delivers it to SQS: the key URL-encoded."""
+def s3_notification(key: str, **fields) -> str:
+    """An S3 ObjectCreated notification as S3 delivers it to SQS: the key URL-encoded; ``fields`` (eTag,
+    versionId) added to its object."""
     record = {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": BUCKET}, "object": {"key": quote_plus(key), "size": 1}},
+        "s3": {"bucket": {"name": BUCKET}, "object": {"key": quote_plus(key), "size": 1, **fields}},
     }
     return json.dumps({"Records": [record]})
 
@@ -63,8 +64,9 @@ def label_of(key: str) -> dict:
 
 
 def label_keys() -> set[str]:
-    listing = boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="labels/")
-    return {obj["Key"] for obj in listing.get("Contents", [])}
+    """Every label: an upload's under labels/, any other key's under bulk-labels/."""
+    listing = boto3.client("s3").list_objects_v2(Bucket=BUCKET)
+    return {obj["Key"] for obj in listing.get("Contents", []) if Settings().is_label(obj["Key"])}
 
 
 def put(key: str, data: bytes) -> None:
@@ -105,7 +107,10 @@ def test_given_the_sample_event_when_handled_then_both_shapes_are_labelled_and_t
     assert response == {"batchItemFailures": []}
     assert label_of("archive/2019/garden cat é.jpg")["label"] in ("cat", "dog")
     assert label_of("archive/2020/dog + ball.jpg")["label"] in ("cat", "dog")
-    assert len(label_keys()) == 2
+    assert label_keys() == {
+        "bulk-labels/archive/2019/garden cat é.jpg.json",
+        "bulk-labels/archive/2020/dog + ball.jpg.json",
+    }
 
 
 @pytest.mark.parametrize(
@@ -185,3 +190,19 @@ def test_given_an_enqueued_prefix_when_the_queue_is_drained_then_every_photo_is_
     )
     labels = [label_of(json.loads(b)["key"]) for b in bodies]
     assert all(label["label"] in ("cat", "dog") and label["source"]["etag"] for label in labels)
+
+
+def test_given_the_same_bytes_uploaded_again_as_a_new_version_when_notified_then_the_label_names_it(
+    queue, cat_photos
+):
+    s3 = boto3.client("s3")
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    key, body = "archive/same.jpg", cat_photos[0].read_bytes()
+    for _ in range(2):
+        written = s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+        fields = {"eTag": written["ETag"].strip('"'), "versionId": written["VersionId"]}
+        assert queue.lambda_handler(sqs_event(s3_notification(key, **fields)), LambdaContext()) == {
+            "batchItemFailures": []
+        }
+
+        assert label_of(key)["source"]["version_id"] == written["VersionId"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 from urllib.parse import quote
 
@@ -82,6 +83,37 @@ def test_given_a_label_not_yet_written_when_read_then_404_and_once_written_then_
     boto3.client("s3").put_object(Bucket=BUCKET, Key="labels/0f/My cat + ça.jpg.json", Body=json.dumps(label))
 
     status, _, body = call(web, "GET", path)
+
+    assert status == 200 and json.loads(body) == label
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        # what release 1.3.0's bulk job wrote for archive/a.jpg, at the upload's label key
+        json.dumps({"bucket": BUCKET, "key": "archive/a.jpg", "label": "dog", "source": {"etag": "e"}}),
+        "[]",
+        "not JSON at all",
+    ],
+)
+def test_given_another_objects_or_a_damaged_document_at_the_label_key_when_read_then_404_pending(web, stored):
+    boto3.client("s3").put_object(Bucket=BUCKET, Key="labels/archive/a.jpg.json", Body=stored)
+
+    status, content_type, body = call(web, "GET", "/api/labels/uploads/archive/a.jpg")
+
+    assert (status, content_type) == (404, "application/json")
+    assert json.loads(body) == {
+        "error": {"code": "pending", "message": "no label for uploads/archive/a.jpg yet"}
+    }
+
+
+def test_given_an_upload_with_a_key_at_s3s_limit_when_its_label_is_read_then_the_hashed_label_is_served(web):
+    key = "uploads/0f/" + "é" * 504 + "a.jpg"  # 1,024 bytes: its label key would be 1,028
+    label = {"bucket": BUCKET, "key": key, "label": "cat", "confidence": 0.9}
+    label_key = f"labels/_long/{hashlib.sha256(key.encode()).hexdigest()}.json"
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=label_key, Body=json.dumps(label))
+
+    status, _, body = call(web, "GET", "/api/labels/" + quote(key))
 
     assert status == 200 and json.loads(body) == label
 

@@ -71,3 +71,23 @@ def test_given_a_card_without_a_field_serving_reads_when_loaded_then_model_error
 
     with pytest.raises(ModelError, match=f"lacks a field serving needs.*{missing}"):
         Classifier(folder)
+
+
+def test_given_a_model_file_that_is_not_the_one_its_card_describes_when_loaded_then_model_error(
+    tiny_model_dir, prototype_model_dir, tmp_path
+):
+    folder = copy_with_card(tiny_model_dir, tmp_path / "model")
+    (folder / "model.tflite").write_bytes((prototype_model_dir / "model.tflite").read_bytes())
+
+    with pytest.raises(ModelError, match=r"is not the model its card describes: its sha256 is [0-9a-f]{64}"):
+        Classifier(folder)
+
+
+def test_given_one_changed_byte_in_the_model_when_loaded_then_model_error(tiny_model_dir, tmp_path):
+    folder = copy_with_card(tiny_model_dir, tmp_path / "model")
+    data = bytearray((folder / "model.tflite").read_bytes())
+    data[-1] ^= 1
+    (folder / "model.tflite").write_bytes(bytes(data))
+
+    with pytest.raises(ModelError, match=r"the card \(tiny 0\.0\.0\) says"):
+        Classifier(folder)

@@ -37,6 +37,15 @@ def test_given_an_eventbridge_object_created_event_when_parsed_then_it_reads_lik
     assert bridge.created
 
 
+def test_given_events_from_a_versioned_bucket_when_parsed_then_the_version_is_read_from_both_shapes():
+    notification, bridge = sample("s3-put.json"), sample("eventbridge-object-created.json")
+    notification["Records"][0]["s3"]["object"]["versionId"] = "v-2"
+    bridge["detail"]["object"]["version-id"] = "v-2"
+
+    assert [obj.version_id for event in (notification, bridge) for obj in s3_objects(event)] == ["v-2", "v-2"]
+    assert s3_objects(sample("s3-put.json"))[0].version_id is None  # an unversioned bucket's event
+
+
 def test_given_a_removal_when_parsed_then_the_object_is_not_a_new_upload():
     event = sample("s3-put.json")
     event["Records"][0]["eventName"] = "ObjectRemoved:Delete"

@@ -1,0 +1,198 @@
+"""When a label is current, and what replaces it: damaged labels, object versions, two versions labelled
+at once, a new model. The classify and batch handlers over one moto bucket, real photos, the released
+model."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote_plus
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from lambda_harness import LambdaContext, aws_environment, load_handler, read_json
+from moto import mock_aws
+from sample_events import sample_event
+
+from catdog.labeling import WRITE_ATTEMPTS
+
+BUCKET = "catdog-currency-test"
+KEY, LABEL_KEY = "uploads/pets/rex.jpg", "labels/pets/rex.jpg.json"
+
+
+@pytest.fixture
+def handlers(monkeypatch, serving_model):
+    """The classify and batch functions, cold-started on one bucket."""
+    aws_environment(monkeypatch, serving_model)
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        yield load_handler("classify"), load_handler("batch")
+
+
+@pytest.fixture
+def versioned(handlers):
+    boto3.client("s3").put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    return handlers
+
+
+def put(key: str, body: bytes) -> dict:
+    return boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=body)
+
+
+def put_event(key: str, etag: str, version_id: str | None = None) -> dict:
+    event = sample_event("s3-put.json", BUCKET, key=key, etag=etag.strip('"'))
+    if version_id:
+        event["Records"][0]["s3"]["object"]["versionId"] = version_id
+    return event
+
+
+def batch_task(key: str, version_id: str | None = None) -> dict:
+    task = {"taskId": "t", "s3Key": quote_plus(key), "s3VersionId": version_id, "s3Bucket": BUCKET}
+    event = {
+        "invocationSchemaVersion": "2.0",
+        "invocationId": "i",
+        "job": {"id": "j", "userArguments": {}},
+        "tasks": [task],
+    }
+    return event
+
+
+def run_task(batch, key: str, version_id: str | None = None) -> dict:
+    (result,) = batch.lambda_handler(batch_task(key, version_id), LambdaContext())["results"]
+    return {**result, "answer": json.loads(result["resultString"]) if "{" in result["resultString"] else None}
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        [],
+        {"source": "x"},
+        "a string",
+        # the right ETag, but not a label: no answer, or an error that is not {code, message}
+        {"key": KEY, "source": {"etag": "ETAG"}, "model": {}, "error": "x"},
+        {"key": KEY, "source": {"etag": "ETAG"}, "model": {}},
+    ],
+)
+@pytest.mark.parametrize("handler", ["classify", "batch"])
+def test_given_a_damaged_label_when_the_object_is_labelled_again_then_it_is_replaced(
+    handlers, cat_photos, damaged, handler
+):
+    classify, batch = handlers
+    etag = put(KEY, cat_photos[0].read_bytes())["ETag"].strip('"')
+    put(LABEL_KEY, json.dumps(damaged).replace("ETAG", etag).encode())
+
+    if handler == "classify":
+        assert classify.lambda_handler(put_event(KEY, etag), LambdaContext())["written"] == 1
+    else:
+        assert run_task(batch, KEY)["resultCode"] == "Succeeded"
+
+    label = read_json(BUCKET, LABEL_KEY)
+    assert label["label"] == "cat" and label["source"]["etag"] == etag
+
+
+def test_given_a_task_naming_an_older_version_when_run_then_it_is_classified_and_not_written_over_the_newer(
+    versioned, cat_photos, dog_photos
+):
+    _, batch = versioned
+    key = "archive/a.jpg"
+    v1 = put(key, cat_photos[0].read_bytes())["VersionId"]
+    v2 = put(key, dog_photos[0].read_bytes())["VersionId"]
+
+    newer = run_task(batch, key, v2)
+    older = run_task(batch, key, v1)
+
+    assert (newer["resultCode"], newer["answer"]["label"]) == ("Succeeded", "dog")
+    assert (older["resultCode"], older["answer"]["label"]) == ("Succeeded", "cat")  # v1 itself
+    assert older["answer"]["superseded"] is True
+    label = read_json(BUCKET, "bulk-labels/archive/a.jpg.json")
+    assert (label["label"], label["source"]["version_id"]) == ("dog", v2)  # the key's current version
+
+
+def test_given_a_task_naming_the_current_version_when_run_then_its_label_records_that_version(
+    versioned, cat_photos
+):
+    _, batch = versioned
+    version = put("archive/b.jpg", cat_photos[1].read_bytes())["VersionId"]
+
+    assert run_task(batch, "archive/b.jpg", version)["answer"]["label"] == "cat"
+
+    assert read_json(BUCKET, "bulk-labels/archive/b.jpg.json")["source"]["version_id"] == version
+
+
+def test_given_two_versions_labelled_at_once_when_the_older_finishes_last_then_the_newer_label_stays(
+    handlers, cat_photos, dog_photos, monkeypatch
+):
+    """Event 1 (the cat) downloads its photo; meanwhile the dog replaces it and event 2 labels the dog
+    completely; then event 1 classifies its cat and writes last."""
+    classify, _ = handlers
+    s3 = classify.labeler.s3
+    first = put(KEY, cat_photos[0].read_bytes())["ETag"]
+    get_object, interleaved = s3.get_object, []
+
+    def slow_first_download(**kwargs):
+        response = get_object(**kwargs)
+        if kwargs["Key"] == KEY and not interleaved:
+            interleaved.append(True)
+            second = put(KEY, dog_photos[0].read_bytes())["ETag"]
+            assert classify.lambda_handler(put_event(KEY, second), LambdaContext())["written"] == 1
+        return response
+
+    monkeypatch.setattr(s3, "get_object", slow_first_download)
+    classify.lambda_handler(put_event(KEY, first), LambdaContext())
+
+    label = read_json(BUCKET, LABEL_KEY)
+    current = boto3.client("s3").head_object(Bucket=BUCKET, Key=KEY)["ETag"].strip('"')
+    assert interleaved and (label["label"], label["source"]["etag"]) == ("dog", current)
+
+
+def test_given_the_label_keeps_changing_under_the_writer_when_run_then_the_task_is_retried_later(
+    handlers, cat_photos, monkeypatch
+):
+    _, batch = handlers
+    put("archive/c.jpg", cat_photos[0].read_bytes())
+    writes = []
+
+    def lost_the_race(**kwargs):
+        writes.append(kwargs.get("IfNoneMatch") or kwargs["IfMatch"])
+        error = {"Code": "PreconditionFailed", "Message": "At least one of the preconditions failed"}
+        raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 412}}, "PutObject")
+
+    monkeypatch.setattr(batch.labeler.s3, "put_object", lost_the_race)
+
+    assert run_task(batch, "archive/c.jpg")["resultCode"] == "TemporaryFailure"
+    assert writes == ["*"] * WRITE_ATTEMPTS  # read and decided again each time, then left to a retry
+
+
+def test_given_a_label_made_by_another_model_when_the_same_event_comes_again_then_it_is_redone(
+    handlers, dog_photos
+):
+    classify, _ = handlers
+    event = put_event(KEY, put(KEY, dog_photos[0].read_bytes())["ETag"])
+    classify.lambda_handler(event, LambdaContext())
+    old = {
+        **read_json(BUCKET, LABEL_KEY),
+        "model": {"name": "catdog", "version": "1.2.0", "sha256": "0" * 64},
+    }
+    put(LABEL_KEY, json.dumps(old).encode())
+
+    result = classify.lambda_handler(event, LambdaContext())
+
+    assert result == {"written": 1, "skipped": 0, "ignored": 0}
+    assert read_json(BUCKET, LABEL_KEY)["model"] == classify.labeler.classifier.info
+    assert classify.lambda_handler(event, LambdaContext())["skipped"] == 1  # now current: not redone
+
+
+def test_given_the_same_bytes_uploaded_again_as_a_new_version_when_its_event_arrives_then_the_label_names_it(
+    versioned, cat_photos
+):
+    classify, _ = versioned
+    body = cat_photos[2].read_bytes()
+    first = put(KEY, body)
+    classify.lambda_handler(put_event(KEY, first["ETag"], first["VersionId"]), LambdaContext())
+    second = put(KEY, body)
+    assert second["ETag"] == first["ETag"]
+
+    result = classify.lambda_handler(put_event(KEY, second["ETag"], second["VersionId"]), LambdaContext())
+
+    assert result["written"] == 1
+    assert read_json(BUCKET, LABEL_KEY)["source"]["version_id"] == second["VersionId"]
