@@ -129,16 +129,18 @@ GRANTS = {
         ("s3:GetObject", "bucket/${LabelsPrefix}*"),
         ("s3:ListBucket", "bucket"),
     },
-    # bulk jobs read existing photos wherever they are, and write labels only
+    # bulk jobs read existing photos wherever they are, and write labels only (an upload's, or a bulk one)
     "BatchFunction": {
         ("s3:GetObject", "bucket/*"),
         ("s3:GetObjectVersion", "bucket/*"),
         ("s3:PutObject", "bucket/${LabelsPrefix}*"),
+        ("s3:PutObject", "bucket/${BulkLabelsPrefix}*"),
         ("s3:ListBucket", "bucket"),
     },
     "QueueFunction": {
         ("s3:GetObject", "bucket/*"),
         ("s3:PutObject", "bucket/${LabelsPrefix}*"),
+        ("s3:PutObject", "bucket/${BulkLabelsPrefix}*"),
         ("s3:ListBucket", "bucket"),
     },
     "BatchOperationsRole": {
@@ -226,7 +228,7 @@ def test_given_the_batch_operations_role_then_only_batch_operations_of_this_acco
 
 # --- Parameters CloudFormation refuses ----------------------------------------------------------------
 
-PREFIXES = ("UploadsPrefix", "LabelsPrefix", "BatchPrefix")
+PREFIXES = ("UploadsPrefix", "LabelsPrefix", "BulkLabelsPrefix", "BatchPrefix")
 
 
 def _evaluate(expression, values: dict, conditions: dict | None = None):
