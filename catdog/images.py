@@ -183,18 +183,17 @@ def _factor(image_size: tuple[int, int], size: int | None) -> tuple[int, int]:
 
 def _shrunk_rgb(image: Image.Image, factor: tuple[int, int]) -> Image.Image:
     """``image`` as RGB, shrunk by ``factor`` (a box filter), converted ``BAND_ROWS`` rows at a time."""
-    if image.mode == "RGB" and factor == (1, 1):
-        return image
+    if image.mode == "RGB":
+        return image if factor == (1, 1) else image.reduce(factor)
     width, height = image.size
     scale = _grey_scale(image) if image.mode.startswith(_HIGH_BIT_DEPTH) else None
-    if image.mode == "RGB":
-        return image.reduce(factor)
-    result = Image.new("RGB", (math.ceil(width / factor[0]), math.ceil(height / factor[1])))
+    grey = scale is not None or image.mode in ("1", "L")  # shrunk as one channel, made RGB at the end
+    result = Image.new("L" if grey else "RGB", (math.ceil(width / factor[0]), math.ceil(height / factor[1])))
     rows = max(1, BAND_ROWS // factor[1]) * factor[1]
     for top in range(0, height, rows):
-        band = _band_rgb(image.crop((0, top, width, min(height, top + rows))), scale)
+        band = _band_8bit(image.crop((0, top, width, min(height, top + rows))), scale, grey)
         result.paste(band.reduce(factor) if factor != (1, 1) else band, (0, top // factor[1]))
-    return result
+    return result.convert("RGB") if grey else result
 
 
 def _grey_scale(image: Image.Image) -> tuple[float, float]:
@@ -205,12 +204,15 @@ def _grey_scale(image: Image.Image) -> tuple[float, float]:
     return float(low), 255.0 / (float(high) - float(low))
 
 
-def _band_rgb(band: Image.Image, scale: tuple[float, float] | None) -> Image.Image:
+def _band_8bit(band: Image.Image, scale: tuple[float, float] | None, grey: bool) -> Image.Image:
+    """One band as 8-bit: L for greyscale sources, else RGB."""
     if scale is not None:
         low, factor = scale
-        values = (np.asarray(band, dtype=np.float32) - low) * factor
-        grey = np.clip(np.nan_to_num(values), 0, 255).astype(np.uint8)
-        return Image.fromarray(grey, "L").convert("RGB")
+        with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN pixels end as 0 or 255
+            values = (np.asarray(band, dtype=np.float32) - low) * factor
+        return Image.fromarray(np.clip(np.nan_to_num(values), 0, 255).astype(np.uint8), "L")
+    if grey:
+        return band.convert("L")
     if band.mode in _TRANSPARENT or (band.mode == "P" and "transparency" in band.info):
         # Transparent pixels become white, as a browser shows them, not whatever colour they hide.
         rgba = band.convert("RGBA")
