@@ -39,6 +39,11 @@ BAND_ROWS = 512
 #: ``catdog classify --workers N`` cannot hold N of the largest images at once.
 LARGE_DECODE_BYTES = 64 * 1024 * 1024
 _large_decode = threading.Lock()
+#: Formats whose decoder holds more copies of the image get this fraction of ``max_pixels``. Pillow
+#: decodes every WebP through libwebp's animation decoder, which allocates a canvas and the previous
+#: canvas as soon as the file is opened; then the frame is copied and decoded into the image: four
+#: RGBA copies, 16 bytes a pixel, where every other format needs at most 8 (bench_memory.py).
+PIXEL_CAP_SHARE = {"WEBP": 2}
 
 #: EXIF orientation -> the transpose that makes the stored pixels upright.
 _ORIENTATION = {
@@ -114,10 +119,11 @@ def _decode(image: Image.Image | None, stream, max_pixels: int, size: int | None
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; make every excess an error.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             if image is None:
+                _check_webp_header(stream, max_pixels)  # before Image.open allocates its canvas
                 image = Image.open(stream, formats=PILLOW_FORMATS)
             elif image.tell() != 0:
                 image.seek(0)
-            _check_pixels(image, max_pixels)
+            _check_pixels(image.size, max_pixels, image.format)
             if size and stream is not None and image.format in ("JPEG", "MPO"):
                 image.draft(None, (REDUCING_GAP * size, REDUCING_GAP * size))
             with _large_decode if _decode_bytes(image) > LARGE_DECODE_BYTES else nullcontext():
@@ -145,12 +151,34 @@ def _words(exc: Exception) -> str:
     return text or type(exc).__name__
 
 
-def _check_pixels(image: Image.Image, max_pixels: int) -> None:
-    width, height = image.size
-    if width * height > max_pixels:
+def _check_pixels(size: tuple[int, int], max_pixels: int, fmt: str | None = None) -> None:
+    width, height = size
+    cap = max_pixels // PIXEL_CAP_SHARE.get(fmt, 1)
+    if width * height > cap:
+        of = " for a WebP image" if fmt == "WEBP" else ""
         raise ImageTooLarge(
-            f"image is {width}x{height} = {width * height:,} pixels, above the cap of {max_pixels:,}"
+            f"image is {width}x{height} = {width * height:,} pixels, above the cap of {cap:,}{of}"
         )
+
+
+def _check_webp_header(stream, max_pixels: int) -> None:
+    """Refuse a WebP whose header claims too many pixels before Pillow opens it (and libwebp allocates
+    two canvases of that size)."""
+    head = stream.read(30)
+    stream.seek(0)
+    if len(head) < 30 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+        return
+    chunk = head[12:16]
+    if chunk == b"VP8 ":  # lossy: 14-bit sizes after the key frame's start code
+        size = int.from_bytes(head[26:28], "little") & 0x3FFF, int.from_bytes(head[28:30], "little") & 0x3FFF
+    elif chunk == b"VP8L":  # lossless: 14 bits each, minus one, after the signature byte
+        bits = int.from_bytes(head[21:25], "little")
+        size = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    elif chunk == b"VP8X":  # extended (alpha, animation, metadata): the canvas, 24 bits each, minus one
+        size = int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
+    else:
+        return
+    _check_pixels(size, max_pixels, "WEBP")
 
 
 def _decode_bytes(image: Image.Image) -> int:

@@ -224,3 +224,16 @@ def test_given_a_sideways_large_jpeg_when_shrunk_then_it_is_turned_upright_as_at
 
     assert np.abs(shrunk - upright).mean() < 3
     assert np.abs(np.rot90(shrunk[0]) - upright[0]).mean() > 10  # the turn matters for this photo
+
+
+@pytest.mark.parametrize("options", [{"quality": 80}, {"lossless": True}, {"exif": b"Exif\x00\x00"}])
+def test_given_a_webp_over_half_the_pixel_cap_when_loaded_then_it_is_refused_before_decoding(options):
+    # lossy (VP8), lossless (VP8L) and extended (VP8X, here for its EXIF chunk) headers
+    data = _encode(Image.new("RGB", (300, 200), (90, 120, 30)), "WEBP", **options)
+
+    with pytest.raises(ImageTooLarge) as caught:
+        load_image(data, max_pixels=2 * 300 * 200 - 2)
+
+    assert str(caught.value) == "image is 300x200 = 60,000 pixels, above the cap of 59,999 for a WebP image"
+    assert load_image(data, max_pixels=2 * 300 * 200).size == (300, 200)
+    assert load_image(_encode(Image.new("RGB", (300, 200)), "PNG"), max_pixels=300 * 200).size == (300, 200)
