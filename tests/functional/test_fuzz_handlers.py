@@ -19,7 +19,7 @@ from sample_events import sample_event
 from catdog.settings import Settings
 
 BUCKET = "catdog-photos"  # the bucket of events/batch-job.json and events/sqs-batch.json
-MUTANTS_PER_HANDLER = 80
+MUTANTS_PER_HANDLER = 50
 SEEDS = {"classify": 1301, "batch": 1302, "queue": 1303}
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow on each damaged tag it skips
