@@ -6,10 +6,11 @@ photo reaches the model as the same pixels whichever side it comes from. The mod
 
 Memory is bounded by what the model needs: given the input ``size``, a JPEG is decoded at 1/2, 1/4 or
 1/8 scale (libjpeg's DCT scaling) and any other image is shrunk by a whole factor, band by band, right
-after decoding, so nothing larger than the decoded file and one band of rows ever exists. Both stop at
+after decoding, so beyond the decoder's own buffers (the decoded image; a progressive JPEG's
+coefficients; WebP's canvases, hence its lower cap) only one band of rows is ever copied. Both stop at
 twice the input size on each side (Pillow's ``reducing_gap``), so the final resize sees enough pixels to
-be indistinguishable from resizing the full image; a photo under twice the input size is decoded
-exactly as without ``size``.
+be close to resizing the full image (labels unchanged on photos enlarged to 12 MP); a photo under twice
+the input size is decoded exactly as without ``size``, which is how training decodes.
 """
 
 from __future__ import annotations
