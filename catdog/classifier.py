@@ -133,7 +133,7 @@ class Classifier:
 
     def classify(self, source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prediction:
         """Decode, preprocess and classify one photo (bytes, path or PIL image)."""
-        image = load_image(source, max_pixels=max_pixels)
+        image = load_image(source, max_pixels=max_pixels, size=self.input_size)
         return self.classify_pixels(preprocess(image, self.input_size)[0])
 
     def classify_pixels(self, pixels: np.ndarray) -> Prediction:

@@ -194,7 +194,7 @@ class _Job:
         data = obj["Body"].read()
         downloaded = time.perf_counter()
         try:
-            image = load_image(data, max_pixels=settings.max_pixels)
+            image = load_image(data, max_pixels=settings.max_pixels, size=classifier.input_size)
             pixels = preprocess(image, classifier.input_size)[0]
         except InvalidImage as exc:
             return self.error(exc.code, str(exc))

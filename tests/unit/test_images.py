@@ -1,6 +1,7 @@
 """load_image / preprocess on real photos and on every kind of bad input."""
 
 import io
+import struct
 
 import numpy as np
 import pytest
@@ -85,3 +86,154 @@ def test_given_more_pixels_than_the_cap_when_loaded_then_image_too_large():
         load_image(data, max_pixels=300 * 300 - 1)
     assert caught.value.code == "too_many_pixels"
     assert load_image(data, max_pixels=300 * 300).size == (300, 300)
+
+
+# --- every decoder failure is an InvalidImage; only the accepted formats are decoded ----------------
+
+
+def _jpeg_with_bad_exif_tag(photo: Image.Image) -> bytes:
+    """A small JPEG whose EXIF holds text under tag 0x0152 (ExtraSamples, a number): Pillow reads it,
+    then fails with ``struct.error`` when it writes the EXIF back while applying the orientation."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "Phone"
+    data = _encode(photo, "JPEG", exif=exif)
+    assert data.count(b"\x01\x0f\x00\x02") == 1  # tag 0x010F, type ASCII (big-endian EXIF)
+    return data.replace(b"\x01\x0f\x00\x02", b"\x01\x52\x00\x02")
+
+
+def test_given_a_jpeg_with_a_malformed_exif_tag_when_loaded_then_its_pixels_are_decoded(cat_photos):
+    photo = load_image(cat_photos[0]).resize((64, 48))
+    data = _jpeg_with_bad_exif_tag(photo)
+    assert len(data) < 2000
+
+    loaded = load_image(data)
+
+    assert loaded.mode == "RGB"
+    assert loaded.size == (48, 64)  # the orientation tag itself is intact and still applied
+
+
+def test_given_an_animated_gif_cut_anywhere_when_loaded_then_an_image_or_invalid_image(
+    cat_photos, dog_photos
+):
+    frames = [load_image(p).resize((48, 36)) for p in (cat_photos[0], dog_photos[0], cat_photos[1])]
+    data = _encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    outcomes = {"image": 0, "invalid": 0}
+
+    for cut in range(1, len(data)):
+        try:
+            assert load_image(data[:cut]).mode == "RGB"
+            outcomes["image"] += 1
+        except InvalidImage as exc:
+            assert exc.code == "invalid_image"
+            outcomes["invalid"] += 1
+
+    assert outcomes["image"] > 0 and outcomes["invalid"] > 0
+
+
+def _psd() -> bytes:
+    """A 2x2 greyscale Photoshop file (Pillow reads PSD but cannot write it)."""
+    header = b"8BPS" + struct.pack(">H6xHIIHH", 1, 1, 2, 2, 8, 1)
+    return header + struct.pack(">IIIH", 0, 0, 0, 0) + bytes([16, 32, 48, 64])
+
+
+@pytest.mark.parametrize("fmt", ["TGA", "ICO", "EPS", "PSD", "PCX", "PPM", "SGI", "QOI", "DDS"])
+def test_given_a_format_pillow_reads_but_catdog_does_not_accept_when_loaded_then_invalid_image(fmt):
+    data = _psd() if fmt == "PSD" else _encode(Image.new("RGB", (32, 32), (200, 40, 40)), fmt)
+    assert Image.open(io.BytesIO(data)).format == fmt  # a real file of that format
+
+    with pytest.raises(InvalidImage) as caught:
+        load_image(data)
+
+    assert caught.value.code == "invalid_image"
+    assert str(caught.value) == "the file is not a JPEG, PNG, WebP, GIF, BMP or TIFF image"
+
+
+def test_given_a_phone_mpo_jpeg_when_loaded_then_its_first_picture(cat_photos, dog_photos):
+    first, second = load_image(cat_photos[0]), load_image(dog_photos[0]).resize((90, 60))
+    data = _encode(first, "MPO", save_all=True, append_images=[second])
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+
+    loaded = load_image(data)
+
+    assert loaded.size == first.size
+    assert np.abs(np.asarray(loaded, dtype=np.int16) - np.asarray(first, dtype=np.int16)).mean() < 10
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "TIFF"])
+def test_given_a_damaged_file_when_loaded_then_the_message_says_what_is_wrong_in_words(cat_photos, fmt):
+    data = _encode(load_image(cat_photos[0]), fmt)
+
+    with pytest.raises(InvalidImage) as caught:
+        load_image(data[: len(data) * 2 // 3])
+
+    message = str(caught.value)
+    assert "0x" not in message and "BytesIO" not in message and "<" not in message
+    assert "damaged or truncated" in message
+
+
+# --- decoding memory: never the full image when the model needs a few hundred pixels ----------------
+
+
+def _big(cat_photos, mode: str, size=(2400, 1500)) -> Image.Image:
+    photo = load_image(cat_photos[0]).resize(size)
+    if mode in ("I;16", "F"):
+        grey = np.asarray(photo.convert("L"), dtype=np.float32) * (250.0 if mode == "I;16" else 0.01)
+        return Image.fromarray(grey.astype(np.uint16) if mode == "I;16" else grey)
+    if mode in ("RGBA", "LA"):
+        converted = photo.convert(mode)
+        converted.putalpha(Image.linear_gradient("L").resize(size))
+        return converted
+    return photo.convert(mode)
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt"),
+    [("RGB", "JPEG"), ("CMYK", "JPEG"), ("RGB", "PNG"), ("RGBA", "PNG"), ("LA", "PNG"), ("P", "PNG"),
+     ("I;16", "PNG"), ("F", "TIFF"), ("L", "WEBP"), ("1", "BMP")],
+)  # fmt: skip
+def test_given_a_large_image_and_the_model_size_when_loaded_then_it_shrinks_to_twice_that_looking_the_same(
+    cat_photos, mode, fmt
+):
+    data = _encode(_big(cat_photos, mode), fmt)
+    full = load_image(data)
+
+    shrunk = load_image(data, size=100)
+
+    assert full.size == (2400, 1500)
+    assert min(shrunk.size) >= 200 and max(shrunk.size) < 1200  # twice the input at least, far from full
+    difference = np.abs(preprocess(shrunk, 100).astype(np.int16) - preprocess(full, 100)).mean()
+    assert difference < 3
+
+
+def test_given_a_photo_under_twice_the_model_size_when_loaded_with_it_then_the_pixels_are_unchanged(
+    cat_photos,
+):
+    data = _encode(load_image(cat_photos[0]).resize((519, 700)), "PNG")
+
+    assert np.array_equal(np.asarray(load_image(data, size=260)), np.asarray(load_image(data)))
+
+
+def test_given_a_sideways_large_jpeg_when_shrunk_then_it_is_turned_upright_as_at_full_size(cat_photos):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = _encode(load_image(cat_photos[0]).resize((2000, 1000)), "JPEG", exif=exif)
+    upright = preprocess(load_image(data), 100).astype(np.int16)
+
+    shrunk = preprocess(load_image(data, size=100), 100)
+
+    assert np.abs(shrunk - upright).mean() < 3
+    assert np.abs(np.rot90(shrunk[0]) - upright[0]).mean() > 10  # the turn matters for this photo
+
+
+@pytest.mark.parametrize("options", [{"quality": 80}, {"lossless": True}, {"exif": b"Exif\x00\x00"}])
+def test_given_a_webp_over_half_the_pixel_cap_when_loaded_then_it_is_refused_before_decoding(options):
+    # lossy (VP8), lossless (VP8L) and extended (VP8X, here for its EXIF chunk) headers
+    data = _encode(Image.new("RGB", (300, 200), (90, 120, 30)), "WEBP", **options)
+
+    with pytest.raises(ImageTooLarge) as caught:
+        load_image(data, max_pixels=2 * 300 * 200 - 2)
+
+    assert str(caught.value) == "image is 300x200 = 60,000 pixels, above the cap of 59,999 for a WebP image"
+    assert load_image(data, max_pixels=2 * 300 * 200).size == (300, 200)
+    assert load_image(_encode(Image.new("RGB", (300, 200)), "PNG"), max_pixels=300 * 200).size == (300, 200)
