@@ -32,6 +32,7 @@ import argparse
 import collections
 import contextlib
 import importlib.metadata
+import itertools
 import json
 import logging
 import os
@@ -53,6 +54,8 @@ from pathlib import Path
 from urllib.parse import unquote_plus
 
 import yaml
+
+from catdog.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 TOOLS = REPO / ".venv-tools"
@@ -354,18 +357,19 @@ def s3_client(aws_env: dict):
     )
 
 
-def prepare(s3, objects: list[tuple[str, str]], labels_prefix: str, photo: Path | None) -> None:
+def prepare(s3, objects: list[tuple[str, str]], settings: Settings, photo: Path | None) -> None:
     """Each bucket and object the event names (never a label: that is the function's to write)."""
     for bucket in dict.fromkeys(b for b, _ in objects):
         s3.create_bucket(Bucket=bucket)
     for bucket, key in objects:
-        if not key.startswith(labels_prefix):
+        if not settings.is_label(key):
             s3.put_object(Bucket=bucket, Key=key, Body=content_for(key, photo))
 
 
-def label_versions(s3, buckets: list[str], prefix: str) -> dict[tuple[str, str], str]:
+def label_versions(s3, buckets: list[str], settings: Settings) -> dict[tuple[str, str], str]:
+    """Every label (of uploads and of bulk objects) in ``buckets``, with what tells a rewrite apart."""
     versions = {}
-    for bucket in buckets:
+    for bucket, prefix in itertools.product(buckets, (settings.labels_prefix, settings.bulk_labels_prefix)):
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 versions[(bucket, obj["Key"])] = f"{obj['ETag']} {obj['LastModified']}"
@@ -619,7 +623,7 @@ def run(args: argparse.Namespace) -> int:
         return sam_local_invoke(args, function.logical_id)
 
     objects = event_objects(event)
-    labels_prefix = function.environment.get("LABELS_PREFIX")
+    settings = Settings.from_env(function.environment)
     with contextlib.ExitStack() as stack:
         if args.aws:
             aws_env = {k: v for k, v in os.environ.items() if AWS_PASSTHROUGH.match(k)}
@@ -633,9 +637,9 @@ def run(args: argparse.Namespace) -> int:
             }
         s3 = s3_client(aws_env)
         if not args.aws:
-            prepare(s3, objects, labels_prefix or "labels/", args.photo)
+            prepare(s3, objects, settings, args.photo)
         buckets = list(dict.fromkeys(b for b, _ in objects))
-        before = label_versions(s3, buckets, labels_prefix) if labels_prefix else {}
+        before = label_versions(s3, buckets, settings)
         print(
             f"invoke: {function.logical_id} ({function.handler}) under the Lambda emulator", file=sys.stderr
         )
@@ -647,11 +651,10 @@ def run(args: argparse.Namespace) -> int:
             "counts the init inside Duration and shows the configured memory)",
             file=sys.stderr,
         )
-        if labels_prefix:
-            after = label_versions(s3, buckets, labels_prefix)
-            for bucket, key in sorted(k for k, v in after.items() if before.get(k) != v):
-                body = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-                print(f"label s3://{bucket}/{key} {json.dumps(body, ensure_ascii=False)}", file=sys.stderr)
+        after = label_versions(s3, buckets, settings)
+        for bucket, key in sorted(k for k, v in after.items() if before.get(k) != v):
+            body = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            print(f"label s3://{bucket}/{key} {json.dumps(body, ensure_ascii=False)}", file=sys.stderr)
     sys.stdout.write(result.answer.decode(errors="replace") + "\n")
     sys.stdout.flush()
     return 1 if result.function_error else 0
