@@ -176,6 +176,33 @@ def _parser() -> argparse.ArgumentParser:
     experiment.add_argument("--out", type=Path, default=Path("docs"), help="for experiments.md and .csv")
     experiment.add_argument("--runs", type=Path, default=Path("runs/experiments"), help="run folders")
     _cache_option(experiment, "pixel + activation cache")
+    release = _command(
+        commands,
+        cmd_release,
+        "build a cat/dog/neither release from a recipe file (training/recipes/*.toml)",
+    )
+    release.add_argument("recipe", type=Path, help="recipe file, e.g. training/recipes/2.0.0.toml")
+    release.add_argument("--out", type=Path, required=True, help="release folder (e.g. models/catdog)")
+    release.add_argument("--run", type=Path, help="run folder (default runs/release-VERSION)")
+    release.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="change one recipe setting, VALUE as JSON, e.g. --set train.fine_epochs=2 (repeatable)",
+    )
+    release.add_argument(
+        "--ablations", type=Path, help="also train frozen heads without each ingredient; JSON to write"
+    )
+
+    report = _command(
+        commands, cmd_report, "evaluate model folders side by side on a recipe's val/test/eval photos"
+    )
+    report.add_argument("models", type=Path, nargs="+", help="model folders (model.tflite + model.json)")
+    report.add_argument("--recipe", type=Path, required=True, help="recipe whose photos to use")
+    report.add_argument("--run", type=Path, help="run folder with split.json (default runs/release-VERSION)")
+    report.add_argument("--out", type=Path, required=True, help="folder for report.json/.md, errors CSV")
+    report.add_argument("--gallery", type=Path, help="also a PNG of the worst errors (shows the photos)")
     return parser
 
 
@@ -451,3 +478,24 @@ def cmd_evaluate(args) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _recipe_and_run(args):
+    from training.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, getattr(args, "set", ()))
+    return recipe, args.run or Path("runs") / f"release-{recipe.release.version}"
+
+
+def cmd_release(args) -> None:
+    from training import build
+
+    recipe, run_dir = _recipe_and_run(args)
+    build.build_release(recipe, args.out, run_dir, ablations=args.ablations)
+
+
+def cmd_report(args) -> None:
+    from training import build
+
+    recipe, run_dir = _recipe_and_run(args)
+    build.compare(recipe, run_dir, args.models, args.out, gallery=args.gallery)

@@ -1,0 +1,120 @@
+"""Cache, once, what a frozen network computes for each view of each photo.
+
+Fine-tuning the top of EfficientNet-Lite on two CPU cores is affordable only when the frozen bottom never
+runs twice. For every photo and each of its views (``training.uploads.view``: the photo, its mirror image,
+upload-style draws) this module stores, in one pass of the bottom:
+
+- ``act``: the bottom's activations below the cut (float16, ``(n, views, h, w, c)``), the input of the
+  blocks that are fine-tuned;
+- ``pooled`` and ``logits``: what the *frozen ImageNet* top makes of them, its pooled features and its
+  1000 ImageNet-1k logits (float16, ``(n, views, d)``): the inputs of a frozen-feature head, and the
+  ImageNet branch of the released model, which never changes.
+
+Files are written as ``.partial`` and renamed at the end, so an interrupted run never leaves a cache that
+looks complete; the name's key covers the backbone, size, cut, views, augmentation and every path.
+
+Public API:
+    ViewSet(root, paths, views)                    photos (relative to root) and how many views of each
+    cache_key(backbone, size, cut, views, augment, paths) -> str
+    cache_views(parts, views_set, path_stem, augment, size, batch_size=32, log=print) -> dict of arrays
+    load_views(path_stem) -> {"act", "pooled", "logits"} memory-mapped, or None if not cached
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from catdog import load_image
+from training.uploads import UploadAugment, view
+
+KINDS = ("act", "pooled", "logits")
+
+
+@dataclass(frozen=True)
+class ViewSet:
+    root: Path
+    paths: tuple[str, ...]
+    views: int
+
+
+def photo_seed(path: str) -> int:
+    """A photo's own seed: its views are the same whichever split or order it is cached in."""
+    return int.from_bytes(hashlib.sha256(path.encode()).digest()[:4], "little")
+
+
+def cache_key(backbone: str, size: int, cut: int, views: int, augment: UploadAugment, paths) -> str:
+    digest = hashlib.sha256(f"{backbone}|{size}|{cut}|{views}|{asdict(augment)}".encode())
+    for path in paths:
+        digest.update(f"{path}\n".encode())
+    return f"{backbone}-{size}px-cut{cut}-{views}views-{len(paths)}-{digest.hexdigest()[:16]}"
+
+
+def load_views(stem: Path) -> dict[str, np.ndarray] | None:
+    files = {kind: Path(f"{stem}.{kind}.npy") for kind in KINDS}
+    if not all(f.is_file() for f in files.values()):
+        return None
+    return {kind: np.load(f, mmap_mode="r") for kind, f in files.items()}
+
+
+def cache_views(
+    bottom: Callable,
+    imagenet_top: Callable,
+    photos: ViewSet,
+    stem: Path,
+    augment: UploadAugment,
+    size: int,
+    *,
+    batch_size: int = 32,
+    log=print,
+) -> dict[str, np.ndarray]:
+    """Fill (or read) the cache at ``stem``; ``bottom(pixels) -> act``, ``imagenet_top(act) -> (pooled,
+    logits)``, both taking float32 batches."""
+    cached = load_views(stem)
+    if cached is not None:
+        return cached
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    n, views = len(photos.paths), photos.views
+    out: dict[str, np.ndarray] = {}
+
+    def decode(path: str) -> np.ndarray:
+        image = load_image(photos.root / path)
+        return np.stack([view(image, size, v, photo_seed(path), augment) for v in range(views)])
+
+    started, last = time.perf_counter(), 0.0
+
+    def decode_chunk(start: int) -> np.ndarray:
+        return np.stack([decode(p) for p in photos.paths[start : start + batch_size]])
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        chunks = list(range(0, n, batch_size))
+        pending = [pool.submit(decode_chunk, s) for s in chunks[:3]]  # a bounded read-ahead
+        for position, start in enumerate(chunks):
+            pixels = pending.pop(0).result()
+            if position + 3 < len(chunks):
+                pending.append(pool.submit(decode_chunk, chunks[position + 3]))
+            flat = pixels.reshape(-1, size, size, 3).astype(np.float32)
+            act = np.asarray(bottom(flat))
+            pooled, logits = (np.asarray(t) for t in imagenet_top(act))
+            for kind, values in (("act", act), ("pooled", pooled), ("logits", logits)):
+                if kind not in out:
+                    out[kind] = np.lib.format.open_memmap(
+                        f"{stem}.{kind}.partial.npy", "w+", np.float16, (n, views, *values.shape[1:])
+                    )
+                out[kind][start : start + len(pixels)] = values.reshape(len(pixels), views, *values.shape[1:])
+            elapsed = time.perf_counter() - started
+            if elapsed - last > 60:
+                last = elapsed
+                done = start + len(pixels)
+                log(f"{stem.name}: {done}/{n} photos, {done * views / elapsed:.0f} views/s")
+    for kind, array in out.items():
+        array.flush()
+        del array
+        Path(f"{stem}.{kind}.partial.npy").replace(f"{stem}.{kind}.npy")
+    return load_views(stem)
