@@ -81,7 +81,7 @@ def test_given_a_recipe_when_released_then_the_card_follows_the_serving_contract
 def test_given_the_released_tflite_when_run_then_one_output_of_three_probabilities(release_run, cat_photos):
     from catdog import load_image, preprocess
 
-    _, card, out, _ = release_run
+    _, _, out, _ = release_run
     pixels = np.concatenate([preprocess(load_image(p), 64) for p in cat_photos[:3]])
     probabilities = predict_litert(out / "model.tflite", pixels)
     assert probabilities.shape == (3, 3)
