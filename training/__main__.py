@@ -183,7 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     release.add_argument("recipe", type=Path, help="recipe file, e.g. training/recipes/2.0.0.toml")
     release.add_argument("--out", type=Path, required=True, help="release folder (e.g. models/catdog)")
-    release.add_argument("--run", type=Path, help="run folder (default runs/release-VERSION)")
+    release.add_argument("--run-dir", type=Path, help="run folder (default runs/release-VERSION)")
     release.add_argument(
         "--set",
         action="append",
@@ -200,7 +200,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("models", type=Path, nargs="+", help="model folders (model.tflite + model.json)")
     report.add_argument("--recipe", type=Path, required=True, help="recipe whose photos to use")
-    report.add_argument("--run", type=Path, help="run folder with split.json (default runs/release-VERSION)")
+    report.add_argument("--run-dir", type=Path, help="run folder with split.json")
     report.add_argument("--out", type=Path, required=True, help="folder for report.json/.md, errors CSV")
     report.add_argument("--gallery", type=Path, help="also a PNG of the worst errors (shows the photos)")
     return parser
@@ -476,26 +476,31 @@ def cmd_evaluate(args) -> None:
     print(json.dumps(report["summary"], indent=1))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _recipe_and_run(args):
     from training.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, getattr(args, "set", ()))
-    return recipe, args.run or Path("runs") / f"release-{recipe.release.version}"
+    return recipe, args.run_dir or Path("runs") / f"release-{recipe.release.version}"
 
 
 def cmd_release(args) -> None:
+    """Build a cat/dog/neither release from a recipe file: split the data folders, cache the views
+    through the frozen network, train, export full-int8, choose the "neither" threshold on val, and
+    measure every source (training/build.py). Defaults are those of training/recipe.py."""
+    recipe, run_dir = _recipe_and_run(args)  # a bad recipe fails before TensorFlow loads
     from training import build
 
-    recipe, run_dir = _recipe_and_run(args)
     build.build_release(recipe, args.out, run_dir, ablations=args.ablations)
 
 
 def cmd_report(args) -> None:
+    """Evaluate released model folders side by side on the val, test and evaluation photos of a recipe:
+    per set, source, kind and breed, confusion tables, worst errors (training/report.py)."""
+    recipe, run_dir = _recipe_and_run(args)
     from training import build
 
-    recipe, run_dir = _recipe_and_run(args)
     build.compare(recipe, run_dir, args.models, args.out, gallery=args.gallery)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

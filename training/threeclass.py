@@ -122,8 +122,8 @@ class ViewBatches(keras.utils.PyDataset):
             if not len(rows):
                 continue
             views = self.views[self.offsets[k] + rows]
-            act.append(np.asarray(s[0][rows], dtype=np.float32)[np.arange(len(rows)), views])
-            logits.append(np.asarray(s[1][rows], dtype=np.float32)[np.arange(len(rows)), views])
+            act.append(np.asarray(s[0][rows, views], dtype=np.float32))  # reads only the chosen views
+            logits.append(np.asarray(s[1][rows, views], dtype=np.float32))
             labels.append(s[2][rows])
             weights.append(s[3][rows])
         return (np.concatenate(act), np.concatenate(logits)), np.concatenate(labels), np.concatenate(weights)
