@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data import SPLITS, DataError, Sample, Scan, Split, scan
+from training.data import SPLITS, DataError, Sample, Scan, Split, cut_members, scan
 
 LABELS3 = ("cat", "dog", "neither")
 
@@ -80,17 +80,9 @@ def make_source_split(sources: list[Source], labels: tuple[str, ...] = LABELS3, 
             members = sorted((s for s in kept if s.label == index), key=lambda s: s.path)
             if not members:
                 continue
-            order = rng.permutation(len(members))
-            n_train = round(len(members) * source.fractions[0])
-            n_val = round(len(members) * source.fractions[1])
-            cuts = {
-                "train": order[:n_train],
-                "val": order[n_train : n_train + n_val],
-                "test": order[n_train + n_val :],
-            }
-            for part, positions in cuts.items():
-                parts[part].extend(members[i] for i in positions)
-                sizes.setdefault(part, {})[label] = len(positions)
+            for part, chosen in cut_members(members, source.fractions, rng).items():
+                parts[part].extend(chosen)
+                sizes.setdefault(part, {})[label] = len(chosen)
         report["sources"][name] = {
             "folder": str(source.folder),
             "counts": {label: sum(1 for s in kept if s.label == i) for i, label in enumerate(labels)},
