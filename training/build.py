@@ -266,15 +266,16 @@ def _kind(label: int, lookalike: bool) -> str:
     return LABELS3[label] if label < 2 else ("look-alike" if lookalike else "non-pet")
 
 
-def _lookalikes(folder: Path) -> set[str]:
-    """File names a ``manifest.csv`` (breeds-dev) marks ``neither_kind=lookalike``."""
+def manifest(folder: Path) -> dict[str, dict]:
+    """A source's ``manifest.csv`` (breeds-dev), by file path inside the folder: its ``label`` (the
+    breed or class, e.g. ``British_Shorthair``) and ``neither_kind`` (``lookalike`` or empty)."""
     import csv
 
-    manifest = folder / "manifest.csv"
-    if not manifest.is_file():
-        return set()
-    with manifest.open() as handle:
-        return {row["file"] for row in csv.DictReader(handle) if row.get("neither_kind") == "lookalike"}
+    path = folder / "manifest.csv"
+    if not path.is_file():
+        return {}
+    with path.open() as handle:
+        return {row["file"]: row for row in csv.DictReader(handle)}
 
 
 def photos_of(prepared: Prepared) -> dict[str, list]:
@@ -283,19 +284,22 @@ def photos_of(prepared: Prepared) -> dict[str, list]:
     from training.sources import breed_of
 
     split, out = prepared.split, {}
-    lookalikes = {source: _lookalikes(split.root / source) for source in split.report.get("sources", {})}
+    manifests = {source: manifest(split.root / source) for source in split.report.get("sources", {})}
     for part in ("val", "test"):
-        out[part] = [
-            Photo(
-                s.path,
-                f"{'asirra' if source_of(s.path).startswith('petimages') else source_of(s.path)}-{part}",
-                source_of(s.path),
-                breed_of(s.path),
-                _kind(s.label, s.path.split("/", 1)[1] in lookalikes.get(source_of(s.path), ())),
-                s.label,
+        out[part] = []
+        for s in split.parts[part]:
+            source, inside = s.path.split("/", 1)
+            row = manifests.get(source, {}).get(inside, {})
+            out[part].append(
+                Photo(
+                    s.path,
+                    f"{'asirra' if source.startswith('petimages') else source}-{part}",
+                    source,
+                    row.get("label") or breed_of(s.path),
+                    _kind(s.label, row.get("neither_kind") == "lookalike"),
+                    s.label,
+                )
             )
-            for s in split.parts[part]
-        ]
     for name, rows in prepared.evals.items():
         out[name] = []
         for path, label, folder in rows:
@@ -486,7 +490,10 @@ def export_release(
         "int8": figures["int8"],
         "float": figures["float"],
         "int8_minus_float_points": int8_vs_float,
-        "keras_on_cached_activations": trained.metrics,
+        "per_source": reports["int8"]["source"],
+        "per_kind": reports["int8"]["kind"],
+        "confusion": reports["int8"]["confusion"],
+        "report": "evaluation/report.md (per breed, float beside int8, worst errors)",
     }
     section = {
         "method": "class-probability",
@@ -503,7 +510,13 @@ def export_release(
         "keras_accuracy_on_cached_activations": trained.metrics,
         "seconds": {k: round(v, 1) for k, v in trained.seconds.items()},
     }
-    document = update_card(out, neither=section, metrics=metrics, training=training)
+    document = update_card(
+        out,
+        file_bytes=(out / "model.tflite").stat().st_size,
+        neither=section,
+        metrics=metrics,
+        training=training,
+    )
     update_card(float_dir, neither=section, metrics=metrics, training=training)
     (out / "evaluation").mkdir(parents=True, exist_ok=True)
     for old in (out / "evaluation").iterdir():
