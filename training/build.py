@@ -33,7 +33,7 @@ from training.data import Split
 from training.recipe import Recipe
 from training.sources import LABELS3, make_source_split, scan_folder, source_of
 from training.threeclass import ViewBatches, assemble, build_backbone, head
-from training.views import ViewSet, cache_key, cache_views
+from training.views import ViewSet, cache_key, cache_views, view_indices
 
 #: Evaluation folders whose extra class folders are a named kind of an answer (look-alikes are "neither").
 FOLDER_ALIASES = {"neither-hard": "neither"}
@@ -91,8 +91,9 @@ def prepare(recipe: Recipe, run_dir: Path, log=print) -> Prepared:
     return Prepared(split, evals)
 
 
-def _set_views(recipe: Recipe, source: str) -> int:
-    return int(recipe.views.source_views.get(source, recipe.views.train_views))
+def _set_views(recipe: Recipe, source: str) -> int | tuple[int, ...]:
+    views = recipe.views.source_views.get(source, recipe.views.train_views)
+    return int(views) if isinstance(views, int) else tuple(views)
 
 
 def view_sets(recipe: Recipe, prepared: Prepared) -> dict[str, ViewSet]:
@@ -222,8 +223,7 @@ def train(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> Traine
     log(f"frozen: {metrics}")
     frozen_head = head(top.output.shape[-1], len(LABELS3), t.dropout, m.imagenet_branch)
     frozen_head.set_weights(classifier.get_weights())
-    _, imagenet_features_top, _ = build_backbone(m.backbone, m.size, m.cut)
-    frozen_model = assemble(bottom, imagenet_features_top, imagenet_top, frozen_head, f"{m.backbone}_frozen")
+    frozen_model = assemble(bottom, None, imagenet_top, frozen_head, f"{m.backbone}_frozen")
     history = {"frozen": frozen_history}
 
     if t.fine_epochs:
@@ -254,7 +254,8 @@ def train(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> Traine
         seconds["fine_tune"] = time.perf_counter() - started
         metrics["fine_tuned_val_accuracy"] = _accuracy(tuned.predict(val_fine[0], verbose=0), val_labels)
         log(f"fine-tuned: {metrics}")
-    model = assemble(bottom, top, imagenet_top, classifier, m.backbone)
+    # without fine-tuning the features ARE the ImageNet top's: one copy of the top, not two
+    model = assemble(bottom, top if t.fine_epochs else None, imagenet_top, classifier, m.backbone)
     return Trained(model, frozen_model, history, metrics, seconds)
 
 
@@ -376,19 +377,26 @@ def ablations(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> di
         "headline": headline(summarize(everything, rule, np.ones(len(rule)), rule)),
     }
 
-    def only_views(sets, count):
-        return [({k: v[:, :count] for k, v in views.items()}, y, w) for views, y, w in sets]
-
     all_sets = _train_sets(recipe, prepared, caches)
     names = sorted(n for n in caches if n.startswith("train/"))
+
+    def only_views(sets, allowed):
+        """Each set with only its views whose index (training.uploads.view) is in ``allowed``."""
+        chosen = []
+        for (views, y, w), name in zip(sets, names, strict=True):
+            indices = view_indices(_set_views(recipe, name.split("/", 1)[1]))
+            keep = [position for position, index in enumerate(indices) if index in allowed]
+            chosen.append(({k: v[:, keep] for k, v in views.items() if k != "act"}, y, w))
+        return chosen
+
     asirra_only = [s for s, n in zip(all_sets, names, strict=True) if "petimages" in n]
     no_oversample = replace(recipe, views=replace(recipe.views, oversample={}))
     variants = {
         "features only (no ImageNet branch)": (recipe, all_sets, False),
         "features + ImageNet branch (the recipe)": (recipe, all_sets, True),
         "... trained on Asirra only (no breeds-dev)": (recipe, asirra_only, True),
-        "... photo + mirror only (no upload-style views)": (recipe, only_views(all_sets, 2), True),
-        "... photo only (no views at all)": (recipe, only_views(all_sets, 1), True),
+        "... without upload-style draws (photo + mirror)": (recipe, only_views(all_sets, {0, 1}), True),
+        "... photo only (no mirror, no draws)": (recipe, only_views(all_sets, {0}), True),
         "... breeds-dev not oversampled": (no_oversample, _train_sets(no_oversample, prepared, caches), True),
     }
     for name, (variant, sets, branch) in variants.items():

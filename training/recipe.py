@@ -44,8 +44,11 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class ViewSettings:
-    train_views: int = 3  # the photo, its mirror, upload-style draws (training.uploads)
-    source_views: dict = field(default_factory=dict)  # per source folder name, e.g. {"breeds-dev": 5}
+    #: views of each training photo (training.uploads.view): a count n (0: the photo, 1: its mirror,
+    #: 2..: upload-style draws) or the view indices, e.g. [0, 2]
+    train_views: int | tuple[int, ...] = 3
+    #: per source folder name: a count n (views 0..n-1) or view indices ([0, 2]: photo + one draw)
+    source_views: dict = field(default_factory=dict)
     oversample: dict = field(default_factory=dict)  # per source folder name: weight of its photos
 
 

@@ -22,7 +22,7 @@ Asirra's cats and dogs. Training (on cached views, ``training.views``):
 Public API:
     build_backbone(settings) -> (bottom, top, imagenet_top) where imagenet_top(act) -> [pooled, logits]
     head(features, num_classes, dropout) -> keras.Model  ([features, logits] -> probabilities)
-    assemble(bottom, top, imagenet_top, head) -> keras.Model
+    assemble(bottom, top, imagenet_top, head) -> keras.Model  (top None: no fine-tuned branch)
     IMAGENET_CATS, IMAGENET_DOGS: ImageNet-1k class ranges of domestic cats and dogs
 """
 
@@ -85,10 +85,12 @@ def head(features: int, num_classes: int = 3, dropout: float = 0.2, imagenet_bra
 
 
 def assemble(bottom, top, imagenet_top, classifier, name: str) -> keras.Model:
+    """Pixels in, probabilities out. ``top`` None: the head reads the frozen ImageNet top's features."""
     pixels = keras.Input(bottom.input.shape[1:], name="pixels")
     act = bottom(pixels)
-    _, logits = imagenet_top(act)
-    return keras.Model(pixels, classifier([top(act), logits]), name=name)
+    pooled, logits = imagenet_top(act)
+    features = pooled if top is None else top(act)
+    return keras.Model(pixels, classifier([features, logits]), name=name)
 
 
 class ViewBatches(keras.utils.PyDataset):

@@ -14,7 +14,9 @@ Files are written as ``.partial`` and renamed at the end, so an interrupted run 
 looks complete; the name's key covers the backbone, size, cut, views, augmentation and every path.
 
 Public API:
-    ViewSet(root, paths, views)                    photos (relative to root) and how many views of each
+    ViewSet(root, paths, views)   photos (relative to root) and their views: a count n (views 0..n-1) or
+                                  the view indices, e.g. (0, 2): the photo and one upload-style draw
+    view_indices(views) -> tuple of view indices
     cache_key(backbone, size, cut, views, augment, paths) -> str
     cache_views(parts, views_set, path_stem, augment, size, batch_size=32, log=print) -> dict of arrays
     load_views(path_stem) -> {"act", "pooled", "logits"} memory-mapped, or None if not cached
@@ -41,7 +43,11 @@ KINDS = ("act", "pooled", "logits")
 class ViewSet:
     root: Path
     paths: tuple[str, ...]
-    views: int
+    views: int | tuple[int, ...]
+
+
+def view_indices(views: int | tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    return tuple(range(views)) if isinstance(views, int) else tuple(int(v) for v in views)
 
 
 def photo_seed(path: str) -> int:
@@ -49,11 +55,14 @@ def photo_seed(path: str) -> int:
     return int.from_bytes(hashlib.sha256(path.encode()).digest()[:4], "little")
 
 
-def cache_key(backbone: str, size: int, cut: int, views: int, augment: UploadAugment, paths) -> str:
-    digest = hashlib.sha256(f"{backbone}|{size}|{cut}|{views}|{asdict(augment)}".encode())
+def cache_key(backbone: str, size: int, cut: int, views, augment: UploadAugment, paths) -> str:
+    indices = view_indices(views)
+    # a count keeps the key it always had; explicit indices are named in it
+    named = str(len(indices)) if indices == tuple(range(len(indices))) else "-".join(map(str, indices))
+    digest = hashlib.sha256(f"{backbone}|{size}|{cut}|{named}|{asdict(augment)}".encode())
     for path in paths:
         digest.update(f"{path}\n".encode())
-    return f"{backbone}-{size}px-cut{cut}-{views}views-{len(paths)}-{digest.hexdigest()[:16]}"
+    return f"{backbone}-{size}px-cut{cut}-{named}views-{len(paths)}-{digest.hexdigest()[:16]}"
 
 
 def load_views(stem: Path) -> dict[str, np.ndarray] | None:
@@ -71,7 +80,7 @@ def cache_views(
     augment: UploadAugment,
     size: int,
     *,
-    batch_size: int = 32,
+    batch_size: int = 16,
     log=print,
 ) -> dict[str, np.ndarray]:
     """Fill (or read) the cache at ``stem``; ``bottom(pixels) -> act``, ``imagenet_top(act) -> (pooled,
@@ -80,12 +89,13 @@ def cache_views(
     if cached is not None:
         return cached
     stem.parent.mkdir(parents=True, exist_ok=True)
-    n, views = len(photos.paths), photos.views
+    indices = view_indices(photos.views)
+    n, views = len(photos.paths), len(indices)
     out: dict[str, np.ndarray] = {}
 
     def decode(path: str) -> np.ndarray:
         image = load_image(photos.root / path)
-        return np.stack([view(image, size, v, photo_seed(path), augment) for v in range(views)])
+        return np.stack([view(image, size, v, photo_seed(path), augment) for v in indices])
 
     started, last = time.perf_counter(), 0.0
 
