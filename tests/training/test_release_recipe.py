@@ -118,3 +118,27 @@ def test_given_the_answer_rule_when_p_neither_reaches_the_threshold_then_neither
     answers, confidences = answer(probabilities, 0.4)
     assert answers.tolist() == [2, 2, 1]
     np.testing.assert_allclose(confidences, [0.4, 0.5, 0.7])
+
+
+def test_given_a_share_of_pets_when_the_threshold_is_chosen_then_at_most_that_share_reaches_it():
+    from training.report import choose_threshold
+
+    p_neither = np.array([0.01, 0.02, 0.02, 0.1, 0.3, 0.5, 0.6, 0.9])
+    threshold = choose_threshold(p_neither, 0.25)  # 2 of 8 photos may be answered "neither"
+    assert (p_neither >= threshold).sum() == 2
+    assert 0.3 < threshold <= 0.6  # the lowest such threshold, between the 3rd and the 2nd highest
+    assert (p_neither >= choose_threshold(p_neither, 0.0)).sum() == 0
+
+
+def test_given_no_fine_tuning_when_assembled_then_the_head_reads_the_imagenet_tops_own_features():
+    from training.threeclass import assemble, build_backbone, head
+
+    bottom, top, imagenet_top = build_backbone("efficientnet_lite0", 32, 14, weights=None)
+    classifier = head(top.output.shape[-1])
+    without = assemble(bottom, None, imagenet_top, classifier, "without")
+    with_top = assemble(bottom, top, imagenet_top, classifier, "with")
+    assert top.name not in {layer.name for layer in without.layers}
+    assert top.name in {layer.name for layer in with_top.layers}
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.float32)
+    pooled, logits = imagenet_top(bottom(pixels))
+    np.testing.assert_allclose(without(pixels), classifier([pooled, logits]), atol=1e-6)
