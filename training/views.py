@@ -65,27 +65,27 @@ def cache_key(backbone: str, size: int, cut: int, views, augment: UploadAugment,
     return f"{backbone}-{size}px-cut{cut}-{named}views-{len(paths)}-{digest.hexdigest()[:16]}"
 
 
-def load_views(stem: Path) -> dict[str, np.ndarray] | None:
-    files = {kind: Path(f"{stem}.{kind}.npy") for kind in KINDS}
+def load_views(stem: Path, kinds: tuple[str, ...] = KINDS) -> dict[str, np.ndarray] | None:
+    files = {kind: Path(f"{stem}.{kind}.npy") for kind in kinds}
     if not all(f.is_file() for f in files.values()):
         return None
     return {kind: np.load(f, mmap_mode="r") for kind, f in files.items()}
 
 
 def cache_views(
-    bottom: Callable,
-    imagenet_top: Callable,
+    extract: Callable[[np.ndarray], dict[str, np.ndarray]],
     photos: ViewSet,
     stem: Path,
     augment: UploadAugment,
     size: int,
     *,
+    kinds: tuple[str, ...] = KINDS,
     batch_size: int = 16,
     log=print,
 ) -> dict[str, np.ndarray]:
-    """Fill (or read) the cache at ``stem``; ``bottom(pixels) -> act``, ``imagenet_top(act) -> (pooled,
-    logits)``, both taking float32 batches."""
-    cached = load_views(stem)
+    """Fill (or read) the cache at ``stem``; ``extract(float32 pixels) -> {kind: array}`` for ``kinds``
+    (``frozen_extractor``: all three through Keras; ``litert_extractor``: pooled and logits, faster)."""
+    cached = load_views(stem, kinds)
     if cached is not None:
         return cached
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -110,9 +110,9 @@ def cache_views(
             if position + 3 < len(chunks):
                 pending.append(pool.submit(decode_chunk, chunks[position + 3]))
             flat = pixels.reshape(-1, size, size, 3).astype(np.float32)
-            act = np.asarray(bottom(flat))
-            pooled, logits = (np.asarray(t) for t in imagenet_top(act))
-            for kind, values in (("act", act), ("pooled", pooled), ("logits", logits)):
+            outputs = extract(flat)
+            for kind in kinds:
+                values = np.asarray(outputs[kind])
                 if kind not in out:
                     out[kind] = np.lib.format.open_memmap(
                         f"{stem}.{kind}.partial.npy", "w+", np.float16, (n, views, *values.shape[1:])
@@ -127,4 +127,50 @@ def cache_views(
         array.flush()
         del array
         Path(f"{stem}.{kind}.partial.npy").replace(f"{stem}.{kind}.npy")
-    return load_views(stem)
+    return load_views(stem, kinds)
+
+
+def frozen_extractor(bottom, imagenet_top) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """Keras: the activations at the cut (to fine-tune on) and the frozen top's pooled features and
+    logits."""
+
+    def extract(pixels: np.ndarray) -> dict[str, np.ndarray]:
+        act = bottom(pixels, training=False)
+        pooled, logits = imagenet_top(act, training=False)
+        return {"act": np.asarray(act), "pooled": np.asarray(pooled), "logits": np.asarray(logits)}
+
+    return extract
+
+
+def litert_extractor(bottom, imagenet_top, path: Path, threads: int = 2):
+    """The frozen network (pixels -> pooled features, logits) as a float TFLite file run by LiteRT:
+    the same numbers as Keras (float32, within rounding) at several times the speed on a CPU, for a
+    recipe that does not fine-tune (no activations at the cut are needed)."""
+    import keras
+
+    from catdog.classifier import Interpreter
+    from training.export import convert
+
+    if not path.is_file():
+        pixels = keras.Input(bottom.input.shape[1:], name="pixels")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(convert(keras.Model(pixels, imagenet_top(bottom(pixels)))))
+        partial.replace(path)
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    (tensor_in,) = interpreter.get_input_details()
+    by_size = {int(o["shape"][-1]): o["index"] for o in interpreter.get_output_details()}
+    logits_index = by_size.pop(1000)
+    (pooled_index,) = by_size.values()
+
+    def extract(pixels: np.ndarray) -> dict[str, np.ndarray]:
+        pooled, logits = [], []
+        for image in pixels:
+            interpreter.set_tensor(tensor_in["index"], image[np.newaxis].astype(np.float32))
+            interpreter.invoke()
+            pooled.append(interpreter.get_tensor(pooled_index)[0].copy())
+            logits.append(interpreter.get_tensor(logits_index)[0].copy())
+        return {"pooled": np.stack(pooled), "logits": np.stack(logits)}
+
+    return extract

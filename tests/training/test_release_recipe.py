@@ -142,3 +142,16 @@ def test_given_no_fine_tuning_when_assembled_then_the_head_reads_the_imagenet_to
     pixels = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.float32)
     pooled, logits = imagenet_top(bottom(pixels))
     np.testing.assert_allclose(without(pixels), classifier([pooled, logits]), atol=1e-6)
+
+
+def test_given_the_frozen_network_when_litert_runs_its_float_export_then_features_equal_keras(tmp_path):
+    from training.threeclass import build_backbone
+    from training.views import frozen_extractor, litert_extractor
+
+    bottom, _, imagenet_top = build_backbone("efficientnet_lite0", 32, 14, weights=None)
+    pixels = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3)).astype(np.float32)
+    fast = litert_extractor(bottom, imagenet_top, tmp_path / "frozen.tflite")(pixels)
+    slow = frozen_extractor(bottom, imagenet_top)(pixels)
+    assert set(fast) == {"pooled", "logits"}
+    np.testing.assert_allclose(fast["pooled"], slow["pooled"], atol=1e-4)
+    np.testing.assert_allclose(fast["logits"], slow["logits"], atol=1e-3)
