@@ -32,7 +32,7 @@ import numpy as np
 from training.data import Split
 from training.recipe import Recipe
 from training.sources import LABELS3, make_source_split, scan_folder, source_of
-from training.threeclass import ViewBatches, assemble, build_backbone, head
+from training.threeclass import ViewBatches, assemble, build_backbone, copy_head, head
 from training.views import (
     KINDS,
     ViewSet,
@@ -199,7 +199,7 @@ def train_frozen_head(recipe: Recipe, sets, val: tuple, *, imagenet_branch=None,
     keras.utils.set_random_seed(t.seed)
     branch = recipe.model.imagenet_branch if imagenet_branch is None else imagenet_branch
     pooled, logits, labels, weights = _frozen_rows(sets)
-    classifier = head(pooled.shape[-1], len(LABELS3), t.dropout, branch)
+    classifier = head(pooled.shape[-1], len(LABELS3), t.dropout, branch, t.hidden)
     classifier.compile(
         keras.optimizers.Adam(t.head_lr),
         loss="sparse_categorical_crossentropy",
@@ -232,8 +232,10 @@ def train(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> Traine
     seconds["frozen"] = time.perf_counter() - started
     metrics["frozen_val_accuracy"] = _accuracy(classifier.predict(val_frozen[0], verbose=0), val_labels)
     log(f"frozen: {metrics}")
-    frozen_head = head(top.output.shape[-1], len(LABELS3), t.dropout, m.imagenet_branch)
-    frozen_head.set_weights(classifier.get_weights())
+    vote, metrics["imagenet_vote_on_val"] = choose_vote(recipe, classifier, val_frozen)
+    metrics["imagenet_vote_weight"] = vote
+    log(f"ImageNet vote on neither: weight {vote} ({metrics['imagenet_vote_on_val']})")
+    frozen_head = copy_head(classifier, _head_like(recipe, top.output.shape[-1], vote))
     frozen_model = assemble(bottom, None, imagenet_top, frozen_head, f"{m.backbone}_frozen")
     history = {"frozen": frozen_history}
 
@@ -266,8 +268,37 @@ def train(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> Traine
         metrics["fine_tuned_val_accuracy"] = _accuracy(tuned.predict(val_fine[0], verbose=0), val_labels)
         log(f"fine-tuned: {metrics}")
     # without fine-tuning the features ARE the ImageNet top's: one copy of the top, not two
-    model = assemble(bottom, top if t.fine_epochs else None, imagenet_top, classifier, m.backbone)
+    released = copy_head(classifier, _head_like(recipe, top.output.shape[-1], vote))
+    model = assemble(bottom, top if t.fine_epochs else None, imagenet_top, released, m.backbone)
     return Trained(model, frozen_model, history, metrics, seconds)
+
+
+def _head_like(recipe: Recipe, features: int, vote: float):
+    t, m = recipe.train, recipe.model
+    return head(features, len(LABELS3), t.dropout, m.imagenet_branch, t.hidden, vote)
+
+
+def choose_vote(recipe: Recipe, classifier, val: tuple) -> tuple[float, dict]:
+    """The ImageNet vote weight with the best val score: the share of val photos without pets answered
+    "neither" plus the share of val pets answered right, each at its own threshold (chosen as the
+    release's: ``neither.max_pets_neither`` of the val pets)."""
+    from training.report import answer, choose_threshold
+
+    features, labels = val
+    pets = labels < 2
+    table = {}
+    if not recipe.model.imagenet_branch:
+        return 0.0, table
+    for weight in recipe.neither.imagenet_vote_weights:
+        candidate = copy_head(classifier, _head_like(recipe, features[0].shape[-1], weight))
+        probabilities = candidate.predict(features, verbose=0, batch_size=256)
+        threshold = choose_threshold(probabilities[pets, 2], recipe.neither.max_pets_neither)
+        answers, _ = answer(probabilities, threshold)
+        caught = float(np.mean(answers[~pets] == 2)) if (~pets).any() else 0.0
+        right = float(np.mean(answers[pets] == labels[pets]))
+        table[str(weight)] = {"neither_caught": round(caught, 5), "pets_right": round(right, 5)}
+    best = max(table, key=lambda w: table[w]["neither_caught"] + table[w]["pets_right"])
+    return float(best), table
 
 
 def _accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:

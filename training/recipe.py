@@ -62,6 +62,7 @@ class TrainSettings:
     weight_decay: float = 1e-4
     patience: int = 2
     dropout: float = 0.2
+    hidden: int = 0  # > 0: a hidden ReLU6 layer of this width in the head (on the features)
     neither_weight: float = 2.0  # class weight of "neither" photos (they are few)
     seed: int = 0
     calibration_images: int = 300
@@ -71,7 +72,10 @@ class TrainSettings:
 class NeitherSettings:
     #: the threshold T on p(neither) is the lowest that answers "neither" for at most this share of the
     #: validation photos that show a cat or dog
-    max_pets_neither: float = 0.003
+    max_pets_neither: float = 0.004
+    #: weights of the ImageNet vote on "neither" (training.threeclass.imagenet_vote) tried on val; the
+    #: best (photos without pets caught + pets right, at the threshold above) is released
+    imagenet_vote_weights: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
 
 
 @dataclass(frozen=True)

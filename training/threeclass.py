@@ -66,11 +66,24 @@ def _groups() -> np.ndarray:
     return matrix
 
 
-def head(features: int, num_classes: int = 3, dropout: float = 0.2, imagenet_branch: bool = True):
-    """``[features, imagenet_logits] -> probabilities``: one dense layer per input, summed, softmax."""
+def head(
+    features: int,
+    num_classes: int = 3,
+    dropout: float = 0.2,
+    imagenet_branch: bool = True,
+    hidden: int = 0,
+    imagenet_neither: float = 0.0,
+):
+    """``[features, imagenet_logits] -> probabilities``: one dense layer per input, summed, softmax;
+    ``hidden`` > 0 puts a ReLU6 layer of that width between the features and their dense layer;
+    ``imagenet_neither`` > 0 adds ``imagenet_vote`` (fixed) to the "neither" logit."""
     pooled = keras.Input((features,), name="features")
     logits = keras.Input((1000,), name="imagenet_logits")
     x = keras.layers.Dropout(dropout, name="head_dropout")(pooled) if dropout else pooled
+    if hidden:
+        x = keras.layers.Dense(hidden, name="head_hidden")(x)
+        x = keras.layers.ReLU(6.0, name="head_hidden_relu")(x)
+        x = keras.layers.Dropout(dropout, name="head_hidden_dropout")(x) if dropout else x
     terms = [keras.layers.Dense(num_classes, name="from_features")(x)]
     if imagenet_branch:
         probabilities = keras.layers.Softmax(name="imagenet_probabilities")(logits)
@@ -79,9 +92,40 @@ def head(features: int, num_classes: int = 3, dropout: float = 0.2, imagenet_bra
         grouping.set_weights([_groups()])
         terms.append(keras.layers.Dense(num_classes, use_bias=False, name="from_imagenet_logits")(logits))
         terms.append(keras.layers.Dense(num_classes, use_bias=False, name="from_imagenet_groups")(groups))
+    if imagenet_branch and imagenet_neither:
+        terms.append(imagenet_vote(logits, imagenet_neither, num_classes))
     z = keras.layers.Add(name="head_sum")(terms) if len(terms) > 1 else terms[0]
     outputs = keras.layers.Softmax(name="probabilities")(z)
     return keras.Model([pooled, logits], outputs, name="classifier")
+
+
+def copy_head(source: keras.Model, target: keras.Model) -> keras.Model:
+    """``target`` (a ``head`` with other fixed layers, e.g. a vote) with ``source``'s trained weights."""
+    for layer in source.layers:
+        if layer.get_weights():
+            target.get_layer(layer.name).set_weights(layer.get_weights())
+    return target
+
+
+def imagenet_vote(logits, weight: float, num_classes: int = 3):
+    """``weight`` x (the highest ImageNet logit of a class that is neither a domestic cat nor a dog,
+    minus the highest logit of a cat or dog class), added to the "neither" logit only.
+
+    The plain ImageNet-1k head says "not a pet" for almost every photo without one: that is this
+    margin being positive. A trained head learns "neither" from a few hundred negatives and extrapolates
+    poorly to the rest of the world (people, cars, food: never seen as negatives); the vote carries
+    ImageNet's 1000-class knowledge there. It leaves cat vs dog to the trained head. Fixed layers only
+    (gather, max, a constant dense), all of which run in full int8.
+    """
+    others = [i for i in range(1000) if i not in IMAGENET_CATS and i not in IMAGENET_DOGS]
+    pets = list(IMAGENET_CATS) + list(IMAGENET_DOGS)
+    highest_other = keras.ops.max(keras.ops.take(logits, others, axis=1), axis=1, keepdims=True)
+    highest_pet = keras.ops.max(keras.ops.take(logits, pets, axis=1), axis=1, keepdims=True)
+    margin = keras.layers.Subtract(name="imagenet_not_pet_margin")([highest_other, highest_pet])
+    to_neither = keras.layers.Dense(num_classes, use_bias=False, trainable=False, name="imagenet_vote")
+    vote = to_neither(margin)
+    to_neither.set_weights([np.array([[0.0] * (num_classes - 1) + [weight]], dtype=np.float32)])
+    return vote
 
 
 def assemble(bottom, top, imagenet_top, classifier, name: str) -> keras.Model:
