@@ -199,7 +199,9 @@ def train_frozen_head(recipe: Recipe, sets, val: tuple, *, imagenet_branch=None,
     keras.utils.set_random_seed(t.seed)
     branch = recipe.model.imagenet_branch if imagenet_branch is None else imagenet_branch
     pooled, logits, labels, weights = _frozen_rows(sets)
-    classifier = head(pooled.shape[-1], len(LABELS3), t.dropout, branch, t.hidden)
+    classifier = head(
+        pooled.shape[-1], len(LABELS3), t.dropout, branch, t.hidden, logits_terms=recipe.model.logits_terms
+    )
     classifier.compile(
         keras.optimizers.Adam(t.head_lr),
         loss="sparse_categorical_crossentropy",
@@ -275,7 +277,7 @@ def train(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> Traine
 
 def _head_like(recipe: Recipe, features: int, vote: float):
     t, m = recipe.train, recipe.model
-    return head(features, len(LABELS3), t.dropout, m.imagenet_branch, t.hidden, vote)
+    return head(features, len(LABELS3), t.dropout, m.imagenet_branch, t.hidden, vote, m.logits_terms)
 
 
 def choose_vote(recipe: Recipe, classifier, val: tuple) -> tuple[float, dict]:

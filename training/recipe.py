@@ -40,6 +40,7 @@ class ModelSettings:
     size: int = 224
     cut: int = 11  # blocks cut..last + head conv are fine-tuned; below the cut is frozen and cached
     imagenet_branch: bool = True  # the frozen ImageNet top's logits feed the 3-class head too
+    logits_terms: bool = True  # trained dense layers on the ImageNet logits (False: only the vote)
 
 
 @dataclass(frozen=True)

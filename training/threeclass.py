@@ -73,10 +73,12 @@ def head(
     imagenet_branch: bool = True,
     hidden: int = 0,
     imagenet_neither: float = 0.0,
+    logits_terms: bool = True,
 ):
     """``[features, imagenet_logits] -> probabilities``: one dense layer per input, summed, softmax;
     ``hidden`` > 0 puts a ReLU6 layer of that width between the features and their dense layer;
-    ``imagenet_neither`` > 0 adds ``imagenet_vote`` (fixed) to the "neither" logit."""
+    ``imagenet_neither`` > 0 adds ``imagenet_vote`` (fixed) to the "neither" logit; ``logits_terms``
+    False leaves out the trained dense layers on the ImageNet logits and groups (the vote stays)."""
     pooled = keras.Input((features,), name="features")
     logits = keras.Input((1000,), name="imagenet_logits")
     x = keras.layers.Dropout(dropout, name="head_dropout")(pooled) if dropout else pooled
@@ -85,7 +87,7 @@ def head(
         x = keras.layers.ReLU(6.0, name="head_hidden_relu")(x)
         x = keras.layers.Dropout(dropout, name="head_hidden_dropout")(x) if dropout else x
     terms = [keras.layers.Dense(num_classes, name="from_features")(x)]
-    if imagenet_branch:
+    if imagenet_branch and logits_terms:
         probabilities = keras.layers.Softmax(name="imagenet_probabilities")(logits)
         grouping = keras.layers.Dense(3, use_bias=False, trainable=False, name="imagenet_groups")
         groups = grouping(probabilities)
