@@ -651,6 +651,9 @@ def build_release(recipe: Recipe, out, run_dir, *, ablations=None, log=None) -> 
         results = globals()["ablations"](recipe, prepared, caches, log)
         Path(ablations).parent.mkdir(parents=True, exist_ok=True)
         Path(ablations).write_text(json.dumps(results, indent=1) + "\n")
+        from training.report import variants_table
+
+        Path(ablations).with_suffix(".md").write_text("\n".join(variants_table(results)) + "\n")
     trained = train(recipe, prepared, caches, log)
     trained.model.save(run_dir / "model.keras")
     (run_dir / "history.json").write_text(

@@ -170,6 +170,20 @@ def headline_table(reports: dict[str, dict]) -> list[str]:
     return lines
 
 
+def variants_table(results: dict[str, dict]) -> list[str]:
+    """Training variants (``training.build.ablations``) as a table of their headline figures."""
+    keys = [k for k in HEADLINE_NAMES if any(r["headline"].get(k) is not None for r in results.values())]
+    lines = ["| variant | val loss | " + " | ".join(HEADLINE_NAMES[k] for k in keys) + " |"]
+    lines.append("| --- | ---: |" + " ---: |" * len(keys))
+    for name, result in results.items():
+        loss = result.get("best_val_loss")
+        cells = [
+            "" if result["headline"].get(k) is None else f"{100 * result['headline'][k]:.2f} %" for k in keys
+        ]
+        lines.append(f"| {name} | {'' if loss is None else loss} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def worst_errors(photos, answers, confidences, limit: int = 30) -> list[dict]:
     wrong = [i for i, p in enumerate(photos) if answers[i] != p.label]
     wrong.sort(key=lambda i: -confidences[i])
