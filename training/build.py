@@ -629,7 +629,7 @@ def compare(
     reports, errors = {}, {}
     for folder in folders:
         card = json.loads((folder / "model.json").read_text())
-        name = f"{card['version']}"
+        name = card["version"] if card["version"] not in reports else f"{card['version']} ({folder.name})"
         answers, confidences, argmax = model_answers(
             folder, lambda rows, size: load_part_pixels(prepared, rows, size, recipe.cache_dir), photos
         )
