@@ -203,6 +203,13 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--run-dir", type=Path, help="run folder with split.json")
     report.add_argument("--out", type=Path, required=True, help="folder for report.json/.md, errors CSV")
     report.add_argument("--gallery", type=Path, help="also a PNG of the worst errors (shows the photos)")
+    report.add_argument(
+        "--docs",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="docs whose <!-- report:headline --> / <!-- report:cards --> blocks to regenerate",
+    )
     return parser
 
 
@@ -499,7 +506,7 @@ def cmd_report(args) -> None:
     recipe, run_dir = _recipe_and_run(args)
     from training import build
 
-    build.compare(recipe, run_dir, args.models, args.out, gallery=args.gallery)
+    build.compare(recipe, run_dir, args.models, args.out, gallery=args.gallery, docs=args.docs)
 
 
 if __name__ == "__main__":

@@ -618,7 +618,7 @@ def model_answers(folder: Path, pixels_for, photos: dict) -> tuple[np.ndarray, n
 
 
 def compare(
-    recipe: Recipe, run_dir: Path, folders: list[Path], out: Path, gallery: Path | None = None
+    recipe: Recipe, run_dir: Path, folders: list[Path], out: Path, gallery: Path | None = None, docs=()
 ) -> dict:
     """``training.report`` of several released models on the same photos, side by side."""
     from training.report import save_gallery, summarize, worst_errors, write_report
@@ -638,6 +638,15 @@ def compare(
         if gallery is not None:
             save_gallery(errors[name], prepared.split.root, gallery.with_name(f"{gallery.stem}-{name}.png"))
     write_report(reports, errors, out)
+    from training.report import cards_table, fill_markers, headline_table
+
+    cards = {
+        name: json.loads((folder / "model.json").read_text())
+        for name, folder in zip(reports, folders, strict=True)
+    }
+    for doc in docs:  # generated tables inside hand-written docs, between markers
+        fill_markers(doc, "report:headline", headline_table(reports))
+        fill_markers(doc, "report:cards", cards_table(cards))
     return reports
 
 

@@ -170,6 +170,36 @@ def headline_table(reports: dict[str, dict]) -> list[str]:
     return lines
 
 
+def cards_table(cards: dict[str, dict]) -> list[str]:
+    """Per model: backbone, input, file size, latency (ratio to the bench's baseline), int8 vs float."""
+    lines = ["| model | backbone | input | file | latency, 1 thread | int8 - float (Asirra test) |"]
+    lines.append("| --- | --- | ---: | ---: | ---: | ---: |")
+    for name, card in cards.items():
+        latency = card.get("latency", {})
+        ratio = latency.get("ratio_to_baseline")
+        drop = card.get("metrics", {}).get("int8_minus_float_points", {}).get("asirra_test_accuracy")
+        lines.append(
+            f"| {name} | {card.get('backbone', '').split(',')[0]} | {card['input']['size']} px "
+            f"| {card.get('file_bytes', 0) / 1e6:.2f} MB "
+            f"| {latency.get('median_ms_per_image', '')} ms{f' ({ratio} x baseline)' if ratio else ''} "
+            f"| {'' if drop is None else f'{drop:+.2f} points'} |"
+        )
+    return lines
+
+
+def fill_markers(path, name: str, lines: list[str]) -> bool:
+    """Replace the text between ``<!-- name -->`` and ``<!-- /name -->`` in ``path``; False if absent."""
+    path = Path(path)
+    text = path.read_text()
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    if start not in text or end not in text:
+        return False
+    before, rest = text.split(start, 1)
+    _, after = rest.split(end, 1)
+    path.write_text(before + start + "\n" + "\n".join(lines) + "\n" + end + after)
+    return True
+
+
 def variants_table(results: dict[str, dict]) -> list[str]:
     """Training variants (``training.build.ablations``) as a table of their headline figures."""
     keys = [k for k in HEADLINE_NAMES if any(r["headline"].get(k) is not None for r in results.values())]
