@@ -176,6 +176,40 @@ def _parser() -> argparse.ArgumentParser:
     experiment.add_argument("--out", type=Path, default=Path("docs"), help="for experiments.md and .csv")
     experiment.add_argument("--runs", type=Path, default=Path("runs/experiments"), help="run folders")
     _cache_option(experiment, "pixel + activation cache")
+    release = _command(
+        commands,
+        cmd_release,
+        "build a cat/dog/neither release from a recipe file (training/recipes/*.toml)",
+    )
+    release.add_argument("recipe", type=Path, help="recipe file, e.g. training/recipes/2.0.0.toml")
+    release.add_argument("--out", type=Path, required=True, help="release folder (e.g. models/catdog)")
+    release.add_argument("--run-dir", type=Path, help="run folder (default runs/release-VERSION)")
+    release.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="change one recipe setting, VALUE as JSON, e.g. --set train.fine_epochs=2 (repeatable)",
+    )
+    release.add_argument(
+        "--ablations", type=Path, help="also train frozen heads without each ingredient; JSON to write"
+    )
+
+    report = _command(
+        commands, cmd_report, "evaluate model folders side by side on a recipe's val/test/eval photos"
+    )
+    report.add_argument("models", type=Path, nargs="+", help="model folders (model.tflite + model.json)")
+    report.add_argument("--recipe", type=Path, required=True, help="recipe whose photos to use")
+    report.add_argument("--run-dir", type=Path, help="run folder with split.json")
+    report.add_argument("--out", type=Path, required=True, help="folder for report.json/.md, errors CSV")
+    report.add_argument("--gallery", type=Path, help="also a PNG of the worst errors (shows the photos)")
+    report.add_argument(
+        "--docs",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="docs whose <!-- report:headline --> / <!-- report:cards --> blocks to regenerate",
+    )
     return parser
 
 
@@ -447,6 +481,32 @@ def cmd_evaluate(args) -> None:
         probabilities[str(folder)] = classifier.predict(pixels)
     report = evaluate_models(probabilities, labels, split.labels, args.out)
     print(json.dumps(report["summary"], indent=1))
+
+
+def _recipe_and_run(args):
+    from training.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, getattr(args, "set", ()))
+    return recipe, args.run_dir or Path("runs") / f"release-{recipe.release.version}"
+
+
+def cmd_release(args) -> None:
+    """Build a cat/dog/neither release from a recipe file: split the data folders, cache the views
+    through the frozen network, train, export full-int8, choose the "neither" threshold on val, and
+    measure every source (training/build.py). Defaults are those of training/recipe.py."""
+    recipe, run_dir = _recipe_and_run(args)  # a bad recipe fails before TensorFlow loads
+    from training import build
+
+    build.build_release(recipe, args.out, run_dir, ablations=args.ablations)
+
+
+def cmd_report(args) -> None:
+    """Evaluate released model folders side by side on the val, test and evaluation photos of a recipe:
+    per set, source, kind and breed, confusion tables, worst errors (training/report.py)."""
+    recipe, run_dir = _recipe_and_run(args)
+    from training import build
+
+    build.compare(recipe, run_dir, args.models, args.out, gallery=args.gallery, docs=args.docs)
 
 
 if __name__ == "__main__":

@@ -213,19 +213,24 @@ def make_split(scan: Scan, fractions: tuple[float, float, float] = (0.8, 0.1, 0.
     parts: dict[str, list[Sample]] = {name: [] for name in SPLITS}
     for index in range(len(scan.labels)):
         members = sorted((s for s in scan.samples if s.label == index), key=lambda s: s.path)
-        order = rng.permutation(len(members))
-        n_train = round(len(members) * fractions[0])
-        n_val = round(len(members) * fractions[1])
-        cuts = {
-            "train": order[:n_train],
-            "val": order[n_train : n_train + n_val],
-            "test": order[n_train + n_val :],
-        }
-        for name, positions in cuts.items():
-            parts[name].extend(members[i] for i in positions)
+        for name, chosen in cut_members(members, fractions, rng).items():
+            parts[name].extend(chosen)
     for name in SPLITS:  # interleave classes in a seeded order, so a prefix of a split is still mixed
         parts[name] = [parts[name][i] for i in rng.permutation(len(parts[name]))]
     return Split(scan.root, scan.labels, seed, tuple(fractions), parts, scan.report())
+
+
+def cut_members(members: list, fractions, rng: np.random.Generator) -> dict[str, list]:
+    """One class's members shuffled by ``rng`` and cut at ``fractions`` into train, val and test."""
+    order = rng.permutation(len(members))
+    n_train = round(len(members) * fractions[0])
+    n_val = round(len(members) * fractions[1])
+    cuts = {
+        "train": order[:n_train],
+        "val": order[n_train : n_train + n_val],
+        "test": order[n_train + n_val :],
+    }
+    return {name: [members[i] for i in positions] for name, positions in cuts.items()}
 
 
 def load_pixels(

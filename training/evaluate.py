@@ -4,6 +4,7 @@ Public API:
     predict_keras(model, pixels, batch_size=64) -> probabilities (n, labels)
     predict_tflite(folder, pixels) -> probabilities (n, labels), through ``catdog.Classifier.predict``,
         the very code that serves the model
+    predict_litert(model_file, pixels, threads=2) -> the dequantized output, LiteRT alone
     classification_metrics(y_true, y_pred, labels) -> {"accuracy", "per_class", "macro", "confusion"}
     evaluate_models(probabilities, y_true, labels, out_dir) -> report dict
         metrics of each model, its differences from the first model (the reference), written
@@ -35,6 +36,24 @@ def predict_keras(model, pixels: np.ndarray, batch_size: int = 64) -> np.ndarray
 
 def predict_tflite(folder: str | os.PathLike, pixels: np.ndarray) -> np.ndarray:
     return Classifier(folder).predict(pixels)
+
+
+def predict_litert(model_file: str | os.PathLike, pixels: np.ndarray, threads: int = 2) -> np.ndarray:
+    """The (dequantized) single output of a TFLite file for uint8 pixels, one photo per invoke, read
+    with LiteRT directly: models whose card ``catdog.Classifier`` does not know yet (3-class 2.0.0)."""
+    from catdog.classifier import Interpreter
+
+    interpreter = Interpreter(model_path=str(model_file), num_threads=threads)
+    interpreter.allocate_tensors()
+    (tensor_in,), (tensor_out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    scale, zero = tensor_out["quantization"]
+    out = []
+    for image in pixels:
+        interpreter.set_tensor(tensor_in["index"], image[np.newaxis].astype(tensor_in["dtype"]))
+        interpreter.invoke()
+        values = interpreter.get_tensor(tensor_out["index"])[0].astype(np.float64)
+        out.append((values - zero) * scale if scale else values)
+    return np.array(out)
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels) -> dict:

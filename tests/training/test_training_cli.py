@@ -38,9 +38,13 @@ def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files
         (["evaluate", "m", "--split", "s.json", "--out", "o", "--part", "all"], 2, "invalid choice: 'all'"),
         (["prepare", "no-such-folder", "--split", "s.json"], 1, "data folder not found: no-such-folder"),
         (["train", "--split", "no-such-split.json"], 1, "no split file at no-such-split.json"),
+        (["release", "no-such-recipe.toml", "--out", "o"], 1, "no-such-recipe.toml"),
+        (["release", "bad.toml", "--out", "o"], 1, "unknown TrainSettings settings: ['fine_epoch']"),
+        (["report", "m", "--recipe", "bad.toml", "--out", "o"], 1, "unknown TrainSettings settings"),
     ],
 )
 def test_given_bad_input_when_run_then_one_line_on_stderr_and_no_traceback(tmp_path, argv, status, message):
+    (tmp_path / "bad.toml").write_text('[[data]]\nfolder = "x"\n[train]\nfine_epoch = 3\n')
     result = subprocess.run(
         [sys.executable, "-m", "training", *argv],
         cwd=tmp_path,
@@ -55,7 +59,7 @@ def test_given_bad_input_when_run_then_one_line_on_stderr_and_no_traceback(tmp_p
 
 
 def test_given_help_when_asked_for_each_command_then_it_is_documented(capsys):
-    for command in ("prepare", "preview", "train", "export", "evaluate"):
+    for command in ("prepare", "preview", "train", "export", "evaluate", "release", "report"):
         with pytest.raises(SystemExit) as done:
             main([command, "--help"])
         assert done.value.code == 0

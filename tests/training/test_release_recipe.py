@@ -1,0 +1,157 @@
+"""A recipe file to a released 3-class model: several sources, cached views, one probability vector.
+
+A real, if tiny, run: 64 px, cut 14, the fixture photos as two sources (Asirra cats and dogs; other
+pets plus photos without pets as a "breeds" source) and an evaluation folder with a look-alike folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+build = pytest.importorskip("training.build")
+from training.evaluate import predict_litert  # noqa: E402
+from training.recipe import parse_recipe  # noqa: E402
+from training.report import answer  # noqa: E402
+
+pytestmark = pytest.mark.slow
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def _copy(photos, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for photo in photos:
+        shutil.copy(photo, folder / photo.name)
+
+
+@pytest.fixture(scope="module")
+def release_run(tmp_path_factory, cat_photos, dog_photos):
+    root = tmp_path_factory.mktemp("release")
+    data = root / "data"
+    _copy(cat_photos, data / "asirra" / "cat")
+    _copy(dog_photos, data / "asirra" / "dog")
+    not_pets = sorted((FIXTURES / "not-pets").glob("*.jpg"))
+    _copy(sorted((FIXTURES / "other-pets" / "cat").glob("*.jpg")), data / "breeds" / "cat")
+    _copy(sorted((FIXTURES / "other-pets" / "dog").glob("*.jpg")), data / "breeds" / "dog")
+    _copy(not_pets[:30], data / "breeds" / "neither")
+    _copy(cat_photos[:2], data / "dev" / "cat")
+    _copy(dog_photos[:2], data / "dev" / "dog")
+    _copy(not_pets[30:34], data / "dev" / "neither")
+    _copy([p for p in not_pets if "raccoon" in p.name], data / "dev" / "neither-hard")
+    document = {
+        "release": {"name": "tiny", "version": "9.9.9"},
+        "data": [
+            {"folder": str(data / "asirra"), "fractions": [0.6, 0.2, 0.2]},
+            {"folder": str(data / "breeds"), "fractions": [0.6, 0.4, 0.0]},
+        ],
+        "eval": [{"folder": str(data / "dev")}],
+        "model": {"size": 64, "cut": 14},
+        "views": {"train_views": 3, "source_views": {"breeds": 4}, "oversample": {"breeds": 2.0}},
+        "train": {"head_epochs": 2, "fine_epochs": 1, "calibration_images": 8, "batch_size": 16},
+        "neither": {"max_pets_neither": 0.1},
+        "cache_dir": str(root / "cache"),
+    }
+    recipe = parse_recipe(document)
+    out, run_dir = root / "model", root / "run"
+    card = build.build_release(recipe, out, run_dir, log=lambda message: None)
+    return recipe, card, out, run_dir
+
+
+def test_given_a_recipe_when_released_then_the_card_follows_the_serving_contract(release_run):
+    _, card, out, _ = release_run
+    assert card["labels"] == ["cat", "dog", "neither"]
+    assert card["quantization"].startswith("full-int8")
+    assert card["input"]["dtype"] == "uint8"
+    assert card["neither"]["method"] == "class-probability"
+    assert 0 <= card["neither"]["threshold"] <= 1
+    assert card["version"] == "9.9.9"
+    assert card["training"]["recipe"]["model"]["cut"] == 14  # the resolved recipe, defaults included
+    assert card["training"]["recipe"]["train"]["weight_decay"] == 1e-4
+    sources = card["dataset"]["sources"]
+    assert sources["asirra"]["counts"] == {"cat": 20, "dog": 20, "neither": 0}
+    assert sources["breeds"]["counts"]["neither"] == 30
+    assert (out / "evaluation" / "report.md").is_file()
+
+
+def test_given_the_released_tflite_when_run_then_one_output_of_three_probabilities(release_run, cat_photos):
+    from catdog import load_image, preprocess
+
+    _, _, out, _ = release_run
+    pixels = np.concatenate([preprocess(load_image(p), 64) for p in cat_photos[:3]])
+    probabilities = predict_litert(out / "model.tflite", pixels)
+    assert probabilities.shape == (3, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=0.02)
+
+
+def test_given_the_run_when_it_ends_then_each_source_and_each_kind_is_reported_apart(release_run):
+    _, _, out, _ = release_run
+    report = json.loads((out / "evaluation" / "report.json").read_text())
+    int8 = report["int8"]
+    assert set(int8["set"]) == {"asirra-val", "asirra-test", "breeds-val", "dev"}
+    assert int8["kind"]["dev/look-alike"]["count"] == 1  # the raccoon of neither-hard/
+    assert int8["kind"]["dev/non-pet"]["count"] == 4
+    assert int8["set"]["dev"]["count"] == 9
+    assert "asirra_test_accuracy" in report["int8"]["headline"]
+
+
+def test_given_cached_views_when_the_train_set_is_read_then_each_source_has_its_own_number_of_views(
+    release_run,
+):
+    recipe, _, _, run_dir = release_run
+    prepared = build.prepare(recipe, run_dir, log=lambda message: None)
+    caches = build.cache(recipe, prepared, log=lambda message: None)
+    assert caches["train/asirra"]["act"].shape[1] == 3
+    assert caches["train/breeds"]["act"].shape[1] == 4
+    assert caches["val"]["logits"].shape[1:] == (1, 1000)
+    # views differ: the mirror and the upload-style draw are not the photo itself
+    act = np.asarray(caches["train/asirra"]["act"][0], dtype=np.float32)
+    assert not np.allclose(act[0], act[1]) and not np.allclose(act[0], act[2])
+
+
+def test_given_the_answer_rule_when_p_neither_reaches_the_threshold_then_neither_else_cat_or_dog():
+    probabilities = np.array([[0.5, 0.1, 0.4], [0.3, 0.2, 0.5], [0.2, 0.7, 0.1]])
+    answers, confidences = answer(probabilities, 0.4)
+    assert answers.tolist() == [2, 2, 1]
+    np.testing.assert_allclose(confidences, [0.4, 0.5, 0.7])
+
+
+def test_given_a_share_of_pets_when_the_threshold_is_chosen_then_at_most_that_share_reaches_it():
+    from training.report import choose_threshold
+
+    p_neither = np.array([0.01, 0.02, 0.02, 0.1, 0.3, 0.5, 0.6, 0.9])
+    threshold = choose_threshold(p_neither, 0.25)  # 2 of 8 photos may be answered "neither"
+    assert (p_neither >= threshold).sum() == 2
+    assert 0.3 < threshold <= 0.6  # the lowest such threshold, between the 3rd and the 2nd highest
+    assert (p_neither >= choose_threshold(p_neither, 0.0)).sum() == 0
+
+
+def test_given_no_fine_tuning_when_assembled_then_the_head_reads_the_imagenet_tops_own_features():
+    from training.threeclass import assemble, build_backbone, head
+
+    bottom, top, imagenet_top = build_backbone("efficientnet_lite0", 32, 14, weights=None)
+    classifier = head(top.output.shape[-1])
+    without = assemble(bottom, None, imagenet_top, classifier, "without")
+    with_top = assemble(bottom, top, imagenet_top, classifier, "with")
+    assert top.name not in {layer.name for layer in without.layers}
+    assert top.name in {layer.name for layer in with_top.layers}
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.float32)
+    pooled, logits = imagenet_top(bottom(pixels))
+    np.testing.assert_allclose(without(pixels), classifier([pooled, logits]), atol=1e-6)
+
+
+def test_given_the_frozen_network_when_litert_runs_its_float_export_then_features_equal_keras(tmp_path):
+    from training.threeclass import build_backbone
+    from training.views import frozen_extractor, litert_extractor
+
+    bottom, _, imagenet_top = build_backbone("efficientnet_lite0", 32, 14, weights=None)
+    pixels = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3)).astype(np.float32)
+    fast = litert_extractor(bottom, imagenet_top, tmp_path / "frozen.tflite")(pixels)
+    slow = frozen_extractor(bottom, imagenet_top)(pixels)
+    assert set(fast) == {"pooled", "logits"}
+    np.testing.assert_allclose(fast["pooled"], slow["pooled"], atol=1e-4)
+    np.testing.assert_allclose(fast["logits"], slow["logits"], atol=1e-3)

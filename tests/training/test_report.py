@@ -1,0 +1,46 @@
+"""The evaluation report's arithmetic: per set and kind, the issue's figures, tables written into docs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from training.report import Photo, fill_markers, headline, headline_table, summarize
+
+
+def _photos():
+    return [
+        Photo("a/cat/1.jpg", "asirra-test", "a", "cat", "cat", 0),
+        Photo("a/cat/2.jpg", "asirra-test", "a", "cat", "cat", 0),
+        Photo("a/dog/3.jpg", "asirra-test", "a", "dog", "dog", 1),
+        Photo("o/neither/car.jpg", "other-sources-dev", "o", "car", "non-pet", 2),
+        Photo("o/neither-hard/fox.jpg", "other-sources-dev", "o", "fox", "look-alike", 2),
+        Photo("o/dog/pug.jpg", "other-sources-dev", "o", "pug", "dog", 1),
+    ]
+
+
+def test_given_answers_when_summarized_then_pets_and_photos_without_pets_are_counted_apart():
+    answers = np.array([0, 2, 0, 2, 1, 1])  # a cat answered neither, a dog answered cat, the fox a dog
+    argmax = np.array([0, 0, 0, 1, 1, 1])
+    report = summarize(_photos(), answers, np.ones(6), argmax)
+    test = report["set"]["asirra-test"]
+    assert test["accuracy"] == round(1 / 3, 6) and test["argmax_accuracy"] == round(2 / 3, 6)
+    assert test["pets_answered_neither"] == round(1 / 3, 6)
+    dev = report["set"]["other-sources-dev"]
+    assert dev["pets"] == 1 and dev["accuracy"] == 1.0
+    assert dev["non-pets_answered_neither"] == 1.0 and dev["look-alikes_answered_neither"] == 0.0
+    assert report["confusion"]["asirra-test"]["matrix"] == [[1, 0, 1], [1, 0, 0], [0, 0, 0]]
+    figures = headline(report)
+    assert figures["asirra_test_accuracy"] == test["accuracy"]
+    assert figures["other_sources_dev_look_alikes_neither"] == 0.0
+
+
+def test_given_a_doc_with_markers_when_filled_then_only_the_block_between_them_changes(tmp_path):
+    report = summarize(_photos(), np.array([0, 0, 1, 2, 2, 1]), np.ones(6))
+    doc = tmp_path / "doc.md"
+    doc.write_text("before\n<!-- report:headline -->\nold table\n<!-- /report:headline -->\nafter\n")
+    assert fill_markers(doc, "report:headline", headline_table({"9.9.9": report}))
+    text = doc.read_text()
+    assert text.startswith("before\n<!-- report:headline -->\n| figure | 9.9.9 |")
+    assert "old table" not in text and text.endswith("<!-- /report:headline -->\nafter\n")
+    assert "| Asirra held-out test: right (end to end) | 100.00 % |" in text
+    assert not fill_markers(doc, "report:cards", ["x"])

@@ -1,0 +1,100 @@
+"""Several labelled folders as one seeded split, and upload-style views of a photo (no TensorFlow)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from catdog import load_image, preprocess
+from training.data import DataError
+from training.recipe import parse_recipe
+from training.sources import Source, breed_of, make_source_split, source_of
+from training.uploads import UploadAugment, view
+
+
+def _folder(root, photos_by_label):
+    for label, photos in photos_by_label.items():
+        (root / label).mkdir(parents=True)
+        for photo in photos:
+            shutil.copy(photo, root / label / photo.name)
+    return root
+
+
+def test_given_two_folders_when_split_then_each_keeps_its_own_fractions_and_paths_name_the_source(
+    tmp_path, cat_photos, dog_photos
+):
+    asirra = _folder(tmp_path / "asirra", {"cat": cat_photos[:10], "dog": dog_photos[:10]})
+    breeds = _folder(tmp_path / "breeds", {"cat": cat_photos[10:15], "neither": dog_photos[10:15]})
+    split = make_source_split([Source(str(asirra), (0.6, 0.2, 0.2)), Source(str(breeds), (0.6, 0.4, 0.0))])
+    sizes = split.report["sources"]
+    assert sizes["asirra"]["split_sizes"]["test"] == {"cat": 2, "dog": 2}
+    assert sizes["breeds"]["split_sizes"]["test"] == {"cat": 0, "neither": 0}
+    assert sizes["breeds"]["counts"] == {"cat": 5, "dog": 0, "neither": 5}
+    assert {source_of(s.path) for s in split.parts["test"]} == {"asirra"}
+    assert {s.label for s in split.parts["train"] if source_of(s.path) == "breeds"} == {0, 2}
+    again = make_source_split([Source(str(asirra), (0.6, 0.2, 0.2)), Source(str(breeds), (0.6, 0.4, 0.0))])
+    assert again.parts == split.parts  # seeded
+
+
+def test_given_the_same_photo_in_two_sources_when_split_then_it_is_kept_once(
+    tmp_path, cat_photos, dog_photos
+):
+    first = _folder(tmp_path / "first", {"cat": cat_photos[:4], "dog": dog_photos[:4]})
+    second = _folder(tmp_path / "second", {"cat": cat_photos[2:6], "dog": dog_photos[:1]})
+    split = make_source_split([Source(str(first)), Source(str(second))])
+    assert sum(len(part) for part in split.parts.values()) == 10
+    assert split.report["sources"]["second"]["total"] == 2
+    assert split.report["sources"]["second"]["duplicates_removed"] == 3
+
+
+def test_given_a_folder_without_any_class_folder_when_split_then_a_clear_error(tmp_path):
+    (tmp_path / "empty" / "other").mkdir(parents=True)
+    with pytest.raises(DataError, match="no class folder"):
+        make_source_split([Source(str(tmp_path / "empty"))])
+
+
+@pytest.mark.parametrize(
+    ("path", "breed"),
+    [
+        ("breeds-dev/cat/cat12_Sphynx_0g4Sp5RoGB.jpg", "Sphynx"),
+        ("breeds-dev/neither/mtnlion_cougar_12.jpg", "cougar"),
+        ("other-sources-dev/neither-hard/imagen_n02118333_12193_fox.jpg", "fox"),
+        ("other-sources-dev/dog/imagenet_n02085936_Maltese_dog.jpg", "Maltese_dog"),
+        ("petimages-180/cat/1234.jpg", "cat"),
+    ],
+)
+def test_given_a_file_name_when_its_breed_is_read_then_the_name_field_or_the_class_folder(path, breed):
+    assert breed_of(path) == breed
+
+
+def test_given_a_photo_when_viewed_then_view0_is_served_pixels_view1_the_mirror_and_draws_are_seeded(
+    cat_photos,
+):
+    image = load_image(cat_photos[0])
+    augment = UploadAugment()
+    np.testing.assert_array_equal(view(image, 64, 0, 7, augment), preprocess(image, 64)[0])
+    np.testing.assert_array_equal(view(image, 64, 1, 7, augment), preprocess(image, 64)[0][:, ::-1])
+    draw = view(image, 64, 2, 7, augment)
+    assert draw.shape == (64, 64, 3) and draw.dtype == np.uint8
+    np.testing.assert_array_equal(draw, view(image, 64, 2, 7, augment))
+    assert not np.array_equal(draw, view(image, 64, 3, 7, augment))
+    assert not np.array_equal(draw, view(image, 64, 2, 8, augment))
+
+
+def test_given_a_tiny_or_wide_photo_when_cropped_then_the_view_still_has_the_model_size():
+    for size in ((3, 3), (400, 40)):
+        image = Image.new("RGB", size, (120, 80, 40))
+        assert view(image, 32, 2, 0, UploadAugment()).shape == (32, 32, 3)
+
+
+def test_given_a_recipe_when_parsed_then_unset_settings_are_the_dataclass_defaults_and_typos_fail():
+    recipe = parse_recipe({"data": [{"folder": "x"}], "train": {"fine_epochs": 5}}, ["model.size=240"])
+    assert recipe.train.fine_epochs == 5 and recipe.train.fine_lr == 1e-4
+    assert recipe.model.size == 240 and recipe.data[0].fractions == (0.8, 0.1, 0.1)
+    with pytest.raises(ValueError, match="fine_epoch"):
+        parse_recipe({"data": [{"folder": "x"}], "train": {"fine_epoch": 5}})
+    with pytest.raises(ValueError, match="data"):
+        parse_recipe({})

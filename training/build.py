@@ -1,0 +1,674 @@
+"""One command from a recipe file to a released model: ``python -m training release RECIPE --out DIR``.
+
+Stages (each cached, so a re-run after a crash, or with another head, redoes only what changed):
+
+1. ``prepare``: scan every ``[[data]]`` folder, split each with its own fractions and seed (the split is
+   saved to ``<run>/split.json``), scan every ``[[eval]]`` folder;
+2. ``cache``: the views of every photo through the frozen bottom and the frozen ImageNet top
+   (``training.views``): train photos with ``views.train_views`` views (or ``views.source_views``),
+   val, test and eval photos as themselves;
+3. ``train``: frozen phase then fine-tuning (``training.threeclass``);
+4. ``export``: full-int8 TFLite (uint8 in and out) + float TFLite, the threshold on p(neither) chosen on
+   the val photos, every figure measured per source and written to the model card and
+   ``<out>/evaluation/`` (``training.report``).
+
+Public API:
+    prepare(recipe, run_dir) -> Prepared
+    cache(recipe, prepared, log) -> {set name: views}
+    train(recipe, prepared, caches, log) -> Trained
+    build_release(recipe, out, run_dir, log) -> card
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from training.data import Split
+from training.recipe import Recipe
+from training.sources import LABELS3, make_source_split, scan_folder, source_of
+from training.threeclass import ViewBatches, assemble, build_backbone, copy_head, head
+from training.views import (
+    KINDS,
+    ViewSet,
+    cache_key,
+    cache_views,
+    frozen_extractor,
+    litert_extractor,
+    view_indices,
+)
+
+#: Evaluation folders whose extra class folders are a named kind of an answer (look-alikes are "neither").
+FOLDER_ALIASES = {"neither-hard": "neither"}
+
+
+@dataclass
+class Prepared:
+    split: Split
+    evals: dict[str, list[tuple[str, int]]]  # eval folder name -> (path relative to split root, label)
+    sets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # cached set -> samples
+
+
+def eval_samples(folder, labels=LABELS3) -> list[tuple[Path, int, str]]:
+    """(path, label, class folder) of every photo of an evaluation folder; ``neither-hard/`` counts as
+    "neither" (its folder name is kept, to report look-alikes apart)."""
+    folder = Path(folder)
+    found = scan_folder(folder, labels)
+    rows = [(folder / s.path, s.label, s.path.split("/")[0]) for s in found.samples]
+    for alias, label in FOLDER_ALIASES.items():
+        extra = folder / alias
+        if extra.is_dir():
+            alias_scan = scan_folder_as(extra, label)
+            rows += [(extra / p, labels.index(label), alias) for p in alias_scan]
+    return rows
+
+
+def scan_folder_as(folder: Path, label: str) -> list[str]:
+    from catdog import InvalidImage, load_image
+
+    paths = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        try:
+            load_image(path)
+        except InvalidImage:
+            continue
+        paths.append(path.name)
+    return paths
+
+
+def prepare(recipe: Recipe, run_dir: Path, log=print) -> Prepared:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    split_file = run_dir / "split.json"
+    if split_file.is_file():
+        split = Split.load(split_file)
+    else:
+        split = make_source_split(list(recipe.data), LABELS3, seed=recipe.train.seed)
+        split.save(split_file)
+    log(f"split: {json.dumps(split.sizes())}")
+    evals = {}
+    for folder in recipe.eval:
+        rows = eval_samples(folder)
+        name = Path(folder).name
+        evals[name] = [(str(path.resolve()), label, kind) for path, label, kind in rows]
+        log(f"eval {name}: {len(rows)} photos")
+    return Prepared(split, evals)
+
+
+def _set_views(recipe: Recipe, source: str) -> int | tuple[int, ...]:
+    views = recipe.views.source_views.get(source, recipe.views.train_views)
+    return int(views) if isinstance(views, int) else tuple(views)
+
+
+def view_sets(recipe: Recipe, prepared: Prepared) -> dict[str, ViewSet]:
+    """The cached sets: train photos per source (their own number of views), val, test, eval folders."""
+    split, sets = prepared.split, {}
+    sources = sorted({source_of(s.path) for s in split.parts["train"]})
+    for source in sources:
+        paths = tuple(s.path for s in split.parts["train"] if source_of(s.path) == source)
+        sets[f"train/{source}"] = ViewSet(split.root, paths, _set_views(recipe, source))
+    for part in ("val", "test"):
+        if split.parts[part]:
+            sets[part] = ViewSet(split.root, tuple(s.path for s in split.parts[part]), 1)
+    for name, rows in prepared.evals.items():
+        sets[f"eval/{name}"] = ViewSet(Path("/"), tuple(p.lstrip("/") for p, _, _ in rows), 1)
+    return sets
+
+
+def labels_of(prepared: Prepared, name: str) -> np.ndarray:
+    split = prepared.split
+    if name.startswith("train/"):
+        source = name.split("/", 1)[1]
+        return np.array([s.label for s in split.parts["train"] if source_of(s.path) == source])
+    if name.startswith("eval/"):
+        return np.array([label for _, label, _ in prepared.evals[name.split("/", 1)[1]]])
+    return np.array([s.label for s in split.parts[name]])
+
+
+def cache(recipe: Recipe, prepared: Prepared, log=print) -> dict[str, dict]:
+    """Every set's views through the frozen network. A recipe that fine-tunes needs the activations at
+    the cut (Keras); one that does not needs only the pooled features and logits, which the float TFLite
+    export of the frozen network gives several times faster (``views.litert_extractor``)."""
+    m = recipe.model
+    bottom, _, imagenet_top = build_backbone(m.backbone, m.size, m.cut)
+    if recipe.train.fine_epochs:
+        kinds, extract = KINDS, frozen_extractor(bottom, imagenet_top)
+    else:
+        name = f"{m.backbone}-{m.size}px-frozen-float.tflite"
+        kinds, extract = (
+            ("pooled", "logits"),
+            litert_extractor(bottom, imagenet_top, Path(recipe.cache_dir) / name),
+        )
+    caches = {}
+    for name, photos in view_sets(recipe, prepared).items():
+        stem = Path(recipe.cache_dir) / cache_key(
+            m.backbone, m.size, m.cut, photos.views, recipe.augment, photos.paths
+        )
+        started = time.perf_counter()
+        caches[name] = cache_views(extract, photos, stem, recipe.augment, m.size, kinds=kinds, log=log)
+        log(f"cache {name}: {caches[name]['logits'].shape} in {time.perf_counter() - started:.0f} s")
+    return caches
+
+
+@dataclass
+class Trained:
+    model: keras.Model  # pixels -> probabilities (cat, dog, neither)
+    frozen_model: keras.Model
+    history: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+
+
+def sample_weights(recipe: Recipe, source: str, labels: np.ndarray) -> np.ndarray:
+    weights = np.full(len(labels), float(recipe.views.oversample.get(source, 1.0)), dtype=np.float32)
+    weights[labels == LABELS3.index("neither")] *= recipe.train.neither_weight
+    return weights
+
+
+def _train_sets(recipe: Recipe, prepared: Prepared, caches: dict) -> list[tuple]:
+    sets = []
+    for name in sorted(n for n in caches if n.startswith("train/")):
+        labels = labels_of(prepared, name)
+        sets.append((caches[name], labels, sample_weights(recipe, name.split("/", 1)[1], labels)))
+    return sets
+
+
+def _frozen_rows(sets) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every view of every training photo as a row: pooled features, logits, label, weight."""
+    pooled, logits, labels, weights = [], [], [], []
+    for views, y, w in sets:
+        n, v = views["pooled"].shape[:2]
+        pooled.append(np.asarray(views["pooled"], dtype=np.float32).reshape(n * v, -1))
+        logits.append(np.asarray(views["logits"], dtype=np.float32).reshape(n * v, -1))
+        labels.append(np.repeat(y, v))
+        weights.append(np.repeat(w, v))
+    return tuple(np.concatenate(a) for a in (pooled, logits, labels, weights))
+
+
+def view0(views: dict, kind: str) -> np.ndarray:
+    return np.asarray(views[kind][:, 0], dtype=np.float32)
+
+
+def train_frozen_head(recipe: Recipe, sets, val: tuple, *, imagenet_branch=None, log=print):
+    """The head alone on the frozen ImageNet features (+ logits); returns (head, history)."""
+    t = recipe.train
+    keras.utils.set_random_seed(t.seed)
+    branch = recipe.model.imagenet_branch if imagenet_branch is None else imagenet_branch
+    pooled, logits, labels, weights = _frozen_rows(sets)
+    classifier = head(
+        pooled.shape[-1], len(LABELS3), t.dropout, branch, t.hidden, logits_terms=recipe.model.logits_terms
+    )
+    classifier.compile(
+        keras.optimizers.Adam(t.head_lr),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        weighted_metrics=[],
+    )
+    history = classifier.fit(
+        [pooled, logits],
+        labels,
+        sample_weight=weights,
+        batch_size=256,
+        epochs=t.head_epochs,
+        validation_data=val,
+        callbacks=[keras.callbacks.EarlyStopping(patience=t.patience + 1, restore_best_weights=True)],
+        verbose=2,
+    ).history
+    return classifier, history
+
+
+def train(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> Trained:
+    t, m = recipe.train, recipe.model
+    seconds, metrics = {}, {}
+    bottom, top, imagenet_top = build_backbone(m.backbone, m.size, m.cut)
+    sets = _train_sets(recipe, prepared, caches)
+    val_labels = labels_of(prepared, "val")
+    val_frozen = ([view0(caches["val"], "pooled"), view0(caches["val"], "logits")], val_labels)
+
+    started = time.perf_counter()
+    classifier, frozen_history = train_frozen_head(recipe, sets, val_frozen, log=log)
+    seconds["frozen"] = time.perf_counter() - started
+    metrics["frozen_val_accuracy"] = _accuracy(classifier.predict(val_frozen[0], verbose=0), val_labels)
+    log(f"frozen: {metrics}")
+    vote, metrics["imagenet_vote_on_val"] = choose_vote(recipe, classifier, val_frozen)
+    metrics["imagenet_vote_weight"] = vote
+    log(f"ImageNet vote on neither: weight {vote} ({metrics['imagenet_vote_on_val']})")
+    frozen_head = copy_head(classifier, _head_like(recipe, top.output.shape[-1], vote))
+    frozen_model = assemble(bottom, None, imagenet_top, frozen_head, f"{m.backbone}_frozen")
+    history = {"frozen": frozen_history}
+
+    if t.fine_epochs:
+        started = time.perf_counter()
+        for layer in top.layers:  # batch norm keeps its ImageNet statistics
+            layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+        act = keras.Input(top.input.shape[1:], name="activations")
+        logits = keras.Input((1000,), name="imagenet_logits")
+        tuned = keras.Model([act, logits], classifier([top(act), logits]))
+        batches = ViewBatches(
+            [(views["act"], views["logits"], y, w) for views, y, w in sets], t.batch_size, t.seed
+        )
+        schedule = keras.optimizers.schedules.CosineDecay(t.fine_lr, t.fine_epochs * len(batches))
+        tuned.compile(
+            keras.optimizers.AdamW(schedule, weight_decay=t.weight_decay),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            weighted_metrics=[],
+        )
+        val_fine = ([view0(caches["val"], "act"), view0(caches["val"], "logits")], val_labels)
+        history["fine_tune"] = tuned.fit(
+            batches,
+            epochs=t.fine_epochs,
+            validation_data=val_fine,
+            callbacks=[keras.callbacks.EarlyStopping(patience=t.patience, restore_best_weights=True)],
+            verbose=2,
+        ).history
+        seconds["fine_tune"] = time.perf_counter() - started
+        metrics["fine_tuned_val_accuracy"] = _accuracy(tuned.predict(val_fine[0], verbose=0), val_labels)
+        log(f"fine-tuned: {metrics}")
+    # without fine-tuning the features ARE the ImageNet top's: one copy of the top, not two
+    released = copy_head(classifier, _head_like(recipe, top.output.shape[-1], vote))
+    model = assemble(bottom, top if t.fine_epochs else None, imagenet_top, released, m.backbone)
+    return Trained(model, frozen_model, history, metrics, seconds)
+
+
+def _head_like(recipe: Recipe, features: int, vote: float):
+    t, m = recipe.train, recipe.model
+    return head(features, len(LABELS3), t.dropout, m.imagenet_branch, t.hidden, vote, m.logits_terms)
+
+
+def choose_vote(recipe: Recipe, classifier, val: tuple) -> tuple[float, dict]:
+    """The ImageNet vote weight with the best val score: the share of val photos without pets answered
+    "neither" plus the share of val pets answered right, each at its own threshold (chosen as the
+    release's: ``neither.max_pets_neither`` of the val pets)."""
+    from training.report import answer, choose_threshold
+
+    features, labels = val
+    pets = labels < 2
+    table = {}
+    if not recipe.model.imagenet_branch:
+        return 0.0, table
+    for weight in recipe.neither.imagenet_vote_weights:
+        candidate = copy_head(classifier, _head_like(recipe, features[0].shape[-1], weight))
+        probabilities = candidate.predict(features, verbose=0, batch_size=256)
+        threshold = choose_threshold(probabilities[pets, 2], recipe.neither.max_pets_neither)
+        answers, _ = answer(probabilities, threshold)
+        caught = float(np.mean(answers[~pets] == 2)) if (~pets).any() else 0.0
+        right = float(np.mean(answers[pets] == labels[pets]))
+        table[str(weight)] = {"neither_caught": round(caught, 5), "pets_right": round(right, 5)}
+    best = max(table, key=lambda w: table[w]["neither_caught"] + table[w]["pets_right"])
+    return float(best), table
+
+
+def _accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    return round(float(np.mean(np.argmax(probabilities, axis=1) == labels)), 5)
+
+
+def _kind(label: int, lookalike: bool) -> str:
+    return LABELS3[label] if label < 2 else ("look-alike" if lookalike else "non-pet")
+
+
+def manifest(folder: Path) -> dict[str, dict]:
+    """A source's ``manifest.csv`` (breeds-dev), by file path inside the folder: its ``label`` (the
+    breed or class, e.g. ``British_Shorthair``) and ``neither_kind`` (``lookalike`` or empty)."""
+    import csv
+
+    path = folder / "manifest.csv"
+    if not path.is_file():
+        return {}
+    with path.open() as handle:
+        return {row["file"]: row for row in csv.DictReader(handle)}
+
+
+def photos_of(prepared: Prepared) -> dict[str, list]:
+    """The evaluated photos, by part: ``val`` and ``test`` of the split, each eval folder (its name)."""
+    from training.report import Photo
+    from training.sources import breed_of
+
+    split, out = prepared.split, {}
+    manifests = {source: manifest(split.root / source) for source in split.report.get("sources", {})}
+    for part in ("val", "test"):
+        out[part] = []
+        for s in split.parts[part]:
+            source, inside = s.path.split("/", 1)
+            row = manifests.get(source, {}).get(inside, {})
+            out[part].append(
+                Photo(
+                    s.path,
+                    f"{'asirra' if source.startswith('petimages') else source}-{part}",
+                    source,
+                    row.get("label") or breed_of(s.path),
+                    _kind(s.label, row.get("neither_kind") == "lookalike"),
+                    s.label,
+                )
+            )
+    for name, rows in prepared.evals.items():
+        out[name] = []
+        for path, label, folder in rows:
+            relative = (
+                Path(path).relative_to(split.root).as_posix() if path.startswith(str(split.root)) else path
+            )
+            out[name].append(
+                Photo(relative, name, name, breed_of(relative), _kind(label, folder in FOLDER_ALIASES), label)
+            )
+    return out
+
+
+def load_part_pixels(prepared: Prepared, photos: list, size: int, cache_dir) -> np.ndarray:
+    from training.data import load_pixels
+
+    root = prepared.split.root
+    absolute = [p.path if Path(p.path).is_absolute() else str(root / p.path) for p in photos]
+    return load_pixels(Path("/"), [a.lstrip("/") for a in absolute], size, cache_dir)
+
+
+def imagenet_rule(logits: np.ndarray) -> np.ndarray:
+    """The plain ImageNet-1k head as a classifier: top-1 a domestic cat -> cat, a dog breed -> dog,
+    anything else -> neither (the issue's reference for what the backbone already knows)."""
+    from training.threeclass import IMAGENET_CATS, IMAGENET_DOGS
+
+    top1 = np.argmax(logits, axis=1)
+    return np.where(np.isin(top1, IMAGENET_CATS), 0, np.where(np.isin(top1, IMAGENET_DOGS), 1, 2))
+
+
+def measure_head(classifier, caches: dict, photos: dict, threshold_share: float, *, kind="pooled") -> dict:
+    """A head's end-to-end figures on val (threshold chosen there), test and the eval folders, on view 0
+    of the cached features (Keras, float): quick enough to compare training variants."""
+    from training.report import answer, choose_threshold, headline, summarize
+
+    probabilities = {
+        name: classifier.predict(
+            [view0(caches[key], kind), view0(caches[key], "logits")], verbose=0, batch_size=256
+        )
+        for name, key in _part_caches(caches, photos).items()
+    }
+    return _figures(probabilities, photos, threshold_share, answer, choose_threshold, headline, summarize)
+
+
+def _part_caches(caches: dict, photos: dict) -> dict[str, str]:
+    return {name: (name if name in ("val", "test") else f"eval/{name}") for name in photos}
+
+
+def _figures(probabilities, photos, threshold_share, answer, choose_threshold, headline, summarize) -> dict:
+    val_pets = np.array([p.label < 2 for p in photos["val"]])
+    threshold = choose_threshold(probabilities["val"][val_pets, 2], threshold_share)
+    everything = [p for name in photos for p in photos[name]]
+    stacked = np.concatenate([probabilities[name] for name in photos])
+    answers, confidences = answer(stacked, threshold)
+    report = summarize(everything, answers, confidences, np.argmax(stacked[:, :2], axis=1))
+    return {"threshold": round(threshold, 6), "headline": headline(report), "report": report}
+
+
+def ablations(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> dict:
+    """Frozen-feature heads trained with one ingredient changed each: what each ingredient buys."""
+    from dataclasses import replace
+
+    from training.report import headline, summarize
+
+    photos = photos_of(prepared)
+    val_labels = labels_of(prepared, "val")
+    val = ([view0(caches["val"], "pooled"), view0(caches["val"], "logits")], val_labels)
+    results = {}
+    everything = [p for name in photos for p in photos[name]]
+    rule = np.concatenate(
+        [imagenet_rule(view0(caches[k], "logits")) for k in _part_caches(caches, photos).values()]
+    )
+    results["ImageNet-1k head alone (top-1 rule)"] = {
+        "threshold": None,
+        "headline": headline(summarize(everything, rule, np.ones(len(rule)), rule)),
+    }
+
+    all_sets = _train_sets(recipe, prepared, caches)
+    names = sorted(n for n in caches if n.startswith("train/"))
+
+    def only_views(sets, allowed):
+        """Each set with only its views whose index (training.uploads.view) is in ``allowed``."""
+        chosen = []
+        for (views, y, w), name in zip(sets, names, strict=True):
+            indices = view_indices(_set_views(recipe, name.split("/", 1)[1]))
+            keep = [position for position, index in enumerate(indices) if index in allowed]
+            chosen.append(({k: v[:, keep] for k, v in views.items() if k != "act"}, y, w))
+        return chosen
+
+    asirra_only = [s for s, n in zip(all_sets, names, strict=True) if "petimages" in n]
+    no_oversample = replace(recipe, views=replace(recipe.views, oversample={}))
+    variants = {
+        "features only (no ImageNet branch)": (recipe, all_sets, False),
+        "features + ImageNet branch (the recipe)": (recipe, all_sets, True),
+        "... trained on Asirra only (no breeds-dev)": (recipe, asirra_only, True),
+        "... without upload-style draws (photo + mirror)": (recipe, only_views(all_sets, {0, 1}), True),
+        "... photo only (no mirror, no draws)": (recipe, only_views(all_sets, {0}), True),
+        "... breeds-dev not oversampled": (no_oversample, _train_sets(no_oversample, prepared, caches), True),
+    }
+    for name, (variant, sets, branch) in variants.items():
+        started = time.perf_counter()
+        classifier, history = train_frozen_head(variant, sets, val, imagenet_branch=branch, log=log)
+        figures = measure_head(classifier, caches, photos, recipe.neither.max_pets_neither)
+        figures["epochs"] = len(history["loss"])
+        figures["best_val_loss"] = round(float(min(history["val_loss"])), 5)
+        results[name] = {k: v for k, v in figures.items() if k != "report"}
+        log(f"ablation {name}: {json.dumps(results[name])} ({time.perf_counter() - started:.0f} s)")
+    return results
+
+
+def evaluate_tflite(
+    model_file, prepared: Prepared, photos: dict, size: int, cache_dir
+) -> dict[str, np.ndarray]:
+    from training.evaluate import predict_litert
+
+    return {
+        name: predict_litert(model_file, load_part_pixels(prepared, rows, size, cache_dir))
+        for name, rows in photos.items()
+    }
+
+
+def _dataset_card(split: Split) -> dict:
+    sources = split.report.get("sources", {})
+    return {
+        "root": split.root.name,
+        "layout": "sources",
+        "sources": {
+            name: {
+                k: s[k] for k in ("counts", "total", "fractions", "seed", "split_sizes", "duplicates_removed")
+            }
+            | {"skipped_files": len(s.get("skipped", []))}
+            for name, s in sources.items()
+        },
+        "usable_photos": split.report.get("counts"),
+        "split_sizes": split.sizes(),
+    }
+
+
+def export_release(
+    recipe: Recipe, trained: Trained, prepared: Prepared, out: Path, run_dir: Path, log=print
+) -> dict:
+    """int8 into ``out``, float beside it in ``run_dir/float``; the threshold from val; the card."""
+    from training.export import export_model, representative_sample, update_card
+    from training.recipe import recipe_dict
+    from training.report import answer, choose_threshold, headline, summarize
+
+    m, t = recipe.model, recipe.train
+    train_photos = [s.path for s in prepared.split.parts["train"]]
+    from training.data import load_pixels
+
+    chosen = representative_sample(np.arange(len(train_photos)), t.calibration_images, t.seed)
+    calibration = load_pixels(
+        prepared.split.root, [train_photos[i] for i in chosen], m.size, recipe.cache_dir
+    )
+    from training.backbones import efficientnet_lite
+
+    card = {
+        "name": recipe.release.name,
+        "version": recipe.release.version,
+        "backbone": efficientnet_lite.spec(m.backbone).description,
+        "dataset": _dataset_card(prepared.split),
+        "evaluation_folders": {name: len(rows) for name, rows in prepared.evals.items()},
+    }
+    started = time.perf_counter()
+    export_model(trained.model, out, representative=calibration, card=card, labels=LABELS3)
+    float_dir = run_dir / "float"
+    export_model(
+        trained.model, float_dir, card=card | {"name": f"{recipe.release.name}-float"}, labels=LABELS3
+    )
+    log(f"exported in {time.perf_counter() - started:.0f} s")
+    photos = photos_of(prepared)
+    probabilities = {
+        kind: evaluate_tflite(folder / "model.tflite", prepared, photos, m.size, recipe.cache_dir)
+        for kind, folder in (("int8", out), ("float", float_dir))
+    }
+    np.savez_compressed(
+        run_dir / "probabilities.npz",
+        **{f"{k}/{n}": v for k, d in probabilities.items() for n, v in d.items()},
+    )
+    val_pets = np.array([p.label < 2 for p in photos["val"]])
+    threshold = choose_threshold(probabilities["int8"]["val"][val_pets, 2], recipe.neither.max_pets_neither)
+    everything = [p for name in photos for p in photos[name]]
+    reports, figures = {}, {}
+    for kind, probs in probabilities.items():
+        stacked = np.concatenate([probs[name] for name in photos])
+        answers, confidences = answer(stacked, threshold)
+        reports[kind] = summarize(everything, answers, confidences, np.argmax(stacked[:, :2], axis=1))
+        figures[kind] = headline(reports[kind])
+    int8_vs_float = {
+        key: round(100 * (figures["int8"][key] - figures["float"][key]), 4)
+        for key in figures["int8"]
+        if figures["int8"][key] is not None and figures["float"].get(key) is not None
+    }
+    metrics = {
+        "split": "test (Asirra, held out) + val + evaluation folders",
+        "int8": figures["int8"],
+        "float": figures["float"],
+        "int8_minus_float_points": int8_vs_float,
+        "per_source": reports["int8"]["source"],
+        "per_kind": reports["int8"]["kind"],
+        "confusion": reports["int8"]["confusion"],
+        "report": "evaluation/report.md (per breed, float beside int8, worst errors)",
+    }
+    section = {
+        "method": "class-probability",
+        "threshold": round(threshold, 6),
+        "output_index": LABELS3.index("neither"),
+        "rule": "answer 'neither' when p(neither) >= threshold, else the larger of p(cat), p(dog); "
+        "confidence = the probability of the answer",
+        "chosen_on": "val split (Asirra val + breeds-dev val), int8 model, photos that show a cat or dog",
+        "max_pets_answered_neither": recipe.neither.max_pets_neither,
+        "measured": {k: v for k, v in figures["int8"].items() if "neither" in k},
+    }
+    training = {
+        "recipe": recipe_dict(recipe),
+        "keras_accuracy_on_cached_activations": trained.metrics,
+        "seconds": {k: round(v, 1) for k, v in trained.seconds.items()},
+    }
+    document = update_card(
+        out,
+        file_bytes=(out / "model.tflite").stat().st_size,
+        neither=section,
+        metrics=metrics,
+        training=training,
+    )
+    update_card(float_dir, neither=section, metrics=metrics, training=training)
+    (out / "evaluation").mkdir(parents=True, exist_ok=True)
+    for old in (out / "evaluation").iterdir():
+        old.unlink()
+    from training.report import worst_errors, write_report
+
+    errors = {}
+    for kind, probs in probabilities.items():
+        stacked = np.concatenate([probs[name] for name in photos])
+        answers, confidences = answer(stacked, threshold)
+        errors[kind] = worst_errors(everything, answers, confidences)
+    write_report(reports, errors, out / "evaluation")
+    log(f"release: threshold {threshold:.4f}; {json.dumps(figures['int8'])}")
+    return document
+
+
+def model_answers(folder: Path, pixels_for, photos: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(answers, confidences, cat/dog argmax) of a released model folder over ``photos`` (all parts):
+    a 3-class card by its class-probability rule, a 2-class card with a "neither" check (1.3.0) through
+    ``catdog.Classifier`` and its threshold."""
+    from training.evaluate import predict_litert
+    from training.report import answer
+
+    card = json.loads((folder / "model.json").read_text())
+    size = int(card["input"]["size"])
+    if card["labels"] == list(LABELS3):
+        probs = np.concatenate(
+            [predict_litert(folder / "model.tflite", pixels_for(rows, size)) for rows in photos.values()]
+        )
+        answers, confidences = answer(probs, card["neither"]["threshold"])
+        return answers, confidences, np.argmax(probs[:, :2], axis=1)
+    from catdog import Classifier
+
+    classifier = Classifier(folder)
+    probs, scores = [], []
+    for rows in photos.values():
+        p, s = classifier.batch_outputs(pixels_for(rows, size))
+        probs.append(p)
+        scores.append(s)
+    probs, scores = np.concatenate(probs), np.concatenate(scores)
+    argmax = np.argmax(probs, axis=1)
+    threshold = classifier.neither["threshold"] if classifier.neither else -np.inf
+    neither = scores < threshold
+    answers = np.where(neither, 2, argmax)
+    confidences = np.where(neither, 1 - scores, probs.max(axis=1))
+    return answers, confidences, argmax
+
+
+def compare(
+    recipe: Recipe, run_dir: Path, folders: list[Path], out: Path, gallery: Path | None = None, docs=()
+) -> dict:
+    """``training.report`` of several released models on the same photos, side by side."""
+    from training.report import save_gallery, summarize, worst_errors, write_report
+
+    prepared = prepare(recipe, run_dir)
+    photos = photos_of(prepared)
+    everything = [p for name in photos for p in photos[name]]
+    reports, errors = {}, {}
+    for folder in folders:
+        card = json.loads((folder / "model.json").read_text())
+        name = card["version"] if card["version"] not in reports else f"{card['version']} ({folder.name})"
+        answers, confidences, argmax = model_answers(
+            folder, lambda rows, size: load_part_pixels(prepared, rows, size, recipe.cache_dir), photos
+        )
+        reports[name] = summarize(everything, answers, confidences, argmax)
+        errors[name] = worst_errors(everything, answers, confidences)
+        if gallery is not None:
+            save_gallery(errors[name], prepared.split.root, gallery.with_name(f"{gallery.stem}-{name}.png"))
+    write_report(reports, errors, out)
+    from training.report import cards_table, fill_markers, headline_table
+
+    cards = {
+        name: json.loads((folder / "model.json").read_text())
+        for name, folder in zip(reports, folders, strict=True)
+    }
+    for doc in docs:  # generated tables inside hand-written docs, between markers
+        fill_markers(doc, "report:headline", headline_table(reports))
+        fill_markers(doc, "report:cards", cards_table(cards))
+    return reports
+
+
+def build_release(recipe: Recipe, out, run_dir, *, ablations=None, log=None) -> dict:
+    """The whole recipe; see the module docstring."""
+    log = log or (lambda message: print(message, flush=True))
+    out, run_dir = Path(out), Path(run_dir)
+    prepared = prepare(recipe, run_dir, log)
+    caches = cache(recipe, prepared, log)
+    if ablations is not None:
+        results = globals()["ablations"](recipe, prepared, caches, log)
+        Path(ablations).parent.mkdir(parents=True, exist_ok=True)
+        Path(ablations).write_text(json.dumps(results, indent=1) + "\n")
+        from training.report import variants_table
+
+        Path(ablations).with_suffix(".md").write_text("\n".join(variants_table(results)) + "\n")
+    trained = train(recipe, prepared, caches, log)
+    trained.model.save(run_dir / "model.keras")
+    (run_dir / "history.json").write_text(
+        json.dumps(
+            {p: {k: [float(v) for v in vs] for k, vs in h.items()} for p, h in trained.history.items()},
+            indent=1,
+        )
+    )
+    return export_release(recipe, trained, prepared, out, run_dir, log)

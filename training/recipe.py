@@ -1,0 +1,144 @@
+"""The whole recipe of a release in one file: data folders, backbone, sizes, views, epochs, "neither".
+
+Defaults live here, in the dataclasses, and nowhere else: a recipe file (TOML) states what it changes,
+the command line only names the file (and, for experiments, ``--set section.key=value``), and the model
+card records the complete, resolved recipe.
+
+    [release]     name, version
+    [[data]]      folder, fractions (train, val, test), seed   -- one table per source, trained on
+    [[eval]]      folder                                       -- measured only, never trained on
+    [model]       backbone, size, cut
+    [views]       train_views, oversample (per source folder name: extra weight)
+    [augment]     training.uploads.UploadAugment fields
+    [train]       epochs, learning rates, class weights, ...
+    [neither]     how the threshold is chosen
+
+Public API:
+    Recipe and its sections; load_recipe(path, overrides=()) -> Recipe; recipe_dict(recipe) -> dict
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+
+from training.sources import Source
+from training.uploads import UploadAugment
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    name: str = "catdog-efficientnet-lite0"
+    version: str = "0.0.0"
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    backbone: str = "efficientnet_lite0"
+    size: int = 224
+    cut: int = 11  # blocks cut..last + head conv are fine-tuned; below the cut is frozen and cached
+    imagenet_branch: bool = True  # the frozen ImageNet top's logits feed the 3-class head too
+    logits_terms: bool = True  # trained dense layers on the ImageNet logits (False: only the vote)
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    #: views of each training photo (training.uploads.view): a count n (0: the photo, 1: its mirror,
+    #: 2..: upload-style draws) or the view indices, e.g. [0, 2]
+    train_views: int | tuple[int, ...] = 3
+    #: per source folder name: a count n (views 0..n-1) or view indices ([0, 2]: photo + one draw)
+    source_views: dict = field(default_factory=dict)
+    oversample: dict = field(default_factory=dict)  # per source folder name: weight of its photos
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    batch_size: int = 64
+    head_epochs: int = 30
+    head_lr: float = 1e-3
+    fine_epochs: int = 3
+    fine_lr: float = 1e-4
+    weight_decay: float = 1e-4
+    patience: int = 2
+    dropout: float = 0.2
+    hidden: int = 0  # > 0: a hidden ReLU6 layer of this width in the head (on the features)
+    neither_weight: float = 2.0  # class weight of "neither" photos (they are few)
+    seed: int = 0
+    calibration_images: int = 300
+
+
+@dataclass(frozen=True)
+class NeitherSettings:
+    #: the threshold T on p(neither) is the lowest that answers "neither" for at most this share of the
+    #: validation photos that show a cat or dog
+    max_pets_neither: float = 0.004
+    #: weights of the ImageNet vote on "neither" (training.threeclass.imagenet_vote) tried on val; the
+    #: best (photos without pets caught + pets right, at the threshold above) is released
+    imagenet_vote_weights: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    release: ReleaseInfo = field(default_factory=ReleaseInfo)
+    data: tuple[Source, ...] = ()
+    eval: tuple[str, ...] = ()
+    model: ModelSettings = field(default_factory=ModelSettings)
+    views: ViewSettings = field(default_factory=ViewSettings)
+    augment: UploadAugment = field(default_factory=UploadAugment)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    neither: NeitherSettings = field(default_factory=NeitherSettings)
+    cache_dir: str = "runs/cache"
+
+
+def _section(cls, values: dict):
+    known = {f.name for f in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} settings: {sorted(unknown)} (known: {sorted(known)})")
+    converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return cls(**converted)
+
+
+def parse_recipe(document: dict, overrides=()) -> Recipe:
+    document = json.loads(json.dumps(document))  # a deep copy
+    for override in overrides:
+        key, _, value = override.partition("=")
+        section, _, name = key.partition(".")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        document.setdefault(section, {})[name] = parsed
+    sections = {
+        "release": ReleaseInfo,
+        "model": ModelSettings,
+        "views": ViewSettings,
+        "augment": UploadAugment,
+        "train": TrainSettings,
+        "neither": NeitherSettings,
+    }
+    unknown = set(document) - set(sections) - {"data", "eval", "cache_dir"}
+    if unknown:
+        raise ValueError(f"unknown recipe sections: {sorted(unknown)}")
+    values = {name: _section(cls, document.get(name, {})) for name, cls in sections.items()}
+    data = tuple(_section(Source, source) for source in document.get("data", []))
+    if not data:
+        raise ValueError("a recipe needs at least one [[data]] folder")
+    evals = tuple(entry["folder"] for entry in document.get("eval", []))
+    return Recipe(data=data, eval=evals, cache_dir=document.get("cache_dir", "runs/cache"), **values)
+
+
+def load_recipe(path, overrides=()) -> Recipe:
+    return parse_recipe(tomllib.loads(Path(path).read_text()), overrides)
+
+
+def recipe_dict(recipe: Recipe) -> dict:
+    """The resolved recipe, every default included (for the model card)."""
+    assert is_dataclass(recipe)
+    return json.loads(json.dumps(asdict(recipe)))
+
+
+def with_version(recipe: Recipe, version: str) -> Recipe:
+    return replace(recipe, release=replace(recipe.release, version=version))

@@ -1,0 +1,304 @@
+"""The evaluation report: labelled folders at once, per source and per breed/class, models side by side.
+
+Every photo is a row: which set it is in (``asirra-test``, ``breeds-dev-val``, ...), its source folder,
+its breed or class (from the file name, ``training.sources.breed_of``), its *kind* (``cat``, ``dog``,
+``non-pet``, ``look-alike``) and its label. A model's end-to-end answers (with "neither") are compared
+with the labels:
+
+- cat and dog photos: accuracy of the answer, accuracy of the cat/dog argmax alone, share answered
+  "neither";
+- photos without pets: share answered "neither", apart for look-alikes (``neither-hard/`` folders,
+  ``neither_kind=lookalike`` in a ``manifest.csv``) and the rest (non-pets);
+- a 3 x 3 confusion table per set, and the worst errors (most confident wrong answers) as a CSV and,
+  for looking at only, a gallery PNG (it shows the photos, so it stays out of the repository).
+
+The answer rule is the serving contract of a 3-class model: "neither" when p(neither) >= T, else the
+larger of p(cat) and p(dog); the confidence is the probability of the answer given. Two-class models
+with a "neither" check (release 1.3.0) come in as answers + confidences already.
+
+Public API:
+    Photo(path, set, source, breed, kind, label)
+    answer(probabilities, threshold) -> (answers, confidences)
+    choose_threshold(p_neither, max_share) -> T
+    summarize(photos, answers, confidences, argmax) -> report dict (per set, source, breed, kind)
+    headline(report) -> the issue's figures
+    write_report(reports, photos, out_dir) -> paths   (JSON, markdown tables, worst errors CSV)
+    save_gallery(photos, answers, confidences, path, limit=30) -> Path
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training import figures
+
+ANSWERS = ("cat", "dog", "neither")
+PET_KINDS = ("cat", "dog")
+
+
+@dataclass(frozen=True)
+class Photo:
+    path: str  # absolute or relative to the data root
+    set: str
+    source: str
+    breed: str
+    kind: str  # cat, dog, non-pet, look-alike
+    label: int  # index into ANSWERS
+
+
+def answer(probabilities: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The serving rule: neither when p(neither) >= threshold, else argmax of cat/dog."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    answers = np.where(probabilities[:, 2] >= threshold, 2, np.argmax(probabilities[:, :2], axis=1)).astype(
+        np.int64
+    )
+    return answers, probabilities[np.arange(len(answers)), answers]
+
+
+def choose_threshold(p_neither: np.ndarray, max_share: float) -> float:
+    """The lowest T at which at most ``max_share`` of these cat/dog photos get p(neither) >= T."""
+    values = np.sort(np.asarray(p_neither, dtype=np.float64))[::-1]
+    allowed = int(np.floor(max_share * len(values)))
+    if allowed >= len(values):
+        return 0.0
+    # p >= T must hold for at most ``allowed`` photos: T just above the (allowed+1)-th largest value
+    above = values[allowed]
+    higher = values[values > above]
+    return float((above + higher.min()) / 2 if len(higher) else np.nextafter(above, 2.0))
+
+
+def _rates(photos: list[Photo], answers: np.ndarray, argmax: np.ndarray | None) -> dict:
+    labels = np.array([p.label for p in photos])
+    kinds = np.array([p.kind for p in photos])
+    pets = np.isin(kinds, PET_KINDS)
+    row: dict = {"count": len(photos)}
+    if pets.any():
+        row["pets"] = int(pets.sum())
+        row["accuracy"] = round(float(np.mean(answers[pets] == labels[pets])), 6)
+        if argmax is not None:
+            row["argmax_accuracy"] = round(float(np.mean(argmax[pets] == labels[pets])), 6)
+        row["pets_answered_neither"] = round(float(np.mean(answers[pets] == 2)), 6)
+    for kind in ("non-pet", "look-alike"):
+        chosen = kinds == kind
+        if chosen.any():
+            row[f"{kind}s"] = int(chosen.sum())
+            row[f"{kind}s_answered_neither"] = round(float(np.mean(answers[chosen] == 2)), 6)
+    return row
+
+
+def summarize(photos: list[Photo], answers, confidences, argmax=None) -> dict:
+    """Per set, per (set, source), per (set, breed) and per kind; 3 x 3 confusion per set."""
+    answers, confidences = np.asarray(answers), np.asarray(confidences)
+    argmax = None if argmax is None else np.asarray(argmax)
+    groups: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for index, photo in enumerate(photos):
+        groups["set"][photo.set].append(index)
+        groups["source"][f"{photo.set}/{photo.source}"].append(index)
+        groups["breed"][f"{photo.set}/{photo.kind}/{photo.breed}"].append(index)
+        groups["kind"][f"{photo.set}/{photo.kind}"].append(index)
+    report: dict = {}
+    for level, members in groups.items():
+        report[level] = {
+            name: _rates([photos[i] for i in rows], answers[rows], None if argmax is None else argmax[rows])
+            for name, rows in sorted(members.items())
+        }
+    report["confusion"] = {}
+    for name, rows in sorted(groups["set"].items()):
+        matrix = np.zeros((3, 3), dtype=np.int64)
+        np.add.at(matrix, (np.array([photos[i].label for i in rows]), answers[rows]), 1)
+        report["confusion"][name] = {"rows_true_columns_answered": list(ANSWERS), "matrix": matrix.tolist()}
+    return report
+
+
+def headline(report: dict) -> dict:
+    """The figures issue #12 asks for, from a ``summarize`` report (sets that are missing are left out)."""
+    sets, kinds = report["set"], report["kind"]
+    out = {}
+    if "asirra-test" in sets:
+        test = sets["asirra-test"]
+        out |= {
+            "asirra_test_accuracy": test["accuracy"],
+            "asirra_test_argmax_accuracy": test.get("argmax_accuracy"),
+            "asirra_test_pets_answered_neither": test["pets_answered_neither"],
+        }
+    for name in ("other-sources-dev", "breeds-dev-val"):
+        if name not in sets:
+            continue
+        s = sets[name]
+        key = name.replace("-", "_")
+        out[f"{key}_pets_accuracy"] = s.get("accuracy")
+        out[f"{key}_pets_answered_neither"] = s.get("pets_answered_neither")
+        out[f"{key}_non_pets_neither"] = s.get("non-pets_answered_neither")
+        out[f"{key}_look_alikes_neither"] = s.get("look-alikes_answered_neither")
+        for kind in PET_KINDS:
+            if f"{name}/{kind}" in kinds:
+                out[f"{key}_{kind}s_accuracy"] = kinds[f"{name}/{kind}"]["accuracy"]
+    return out
+
+
+HEADLINE_NAMES = {
+    "asirra_test_accuracy": "Asirra held-out test: right (end to end)",
+    "asirra_test_argmax_accuracy": "Asirra held-out test: cat/dog argmax right",
+    "asirra_test_pets_answered_neither": "Asirra held-out test: pets answered neither",
+    "other_sources_dev_pets_accuracy": "other-sources-dev cats + dogs: right",
+    "other_sources_dev_pets_answered_neither": "other-sources-dev cats + dogs: answered neither",
+    "other_sources_dev_non_pets_neither": "other-sources-dev non-pets: neither",
+    "other_sources_dev_look_alikes_neither": "other-sources-dev look-alikes: neither",
+    "breeds_dev_val_pets_accuracy": "breeds-dev val cats + dogs: right",
+    "breeds_dev_val_pets_answered_neither": "breeds-dev val cats + dogs: answered neither",
+    "breeds_dev_val_non_pets_neither": "breeds-dev val non-pets: neither",
+    "breeds_dev_val_look_alikes_neither": "breeds-dev val look-alikes: neither",
+}
+
+
+def headline_table(reports: dict[str, dict]) -> list[str]:
+    """The issue's figures, one column per model."""
+    figures = {m: headline(r) for m, r in reports.items()}
+    lines = ["| figure | " + " | ".join(figures) + " |", "| --- |" + " ---: |" * len(figures)]
+    for key, name in HEADLINE_NAMES.items():
+        values = [figures[m].get(key) for m in figures]
+        if all(v is None for v in values):
+            continue
+        cells = ["" if v is None else f"{100 * v:.2f} %" for v in values]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def cards_table(cards: dict[str, dict]) -> list[str]:
+    """Per model: backbone, input, file size, latency (ratio to the bench's baseline), int8 vs float."""
+    lines = ["| model | backbone | input | file | latency, 1 thread | int8 - float (Asirra test) |"]
+    lines.append("| --- | --- | ---: | ---: | ---: | ---: |")
+    for name, card in cards.items():
+        latency = card.get("latency", {})
+        ratio = latency.get("ratio_to_baseline")
+        drop = card.get("metrics", {}).get("int8_minus_float_points", {}).get("asirra_test_accuracy")
+        lines.append(
+            f"| {name} | {card.get('backbone', '').split(',')[0]} | {card['input']['size']} px "
+            f"| {card.get('file_bytes', 0) / 1e6:.2f} MB "
+            f"| {latency.get('median_ms_per_image', '')} ms{f' ({ratio} x baseline)' if ratio else ''} "
+            f"| {'' if drop is None else f'{drop:+.2f} points'} |"
+        )
+    return lines
+
+
+def fill_markers(path, name: str, lines: list[str]) -> bool:
+    """Replace the text between ``<!-- name -->`` and ``<!-- /name -->`` in ``path``; False if absent."""
+    path = Path(path)
+    text = path.read_text()
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    if start not in text or end not in text:
+        return False
+    before, rest = text.split(start, 1)
+    _, after = rest.split(end, 1)
+    path.write_text(before + start + "\n" + "\n".join(lines) + "\n" + end + after)
+    return True
+
+
+def variants_table(results: dict[str, dict]) -> list[str]:
+    """Training variants (``training.build.ablations``) as a table of their headline figures."""
+    keys = [k for k in HEADLINE_NAMES if any(r["headline"].get(k) is not None for r in results.values())]
+    lines = ["| variant | val loss | " + " | ".join(HEADLINE_NAMES[k] for k in keys) + " |"]
+    lines.append("| --- | ---: |" + " ---: |" * len(keys))
+    for name, result in results.items():
+        loss = result.get("best_val_loss")
+        cells = [
+            "" if result["headline"].get(k) is None else f"{100 * result['headline'][k]:.2f} %" for k in keys
+        ]
+        lines.append(f"| {name} | {'' if loss is None else loss} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def worst_errors(photos, answers, confidences, limit: int = 30) -> list[dict]:
+    wrong = [i for i, p in enumerate(photos) if answers[i] != p.label]
+    wrong.sort(key=lambda i: -confidences[i])
+    return [
+        {
+            "set": photos[i].set,
+            "path": photos[i].path,
+            "breed": photos[i].breed,
+            "label": ANSWERS[photos[i].label],
+            "answer": ANSWERS[answers[i]],
+            "confidence": round(float(confidences[i]), 4),
+        }
+        for i in wrong[:limit]
+    ]
+
+
+def _table(report: dict, level: str, models: list[str], keys: list[tuple[str, str]]) -> list[str]:
+    names = sorted(set().union(*(report[m][level] for m in models)))
+    header = (
+        "| " + level + " | n | " + " | ".join(f"{label} ({m})" for label, _ in keys for m in models) + " |"
+    )
+    lines = [header, "|" + " --- |" + " ---: |" * (1 + len(keys) * len(models))]
+    for name in names:
+        first = next(report[m][level][name] for m in models if name in report[m][level])
+        cells = []
+        for _, key in keys:
+            for m in models:
+                value = report[m][level].get(name, {}).get(key)
+                cells.append("" if value is None else f"{100 * value:.2f} %")
+        lines.append(f"| {name} | {first['count']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def write_report(reports: dict[str, dict], errors: dict[str, list[dict]], out_dir) -> list[Path]:
+    """``reports``: model name -> ``summarize`` report; writes report.json, report.md, errors-*.csv."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    models = list(reports)
+    (out / "report.json").write_text(
+        json.dumps({m: r | {"headline": headline(r)} for m, r in reports.items()}, indent=1) + "\n"
+    )
+    keys = [
+        ("right", "accuracy"),
+        ("argmax right", "argmax_accuracy"),
+        ("pets → neither", "pets_answered_neither"),
+        ("non-pets → neither", "non-pets_answered_neither"),
+        ("look-alikes → neither", "look-alikes_answered_neither"),
+    ]
+    lines = [f"# Evaluation: {' vs '.join(models)}", "", "Generated by `training.report`; do not edit.", ""]
+    lines += ["## The issue's figures", "", *headline_table(reports), ""]
+    for level in ("set", "source", "kind", "breed"):
+        lines += [f"## Per {level}", "", *_table(reports, level, models, keys), ""]
+    lines += ["## Confusion (rows: label; columns: answer cat, dog, neither)", ""]
+    for m in models:
+        for name, c in reports[m]["confusion"].items():
+            lines.append(f"- {m}, {name}: {c['matrix']}")
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    paths = [out / "report.json", out / "report.md"]
+    for m, rows in errors.items():
+        path = out / f"worst-errors-{m}.csv"
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(
+                handle, ["set", "path", "breed", "label", "answer", "confidence"], lineterminator="\n"
+            )
+            writer.writeheader()
+            writer.writerows(rows)
+        paths.append(path)
+    return paths
+
+
+def save_gallery(errors: list[dict], root, path, size: int = 128) -> Path:
+    """The worst errors as a grid of photos with label, answer and confidence (for looking at only)."""
+    from catdog import load_image
+
+    plt = figures.pyplot()
+    columns = 6
+    rows = max(1, -(-len(errors) // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(2 * columns, 2.2 * rows), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, error in zip(axes.flat, errors, strict=False):
+        image = load_image(Path(root) / error["path"])
+        image.thumbnail((size, size))
+        axis.imshow(image)
+        axis.set_title(
+            f"{error['label']}→{error['answer']} {error['confidence']:.2f}\n{error['breed']}", fontsize=7
+        )
+    return figures.save(figure, path, dpi=70)

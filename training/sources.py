@@ -1,0 +1,124 @@
+"""Several labelled photo folders as one data set, each folder (a *source*) split with its own fractions.
+
+A user has several sources too: the Asirra photos, breed photos, photos with neither animal. Each folder
+holds class folders named like the labels (``cat/``, ``dog/``, ``neither/``); a folder may lack a class
+(Asirra has no "neither"). Paths in the resulting ``training.data.Split`` are relative to the folders'
+common parent and start with the source's folder name (``petimages-180/cat/1.jpg``), so one split file
+covers every source, and ``source_of(path)`` tells them apart in every report.
+
+Public API:
+    Source(folder, fractions=(0.8, 0.1, 0.1), seed=0)   one folder and how it is split
+    scan_folder(folder, labels) -> training.data.Scan   like ``data.scan``, a missing class allowed
+    make_source_split(sources, labels, seed=0) -> Split  stratified per source and class, seeded;
+        exact duplicate files across sources are kept once (the first source wins)
+    source_of(path) -> str;  breed_of(path) -> str       from the path and the file name
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.data import SPLITS, DataError, Sample, Scan, Split, cut_members, scan
+
+LABELS3 = ("cat", "dog", "neither")
+
+
+@dataclass(frozen=True)
+class Source:
+    folder: str
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 0
+
+
+def scan_folder(folder: str | os.PathLike, labels: tuple[str, ...] = LABELS3) -> Scan:
+    """``data.scan`` of the class folders present in ``folder`` (at least one), labels indexed as given."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"data folder not found: {folder}")
+    present = tuple(
+        label for label in labels if any(p.is_dir() and p.name.lower() == label for p in folder.iterdir())
+    )
+    if not present:
+        raise DataError(f"no class folder ({', '.join(labels)}) in {folder}")
+    found = scan(folder, present)
+    remap = {index: labels.index(label) for index, label in enumerate(present)}
+    found.samples = [Sample(s.path, remap[s.label]) for s in found.samples]
+    found.labels = tuple(labels)
+    return found
+
+
+def make_source_split(sources: list[Source], labels: tuple[str, ...] = LABELS3, seed: int = 0) -> Split:
+    """One split over every source; see the module docstring. ``seed`` orders the interleaving."""
+    if not sources:
+        raise DataError("no data folders given")
+    folders = [Path(s.folder).resolve() for s in sources]
+    root = Path(os.path.commonpath([f.parent for f in folders]))
+    names = [f.relative_to(root).as_posix() for f in folders]
+    if len(set(names)) != len(names):
+        raise DataError(f"the same folder is given twice: {names}")
+    parts: dict[str, list[Sample]] = {name: [] for name in SPLITS}
+    report: dict = {"sources": {}}
+    seen: dict[str, str] = {}
+    for source, folder, name in zip(sources, folders, names, strict=True):
+        found = scan_folder(folder, labels)
+        kept, cross = [], []
+        for sample in found.samples:
+            digest = hashlib.sha256((folder / sample.path).read_bytes()).hexdigest()
+            if digest in seen:
+                cross.append({"path": f"{name}/{sample.path}", "same_as": seen[digest]})
+                continue
+            seen[digest] = f"{name}/{sample.path}"
+            kept.append(Sample(f"{name}/{sample.path}", sample.label))
+        rng = np.random.default_rng(source.seed)
+        sizes = {}
+        for index, label in enumerate(labels):
+            members = sorted((s for s in kept if s.label == index), key=lambda s: s.path)
+            if not members:
+                continue
+            for part, chosen in cut_members(members, source.fractions, rng).items():
+                parts[part].extend(chosen)
+                sizes.setdefault(part, {})[label] = len(chosen)
+        report["sources"][name] = {
+            "folder": str(source.folder),
+            "counts": {label: sum(1 for s in kept if s.label == i) for i, label in enumerate(labels)},
+            "total": len(kept),
+            "fractions": list(source.fractions),
+            "seed": source.seed,
+            "split_sizes": sizes,
+            "skipped": found.skipped,
+            "duplicates_removed": len(found.duplicates) + len(cross),
+            "duplicates_of_other_sources": cross,
+        }
+    rng = np.random.default_rng(seed)
+    for part in SPLITS:
+        parts[part] = [parts[part][i] for i in rng.permutation(len(parts[part]))]
+    counts = {label: sum(s["counts"][label] for s in report["sources"].values()) for label in labels}
+    report |= {"root": str(root), "layout": "sources", "labels": list(labels), "counts": counts}
+    return Split(root, tuple(labels), seed, (0.0, 0.0, 0.0), parts, report)
+
+
+def source_of(path: str) -> str:
+    """The source folder of a split path (its first component)."""
+    return path.split("/", 1)[0]
+
+
+def breed_of(path: str) -> str:
+    """The breed or class a file name carries, else its class folder.
+
+    breeds-dev: ``<source>_<breed>_<original>.jpg``; other-sources-dev: ``imagen_<wnid>_<id>_<class>.jpg``
+    or ``imagenet_<wnid>_<class>.jpg`` (``n02123045_tabby.JPEG``); Asirra: ``cat/123.jpg`` -> ``cat``.
+    """
+    parts = path.split("/")
+    stem, folder = Path(parts[-1]).stem, parts[-2] if len(parts) > 1 else ""
+    fields = stem.split("_")
+    if fields[0] in ("imagen", "imagenet"):
+        words = [w for w in fields[1:] if not w.isdigit() and not (w.startswith("n") and w[1:].isdigit())]
+        return "_".join(words) or folder
+    if len(fields) >= 3 and not fields[0].isdigit():
+        return fields[1]
+    return folder

@@ -1,0 +1,77 @@
+"""Make a small, centred Asirra photo look like a user's upload: the views cached for training.
+
+The Asirra photos are 180 x 180, squashed, JPEG'd once and framed by the people who posted them; uploads
+are cropped differently, off-centre, of other aspect ratios, of other colours, blurred by phones and
+re-compressed by messaging apps. Each *view* of a photo is one seeded draw of:
+
+- a random resized crop: ``scale`` of the area (0.35..1), aspect ratio 3/4..4/3, anywhere in the frame;
+- a horizontal flip (half of the views);
+- colour jitter: brightness, contrast, saturation (x0.65..1.35 each, in random order);
+- a Gaussian blur (radius 0.4..1.6) for a quarter of the views;
+- a JPEG re-compression (quality 25..85) for half of the views;
+
+then ``catdog.preprocess`` to the model's size, exactly as serving does. PIL and numpy only, so the views
+are made in the caching process's threads and the tests stay light.
+
+Public API:
+    UploadAugment(...)                   the settings (a recipe's ``[augment]`` section)
+    view(image, size, index, seed, augment) -> uint8 (size, size, 3)
+        view 0 is the photo itself, view 1 its mirror image, views 2.. upload-style draws seeded by
+        ``seed`` (a photo's own seed) and ``index``
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageFilter, ImageOps
+
+from catdog import preprocess
+
+
+@dataclass(frozen=True)
+class UploadAugment:
+    min_scale: float = 0.35
+    max_aspect: float = 4 / 3
+    jitter: float = 0.35
+    blur_probability: float = 0.25
+    blur_radius: tuple[float, float] = (0.4, 1.6)
+    jpeg_probability: float = 0.5
+    jpeg_quality: tuple[int, int] = (25, 85)
+
+
+def view(image: Image.Image, size: int, index: int, seed: int, augment: UploadAugment) -> np.ndarray:
+    """View ``index`` of ``image`` (RGB) as the model's uint8 input; see the module docstring."""
+    if index == 0:
+        return preprocess(image, size)[0]
+    if index == 1:
+        return preprocess(ImageOps.mirror(image), size)[0]
+    return preprocess(upload_like(image, np.random.default_rng([seed, index]), augment), size)[0]
+
+
+def upload_like(image: Image.Image, rng: np.random.Generator, augment: UploadAugment) -> Image.Image:
+    """One random draw of the transformations in the module docstring."""
+    width, height = image.size
+    for _ in range(10):
+        area = width * height * rng.uniform(augment.min_scale, 1.0)
+        aspect = np.exp(rng.uniform(-np.log(augment.max_aspect), np.log(augment.max_aspect)))
+        w, h = round(np.sqrt(area * aspect)), round(np.sqrt(area / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            left, top = rng.integers(0, width - w + 1), rng.integers(0, height - h + 1)
+            image = image.crop((left, top, left + w, top + h))
+            break
+    if rng.random() < 0.5:
+        image = ImageOps.mirror(image)
+    enhancers = [ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color]
+    for position in rng.permutation(len(enhancers)):
+        factor = rng.uniform(1 - augment.jitter, 1 + augment.jitter)
+        image = enhancers[position](image).enhance(factor)
+    if rng.random() < augment.blur_probability:
+        image = image.filter(ImageFilter.GaussianBlur(rng.uniform(*augment.blur_radius)))
+    if rng.random() < augment.jpeg_probability:
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=int(rng.integers(*augment.jpeg_quality, endpoint=True)))
+        image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    return image

@@ -1,0 +1,176 @@
+"""Cache, once, what a frozen network computes for each view of each photo.
+
+Fine-tuning the top of EfficientNet-Lite on two CPU cores is affordable only when the frozen bottom never
+runs twice. For every photo and each of its views (``training.uploads.view``: the photo, its mirror image,
+upload-style draws) this module stores, in one pass of the bottom:
+
+- ``act``: the bottom's activations below the cut (float16, ``(n, views, h, w, c)``), the input of the
+  blocks that are fine-tuned;
+- ``pooled`` and ``logits``: what the *frozen ImageNet* top makes of them, its pooled features and its
+  1000 ImageNet-1k logits (float16, ``(n, views, d)``): the inputs of a frozen-feature head, and the
+  ImageNet branch of the released model, which never changes.
+
+Files are written as ``.partial`` and renamed at the end, so an interrupted run never leaves a cache that
+looks complete; the name's key covers the backbone, size, cut, views, augmentation and every path.
+
+Public API:
+    ViewSet(root, paths, views)   photos (relative to root) and their views: a count n (views 0..n-1) or
+                                  the view indices, e.g. (0, 2): the photo and one upload-style draw
+    view_indices(views) -> tuple of view indices
+    cache_key(backbone, size, cut, views, augment, paths) -> str
+    cache_views(parts, views_set, path_stem, augment, size, batch_size=32, log=print) -> dict of arrays
+    load_views(path_stem) -> {"act", "pooled", "logits"} memory-mapped, or None if not cached
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from catdog import load_image
+from training.uploads import UploadAugment, view
+
+KINDS = ("act", "pooled", "logits")
+
+
+@dataclass(frozen=True)
+class ViewSet:
+    root: Path
+    paths: tuple[str, ...]
+    views: int | tuple[int, ...]
+
+
+def view_indices(views: int | tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    return tuple(range(views)) if isinstance(views, int) else tuple(int(v) for v in views)
+
+
+def photo_seed(path: str) -> int:
+    """A photo's own seed: its views are the same whichever split or order it is cached in."""
+    return int.from_bytes(hashlib.sha256(path.encode()).digest()[:4], "little")
+
+
+def cache_key(backbone: str, size: int, cut: int, views, augment: UploadAugment, paths) -> str:
+    indices = view_indices(views)
+    # a count keeps the key it always had; explicit indices are named in it
+    named = str(len(indices)) if indices == tuple(range(len(indices))) else "-".join(map(str, indices))
+    digest = hashlib.sha256(f"{backbone}|{size}|{cut}|{named}|{asdict(augment)}".encode())
+    for path in paths:
+        digest.update(f"{path}\n".encode())
+    return f"{backbone}-{size}px-cut{cut}-{named}views-{len(paths)}-{digest.hexdigest()[:16]}"
+
+
+def load_views(stem: Path, kinds: tuple[str, ...] = KINDS) -> dict[str, np.ndarray] | None:
+    files = {kind: Path(f"{stem}.{kind}.npy") for kind in kinds}
+    if not all(f.is_file() for f in files.values()):
+        return None
+    return {kind: np.load(f, mmap_mode="r") for kind, f in files.items()}
+
+
+def cache_views(
+    extract: Callable[[np.ndarray], dict[str, np.ndarray]],
+    photos: ViewSet,
+    stem: Path,
+    augment: UploadAugment,
+    size: int,
+    *,
+    kinds: tuple[str, ...] = KINDS,
+    batch_size: int = 16,
+    log=print,
+) -> dict[str, np.ndarray]:
+    """Fill (or read) the cache at ``stem``; ``extract(float32 pixels) -> {kind: array}`` for ``kinds``
+    (``frozen_extractor``: all three through Keras; ``litert_extractor``: pooled and logits, faster)."""
+    cached = load_views(stem, kinds)
+    if cached is not None:
+        return cached
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    indices = view_indices(photos.views)
+    n, views = len(photos.paths), len(indices)
+    out: dict[str, np.ndarray] = {}
+
+    def decode(path: str) -> np.ndarray:
+        image = load_image(photos.root / path)
+        return np.stack([view(image, size, v, photo_seed(path), augment) for v in indices])
+
+    started, last = time.perf_counter(), 0.0
+
+    def decode_chunk(start: int) -> np.ndarray:
+        return np.stack([decode(p) for p in photos.paths[start : start + batch_size]])
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        chunks = list(range(0, n, batch_size))
+        pending = [pool.submit(decode_chunk, s) for s in chunks[:3]]  # a bounded read-ahead
+        for position, start in enumerate(chunks):
+            pixels = pending.pop(0).result()
+            if position + 3 < len(chunks):
+                pending.append(pool.submit(decode_chunk, chunks[position + 3]))
+            flat = pixels.reshape(-1, size, size, 3).astype(np.float32)
+            outputs = extract(flat)
+            for kind in kinds:
+                values = np.asarray(outputs[kind])
+                if kind not in out:
+                    out[kind] = np.lib.format.open_memmap(
+                        f"{stem}.{kind}.partial.npy", "w+", np.float16, (n, views, *values.shape[1:])
+                    )
+                out[kind][start : start + len(pixels)] = values.reshape(len(pixels), views, *values.shape[1:])
+            elapsed = time.perf_counter() - started
+            if elapsed - last > 60:
+                last = elapsed
+                done = start + len(pixels)
+                log(f"{stem.name}: {done}/{n} photos, {done * views / elapsed:.0f} views/s")
+    for kind, array in out.items():
+        array.flush()
+        del array
+        Path(f"{stem}.{kind}.partial.npy").replace(f"{stem}.{kind}.npy")
+    return load_views(stem, kinds)
+
+
+def frozen_extractor(bottom, imagenet_top) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """Keras: the activations at the cut (to fine-tune on) and the frozen top's pooled features and
+    logits."""
+
+    def extract(pixels: np.ndarray) -> dict[str, np.ndarray]:
+        act = bottom(pixels, training=False)
+        pooled, logits = imagenet_top(act, training=False)
+        return {"act": np.asarray(act), "pooled": np.asarray(pooled), "logits": np.asarray(logits)}
+
+    return extract
+
+
+def litert_extractor(bottom, imagenet_top, path: Path, threads: int = 2):
+    """The frozen network (pixels -> pooled features, logits) as a float TFLite file run by LiteRT:
+    the same numbers as Keras (float32, within rounding) at several times the speed on a CPU, for a
+    recipe that does not fine-tune (no activations at the cut are needed)."""
+    import keras
+
+    from catdog.classifier import Interpreter
+    from training.export import convert
+
+    if not path.is_file():
+        pixels = keras.Input(bottom.input.shape[1:], name="pixels")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(convert(keras.Model(pixels, imagenet_top(bottom(pixels)))))
+        partial.replace(path)
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    (tensor_in,) = interpreter.get_input_details()
+    by_size = {int(o["shape"][-1]): o["index"] for o in interpreter.get_output_details()}
+    logits_index = by_size.pop(1000)
+    (pooled_index,) = by_size.values()
+
+    def extract(pixels: np.ndarray) -> dict[str, np.ndarray]:
+        pooled, logits = [], []
+        for image in pixels:
+            interpreter.set_tensor(tensor_in["index"], image[np.newaxis].astype(np.float32))
+            interpreter.invoke()
+            pooled.append(interpreter.get_tensor(pooled_index)[0].copy())
+            logits.append(interpreter.get_tensor(logits_index)[0].copy())
+        return {"pooled": np.stack(pooled), "logits": np.stack(logits)}
+
+    return extract
