@@ -29,6 +29,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from catdog.card import CLASS_PROBABILITY, NeitherCheck
 from training.data import Split
 from training.recipe import Recipe
 from training.sources import LABELS3, make_source_split, scan_folder, source_of
@@ -506,6 +507,9 @@ def export_release(
         "backbone": efficientnet_lite.spec(m.backbone).description,
         "dataset": _dataset_card(prepared.split),
         "evaluation_folders": {name: len(rows) for name, rows in prepared.evals.items()},
+        # a card serving can read from the start: "neither" only when certain, until the threshold is
+        # chosen on val below (it needs the exported model's answers)
+        "neither": NeitherCheck(CLASS_PROBABILITY, 1.0).to_dict(),
     }
     started = time.perf_counter()
     export_model(trained.model, out, representative=calibration, card=card, labels=LABELS3)
@@ -548,8 +552,7 @@ def export_release(
         "report": "evaluation/report.md (per breed, float beside int8, worst errors)",
     }
     section = {
-        "method": "class-probability",
-        "threshold": round(threshold, 6),
+        **NeitherCheck(CLASS_PROBABILITY, threshold).to_dict(),
         "output_index": LABELS3.index("neither"),
         "rule": "answer 'neither' when p(neither) >= threshold, else the larger of p(cat), p(dog); "
         "confidence = the probability of the answer",

@@ -82,11 +82,11 @@ def test_given_a_jpeg_upload_when_the_put_event_arrives_then_a_complete_label_is
 
     label = read_json(BUCKET, "labels/pets/whiskers.jpg.json")
     assert result == {"written": 1, "skipped": 0, "ignored": 0}
-    assert set(label) - {"pet_score"} == LABEL_FIELDS  # a model with the "neither" check adds its score
+    assert set(label) == LABEL_FIELDS
     assert label["bucket"] == BUCKET and label["key"] == "uploads/pets/whiskers.jpg"
-    assert label["label"] in {"cat", "dog"}
-    assert set(label["probabilities"]) == {"cat", "dog"}
-    assert label["confidence"] == max(label["probabilities"].values())
+    assert label["label"] == "cat"
+    assert set(label["probabilities"]) == {"cat", "dog", "neither"}
+    assert label["confidence"] == label["probabilities"]["cat"] == max(label["probabilities"].values())
     assert sum(label["probabilities"].values()) == pytest.approx(1, abs=1e-3)
     assert set(label["model"]) == {"name", "version", "sha256"}
     assert label["source"] == {"etag": etag, "version_id": None, "size": cat_photos[0].stat().st_size}

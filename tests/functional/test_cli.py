@@ -64,7 +64,7 @@ def test_given_a_folder_of_photos_when_classified_then_one_jsonl_row_each_and_ex
     found = rows(output)
     assert len(found) == 8
     assert {Path(row["path"]).name for row in found} == {p.name for p in photo_folder.rglob("*.jpg")}
-    assert all(set(row["probabilities"]) == {"cat", "dog"} for row in found)
+    assert all(set(row["probabilities"]) == {"cat", "dog", "neither"} for row in found)
     counts = Counter(row["label"] for row in found)
     assert "8 images" in result.stderr and "errors 0" in result.stderr
     assert all(f"{label} {n}" in result.stderr for label, n in counts.items())

@@ -26,13 +26,13 @@ def classifier() -> Classifier:
     return Classifier(RELEASED_MODEL)
 
 
-def test_given_photos_without_pets_when_classified_then_at_least_the_carded_share_is_neither(classifier):
+def test_given_photos_without_pets_when_classified_then_almost_all_are_neither(classifier):
     photos = sorted(NOT_PETS.glob("*.jpg"))
 
     labels = [classifier.classify(photo).label for photo in photos]
 
-    measured = released_card()["neither"]["measured"]["not_pet_photos_labelled_neither"]
-    assert labels.count("neither") / len(photos) == pytest.approx(measured, abs=1e-6)
+    assert len(photos) == 60
+    assert labels.count("neither") >= 57  # measured with release 2.0.0: 59 (1.3.0: 55)
     assert classifier.classify(ROCKET).label == "neither"
 
 
@@ -68,9 +68,10 @@ def test_given_a_photo_without_pets_uploaded_when_the_lambda_runs_then_its_label
 
         label = json.loads(s3.get_object(Bucket=BUCKET, Key="labels/space/rocket.jpg.json")["Body"].read())
     assert label["label"] == "neither"
-    assert set(label["probabilities"]) == {"cat", "dog"}
-    assert label["pet_score"] < released_card()["neither"]["threshold"]
-    assert label["confidence"] == pytest.approx(1 - label["pet_score"], abs=1e-6)
+    assert set(label["probabilities"]) == {"cat", "dog", "neither"}
+    # the confidence of "neither" is its probability, at or above the threshold chosen on validation
+    assert label["confidence"] == label["probabilities"]["neither"] >= released_card()["neither"]["threshold"]
+    assert "pet_score" not in label
 
 
 def test_given_a_folder_with_a_rocket_and_a_cat_when_bulk_classified_then_rows_say_neither_and_cat(
@@ -79,7 +80,7 @@ def test_given_a_folder_with_a_rocket_and_a_cat_when_bulk_classified_then_rows_s
     rows = list(bulk.classify_all([str(ROCKET), str(cat_photos[0])], RELEASED_MODEL, workers=1))
 
     assert [row["label"] for row in rows] == ["neither", "cat"]
-    assert all("pet_score" in row for row in rows)
+    assert [row["confidence"] for row in rows] == [row["probabilities"][row["label"]] for row in rows]
 
 
 def test_given_the_cli_when_it_classifies_pets_and_not_pets_then_the_summary_counts_neither(
@@ -98,5 +99,5 @@ def test_given_the_cli_when_it_classifies_pets_and_not_pets_then_the_summary_cou
     assert result.returncode == 0, result.stderr
     assert "cat 1, dog 0, neither 1, errors 0" in result.stderr
     header, *lines = output.read_text().splitlines()
-    assert header.split(",")[:6] == ["path", "label", "confidence", "p_cat", "p_dog", "pet_score"]
+    assert header.split(",")[:6] == ["path", "label", "confidence", "p_cat", "p_dog", "p_neither"]
     assert [line.split(",")[1] for line in lines] == ["neither", "cat"]
