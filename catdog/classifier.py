@@ -21,7 +21,7 @@ from catdog.card import (
     ModelCard,
     ModelError,
 )
-from catdog.images import ImageSource, load_image, preprocess
+from catdog.images import ImageSource, model_input
 from catdog.settings import DEFAULT_MAX_PIXELS
 
 try:  # ai-edge-litert is the maintained successor of tflite-runtime, with the same API.
@@ -133,8 +133,7 @@ class Classifier:
 
     def classify(self, source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prediction:
         """Decode, preprocess and classify one photo (bytes, path or PIL image)."""
-        image = load_image(source, max_pixels=max_pixels, size=self.input_size)
-        return self.classify_pixels(preprocess(image, self.input_size)[0])
+        return self.classify_pixels(model_input(source, self.input_size, max_pixels=max_pixels))
 
     def classify_pixels(self, pixels: np.ndarray) -> Prediction:
         """Classify one already preprocessed uint8 image ``(size, size, 3)``."""

@@ -262,3 +262,10 @@ def preprocess(image: Image.Image, size: int) -> np.ndarray:
     if image.size != (size, size):
         image = image.resize((size, size), RESAMPLE)
     return np.asarray(image, dtype=np.uint8)[np.newaxis]
+
+
+def model_input(source: ImageSource, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The uint8 pixels ``(size, size, 3)`` the model sees for a photo: ``load_image`` bounded by the
+    model's size, then ``preprocess``. Serving, evaluation and training all call this, so a large photo
+    reaches the model as the same pixels whoever decodes it."""
+    return preprocess(load_image(source, max_pixels=max_pixels, size=size), size)[0]

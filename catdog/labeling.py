@@ -24,7 +24,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from catdog.classifier import Classifier
-from catdog.images import InvalidImage, load_image, preprocess
+from catdog.images import InvalidImage, model_input
 from catdog.settings import Settings, model_path_from_env
 from catdog.storage import WriteConflict, is_not_found, read_json, write_json
 
@@ -194,8 +194,7 @@ class _Job:
         data = obj["Body"].read()
         downloaded = time.perf_counter()
         try:
-            image = load_image(data, max_pixels=settings.max_pixels, size=classifier.input_size)
-            pixels = preprocess(image, classifier.input_size)[0]
+            pixels = model_input(data, classifier.input_size, max_pixels=settings.max_pixels)
         except InvalidImage as exc:
             return self.error(exc.code, str(exc))
         decoded = time.perf_counter()

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from catdog import InvalidImage, load_image, preprocess
+from catdog import InvalidImage, load_image
+from catdog.images import model_input
 
 LABELS = ("cat", "dog")
 SPLITS = ("train", "val", "test")
@@ -257,7 +258,7 @@ def load_pixels(
             return np.load(cache)
 
     def decode(relative: str) -> np.ndarray:
-        return preprocess(load_image(root / relative), size)[0]
+        return model_input(root / relative, size)
 
     pixels = np.empty((len(paths), size, size, 3), dtype=np.uint8)
     with ThreadPoolExecutor(max_workers=workers) as pool:  # Pillow releases the GIL while decoding

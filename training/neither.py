@@ -38,7 +38,7 @@ import numpy as np
 
 from catdog.card import PROTOTYPE_SIMILARITY, NeitherCheck
 from catdog.classifier import Classifier
-from catdog.images import load_image, preprocess
+from catdog.images import model_input
 from training import figures
 from training.backbones import efficientnet_lite0
 from training.transfer import TransferConfig, activation_cache, cached_activations, pooled_features
@@ -217,7 +217,7 @@ def measure(folder, *, split, arrays: dict, not_pets, docs, max_cost: float) -> 
     classifier = Classifier(folder)
     count = classifier.card.document["neither"].get("prototypes")
     photos = photos_in(not_pets)
-    not_pet_pixels = np.concatenate([preprocess(load_image(p), classifier.input_size) for p in photos])
+    not_pet_pixels = np.stack([model_input(p, classifier.input_size) for p in photos])
     not_pet_scores = classifier.pet_scores(not_pet_pixels)
     answers, pets = {}, {}
     for part in ("val", "test"):

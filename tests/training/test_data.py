@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from conftest import photo_folders
 
-from catdog import Classifier, load_image, preprocess
+from catdog import Classifier
+from catdog.images import model_input
 from training.data import DataError, Split, load_pixels, make_split, scan
 
 
@@ -150,7 +151,7 @@ def test_given_photos_when_loaded_through_the_cache_then_the_pixels_the_classifi
     monkeypatch.setattr("training.data.load_image", no_decoding)
     from_cache = load_pixels(root, paths, 32, cache)
 
-    expected = np.concatenate([preprocess(load_image(root / p), 32) for p in paths])
+    expected = np.stack([model_input(root / p, 32) for p in paths])
     assert np.array_equal(decoded, expected)
     assert np.array_equal(from_cache, expected)
     classifier = Classifier(tiny_model_dir)
@@ -169,5 +170,5 @@ def test_given_a_changed_photo_when_loaded_again_then_the_cache_is_not_reused(
     second = load_pixels(root, paths, 16, tmp_path / "cache")
 
     assert not np.array_equal(first[0], second[0])
-    assert np.array_equal(second[0], preprocess(load_image(dog_photos[5]), 16)[0])
+    assert np.array_equal(second[0], model_input(dog_photos[5], 16))
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
