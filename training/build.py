@@ -643,10 +643,10 @@ def compare(
     write_report(reports, errors, out)
     from training.report import cards_table, fill_markers, headline_table
 
-    cards = {
-        name: json.loads((folder / "model.json").read_text())
-        for name, folder in zip(reports, folders, strict=True)
-    }
+    cards = {}
+    for name, folder in zip(reports, folders, strict=True):
+        cards[name] = json.loads((folder / "model.json").read_text())
+        cards[name].setdefault("file_bytes", (folder / "model.tflite").stat().st_size)
     for doc in docs:  # generated tables inside hand-written docs, between markers
         fill_markers(doc, "report:headline", headline_table(reports))
         fill_markers(doc, "report:cards", cards_table(cards))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,7 +178,10 @@ def cards_table(cards: dict[str, dict]) -> list[str]:
     for name, card in cards.items():
         latency = card.get("latency", {})
         ratio = latency.get("ratio_to_baseline")
-        drop = card.get("metrics", {}).get("int8_minus_float_points", {}).get("asirra_test_accuracy")
+        metrics = card.get("metrics", {})
+        drop = metrics.get("int8_minus_float_points", {}).get("asirra_test_accuracy")
+        if drop is None:  # cards before 2.0.0: on their own test split
+            drop = metrics.get("int8_vs_float_accuracy_points")
         lines.append(
             f"| {name} | {card.get('backbone', '').split(',')[0]} | {card['input']['size']} px "
             f"| {card.get('file_bytes', 0) / 1e6:.2f} MB "
@@ -273,7 +277,7 @@ def write_report(reports: dict[str, dict], errors: dict[str, list[dict]], out_di
     (out / "report.md").write_text("\n".join(lines) + "\n")
     paths = [out / "report.json", out / "report.md"]
     for m, rows in errors.items():
-        path = out / f"worst-errors-{m}.csv"
+        path = out / f"worst-errors-{re.sub(r'[^A-Za-z0-9_.-]+', '-', m).strip('-')}.csv"
         with path.open("w", newline="") as handle:
             writer = csv.DictWriter(
                 handle, ["set", "path", "breed", "label", "answer", "confidence"], lineterminator="\n"
