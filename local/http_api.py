@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+from catdog.web.api import ApiError
+
 #: API requests are small JSON documents (photos go straight to S3): anything bigger is refused unread.
 MAX_BODY_BYTES = 64 * 1024
 UPLOADS_ROUTE = ("POST", "/api/uploads")
@@ -145,7 +147,7 @@ def _json_error(status: int, code: str, message: str) -> dict:
     return {
         "statusCode": status,
         "headers": {"Content-Type": "application/json"},
-        "body": json.dumps({"error": {"code": code, "message": message}}),
+        "body": json.dumps(ApiError(status, code, message).as_dict()),  # the web API's one error shape
     }
 
 

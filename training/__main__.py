@@ -14,6 +14,7 @@ from pathlib import Path
 
 from catdog import ModelError
 from training.data import SPLITS, DataError, Split, make_split, scan
+from training.recipe import key_value
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides the progress
 
@@ -273,17 +274,8 @@ def _non_negative(text: str) -> float:
 
 
 def _options(pairs: list[str]) -> dict:
-    options = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--option wants KEY=VALUE, got {pair!r}")
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        options[key] = tuple(value) if isinstance(value, list) else value
-    return options
+    options = dict(key_value(pair, "--option") for pair in pairs)
+    return {key: tuple(value) if isinstance(value, list) else value for key, value in options.items()}
 
 
 def _prepared(split_path: Path, data: Path | None, seed: int, fractions) -> Split:

@@ -101,15 +101,22 @@ def _section(cls, values: dict):
     return cls(**converted)
 
 
+def key_value(pair: str, flag: str) -> tuple[str, object]:
+    """``KEY=VALUE`` from the command line: VALUE read as JSON, else kept as text."""
+    key, sep, text = pair.partition("=")
+    if not sep or not key:
+        raise ValueError(f"{flag} wants KEY=VALUE, got {pair!r}")
+    try:
+        return key, json.loads(text)
+    except json.JSONDecodeError:
+        return key, text
+
+
 def parse_recipe(document: dict, overrides=()) -> Recipe:
     document = json.loads(json.dumps(document))  # a deep copy
     for override in overrides:
-        key, _, value = override.partition("=")
+        key, parsed = key_value(override, "--set")
         section, _, name = key.partition(".")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
         document.setdefault(section, {})[name] = parsed
     sections = {
         "release": ReleaseInfo,
