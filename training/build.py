@@ -39,7 +39,6 @@ from training.views import (
     ViewSet,
     cache_key,
     cache_views,
-    frozen_extractor,
     litert_extractor,
     view_indices,
 )
@@ -131,19 +130,14 @@ def labels_of(prepared: Prepared, name: str) -> np.ndarray:
 
 
 def cache(recipe: Recipe, prepared: Prepared, log=print) -> dict[str, dict]:
-    """Every set's views through the frozen network. A recipe that fine-tunes needs the activations at
-    the cut (Keras); one that does not needs only the pooled features and logits, which the float TFLite
-    export of the frozen network gives several times faster (``views.litert_extractor``)."""
+    """Every set's views through the frozen network, run by LiteRT (``views.litert_extractor``). A recipe
+    that fine-tunes needs the activations at the cut too; one that does not, only the pooled features and
+    logits."""
     m = recipe.model
     bottom, _, imagenet_top = build_backbone(m.backbone, m.size, m.cut)
-    if recipe.train.fine_epochs:
-        kinds, extract = KINDS, frozen_extractor(bottom, imagenet_top)
-    else:
-        name = f"{m.backbone}-{m.size}px-frozen-float.tflite"
-        kinds, extract = (
-            ("pooled", "logits"),
-            litert_extractor(bottom, imagenet_top, Path(recipe.cache_dir) / name),
-        )
+    kinds = KINDS if recipe.train.fine_epochs else ("pooled", "logits")
+    name = f"{m.backbone}-{m.size}px-cut{m.cut}-{'-'.join(kinds)}-float.tflite"
+    extract = litert_extractor(bottom, imagenet_top, Path(recipe.cache_dir) / name, kinds)
     caches = {}
     for name, photos in view_sets(recipe, prepared).items():
         stem = Path(recipe.cache_dir) / cache_key(

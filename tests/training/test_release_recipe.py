@@ -144,14 +144,18 @@ def test_given_no_fine_tuning_when_assembled_then_the_head_reads_the_imagenet_to
     np.testing.assert_allclose(without(pixels), classifier([pooled, logits]), atol=1e-6)
 
 
-def test_given_the_frozen_network_when_litert_runs_its_float_export_then_features_equal_keras(tmp_path):
+@pytest.mark.parametrize("kinds", [("act", "pooled", "logits"), ("pooled", "logits")])
+def test_given_the_frozen_network_when_litert_runs_its_float_export_then_outputs_equal_keras(tmp_path, kinds):
     from training.threeclass import build_backbone
-    from training.views import frozen_extractor, litert_extractor
+    from training.views import litert_extractor
 
     bottom, _, imagenet_top = build_backbone("efficientnet_lite0", 32, 14, weights=None)
     pixels = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3)).astype(np.float32)
-    fast = litert_extractor(bottom, imagenet_top, tmp_path / "frozen.tflite")(pixels)
-    slow = frozen_extractor(bottom, imagenet_top)(pixels)
-    assert set(fast) == {"pooled", "logits"}
-    np.testing.assert_allclose(fast["pooled"], slow["pooled"], atol=1e-4)
-    np.testing.assert_allclose(fast["logits"], slow["logits"], atol=1e-3)
+    fast = litert_extractor(bottom, imagenet_top, tmp_path / "frozen.tflite", kinds)(pixels)
+    act = bottom(pixels, training=False)
+    pooled, logits = imagenet_top(act, training=False)
+    slow = {"act": np.asarray(act), "pooled": np.asarray(pooled), "logits": np.asarray(logits)}
+    assert set(fast) == set(kinds)
+    for kind in kinds:
+        assert fast[kind].shape == slow[kind].shape
+        np.testing.assert_allclose(fast[kind], slow[kind], atol=1e-3)
