@@ -135,7 +135,7 @@ def cache(recipe: Recipe, prepared: Prepared, log=print) -> dict[str, dict]:
     logits."""
     m = recipe.model
     bottom, _, imagenet_top = build_backbone(m.backbone, m.size, m.cut)
-    kinds = KINDS if recipe.train.fine_epochs else ("pooled", "logits")
+    kinds = KINDS if recipe.train.fine_epochs or recipe.distill.teacher else ("pooled", "logits")
     name = f"{m.backbone}-{m.size}px-cut{m.cut}-{'-'.join(kinds)}-float.tflite"
     extract = litert_extractor(bottom, imagenet_top, Path(recipe.cache_dir) / name, kinds)
     caches = {}
@@ -164,24 +164,61 @@ def sample_weights(recipe: Recipe, source: str, labels: np.ndarray) -> np.ndarra
     return weights
 
 
-def _train_sets(recipe: Recipe, prepared: Prepared, caches: dict) -> list[tuple]:
+def _train_sets(recipe: Recipe, prepared: Prepared, caches: dict, teacher=None) -> list[tuple]:
+    """Per training source: its cached views, the target probabilities of each view ``(n, views, 3)``
+    (the label, mixed with the teacher's answer when there is one) and each photo's weight."""
     sets = []
     for name in sorted(n for n in caches if n.startswith("train/")):
-        labels = labels_of(prepared, name)
-        sets.append((caches[name], labels, sample_weights(recipe, name.split("/", 1)[1], labels)))
+        labels, views = labels_of(prepared, name), caches[name]
+        targets = np.eye(len(LABELS3), dtype=np.float32)[labels][:, np.newaxis]
+        targets = np.repeat(targets, views["logits"].shape[1], axis=1)
+        if teacher is not None:
+            share = recipe.distill.weight
+            targets = (1 - share) * targets + share * teacher(views)
+        sets.append((views, targets, sample_weights(recipe, name.split("/", 1)[1], labels)))
     return sets
 
 
+def load_teacher(recipe: Recipe, batch_size: int = 256):
+    """``answers(views) -> (n, views, 3)``: the teacher's probabilities for every cached view, from its
+    fine-tuned top (if it has one, at the recipe's cut) on the activations and its head."""
+    model = keras.models.load_model(recipe.distill.teacher, compile=False)
+    m = recipe.model
+    tops = [layer for layer in model.layers if layer.name.endswith("_top")]
+    top = next((t for t in tops if t.name == f"{m.backbone}_blocks_{m.cut}_top"), None)
+    if tops and top is None:
+        raise ValueError(f"the teacher {recipe.distill.teacher} is fine-tuned at another cut than {m.cut}")
+    classifier = model.get_layer("classifier")
+
+    def answers(views: dict) -> np.ndarray:
+        n, v = views["logits"].shape[:2]
+        inputs = views["act"] if top is not None else views["pooled"]
+        inputs, logits = inputs.reshape(n * v, *inputs.shape[2:]), views["logits"].reshape(n * v, -1)
+        out = []
+        for start in range(0, n * v, batch_size):
+            chunk = np.asarray(inputs[start : start + batch_size], dtype=np.float32)
+            features = np.asarray(top(chunk, training=False)) if top is not None else chunk
+            chunk_logits = np.asarray(logits[start : start + batch_size], dtype=np.float32)
+            out.append(np.asarray(classifier([features, chunk_logits], training=False)))
+        return np.concatenate(out).reshape(n, v, -1)
+
+    return answers
+
+
 def _frozen_rows(sets) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every view of every training photo as a row: pooled features, logits, label, weight."""
-    pooled, logits, labels, weights = [], [], [], []
-    for views, y, w in sets:
+    """Every view of every training photo as a row: pooled features, logits, target, weight."""
+    pooled, logits, targets, weights = [], [], [], []
+    for views, t, w in sets:
         n, v = views["pooled"].shape[:2]
         pooled.append(np.asarray(views["pooled"], dtype=np.float32).reshape(n * v, -1))
         logits.append(np.asarray(views["logits"], dtype=np.float32).reshape(n * v, -1))
-        labels.append(np.repeat(y, v))
+        targets.append(t.reshape(n * v, -1))
         weights.append(np.repeat(w, v))
-    return tuple(np.concatenate(a) for a in (pooled, logits, labels, weights))
+    return tuple(np.concatenate(a) for a in (pooled, logits, targets, weights))
+
+
+def _one_hot(labels: np.ndarray) -> np.ndarray:
+    return np.eye(len(LABELS3), dtype=np.float32)[labels]
 
 
 def view0(views: dict, kind: str) -> np.ndarray:
@@ -193,23 +230,23 @@ def train_frozen_head(recipe: Recipe, sets, val: tuple, *, imagenet_branch=None,
     t = recipe.train
     keras.utils.set_random_seed(t.seed)
     branch = recipe.model.imagenet_branch if imagenet_branch is None else imagenet_branch
-    pooled, logits, labels, weights = _frozen_rows(sets)
+    pooled, logits, targets, weights = _frozen_rows(sets)
     classifier = head(
         pooled.shape[-1], len(LABELS3), t.dropout, branch, t.hidden, logits_terms=recipe.model.logits_terms
     )
     classifier.compile(
         keras.optimizers.Adam(t.head_lr),
-        loss="sparse_categorical_crossentropy",
+        loss="categorical_crossentropy",
         metrics=["accuracy"],
         weighted_metrics=[],
     )
     history = classifier.fit(
         [pooled, logits],
-        labels,
+        targets,
         sample_weight=weights,
         batch_size=256,
         epochs=t.head_epochs,
-        validation_data=val,
+        validation_data=(val[0], _one_hot(val[1])),
         callbacks=[keras.callbacks.EarlyStopping(patience=t.patience + 1, restore_best_weights=True)],
         verbose=2,
     ).history
@@ -220,7 +257,8 @@ def train(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> Traine
     t, m = recipe.train, recipe.model
     seconds, metrics = {}, {}
     bottom, top, imagenet_top = build_backbone(m.backbone, m.size, m.cut)
-    sets = _train_sets(recipe, prepared, caches)
+    teacher = load_teacher(recipe) if recipe.distill.teacher else None
+    sets = _train_sets(recipe, prepared, caches, teacher)
     val_labels = labels_of(prepared, "val")
     val_frozen = ([view0(caches["val"], "pooled"), view0(caches["val"], "logits")], val_labels)
 
@@ -249,11 +287,11 @@ def train(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> Traine
         schedule = keras.optimizers.schedules.CosineDecay(t.fine_lr, t.fine_epochs * len(batches))
         tuned.compile(
             keras.optimizers.AdamW(schedule, weight_decay=t.weight_decay),
-            loss="sparse_categorical_crossentropy",
+            loss="categorical_crossentropy",
             metrics=["accuracy"],
             weighted_metrics=[],
         )
-        val_fine = ([view0(caches["val"], "act"), view0(caches["val"], "logits")], val_labels)
+        val_fine = ([view0(caches["val"], "act"), view0(caches["val"], "logits")], _one_hot(val_labels))
         history["fine_tune"] = tuned.fit(
             batches,
             epochs=t.fine_epochs,
@@ -425,7 +463,7 @@ def ablations(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> di
         for (views, y, w), name in zip(sets, names, strict=True):
             indices = view_indices(_set_views(recipe, name.split("/", 1)[1]))
             keep = [position for position, index in enumerate(indices) if index in allowed]
-            chosen.append(({k: v[:, keep] for k, v in views.items() if k != "act"}, y, w))
+            chosen.append(({k: v[:, keep] for k, v in views.items() if k != "act"}, y[:, keep], w))
         return chosen
 
     asirra_only = [s for s, n in zip(all_sets, names, strict=True) if "petimages" in n]

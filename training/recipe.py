@@ -12,6 +12,7 @@ card records the complete, resolved recipe.
     [augment]     training.uploads.UploadAugment fields
     [train]       epochs, learning rates, class weights, ...
     [neither]     how the threshold is chosen
+    [distill]     a teacher model whose answers the head learns too
 
 Public API:
     Recipe and its sections; load_recipe(path, overrides=()) -> Recipe; recipe_dict(recipe) -> dict
@@ -80,6 +81,15 @@ class NeitherSettings:
 
 
 @dataclass(frozen=True)
+class DistillSettings:
+    #: a model built by this pipeline at the same backbone, size and cut (its ``<run>/model.keras``), or
+    #: "" for none; its probabilities on every cached training view become part of the head's targets
+    teacher: str = ""
+    #: the teacher's share of each training target; the rest is the photo's own label
+    weight: float = 0.5
+
+
+@dataclass(frozen=True)
 class Recipe:
     release: ReleaseInfo = field(default_factory=ReleaseInfo)
     data: tuple[Source, ...] = ()
@@ -89,6 +99,7 @@ class Recipe:
     augment: UploadAugment = field(default_factory=UploadAugment)
     train: TrainSettings = field(default_factory=TrainSettings)
     neither: NeitherSettings = field(default_factory=NeitherSettings)
+    distill: DistillSettings = field(default_factory=DistillSettings)
     cache_dir: str = "runs/cache"
 
 
@@ -125,6 +136,7 @@ def parse_recipe(document: dict, overrides=()) -> Recipe:
         "augment": UploadAugment,
         "train": TrainSettings,
         "neither": NeitherSettings,
+        "distill": DistillSettings,
     }
     unknown = set(document) - set(sections) - {"data", "eval", "cache_dir"}
     if unknown:

@@ -142,7 +142,7 @@ def assemble(bottom, top, imagenet_top, classifier, name: str) -> keras.Model:
 class ViewBatches(keras.utils.PyDataset):
     """Cached activations + logits of training photos: a new order each epoch, one random view per photo.
 
-    ``sets`` is a list of (act (n, v, ...), logits (n, v, 1000), labels (n,), weights (n,)).
+    ``sets`` is a list of (act (n, v, ...), logits (n, v, 1000), targets (n, v, classes), weights (n,)).
     """
 
     def __init__(self, sets, batch_size: int, seed: int):
@@ -164,7 +164,7 @@ class ViewBatches(keras.utils.PyDataset):
 
     def __getitem__(self, position: int):
         chosen = self.order[position * self.batch_size : (position + 1) * self.batch_size]
-        act, logits, labels, weights = [], [], [], []
+        act, logits, targets, weights = [], [], [], []
         for k, s in enumerate(self.sets):
             rows = np.sort(self.index[chosen][self.index[chosen][:, 0] == k][:, 1])
             if not len(rows):
@@ -172,6 +172,6 @@ class ViewBatches(keras.utils.PyDataset):
             views = self.views[self.offsets[k] + rows]
             act.append(np.asarray(s[0][rows, views], dtype=np.float32))  # reads only the chosen views
             logits.append(np.asarray(s[1][rows, views], dtype=np.float32))
-            labels.append(s[2][rows])
+            targets.append(s[2][rows, views])
             weights.append(s[3][rows])
-        return (np.concatenate(act), np.concatenate(logits)), np.concatenate(labels), np.concatenate(weights)
+        return (np.concatenate(act), np.concatenate(logits)), np.concatenate(targets), np.concatenate(weights)

@@ -159,3 +159,39 @@ def test_given_the_frozen_network_when_litert_runs_its_float_export_then_outputs
     for kind in kinds:
         assert fast[kind].shape == slow[kind].shape
         np.testing.assert_allclose(fast[kind], slow[kind], atol=1e-3)
+
+
+def test_given_a_fine_tuned_teacher_when_a_recipe_distills_it_then_each_target_mixes_the_label_and_its_answer(
+    release_run,
+):
+    from dataclasses import replace
+
+    from catdog import load_image, preprocess
+    from training.recipe import DistillSettings
+
+    recipe, _, _, run_dir = release_run
+    student = replace(
+        recipe,
+        distill=DistillSettings(teacher=str(run_dir / "model.keras"), weight=0.25),
+        train=replace(recipe.train, fine_epochs=0),
+    )
+    quiet = lambda message: None  # noqa: E731
+    prepared = build.prepare(student, run_dir, log=quiet)
+    caches = build.cache(student, prepared, log=quiet)
+    teacher = build.load_teacher(student)
+    names = sorted(n for n in caches if n.startswith("train/"))
+    sets = build._train_sets(student, prepared, caches, teacher)
+    views, targets, _ = sets[names.index("train/asirra")]
+    labels = build.labels_of(prepared, "train/asirra")
+    answers = teacher(views)
+    assert targets.shape == answers.shape == (len(labels), 3, 3)
+    np.testing.assert_allclose(targets, 0.75 * np.eye(3)[labels][:, None] + 0.25 * answers, atol=1e-6)
+
+    # the teacher's answer for a cached photo is what the teacher model answers for the photo itself
+    photos = [s.path for s in prepared.split.parts["train"] if s.path.startswith("asirra/")][:4]
+    pixels = np.concatenate([preprocess(load_image(prepared.split.root / p), 64) for p in photos])
+    model = keras.models.load_model(run_dir / "model.keras", compile=False)
+    np.testing.assert_allclose(answers[:4, 0], model.predict(pixels.astype(np.float32), verbose=0), atol=0.02)
+
+    trained = build.train(student, prepared, caches, log=quiet)
+    assert trained.model.output_shape == (None, 3)
