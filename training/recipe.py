@@ -16,6 +16,7 @@ card records the complete, resolved recipe.
 
 Public API:
     Recipe and its sections; load_recipe(path, overrides=()) -> Recipe; recipe_dict(recipe) -> dict
+    check_run_dir(recipe, run_dir): raises ValueError if the run would overwrite the recipe's teacher
 """
 
 from __future__ import annotations
@@ -157,6 +158,13 @@ def recipe_dict(recipe: Recipe) -> dict:
     """The resolved recipe, every default included (for the model card)."""
     assert is_dataclass(recipe)
     return json.loads(json.dumps(asdict(recipe)))
+
+
+def check_run_dir(recipe: Recipe, run_dir) -> None:
+    """A run writes ``<run_dir>/model.keras``: refuse the run folder whose model is this recipe's teacher."""
+    teacher = recipe.distill.teacher
+    if teacher and Path(teacher).resolve() == (Path(run_dir) / "model.keras").resolve():
+        raise ValueError(f"the run folder {run_dir} holds the teacher, which this run would overwrite")
 
 
 def with_version(recipe: Recipe, version: str) -> Recipe:

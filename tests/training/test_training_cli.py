@@ -41,10 +41,16 @@ def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files
         (["release", "no-such-recipe.toml", "--out", "o"], 1, "no-such-recipe.toml"),
         (["release", "bad.toml", "--out", "o"], 1, "unknown TrainSettings settings: ['fine_epoch']"),
         (["report", "m", "--recipe", "bad.toml", "--out", "o"], 1, "unknown TrainSettings settings"),
+        (
+            ["release", "student.toml", "--out", "o", "--run-dir", "run"],
+            1,
+            "the run folder run holds the teacher, which this run would overwrite",
+        ),
     ],
 )
 def test_given_bad_input_when_run_then_one_line_on_stderr_and_no_traceback(tmp_path, argv, status, message):
     (tmp_path / "bad.toml").write_text('[[data]]\nfolder = "x"\n[train]\nfine_epoch = 3\n')
+    (tmp_path / "student.toml").write_text('[[data]]\nfolder = "x"\n[distill]\nteacher = "run/model.keras"\n')
     result = subprocess.run(
         [sys.executable, "-m", "training", *argv],
         cwd=tmp_path,
