@@ -121,6 +121,8 @@ def headline(report: dict) -> dict:
     """The figures issue #12 asks for, from a ``summarize`` report (sets that are missing are left out)."""
     sets, kinds = report["set"], report["kind"]
     out = {}
+    if "asirra-val" in sets:  # what releases are chosen on, beside what they are measured on
+        out["asirra_val_accuracy"] = sets["asirra-val"]["accuracy"]
     if "asirra-test" in sets:
         test = sets["asirra-test"]
         out |= {
@@ -144,6 +146,7 @@ def headline(report: dict) -> dict:
 
 
 HEADLINE_NAMES = {
+    "asirra_val_accuracy": "Asirra val: right (end to end)",
     "asirra_test_accuracy": "Asirra held-out test: right (end to end)",
     "asirra_test_argmax_accuracy": "Asirra held-out test: cat/dog argmax right",
     "asirra_test_pets_answered_neither": "Asirra held-out test: pets answered neither",
