@@ -645,7 +645,7 @@ def model_answers(folder: Path, pixels_for, photos: dict) -> tuple[np.ndarray, n
         scores.append(s)
     probs, scores = np.concatenate(probs), np.concatenate(scores)
     argmax = np.argmax(probs, axis=1)
-    threshold = classifier.neither["threshold"] if classifier.neither else -np.inf
+    threshold = classifier.neither.threshold if classifier.neither else -np.inf
     neither = scores < threshold
     answers = np.where(neither, 2, argmax)
     confidences = np.where(neither, 1 - scores, probs.max(axis=1))

@@ -195,3 +195,26 @@ def test_given_a_fine_tuned_teacher_when_a_recipe_distills_it_then_each_target_m
 
     trained = build.train(student, prepared, caches, log=quiet)
     assert trained.model.output_shape == (None, 3)
+
+
+@pytest.mark.parametrize(("threshold", "all_neither"), [(2.0, True), (-2.0, False)])
+def test_given_a_two_label_card_with_a_prototype_check_when_compared_then_its_threshold_decides_neither(
+    tmp_path, cat_photos, threshold, all_neither
+):
+    from catdog import load_image, preprocess
+
+    folder = tmp_path / "model"
+    shutil.copytree(FIXTURES / "models" / "tiny-prototype", folder)
+    card = json.loads((folder / "model.json").read_text())
+    card["neither"]["threshold"] = threshold  # cosine similarities lie in [-1, 1]
+    (folder / "model.json").write_text(json.dumps(card))
+
+    def pixels_for(rows, size):
+        return np.concatenate([preprocess(load_image(path), size) for path in rows])
+
+    answers, confidences, argmax = build.model_answers(folder, pixels_for, {"val": cat_photos[:3]})
+    assert len(answers) == 3 and set(argmax) <= {0, 1}
+    if all_neither:
+        assert (answers == 2).all() and (confidences >= 0).all()
+    else:
+        np.testing.assert_array_equal(answers, argmax)
