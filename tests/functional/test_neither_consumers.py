@@ -32,7 +32,7 @@ def test_given_photos_without_pets_when_classified_then_almost_all_are_neither(c
     labels = [classifier.classify(photo).label for photo in photos]
 
     assert len(photos) == 60
-    assert labels.count("neither") >= 57  # measured with release 2.0.0: 59 (1.3.0: 55)
+    assert labels.count("neither") >= 57  # measured: release 2.1.0 60, 2.0.0 59 (1.3.0: 55)
     assert classifier.classify(ROCKET).label == "neither"
 
 
