@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from catdog import ModelError
-from training.data import SPLITS, DataError, Split, make_split, scan
+from training.data import LABELS, SPLITS, DataError, Split, make_split, scan
 from training.recipe import key_value
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides the progress
@@ -59,7 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--size", type=_positive_int, default=128, help="input size in pixels (default 128)")
 
     train = _command(commands, cmd_train, "train a registered model, optionally export and evaluate it")
-    train.add_argument("--data", type=Path, help="photo folder (needed unless --split exists)")
+    train.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        help="photo folder (needed unless --split exists); repeat it for several folders, each split "
+        "with --fractions and --seed (training.sources)",
+    )
     train.add_argument("--out", type=Path, default=Path("runs/cnn"), help="run folder (default runs/cnn)")
     train.add_argument(
         "--split", type=Path, help="split JSON; made from --data if missing (default OUT/split.json)"
@@ -80,6 +86,17 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--schedule", choices=("cosine", "plateau"), default="cosine")
     train.add_argument("--patience", type=_positive_int, default=8, help="early-stopping patience in epochs")
     train.add_argument("--augment", type=_non_negative, default=1.0, help="augmentation strength, 0 = off")
+    train.add_argument(
+        "--views",
+        type=_view_list,
+        default=(),
+        metavar="I,J,..",
+        help="training views cached per photo (training.uploads.view: 0 the photo, 2.. upload-style "
+        "draws), one drawn per photo and epoch before --augment, e.g. 0,2,3 (default: the photo only)",
+    )
+    train.add_argument(
+        "--threads", type=_positive_int, help="TensorFlow threads, intra- and inter-op (default: all)"
+    )
     _cache_option(train)
     train.add_argument("--release", type=Path, help="also export + evaluate into this model folder")
     _card_options(train)
@@ -273,17 +290,37 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _view_list(text: str) -> tuple[int, ...]:
+    try:
+        views = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be view indices like 0,2,3, got {text}") from None
+    if min(views) < 0 or len(set(views)) != len(views):
+        raise argparse.ArgumentTypeError(f"must be distinct view indices >= 0, got {text}")
+    return views
+
+
 def _options(pairs: list[str]) -> dict:
     options = dict(key_value(pair, "--option") for pair in pairs)
     return {key: tuple(value) if isinstance(value, list) else value for key, value in options.items()}
 
 
-def _prepared(split_path: Path, data: Path | None, seed: int, fractions) -> Split:
+def _prepared(split_path: Path, data: Path | list[Path] | None, seed: int, fractions) -> Split:
+    """The saved split, else one made from ``data``: one folder as ``prepare`` does, several folders
+    (a list of more than one) by ``training.sources.make_source_split``, each with ``fractions`` and
+    ``seed``; a saved split of several folders keeps its own root (the folders' common parent)."""
+    folders = data if isinstance(data, list) else [data] if data is not None else []
     if split_path.is_file():
-        return Split.load(split_path, root=data)
-    if data is None:
+        return Split.load(split_path, root=folders[0] if len(folders) == 1 else None)
+    if not folders:
         raise DataError(f"no split file at {split_path}: give --data to make one")
-    split = make_split(scan(data), tuple(fractions), seed)
+    if len(folders) == 1:
+        split = make_split(scan(folders[0]), tuple(fractions), seed)
+    else:
+        from training.sources import Source, make_source_split
+
+        sources = [Source(str(folder), tuple(fractions), seed) for folder in folders]
+        split = make_source_split(sources, LABELS, seed)
     split.save(split_path)
     return split
 
@@ -318,6 +355,11 @@ def cmd_train(args) -> None:
     schedule and the best validation checkpoint (OUT/best.keras, OUT/curves.png). With --release, also
     export int8 + float TFLite and evaluate them on the test split."""
     split = _prepared(args.split or args.out / "split.json", args.data, args.seed, args.fractions)
+    if args.threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from training import models
     from training.data import load_arrays
     from training.train import TrainConfig, fit
@@ -332,13 +374,20 @@ def cmd_train(args) -> None:
         schedule=args.schedule,
         patience=args.patience,
         augment=args.augment,
+        views=args.views,
         seed=args.seed,
     )
     model = models.build(config.model, config.input_size, len(split.labels), **config.options)
-    config.input_size = model.input_shape[1]
-    arrays = load_arrays(split, model.input_shape[1], args.cache)
-    print(f"training {config.model} at {model.input_shape[1]} px on {split.sizes()}", flush=True)
-    model = fit(model, arrays["train"], arrays["val"], args.out, config)
+    config.input_size = size = model.input_shape[1]
+    arrays = load_arrays(split, size, args.cache)
+    train = arrays["train"]
+    if config.views:
+        from training.uploads import UploadAugment, cached_views
+
+        paths = [s.path for s in split.parts["train"]]
+        train = (cached_views(split.root, paths, size, config.views, UploadAugment(), args.cache), train[1])
+    print(f"training {config.model} at {size} px on {split.sizes()}", flush=True)
+    model = fit(model, train, arrays["val"], args.out, config)
     if args.release:
         _release(model, split, arrays, args, folder=args.release, run_dir=args.out)
 

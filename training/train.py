@@ -42,6 +42,7 @@ class TrainConfig:
     schedule: str = "cosine"
     patience: int = 8  # epochs without a better validation loss before stopping
     augment: float = 1.0  # augmentation strength, 0 = off
+    views: tuple[int, ...] = ()  # cached training views per photo (training.uploads); () = the photo
     seed: int = 0
 
     def as_dict(self) -> dict:
@@ -51,15 +52,31 @@ class TrainConfig:
 def dataset(
     pixels: np.ndarray, labels: np.ndarray, batch_size: int, *, augment=None, seed=None
 ) -> tf.data.Dataset:
-    """Batches of float pixels 0..255; shuffled and augmented when ``augment`` is given."""
-    images = tf.constant(pixels)
+    """Batches of float pixels 0..255; shuffled and augmented when ``augment`` is given.
+
+    ``pixels`` ``(n, size, size, 3)``, or ``(n, views, size, size, 3)`` (``training.uploads.cached_views``,
+    possibly memory-mapped): then each batch takes one view of each photo, drawn at random (seeded).
+    """
     targets = tf.constant(labels)
     indices = tf.data.Dataset.range(len(pixels))
     if augment is not None:
         indices = indices.shuffle(len(pixels), seed=seed, reshuffle_each_iteration=True)
+    if pixels.ndim == 5:
+        draw = tf.random.Generator.from_seed(0 if seed is None else seed)
+        shape = (None, *pixels.shape[2:])
+
+        def images_of(batch):
+            chosen = draw.uniform(tf.shape(batch), 0, pixels.shape[1], dtype=tf.int64)
+            x = tf.numpy_function(lambda b, v: pixels[b, v], [batch, chosen], tf.uint8, stateful=True)
+            return tf.ensure_shape(x, shape)
+    else:
+        images = tf.constant(pixels)
+
+        def images_of(batch):
+            return tf.gather(images, batch)
 
     def gather(batch):
-        x = tf.cast(tf.gather(images, batch), tf.float32)
+        x = tf.cast(images_of(batch), tf.float32)
         if augment is not None:
             x = augment(x, training=True)
         return x, tf.gather(targets, batch)

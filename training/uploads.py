@@ -18,12 +18,20 @@ Public API:
     view(image, size, index, seed, augment) -> uint8 (size, size, 3)
         view 0 is the photo itself, view 1 its mirror image, views 2.. upload-style draws seeded by
         ``seed`` (a photo's own seed) and ``index``
+    cached_views(root, paths, size, indices, augment, cache_dir, workers=2) -> uint8 (n, views, size, size, 3)
+        the pixels of views ``indices`` of every photo, seeded by ``training.views.photo_seed(path)``,
+        made once into a memory-mapped ``.npy`` under ``cache_dir`` (keyed like ``data.load_pixels``,
+        plus the views and the settings) and read back memory-mapped
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
-from dataclasses import dataclass
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
@@ -49,6 +57,44 @@ def view(image: Image.Image, size: int, index: int, seed: int, augment: UploadAu
     if index == 1:
         return preprocess(ImageOps.mirror(image), size)[0]
     return preprocess(upload_like(image, np.random.default_rng([seed, index]), augment), size)[0]
+
+
+def cached_views(
+    root: str | os.PathLike,
+    paths: list[str],
+    size: int,
+    indices: tuple[int, ...],
+    augment: UploadAugment,
+    cache_dir: str | os.PathLike,
+    workers: int = 2,
+) -> np.ndarray:
+    """Views ``indices`` of each photo as uint8 pixels, cached; see the module docstring."""
+    from catdog import load_image
+    from training.views import photo_seed  # training.views imports this module
+
+    root, indices = Path(root), tuple(int(i) for i in indices)
+    key = hashlib.sha256(f"{size}|{indices}|{asdict(augment)}\n".encode())
+    for relative in paths:
+        stat = (root / relative).stat()
+        key.update(f"{relative}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    named = "-".join(map(str, indices))
+    cache = Path(cache_dir) / f"views-{size}px-{named}-{len(paths)}-{key.hexdigest()[:20]}.npy"
+    if not cache.is_file():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache.with_suffix(".partial.npy")
+        pixels = np.lib.format.open_memmap(partial, "w+", np.uint8, (len(paths), len(indices), size, size, 3))
+
+        def decode(relative: str) -> np.ndarray:
+            image = load_image(root / relative, size=size)  # as serving decodes it: view 0 is served pixels
+            return np.stack([view(image, size, i, photo_seed(relative), augment) for i in indices])
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:  # Pillow releases the GIL
+            for position, views in enumerate(pool.map(decode, paths)):
+                pixels[position] = views
+        pixels.flush()
+        del pixels
+        partial.replace(cache)  # never leave a half-written cache behind a crash
+    return np.load(cache, mmap_mode="r")
 
 
 def upload_like(image: Image.Image, rng: np.random.Generator, augment: UploadAugment) -> Image.Image:
