@@ -164,14 +164,17 @@ def sample_weights(recipe: Recipe, source: str, labels: np.ndarray) -> np.ndarra
     return weights
 
 
+def _one_hot(labels: np.ndarray) -> np.ndarray:
+    return np.eye(len(LABELS3), dtype=np.float32)[labels]
+
+
 def _train_sets(recipe: Recipe, prepared: Prepared, caches: dict, teacher=None) -> list[tuple]:
     """Per training source: its cached views, the target probabilities of each view ``(n, views, 3)``
     (the label, mixed with the teacher's answer when there is one) and each photo's weight."""
     sets = []
     for name in sorted(n for n in caches if n.startswith("train/")):
         labels, views = labels_of(prepared, name), caches[name]
-        targets = np.eye(len(LABELS3), dtype=np.float32)[labels][:, np.newaxis]
-        targets = np.repeat(targets, views["logits"].shape[1], axis=1)
+        targets = np.repeat(_one_hot(labels)[:, np.newaxis], views["logits"].shape[1], axis=1)
         if teacher is not None:
             share = recipe.distill.weight
             targets = (1 - share) * targets + share * teacher(views)
@@ -215,10 +218,6 @@ def _frozen_rows(sets) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         targets.append(t.reshape(n * v, -1))
         weights.append(np.repeat(w, v))
     return tuple(np.concatenate(a) for a in (pooled, logits, targets, weights))
-
-
-def _one_hot(labels: np.ndarray) -> np.ndarray:
-    return np.eye(len(LABELS3), dtype=np.float32)[labels]
 
 
 def view0(views: dict, kind: str) -> np.ndarray:
