@@ -32,7 +32,7 @@ import numpy as np
 from catdog.card import CLASS_PROBABILITY, NeitherCheck
 from training.data import Split
 from training.recipe import Recipe
-from training.sources import LABELS3, make_source_split, scan_folder, source_of
+from training.sources import LABELS3, dataset_card, make_source_split, scan_folder, source_of
 from training.threeclass import ViewBatches, assemble, build_backbone, copy_head, head
 from training.views import (
     KINDS,
@@ -497,23 +497,6 @@ def evaluate_tflite(
     }
 
 
-def _dataset_card(split: Split) -> dict:
-    sources = split.report.get("sources", {})
-    return {
-        "root": split.root.name,
-        "layout": "sources",
-        "sources": {
-            name: {
-                k: s[k] for k in ("counts", "total", "fractions", "seed", "split_sizes", "duplicates_removed")
-            }
-            | {"skipped_files": len(s.get("skipped", []))}
-            for name, s in sources.items()
-        },
-        "usable_photos": split.report.get("counts"),
-        "split_sizes": split.sizes(),
-    }
-
-
 def export_release(
     recipe: Recipe, trained: Trained, prepared: Prepared, out: Path, run_dir: Path, log=print
 ) -> dict:
@@ -536,7 +519,7 @@ def export_release(
         "name": recipe.release.name,
         "version": recipe.release.version,
         "backbone": efficientnet_lite.spec(m.backbone).description,
-        "dataset": _dataset_card(prepared.split),
+        "dataset": dataset_card(prepared.split),
         "evaluation_folders": {name: len(rows) for name, rows in prepared.evals.items()},
         # a card serving can read from the start: "neither" only when certain, until the threshold is
         # chosen on val below (it needs the exported model's answers)

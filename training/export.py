@@ -150,13 +150,10 @@ def release(
         },
         "training": training or {},
     }
-    sources = split.report.get("sources")
-    if sources:  # several folders (training.sources): each with its counts, fractions and seed
-        from training.build import _dataset_card
+    if split.report.get("sources"):  # several folders (training.sources): each with its counts and split
+        from training.sources import dataset_card
 
-        card["dataset"] = _dataset_card(split) | {"split_seed": split.seed}
-        for name, entry in card["dataset"]["sources"].items():
-            entry["folder"] = sources[name]["folder"]
+        card["dataset"] = dataset_card(split) | {"split_seed": split.seed}
     train_pixels = arrays["train"][0]
     export_model(
         model, folder, representative=representative_sample(train_pixels), card=card, labels=split.labels

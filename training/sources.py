@@ -12,6 +12,7 @@ Public API:
     make_source_split(sources, labels, seed=0) -> Split  stratified per source and class, seeded;
         exact duplicate files across sources are kept once (the first source wins)
     source_of(path) -> str;  breed_of(path) -> str       from the path and the file name
+    dataset_card(split) -> dict                           the model card's ``dataset`` section
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import numpy as np
 from training.data import SPLITS, DataError, Sample, Scan, Split, cut_members, scan
 
 LABELS3 = ("cat", "dog", "neither")
+#: what the model card keeps of each source's split report
+CARD_FIELDS = ("folder", "counts", "total", "fractions", "seed", "split_sizes", "duplicates_removed")
 
 
 @dataclass(frozen=True)
@@ -122,3 +125,18 @@ def breed_of(path: str) -> str:
     if len(fields) >= 3 and not fields[0].isdigit():
         return fields[1]
     return folder
+
+
+def dataset_card(split: Split) -> dict:
+    """The model card's ``dataset``: every source folder with its counts, fractions, seed and split."""
+    sources = split.report.get("sources", {})
+    return {
+        "root": split.root.name,
+        "layout": "sources",
+        "sources": {
+            name: {k: s[k] for k in CARD_FIELDS} | {"skipped_files": len(s.get("skipped", []))}
+            for name, s in sources.items()
+        },
+        "usable_photos": split.report.get("counts"),
+        "split_sizes": split.sizes(),
+    }
