@@ -28,7 +28,7 @@ def run(tmp_path_factory, cat_photos, dog_photos):
     split = make_split(scan(data), seed=0)
     arrays = load_arrays(split, SIZE, out / "cache")
     keras.utils.set_random_seed(0)  # the initial weights, whatever other tests drew from the generators
-    config = TrainConfig(epochs=8, batch_size=8, learning_rate=3e-3, augment=0.2, input_size=SIZE)
+    config = TrainConfig(epochs=8, batch_size=4, learning_rate=3e-3, augment=0.2, input_size=SIZE)
     model = build("cnn", SIZE, stem_filters=8, filters=(16, 32), dense_units=16, dropout=0.0, bn_momentum=0.8)
     model = fit(model, arrays["train"], arrays["val"], out / "train", config)
     report = release(
@@ -88,9 +88,10 @@ def test_given_the_same_photos_when_keras_float_and_int8_classify_then_they_agre
     assert np.abs(float_p - keras_p).max() < 1e-4
     assert np.array_equal(float_p.argmax(axis=1), keras_p.argmax(axis=1))
     int8_error = np.abs(int8_p - keras_p).max()
-    assert int8_error < 0.02  # five steps of the uint8 output's 1/256
-    clear = np.abs(keras_p[:, 1] - 0.5) > int8_error  # where rounding cannot flip the label
     spread = keras_p[:, 1].max() - keras_p[:, 1].min()
-    assert spread > 10 * int8_error  # the photos get different answers, so a swapped label could not hide
+    assert spread > 0.3  # the photos get clearly different answers: a swapped label or photo could not hide
+    # Rounding grows with the activations' range (calibrated on 32 photos): bounded against the spread.
+    assert int8_error < spread / 10
+    clear = np.abs(keras_p[:, 1] - 0.5) > int8_error  # where rounding cannot flip the label
     assert clear.sum() >= 10
     assert np.array_equal(int8_p.argmax(axis=1)[clear], keras_p.argmax(axis=1)[clear])
