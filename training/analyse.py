@@ -85,21 +85,19 @@ def analyse(args) -> dict:
     classifier = Classifier(args.model)
     pixels, truth = load_arrays(split, classifier.input_size, args.cache, parts=("test",))["test"]
     samples = split.parts["test"]
-    probabilities, scores = classifier.batch_outputs(pixels)  # one pass, also for the neither check
-    predicted, confidence = probabilities.argmax(axis=1), probabilities.max(axis=1)
-    correct = predicted == truth
-    neither = (
-        scores < classifier.neither.threshold if scores is not None else np.zeros(len(pixels), dtype=bool)
-    )
-    labels = classifier.labels
+    # The served answer, "neither" included (a 3-class card's threshold or a 2-class card's check): a pet
+    # answered "neither" is an error here as it is for a user.
+    predictions = [classifier.classify_pixels(image) for image in pixels]
+    predicted = np.array([p.label for p in predictions])
+    confidence = np.array([p.confidence for p in predictions])
+    labels = split.labels
+    correct = predicted == np.array(labels)[truth]
     groups: dict[str, list[int]] = {}
     for index in np.argsort(confidence):
         if not correct[index]:
-            group = f"{labels[truth[index]]} taken for {labels[predicted[index]]}"
+            group = f"{labels[truth[index]]} taken for {predicted[index]}"
         elif confidence[index] < args.low_confidence:
             group = f"right but below {args.low_confidence:.0%} confidence"
-        elif neither[index]:
-            group = f'right but "{NEITHER}" (no cat or dog found)'
         else:
             continue
         groups.setdefault(group, []).append(int(index))
@@ -117,16 +115,15 @@ def analyse(args) -> dict:
                 "id": sample.path,
                 "group": group,
                 "true": labels[truth[index]],
-                "predicted": labels[predicted[index]],
+                "predicted": str(predicted[index]),
                 "confidence": round(float(confidence[index]), 4),
-                "neither": bool(neither[index]),
             }
             thumb = load_image(split.root / sample.path)
             thumb.thumbnail((THUMB, THUMB))
             photo["thumb"] = f"thumbs/{_slug(sample.path)}.jpg"
             thumb.save(out / photo["thumb"], quality=80)
             if not correct[index]:
-                heat = occlusion_map(classifier, pixels[index], int(predicted[index]))
+                heat = occlusion_map(classifier, pixels[index], _output_of(classifier, predictions[index]))
                 photo["saliency"] = f"thumbs/{_slug(sample.path)}-saliency.jpg"
                 _overlay(pixels[index], heat).save(out / photo["saliency"], quality=80)
             photos[index] = photo
@@ -134,7 +131,7 @@ def analyse(args) -> dict:
         _grid([photos[i] for i in members], out, out / f"gallery-{_slug(group)}.png", group)
     errors = [photos[i] for i in np.flatnonzero(~correct)]
     _saliency_grid(errors, out, out / "saliency.png")
-    ece, bins = expected_calibration_error(confidence, correct, floor=1 / len(labels))
+    ece, bins = expected_calibration_error(confidence, correct, floor=1 / len(classifier.labels))
     _calibration_plot(bins, confidence, correct, ece, out / "calibration.png")
     summary = {
         "model": classifier.info,
@@ -145,18 +142,21 @@ def analyse(args) -> dict:
         "low_confidence_threshold": args.low_confidence,
         "expected_calibration_error": round(ece, 6),
         "mean_confidence": round(float(confidence.mean()), 6),
-        "neither": {
-            "labelled_neither": int(neither.sum()),
-            "of_them_wrong_anyway": int((neither & ~correct).sum()),
-        }
-        if classifier.neither
-        else None,
+        "answered_neither": int((predicted == NEITHER).sum()),
         "calibration_bins": bins,
         "photos": list(photos.values()),
     }
     (out / "analysis.json").write_text(json.dumps(summary, indent=1) + "\n")
     _html(summary, groups, photos, out / "index.html")
     return {k: v for k, v in summary.items() if k not in ("photos", "calibration_bins")}
+
+
+def _output_of(classifier: Classifier, prediction) -> int:
+    """The probability the answer came from: its own, or the likelier pet's when a 2-class card's
+    similarity check said "neither"."""
+    if prediction.label in classifier.labels:
+        return classifier.labels.index(prediction.label)
+    return classifier.labels.index(max(classifier.card.pets, key=prediction.probabilities.__getitem__))
 
 
 def _slug(text: str) -> str:
@@ -166,12 +166,11 @@ def _slug(text: str) -> str:
 
 
 def _caption(photo: dict) -> str:
-    flag = " N" if photo["neither"] else ""
-    return f"{photo['id'].rsplit('/', 1)[-1]} {photo['predicted']} {photo['confidence']:.2f}{flag}"
+    return f"{photo['id'].rsplit('/', 1)[-1]} {photo['predicted']} {photo['confidence']:.2f}"
 
 
 def _grid(photos: list[dict], out: Path, path: Path, title: str) -> None:
-    """Thumbnails with id, answer and confidence under each (``N``: the check said "neither")."""
+    """Thumbnails with id, answer and confidence under each."""
     rows = -(-len(photos) // COLUMNS)
     cell_h = THUMB + 14
     sheet = Image.new("RGB", (COLUMNS * THUMB, 18 + rows * cell_h), "white")
@@ -221,7 +220,8 @@ def _calibration_plot(bins, confidence, correct, ece: float, path: Path) -> None
 
     figure, (reliability, histogram) = plt.subplots(1, 2, figsize=(9, 3.6))
     filled = [b for b in bins if b["count"]]
-    reliability.plot([0.5, 1], [0.5, 1], color="grey", linestyle=":", label="perfect calibration")
+    floor = bins[0]["low"]
+    reliability.plot([floor, 1], [floor, 1], color="grey", linestyle=":", label="perfect calibration")
     reliability.plot(
         [b["confidence"] for b in filled], [b["accuracy"] for b in filled], marker="o", label="model"
     )
@@ -234,7 +234,7 @@ def _calibration_plot(bins, confidence, correct, ece: float, path: Path) -> None
     reliability.legend(fontsize=8)
     histogram.hist(
         [confidence[correct], confidence[~correct]],
-        bins=np.linspace(0.5, 1, 26),
+        bins=np.linspace(floor, 1, 26),
         stacked=True,
         label=["right", "wrong"],
         color=["#3565d0", "#b3261e"],
@@ -266,9 +266,8 @@ def _html(summary: dict, groups: dict, photos: dict, path: Path) -> None:
             images = f"<img src='{photo['thumb']}' alt=''>"
             if "saliency" in photo:
                 images += f"<img src='{photo['saliency']}' alt='saliency'>"
-            flag = ' · check: "neither"' if photo["neither"] else ""
             parts.append(
                 f"<figure>{images}<figcaption>{html.escape(photo['id'])}: true {photo['true']}, "
-                f"answer {photo['predicted']} ({photo['confidence']:.1%}){flag}</figcaption></figure>"
+                f"answer {photo['predicted']} ({photo['confidence']:.1%})</figcaption></figure>"
             )
     path.write_text("\n".join(parts) + "\n")
