@@ -18,8 +18,10 @@ Public API:
     view(image, size, index, seed, augment) -> uint8 (size, size, 3)
         view 0 is the photo itself, view 1 its mirror image, views 2.. upload-style draws seeded by
         ``seed`` (a photo's own seed) and ``index``
+    photo_seed(path) -> int              a photo's own seed, from its relative path
+    photo_views(root, path, size, indices, augment, decode_size=None) -> uint8 (views, size, size, 3)
     cached_views(root, paths, size, indices, augment, cache_dir, workers=2) -> uint8 (n, views, size, size, 3)
-        the pixels of views ``indices`` of every photo, seeded by ``training.views.photo_seed(path)``,
+        the pixels of views ``indices`` of every photo (``photo_views`` with the decode serving uses),
         made once into a memory-mapped ``.npy`` under ``cache_dir`` (keyed like ``data.load_pixels``,
         plus the views and the settings) and read back memory-mapped
 """
@@ -59,6 +61,28 @@ def view(image: Image.Image, size: int, index: int, seed: int, augment: UploadAu
     return preprocess(upload_like(image, np.random.default_rng([seed, index]), augment), size)[0]
 
 
+def photo_seed(path: str) -> int:
+    """A photo's own seed: its views are the same whichever split or order it is cached in."""
+    return int.from_bytes(hashlib.sha256(path.encode()).digest()[:4], "little")
+
+
+def photo_views(
+    root: str | os.PathLike,
+    path: str,
+    size: int,
+    indices: tuple[int, ...],
+    augment: UploadAugment,
+    decode_size: int | None = None,
+) -> np.ndarray:
+    """Views ``indices`` of the photo at ``root / path``, seeded by ``path``. ``decode_size`` lets the
+    decoder shrink a large photo as serving does (``catdog.load_image(size=...)``); without it the photo is
+    decoded whole (the release caches, keyed as they were made)."""
+    from catdog import load_image
+
+    image = load_image(Path(root) / path, size=decode_size)
+    return np.stack([view(image, size, i, photo_seed(path), augment) for i in indices])
+
+
 def cached_views(
     root: str | os.PathLike,
     paths: list[str],
@@ -69,9 +93,6 @@ def cached_views(
     workers: int = 2,
 ) -> np.ndarray:
     """Views ``indices`` of each photo as uint8 pixels, cached; see the module docstring."""
-    from catdog import load_image
-    from training.views import photo_seed  # training.views imports this module
-
     root, indices = Path(root), tuple(int(i) for i in indices)
     key = hashlib.sha256(f"{size}|{indices}|{asdict(augment)}\n".encode())
     for relative in paths:
@@ -84,9 +105,8 @@ def cached_views(
         partial = cache.with_suffix(".partial.npy")
         pixels = np.lib.format.open_memmap(partial, "w+", np.uint8, (len(paths), len(indices), size, size, 3))
 
-        def decode(relative: str) -> np.ndarray:
-            image = load_image(root / relative, size=size)  # as serving decodes it: view 0 is served pixels
-            return np.stack([view(image, size, i, photo_seed(relative), augment) for i in indices])
+        def decode(relative: str) -> np.ndarray:  # as serving decodes it: view 0 is the served pixels
+            return photo_views(root, relative, size, indices, augment, decode_size=size)
 
         with ThreadPoolExecutor(max_workers=workers) as pool:  # Pillow releases the GIL
             for position, views in enumerate(pool.map(decode, paths)):

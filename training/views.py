@@ -34,8 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catdog import load_image
-from training.uploads import UploadAugment, view
+from training.uploads import UploadAugment, photo_views
 
 KINDS = ("act", "pooled", "logits")
 
@@ -49,11 +48,6 @@ class ViewSet:
 
 def view_indices(views: int | tuple[int, ...] | list[int]) -> tuple[int, ...]:
     return tuple(range(views)) if isinstance(views, int) else tuple(int(v) for v in views)
-
-
-def photo_seed(path: str) -> int:
-    """A photo's own seed: its views are the same whichever split or order it is cached in."""
-    return int.from_bytes(hashlib.sha256(path.encode()).digest()[:4], "little")
 
 
 def cache_key(backbone: str, size: int, cut: int, views, augment: UploadAugment, paths) -> str:
@@ -95,8 +89,7 @@ def cache_views(
     out: dict[str, np.ndarray] = {}
 
     def decode(path: str) -> np.ndarray:
-        image = load_image(photos.root / path)
-        return np.stack([view(image, size, v, photo_seed(path), augment) for v in indices])
+        return photo_views(photos.root, path, size, indices, augment)
 
     started, last = time.perf_counter(), 0.0
 

@@ -9,8 +9,7 @@ from conftest import photo_folders
 from catdog import load_image
 from training.data import LABELS, load_pixels
 from training.sources import Source, make_source_split
-from training.uploads import UploadAugment, cached_views, view
-from training.views import photo_seed
+from training.uploads import UploadAugment, cached_views, photo_seed, view
 
 
 def test_given_photos_when_views_are_cached_then_each_is_the_seeded_view_and_a_second_call_reads_the_cache(
