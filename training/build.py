@@ -605,7 +605,7 @@ def export_release(
 def model_answers(folder: Path, pixels_for, photos: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(answers, confidences, cat/dog argmax) of a released model folder over ``photos`` (all parts):
     a 3-class card by its class-probability rule, a 2-class card with a "neither" check (1.3.0) through
-    ``catdog.Classifier`` and its threshold."""
+    ``catdog.Classifier`` and its threshold, a plain 2-class card (the CNN) by its argmax."""
     from training.evaluate import predict_litert
     from training.report import answer
 
@@ -620,15 +620,14 @@ def model_answers(folder: Path, pixels_for, photos: dict) -> tuple[np.ndarray, n
     from catdog import Classifier
 
     classifier = Classifier(folder)
-    probs, scores = [], []
-    for rows in photos.values():
-        p, s = classifier.batch_outputs(pixels_for(rows, size))
-        probs.append(p)
-        scores.append(s)
-    probs, scores = np.concatenate(probs), np.concatenate(scores)
+    outputs = [classifier.batch_outputs(pixels_for(rows, size)) for rows in photos.values()]
+    probs, scores = zip(*outputs, strict=True)
+    probs = np.concatenate(probs)
     argmax = np.argmax(probs, axis=1)
-    threshold = classifier.neither.threshold if classifier.neither else -np.inf
-    neither = scores < threshold
+    if classifier.neither is None:  # a plain cat/dog model (the from-scratch CNN) answers one of the two
+        return argmax, probs.max(axis=1), argmax
+    scores = np.concatenate(scores)
+    neither = scores < classifier.neither.threshold
     answers = np.where(neither, 2, argmax)
     confidences = np.where(neither, 1 - scores, probs.max(axis=1))
     return answers, confidences, argmax

@@ -218,3 +218,22 @@ def test_given_a_two_label_card_with_a_prototype_check_when_compared_then_its_th
         assert (answers == 2).all() and (confidences >= 0).all()
     else:
         np.testing.assert_array_equal(answers, argmax)
+
+
+def test_given_a_plain_cat_dog_card_when_compared_then_it_answers_its_argmax_and_never_neither(cat_photos):
+    from catdog import Classifier, load_image, preprocess
+
+    folder = FIXTURES / "models" / "tiny"
+    classifier = Classifier(folder)
+
+    def pixels_for(rows, size):
+        return np.concatenate([preprocess(load_image(path), size) for path in rows])
+
+    answers, confidences, argmax = build.model_answers(
+        folder, pixels_for, {"val": cat_photos[:3], "test": cat_photos[3:5]}
+    )
+
+    served = [classifier.classify(photo) for photo in cat_photos[:5]]
+    np.testing.assert_array_equal(answers, argmax)
+    assert [("cat", "dog")[a] for a in answers] == [p.label for p in served]
+    np.testing.assert_allclose(confidences, [p.confidence for p in served], atol=1e-6)
