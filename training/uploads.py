@@ -5,8 +5,11 @@ are cropped differently, off-centre, of other aspect ratios, of other colours, b
 re-compressed by messaging apps. Each *view* of a photo is one seeded draw of:
 
 - a random resized crop: ``scale`` of the area (0.35..1), aspect ratio 3/4..4/3, anywhere in the frame;
+- optionally a zoom-out: the crop shrunk into a frame up to ``max_zoom_out`` times its side, anywhere in
+  it, over a blurred enlargement of itself (the letterbox of shared photos): the pet gets smaller;
 - a horizontal flip (half of the views);
 - colour jitter: brightness, contrast, saturation (x0.65..1.35 each, in random order);
+- optionally an occlusion: a rectangle of one random colour over 2..20 % of the frame (a post, a bar);
 - a Gaussian blur (radius 0.4..1.6) for a quarter of the views;
 - a JPEG re-compression (quality 25..85) for half of the views;
 
@@ -15,6 +18,7 @@ are made in the caching process's threads and the tests stay light.
 
 Public API:
     UploadAugment(...)                   the settings (a recipe's ``[augment]`` section)
+    UploadAugment.key() -> str           the settings as cache keys name them
     view(image, size, index, seed, augment) -> uint8 (size, size, 3)
         view 0 is the photo itself, view 1 its mirror image, views 2.. upload-style draws seeded by
         ``seed`` (a photo's own seed) and ``index``
@@ -40,6 +44,9 @@ from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 from catdog import preprocess
 
+#: the optional steps' switch (a probability) and setting, left out of cache keys while the switch is 0
+OPTIONAL_STEPS = (("zoom_out_probability", "max_zoom_out"), ("occlusion_probability", "occlusion_area"))
+
 
 @dataclass(frozen=True)
 class UploadAugment:
@@ -50,6 +57,19 @@ class UploadAugment:
     blur_radius: tuple[float, float] = (0.4, 1.6)
     jpeg_probability: float = 0.5
     jpeg_quality: tuple[int, int] = (25, 85)
+    zoom_out_probability: float = 0.0
+    max_zoom_out: float = 2.0
+    occlusion_probability: float = 0.0
+    occlusion_area: tuple[float, float] = (0.02, 0.2)
+
+    def key(self) -> str:
+        """The settings for cache keys. The zoom-out and occlusion settings appear only when they are on,
+        so the caches made before they existed keep their keys (and a rebuild of 2.1.0 its caches)."""
+        settings = asdict(self)
+        for switch, detail in OPTIONAL_STEPS:
+            if not settings[switch]:
+                del settings[switch], settings[detail]
+        return str(settings)
 
 
 def view(image: Image.Image, size: int, index: int, seed: int, augment: UploadAugment) -> np.ndarray:
@@ -94,7 +114,7 @@ def cached_views(
 ) -> np.ndarray:
     """Views ``indices`` of each photo as uint8 pixels, cached; see the module docstring."""
     root, indices = Path(root), tuple(int(i) for i in indices)
-    key = hashlib.sha256(f"{size}|{indices}|{asdict(augment)}\n".encode())
+    key = hashlib.sha256(f"{size}|{indices}|{augment.key()}\n".encode())
     for relative in paths:
         stat = (root / relative).stat()
         key.update(f"{relative}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
@@ -128,16 +148,43 @@ def upload_like(image: Image.Image, rng: np.random.Generator, augment: UploadAug
             left, top = rng.integers(0, width - w + 1), rng.integers(0, height - h + 1)
             image = image.crop((left, top, left + w, top + h))
             break
+    # an optional step that is off draws nothing: the views of recipes without it stay as they were cached
+    if augment.zoom_out_probability and rng.random() < augment.zoom_out_probability:
+        image = _zoom_out(image, rng.uniform(1.0, augment.max_zoom_out), rng)
     if rng.random() < 0.5:
         image = ImageOps.mirror(image)
     enhancers = [ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color]
     for position in rng.permutation(len(enhancers)):
         factor = rng.uniform(1 - augment.jitter, 1 + augment.jitter)
         image = enhancers[position](image).enhance(factor)
+    if augment.occlusion_probability and rng.random() < augment.occlusion_probability:
+        image = _occlude(image, rng.uniform(*augment.occlusion_area), rng)
     if rng.random() < augment.blur_probability:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(*augment.blur_radius)))
     if rng.random() < augment.jpeg_probability:
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=int(rng.integers(*augment.jpeg_quality, endpoint=True)))
         image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    return image
+
+
+def _zoom_out(image: Image.Image, factor: float, rng: np.random.Generator) -> Image.Image:
+    """``image`` at its size, anywhere in a frame ``factor`` times its side, over a blurred enlargement."""
+    width, height = image.size
+    frame = (max(width, round(width * factor)), max(height, round(height * factor)))
+    canvas = image.resize(frame, Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(max(frame) / 20))
+    left, top = int(rng.integers(0, frame[0] - width + 1)), int(rng.integers(0, frame[1] - height + 1))
+    canvas.paste(image, (left, top))
+    return canvas
+
+
+def _occlude(image: Image.Image, area: float, rng: np.random.Generator) -> Image.Image:
+    """A rectangle of one random colour over ``area`` of ``image``, of aspect ratio 1/3..3, anywhere."""
+    width, height = image.size
+    aspect = np.exp(rng.uniform(-np.log(3), np.log(3)))
+    w = min(width, max(1, round(np.sqrt(width * height * area * aspect))))
+    h = min(height, max(1, round(np.sqrt(width * height * area / aspect))))
+    left, top = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+    image = image.copy()
+    image.paste(tuple(int(c) for c in rng.integers(0, 256, 3)), (left, top, left + w, top + h))
     return image

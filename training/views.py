@@ -29,7 +29,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +54,7 @@ def cache_key(backbone: str, size: int, cut: int, views, augment: UploadAugment,
     indices = view_indices(views)
     # a count keeps the key it always had; explicit indices are named in it
     named = str(len(indices)) if indices == tuple(range(len(indices))) else "-".join(map(str, indices))
-    digest = hashlib.sha256(f"{backbone}|{size}|{cut}|{named}|{asdict(augment)}".encode())
+    digest = hashlib.sha256(f"{backbone}|{size}|{cut}|{named}|{augment.key()}".encode())
     for path in paths:
         digest.update(f"{path}\n".encode())
     return f"{backbone}-{size}px-cut{cut}-{named}views-{len(paths)}-{digest.hexdigest()[:16]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 
 import numpy as np
@@ -12,7 +13,8 @@ from catdog import load_image, preprocess
 from training.data import DataError
 from training.recipe import parse_recipe
 from training.sources import Source, breed_of, make_source_split, source_of
-from training.uploads import UploadAugment, view
+from training.uploads import UploadAugment, _occlude, _zoom_out, view
+from training.views import cache_key
 
 
 def _folder(root, photos_by_label):
@@ -82,6 +84,60 @@ def test_given_a_photo_when_viewed_then_view0_is_served_pixels_view1_the_mirror_
     np.testing.assert_array_equal(draw, view(image, 64, 2, 7, augment))
     assert not np.array_equal(draw, view(image, 64, 3, 7, augment))
     assert not np.array_equal(draw, view(image, 64, 2, 8, augment))
+
+
+def test_given_the_optional_steps_off_when_viewed_then_views_and_cache_keys_are_those_caches_were_made_with(
+    cat_photos,
+):
+    image = load_image(cat_photos[0])
+    plain = UploadAugment(blur_probability=0, jpeg_probability=0)
+    digests = [hashlib.sha256(view(image, 64, i, 7, plain).tobytes()).hexdigest()[:16] for i in (2, 3)]
+    on = UploadAugment(zoom_out_probability=0.5, occlusion_probability=0.5)
+
+    # the digests of these views before zoom-out and occlusion existed: an off step draws nothing
+    assert digests == ["86efc9bee5597e79", "b9448f6bc2186c98"]
+    assert UploadAugment().key() == str(
+        {
+            "min_scale": 0.35,
+            "max_aspect": 4 / 3,
+            "jitter": 0.35,
+            "blur_probability": 0.25,
+            "blur_radius": (0.4, 1.6),
+            "jpeg_probability": 0.5,
+            "jpeg_quality": (25, 85),
+        }
+    )
+    assert cache_key("b", 64, 3, 2, on, ["x"]) != cache_key("b", 64, 3, 2, UploadAugment(), ["x"])
+    assert any(
+        not np.array_equal(view(image, 64, i, 7, on), view(image, 64, i, 7, UploadAugment())) for i in (2, 3)
+    )
+
+
+def test_given_a_photo_when_zoomed_out_then_it_sits_unchanged_in_a_frame_factor_times_its_side(cat_photos):
+    image = load_image(cat_photos[0]).resize((60, 40))
+
+    framed = _zoom_out(image, 2.0, np.random.default_rng(0))
+
+    assert framed.size == (120, 80)
+    frame, photo = np.asarray(framed), np.asarray(image)
+    placed = [
+        (top, left)
+        for top in range(41)
+        for left in range(61)
+        if np.array_equal(frame[top : top + 40, left : left + 60], photo)
+    ]
+    assert len(placed) == 1
+
+
+def test_given_a_photo_when_occluded_then_one_colour_covers_about_the_area_asked_for(cat_photos):
+    image = load_image(cat_photos[0]).resize((100, 100))
+
+    occluded = np.asarray(_occlude(image, 0.1, np.random.default_rng(0)))
+
+    rows, columns = np.nonzero(np.any(occluded != np.asarray(image), axis=2))
+    box = occluded[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
+    assert 0.07 <= box.size / occluded.size <= 0.12
+    assert len(np.unique(box.reshape(-1, 3), axis=0)) == 1
 
 
 def test_given_a_tiny_or_wide_photo_when_cropped_then_the_view_still_has_the_model_size():
