@@ -23,6 +23,7 @@ Public API:
         view 0 is the photo itself, view 1 its mirror image, views 2.. upload-style draws seeded by
         ``seed`` (a photo's own seed) and ``index``
     photo_seed(path) -> int              a photo's own seed, from its relative path
+    zoom_out(image, factor, rng), occlude(image, area, rng) -> Image   the two optional steps
     photo_views(root, path, size, indices, augment, decode_size=None) -> uint8 (views, size, size, 3)
     cached_views(root, paths, size, indices, augment, cache_dir, workers=2) -> uint8 (n, views, size, size, 3)
         the pixels of views ``indices`` of every photo (``photo_views`` with the decode serving uses),
@@ -150,7 +151,7 @@ def upload_like(image: Image.Image, rng: np.random.Generator, augment: UploadAug
             break
     # an optional step that is off draws nothing: the views of recipes without it stay as they were cached
     if augment.zoom_out_probability and rng.random() < augment.zoom_out_probability:
-        image = _zoom_out(image, rng.uniform(1.0, augment.max_zoom_out), rng)
+        image = zoom_out(image, rng.uniform(1.0, augment.max_zoom_out), rng)
     if rng.random() < 0.5:
         image = ImageOps.mirror(image)
     enhancers = [ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color]
@@ -158,7 +159,7 @@ def upload_like(image: Image.Image, rng: np.random.Generator, augment: UploadAug
         factor = rng.uniform(1 - augment.jitter, 1 + augment.jitter)
         image = enhancers[position](image).enhance(factor)
     if augment.occlusion_probability and rng.random() < augment.occlusion_probability:
-        image = _occlude(image, rng.uniform(*augment.occlusion_area), rng)
+        image = occlude(image, rng.uniform(*augment.occlusion_area), rng)
     if rng.random() < augment.blur_probability:
         image = image.filter(ImageFilter.GaussianBlur(rng.uniform(*augment.blur_radius)))
     if rng.random() < augment.jpeg_probability:
@@ -168,7 +169,7 @@ def upload_like(image: Image.Image, rng: np.random.Generator, augment: UploadAug
     return image
 
 
-def _zoom_out(image: Image.Image, factor: float, rng: np.random.Generator) -> Image.Image:
+def zoom_out(image: Image.Image, factor: float, rng: np.random.Generator) -> Image.Image:
     """``image`` at its size, anywhere in a frame ``factor`` times its side, over a blurred enlargement."""
     width, height = image.size
     frame = (max(width, round(width * factor)), max(height, round(height * factor)))
@@ -178,7 +179,7 @@ def _zoom_out(image: Image.Image, factor: float, rng: np.random.Generator) -> Im
     return canvas
 
 
-def _occlude(image: Image.Image, area: float, rng: np.random.Generator) -> Image.Image:
+def occlude(image: Image.Image, area: float, rng: np.random.Generator) -> Image.Image:
     """A rectangle of one random colour over ``area`` of ``image``, of aspect ratio 1/3..3, anywhere."""
     width, height = image.size
     aspect = np.exp(rng.uniform(-np.log(3), np.log(3)))

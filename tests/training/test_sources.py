@@ -13,7 +13,7 @@ from catdog import load_image, preprocess
 from training.data import DataError
 from training.recipe import parse_recipe
 from training.sources import Source, breed_of, make_source_split, source_of
-from training.uploads import UploadAugment, _occlude, _zoom_out, view
+from training.uploads import UploadAugment, occlude, view, zoom_out
 from training.views import cache_key
 
 
@@ -116,7 +116,7 @@ def test_given_the_optional_steps_off_when_viewed_then_views_and_cache_keys_are_
 def test_given_a_photo_when_zoomed_out_then_it_sits_unchanged_in_a_frame_factor_times_its_side(cat_photos):
     image = load_image(cat_photos[0]).resize((60, 40))
 
-    framed = _zoom_out(image, 2.0, np.random.default_rng(0))
+    framed = zoom_out(image, 2.0, np.random.default_rng(0))
 
     assert framed.size == (120, 80)
     frame, photo = np.asarray(framed), np.asarray(image)
@@ -132,7 +132,7 @@ def test_given_a_photo_when_zoomed_out_then_it_sits_unchanged_in_a_frame_factor_
 def test_given_a_photo_when_occluded_then_one_colour_covers_about_the_area_asked_for(cat_photos):
     image = load_image(cat_photos[0]).resize((100, 100))
 
-    occluded = np.asarray(_occlude(image, 0.1, np.random.default_rng(0)))
+    occluded = np.asarray(occlude(image, 0.1, np.random.default_rng(0)))
 
     rows, columns = np.nonzero(np.any(occluded != np.asarray(image), axis=2))
     box = occluded[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
