@@ -168,18 +168,72 @@ def _one_hot(labels: np.ndarray) -> np.ndarray:
     return np.eye(len(LABELS3), dtype=np.float32)[labels]
 
 
-def _train_sets(recipe: Recipe, prepared: Prepared, caches: dict, teacher=None) -> list[tuple]:
+def _train_sets(recipe: Recipe, prepared: Prepared, caches: dict, teacher=None, ensemble=None) -> list[tuple]:
     """Per training source: its cached views, the target probabilities of each view ``(n, views, 3)``
-    (the label, mixed with the teacher's answer when there is one) and each photo's weight."""
+    (the label, mixed with the teachers' answers when there are any: ``teacher`` on the cached views,
+    ``ensemble`` the released models' answers by set name, from ``ensemble_answers``) and each photo's
+    weight."""
     sets = []
     for name in sorted(n for n in caches if n.startswith("train/")):
         labels, views = labels_of(prepared, name), caches[name]
         targets = np.repeat(_one_hot(labels)[:, np.newaxis], views["logits"].shape[1], axis=1)
-        if teacher is not None:
+        answers = ([teacher(views)] if teacher is not None else []) + (ensemble or {}).get(name, [])
+        if answers:
             share = recipe.distill.weight
-            targets = (1 - share) * targets + share * teacher(views)
+            targets = (1 - share) * targets + share * mix_answers(answers)
         sets.append((views, targets, sample_weights(recipe, name.split("/", 1)[1], labels)))
     return sets
+
+
+def mix_answers(answers: list[np.ndarray]) -> np.ndarray:
+    """Several teachers' answers ``(n, views, 2 or 3)`` as one ``(n, views, 3)``: their mean, where a
+    two-class teacher (it knows nothing of "neither", but its split of a pet is as good a vote as any)
+    takes the three-class teachers' mean p(neither) and splits the rest as it answers."""
+    three = [np.asarray(a, dtype=np.float32) for a in answers if a.shape[-1] == len(LABELS3)]
+    if not three:
+        raise ValueError("distillation needs at least one cat / dog / neither teacher")
+    neither = np.mean([a[..., 2:] for a in three], axis=0)
+    two = [np.asarray(a, dtype=np.float32) for a in answers if a.shape[-1] == 2]
+    two = [
+        np.concatenate([(1 - neither) * a / np.maximum(a.sum(-1, keepdims=True), 1e-12), neither], -1)
+        for a in two
+    ]
+    return np.mean(three + two, axis=0)
+
+
+def ensemble_answers(recipe: Recipe, prepared: Prepared, log=print) -> dict[str, list[np.ndarray]]:
+    """What each released model of ``distill.ensemble`` answers for every view of every training photo:
+    ``{set name: [(n, views, its labels)]}``, cached like the features (the key names the model's
+    sha256, so a retrained model is asked again)."""
+    from catdog import Classifier
+
+    m, out = recipe.model, {}
+    sets = {name: photos for name, photos in view_sets(recipe, prepared).items() if name.startswith("train/")}
+    for folder in recipe.distill.ensemble:
+        model = Classifier(folder, num_threads=2)
+        if model.input_size != m.size:
+            raise ValueError(f"the teacher {folder} takes {model.input_size} px, the recipe {m.size} px")
+
+        def extract(pixels: np.ndarray, model=model) -> dict[str, np.ndarray]:
+            return {"answers": model.predict(pixels.astype(np.uint8))}
+
+        for name, photos in sets.items():
+            key = cache_key(
+                f"answers-{model.card.sha256[:16]}", m.size, 0, photos.views, recipe.augment, photos.paths
+            )
+            started = time.perf_counter()
+            views = cache_views(
+                extract,
+                photos,
+                Path(recipe.cache_dir) / key,
+                recipe.augment,
+                m.size,
+                kinds=("answers",),
+                log=log,
+            )
+            out.setdefault(name, []).append(views["answers"])
+            log(f"{folder} on {name}: {views['answers'].shape} in {time.perf_counter() - started:.0f} s")
+    return out
 
 
 def load_teacher(recipe: Recipe, batch_size: int = 256):
@@ -257,7 +311,7 @@ def train(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> Traine
     seconds, metrics = {}, {}
     bottom, top, imagenet_top = build_backbone(m.backbone, m.size, m.cut)
     teacher = load_teacher(recipe) if recipe.distill.teacher else None
-    sets = _train_sets(recipe, prepared, caches, teacher)
+    sets = _train_sets(recipe, prepared, caches, teacher, ensemble_answers(recipe, prepared, log))
     val_labels = labels_of(prepared, "val")
     val_frozen = ([view0(caches["val"], "pooled"), view0(caches["val"], "logits")], val_labels)
 

@@ -12,7 +12,7 @@ card records the complete, resolved recipe.
     [augment]     training.uploads.UploadAugment fields
     [train]       epochs, learning rates, class weights, ...
     [neither]     how the threshold is chosen
-    [distill]     a teacher model whose answers the head learns too
+    [distill]     teacher models whose answers the head learns too
 
 Public API:
     Recipe and its sections; load_recipe(path, overrides=()) -> Recipe; recipe_dict(recipe) -> dict
@@ -86,7 +86,12 @@ class DistillSettings:
     #: a model built by this pipeline at the same backbone, size and cut (its ``<run>/model.keras``), or
     #: "" for none; its probabilities on every cached training view become part of the head's targets
     teacher: str = ""
-    #: the teacher's share of each training target; the rest is the photo's own label
+    #: released model folders (``model.tflite`` + ``model.json``, any backbone, the recipe's input size)
+    #: that teach beside ``teacher``: each answers every training view once (cached like the features),
+    #: and the targets take the teachers' mean (``training.build.mix_answers``). A two-class model such
+    #: as release 1.3.0 has a say in the cat/dog split only.
+    ensemble: tuple[str, ...] = ()
+    #: the teachers' share of each training target; the rest is the photo's own label
     weight: float = 0.5
 
 

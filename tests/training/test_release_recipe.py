@@ -197,6 +197,71 @@ def test_given_a_fine_tuned_teacher_when_a_recipe_distills_it_then_each_target_m
     assert trained.model.output_shape == (None, 3)
 
 
+def test_given_a_released_model_in_the_ensemble_when_distilled_then_targets_mix_label_and_teachers_mean(
+    release_run,
+):
+    from dataclasses import replace
+
+    from catdog import Classifier, load_image, preprocess
+    from training.recipe import DistillSettings
+
+    recipe, _, out, run_dir = release_run
+    student = replace(
+        recipe,
+        distill=DistillSettings(teacher=str(run_dir / "model.keras"), ensemble=(str(out),), weight=0.25),
+        train=replace(recipe.train, fine_epochs=0),
+    )
+    quiet = lambda message: None  # noqa: E731
+    prepared = build.prepare(student, run_dir, log=quiet)
+    caches = build.cache(student, prepared, log=quiet)
+    teacher = build.load_teacher(student)
+    ensemble = build.ensemble_answers(student, prepared, log=quiet)
+    assert sorted(ensemble) == sorted(n for n in caches if n.startswith("train/"))
+
+    (released,) = ensemble["train/asirra"]
+    labels = build.labels_of(prepared, "train/asirra")
+    assert released.shape == (len(labels), 3, 3)
+    # the released model's cached answer for a photo is what it answers for the photo itself, int8 and all
+    photos = [s.path for s in prepared.split.parts["train"] if s.path.startswith("asirra/")][:4]
+    pixels = np.concatenate([preprocess(load_image(prepared.split.root / p), 64) for p in photos])
+    np.testing.assert_allclose(released[:4, 0], Classifier(out).predict(pixels), atol=2e-3)
+
+    names = sorted(n for n in caches if n.startswith("train/"))
+    views, targets, _ = build._train_sets(student, prepared, caches, teacher, ensemble)[
+        names.index("train/asirra")
+    ]
+    mean = (teacher(views) + np.asarray(released, dtype=np.float32)) / 2  # two three-class teachers
+    np.testing.assert_allclose(targets, 0.75 * np.eye(3)[labels][:, None] + 0.25 * mean, atol=2e-3)
+
+
+def test_given_a_two_class_teacher_when_answers_are_mixed_then_it_shares_the_cat_dog_split_only():
+    three = np.array([[[0.6, 0.2, 0.2]], [[0.05, 0.05, 0.9]]])
+    two = np.array([[[0.1, 0.9]], [[0.5, 0.5]]])
+
+    mixed = build.mix_answers([three, two])
+
+    # the two-class answer 0.1 / 0.9 becomes 0.08 / 0.72 / 0.2 beside the three-class 0.6 / 0.2 / 0.2
+    np.testing.assert_allclose(mixed[0, 0], [0.34, 0.46, 0.2], atol=1e-6)
+    np.testing.assert_allclose(mixed[..., 2], [[0.2], [0.9]], atol=1e-6)
+    np.testing.assert_allclose(mixed.sum(axis=-1), 1.0, atol=1e-6)
+    with pytest.raises(ValueError, match="at least one cat / dog / neither teacher"):
+        build.mix_answers([two])
+
+
+def test_given_a_released_teacher_of_another_input_size_when_asked_then_the_run_stops_before_training(
+    release_run,
+):
+    from dataclasses import replace
+
+    from training.recipe import DistillSettings
+
+    recipe, _, _, run_dir = release_run
+    student = replace(recipe, distill=DistillSettings(ensemble=(str(FIXTURES / "models" / "tiny"),)))
+    prepared = build.prepare(student, run_dir, log=lambda message: None)
+    with pytest.raises(ValueError, match="takes 32 px, the recipe 64 px"):
+        build.ensemble_answers(student, prepared)
+
+
 @pytest.mark.parametrize(("threshold", "all_neither"), [(2.0, True), (-2.0, False)])
 def test_given_a_two_label_card_with_a_prototype_check_when_compared_then_its_threshold_decides_neither(
     tmp_path, cat_photos, threshold, all_neither
