@@ -657,9 +657,10 @@ def export_release(
 
 
 def model_answers(folder: Path, pixels_for, photos: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(answers, confidences, cat/dog argmax) of a released model folder over ``photos`` (all parts):
-    a 3-class card by its class-probability rule, a 2-class card with a "neither" check (1.3.0) through
-    ``catdog.Classifier`` and its threshold, a plain 2-class card (the CNN) by its argmax."""
+    """(answers, confidences, cat/dog split ``(n, 2)``: p(cat), p(dog) scaled to sum to 1) of a released
+    model folder over ``photos`` (all parts): a 3-class card by its class-probability rule, a 2-class
+    card with a "neither" check (1.3.0) through ``catdog.Classifier`` and its threshold, a plain 2-class
+    card (the CNN) by its argmax."""
     from training.evaluate import predict_litert
     from training.report import answer
 
@@ -670,7 +671,7 @@ def model_answers(folder: Path, pixels_for, photos: dict) -> tuple[np.ndarray, n
             [predict_litert(folder / "model.tflite", pixels_for(rows, size)) for rows in photos.values()]
         )
         answers, confidences = answer(probs, card["neither"]["threshold"])
-        return answers, confidences, np.argmax(probs[:, :2], axis=1)
+        return answers, confidences, _split(probs)
     from catdog import Classifier
 
     classifier = Classifier(folder)
@@ -679,35 +680,41 @@ def model_answers(folder: Path, pixels_for, photos: dict) -> tuple[np.ndarray, n
     probs = np.concatenate(probs)
     argmax = np.argmax(probs, axis=1)
     if classifier.neither is None:  # a plain cat/dog model (the from-scratch CNN) answers one of the two
-        return argmax, probs.max(axis=1), argmax
+        return argmax, probs.max(axis=1), _split(probs)
     scores = np.concatenate(scores)
     neither = scores < classifier.neither.threshold
     answers = np.where(neither, 2, argmax)
     confidences = np.where(neither, 1 - scores, probs.max(axis=1))
-    return answers, confidences, argmax
+    return answers, confidences, _split(probs)
+
+
+def _split(probs: np.ndarray) -> np.ndarray:
+    pets = np.asarray(probs, dtype=np.float64)[:, :2]
+    return pets / np.maximum(pets.sum(axis=1, keepdims=True), 1e-12)
 
 
 def compare(
     recipe: Recipe, run_dir: Path, folders: list[Path], out: Path, gallery: Path | None = None, docs=()
 ) -> dict:
-    """``training.report`` of several released models on the same photos, side by side."""
-    from training.report import save_gallery, summarize, worst_errors, write_report
+    """``training.report`` of several released models on the same photos, side by side, and of every
+    pair of them served together (``training.report.pairs``)."""
+    from training.report import pairs, save_gallery, summarize, worst_errors, write_report
 
     prepared = prepare(recipe, run_dir)
     photos = photos_of(prepared)
     everything = [p for name in photos for p in photos[name]]
-    reports, errors = {}, {}
+    reports, errors, splits = {}, {}, {}
     for folder in folders:
         card = json.loads((folder / "model.json").read_text())
         name = card["version"] if card["version"] not in reports else f"{card['version']} ({folder.name})"
-        answers, confidences, argmax = model_answers(
+        answers, confidences, splits[name] = model_answers(
             folder, lambda rows, size: load_part_pixels(prepared, rows, size, recipe.cache_dir), photos
         )
-        reports[name] = summarize(everything, answers, confidences, argmax)
+        reports[name] = summarize(everything, answers, confidences, np.argmax(splits[name], axis=1))
         errors[name] = worst_errors(everything, answers, confidences)
         if gallery is not None:
             save_gallery(errors[name], prepared.split.root, gallery.with_name(f"{gallery.stem}-{name}.png"))
-    write_report(reports, errors, out)
+    write_report(reports, errors, out, pairs(everything, splits))
     from training.report import cards_table, fill_markers, headline_table
 
     cards = {}

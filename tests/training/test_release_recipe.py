@@ -262,6 +262,26 @@ def test_given_a_released_teacher_of_another_input_size_when_asked_then_the_run_
         build.ensemble_answers(student, prepared)
 
 
+def test_given_two_model_folders_when_compared_then_the_pairs_agree_with_each_models_report(
+    release_run, tmp_path
+):
+    recipe, _, out, run_dir = release_run
+    plain = FIXTURES / "models" / "tiny"  # 32 px, two classes: each model reads the photos at its own size
+
+    reports = build.compare(recipe, run_dir, [out, plain], tmp_path)
+
+    rows = json.loads((tmp_path / "pairs.json").read_text())
+    first, second = reports
+    assert {tuple(r["models"]) for r in rows} == {(first, second)}
+    for row in (r for r in rows if r["level"] == "set"):
+        for name, key in ((first, "first_wrong"), (second, "second_wrong")):
+            figures = reports[name]["set"][row["name"]]
+            assert row["pets"] == figures["pets"]
+            assert row[key] == round(figures["pets"] * (1 - figures["argmax_accuracy"]))
+        assert row["both_wrong"] <= min(row["first_wrong"], row["second_wrong"])
+    assert f"# Two models together: {first}, {second}" in (tmp_path / "pairs.md").read_text()
+
+
 @pytest.mark.parametrize(("threshold", "all_neither"), [(2.0, True), (-2.0, False)])
 def test_given_a_two_label_card_with_a_prototype_check_when_compared_then_its_threshold_decides_neither(
     tmp_path, cat_photos, threshold, all_neither
@@ -277,8 +297,10 @@ def test_given_a_two_label_card_with_a_prototype_check_when_compared_then_its_th
     def pixels_for(rows, size):
         return np.concatenate([preprocess(load_image(path), size) for path in rows])
 
-    answers, confidences, argmax = build.model_answers(folder, pixels_for, {"val": cat_photos[:3]})
-    assert len(answers) == 3 and set(argmax) <= {0, 1}
+    answers, confidences, split = build.model_answers(folder, pixels_for, {"val": cat_photos[:3]})
+    argmax = np.argmax(split, axis=1)
+    assert len(answers) == 3 and split.shape == (3, 2)
+    np.testing.assert_allclose(split.sum(axis=1), 1.0)
     if all_neither:
         assert (answers == 2).all() and (confidences >= 0).all()
     else:
@@ -294,11 +316,11 @@ def test_given_a_plain_cat_dog_card_when_compared_then_it_answers_its_argmax_and
     def pixels_for(rows, size):
         return np.concatenate([preprocess(load_image(path), size) for path in rows])
 
-    answers, confidences, argmax = build.model_answers(
+    answers, confidences, split = build.model_answers(
         folder, pixels_for, {"val": cat_photos[:3], "test": cat_photos[3:5]}
     )
 
     served = [classifier.classify(photo) for photo in cat_photos[:5]]
-    np.testing.assert_array_equal(answers, argmax)
+    np.testing.assert_array_equal(answers, np.argmax(split, axis=1))
     assert [("cat", "dog")[a] for a in answers] == [p.label for p in served]
     np.testing.assert_allclose(confidences, [p.confidence for p in served], atol=1e-6)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.report import Photo, fill_markers, headline, headline_table, summarize
+from training.report import Photo, fill_markers, headline, headline_table, pairs, summarize
 
 
 def _photos():
@@ -47,3 +47,25 @@ def test_given_a_doc_with_markers_when_filled_then_only_the_block_between_them_c
     assert "| Asirra held-out test: right (end to end) | 100.00 % |" in text
     assert "| Asirra val: right (end to end) | 100.00 % |" in text
     assert not fill_markers(doc, "report:cards", ["x"])
+
+
+def test_given_two_models_wrong_on_different_photos_when_paired_then_their_mean_fixes_the_unsure_mistakes():
+    # p(cat) of each photo (p(dog) is the rest); the labels are cat, cat, dog, dog, -, -, dog
+    a = [0.9, 0.45, 0.3, 0.2, 0.5, 0.5, 0.1]  # wrong on the second photo, unsure
+    b = [0.2, 0.95, 0.4, 0.9, 0.5, 0.5, 0.2]  # wrong on the first, unsure, and the fourth, sure
+    c = [0.6, 0.4, 0.3, 0.2, 0.5, 0.5, 0.1]  # wrong on the second, like a
+    splits = {name: np.stack([p, 1 - np.array(p)], axis=1) for name, p in (("a", a), ("b", b), ("c", c))}
+    photos = _photos()
+    photos[1] = Photo("b/cat/2.jpg", "asirra-test", "b", "cat", "cat", 0)  # asirra-test: two sources
+
+    rows = pairs(photos, splits)
+
+    counted = {(tuple(r["models"]), r["name"]): r for r in rows}
+    keys = ("pets", "first_wrong", "second_wrong", "both_wrong", "mean_wrong")
+    assert [counted[("a", "b"), "asirra-test"][k] for k in keys] == [3, 1, 1, 0, 0]
+    assert [counted[("a", "b"), "asirra-test/b"][k] for k in keys] == [1, 1, 0, 0, 0]
+    assert counted[("a", "b"), "asirra-val"]["mean_wrong"] == 1  # 0.2 + 0.9: b's sure mistake wins
+    assert [counted[("a", "c"), "asirra-test"][k] for k in keys] == [3, 1, 1, 1, 1]  # a shared mistake stays
+    # sets of one source have no source rows; the fox and the car are not pets
+    assert {r["name"] for r in rows if r["level"] == "source"} == {"asirra-test/a", "asirra-test/b"}
+    assert counted[("a", "b"), "other-sources-dev"]["pets"] == 1
