@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("models", type=Path, nargs="+", help="model folders; the first is the baseline")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--card", action="store_true", help="record the latency in each model.json")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
     args = parser.parse_args(argv)
     images = [load_image(path) for path in sorted(PHOTOS.rglob("*.jpg"))]
     models = [Timed(folder) for folder in args.models]
@@ -88,8 +89,8 @@ def main(argv: list[str] | None = None) -> dict:
             for m, ms, low in zip(models, best, fastest, strict=True)
         },
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(results["models"], indent=1))
     if args.card:
         for m, ms, low in zip(models, best, fastest, strict=True):
