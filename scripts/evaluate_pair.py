@@ -19,14 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from catdog import Classifier
-from training.build import load_part_pixels, photos_of, prepare
+from training.build import load_part_pixels, mix_answers, photos_of, prepare
 from training.recipe import load_recipe
 from training.report import answer, choose_threshold, headline, summarize
-
-
-def _split(probabilities: np.ndarray) -> np.ndarray:
-    pets = np.asarray(probabilities, dtype=np.float64)[:, :2]
-    return pets / np.maximum(pets.sum(axis=1, keepdims=True), 1e-12)
 
 
 def main() -> None:
@@ -51,10 +46,7 @@ def main() -> None:
             ]
         )
     three = answers_of[args.three]
-    neither = three[:, 2:]
-    pair = np.concatenate(
-        [(1 - neither) * (_split(three) + _split(answers_of[args.two])) / 2, neither], axis=1
-    )
+    pair = mix_answers([three, answers_of[args.two]])  # the mean, "neither" the three-class model's
     val_pets = np.array([p.label < 2 for p in photos["val"]])
     results = {"three": str(args.three), "two": str(args.two), "split": str(args.run_dir / "split.json")}
     for name, probabilities in (("three alone", three), ("pair", pair)):

@@ -193,12 +193,10 @@ def mix_answers(answers: list[np.ndarray]) -> np.ndarray:
     if not three:
         raise ValueError("distillation needs at least one cat / dog / neither teacher")
     neither = np.mean([a[..., 2:] for a in three], axis=0)
-    two = [np.asarray(a, dtype=np.float32) for a in answers if a.shape[-1] == 2]
     two = [
-        np.concatenate([(1 - neither) * a / np.maximum(a.sum(-1, keepdims=True), 1e-12), neither], -1)
-        for a in two
+        np.concatenate([(1 - neither) * cat_dog_split(a), neither], -1) for a in answers if a.shape[-1] == 2
     ]
-    return np.mean(three + two, axis=0)
+    return np.mean(three + two, axis=0).astype(np.float32)
 
 
 def ensemble_answers(recipe: Recipe, prepared: Prepared, log=print) -> dict[str, list[np.ndarray]]:
@@ -671,7 +669,7 @@ def model_answers(folder: Path, pixels_for, photos: dict) -> tuple[np.ndarray, n
             [predict_litert(folder / "model.tflite", pixels_for(rows, size)) for rows in photos.values()]
         )
         answers, confidences = answer(probs, card["neither"]["threshold"])
-        return answers, confidences, _split(probs)
+        return answers, confidences, cat_dog_split(probs)
     from catdog import Classifier
 
     classifier = Classifier(folder)
@@ -680,17 +678,18 @@ def model_answers(folder: Path, pixels_for, photos: dict) -> tuple[np.ndarray, n
     probs = np.concatenate(probs)
     argmax = np.argmax(probs, axis=1)
     if classifier.neither is None:  # a plain cat/dog model (the from-scratch CNN) answers one of the two
-        return argmax, probs.max(axis=1), _split(probs)
+        return argmax, probs.max(axis=1), cat_dog_split(probs)
     scores = np.concatenate(scores)
     neither = scores < classifier.neither.threshold
     answers = np.where(neither, 2, argmax)
     confidences = np.where(neither, 1 - scores, probs.max(axis=1))
-    return answers, confidences, _split(probs)
+    return answers, confidences, cat_dog_split(probs)
 
 
-def _split(probs: np.ndarray) -> np.ndarray:
-    pets = np.asarray(probs, dtype=np.float64)[:, :2]
-    return pets / np.maximum(pets.sum(axis=1, keepdims=True), 1e-12)
+def cat_dog_split(probabilities: np.ndarray) -> np.ndarray:
+    """p(cat), p(dog) of any model's answers ``(..., 2 or 3)`` scaled to sum to 1: what it thinks of a pet."""
+    pets = np.asarray(probabilities, dtype=np.float64)[..., :2]
+    return pets / np.maximum(pets.sum(axis=-1, keepdims=True), 1e-12)
 
 
 def compare(
