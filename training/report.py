@@ -23,7 +23,7 @@ Public API:
     summarize(photos, answers, confidences, argmax) -> report dict (per set, source, breed, kind)
     headline(report) -> the issue's figures
     pairs(photos, splits) -> rows: every two models served together (the mean of their cat/dog splits)
-    write_report(reports, errors, out_dir, pairs) -> paths   (JSON, markdown tables, worst errors CSV)
+    write_report(reports, errors, out_dir, pair_rows) -> paths   (JSON, markdown tables, worst errors CSV)
     save_gallery(photos, answers, confidences, path, limit=30) -> Path
 """
 
@@ -299,9 +299,11 @@ def _pairs_table(rows: list[dict]) -> list[str]:
     return lines
 
 
-def write_report(reports: dict[str, dict], errors: dict[str, list[dict]], out_dir, pairs=()) -> list[Path]:
-    """``reports``: model name -> ``summarize`` report; ``pairs``: rows of ``pairs``. Writes report.json,
-    report.md, worst-errors-*.csv and, with pairs, pairs.md and pairs.json."""
+def write_report(
+    reports: dict[str, dict], errors: dict[str, list[dict]], out_dir, pair_rows=()
+) -> list[Path]:
+    """``reports``: model name -> ``summarize`` report; ``pair_rows``: from ``pairs``. Writes report.json,
+    report.md, worst-errors-*.csv and, with pair rows, pairs.md and pairs.json."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     models = list(reports)
@@ -325,7 +327,7 @@ def write_report(reports: dict[str, dict], errors: dict[str, list[dict]], out_di
             lines.append(f"- {m}, {name}: {c['matrix']}")
     (out / "report.md").write_text("\n".join(lines) + "\n")
     paths = [out / "report.json", out / "report.md"]
-    if pairs:
+    if pair_rows:
         title = [
             f"# Two models together: {', '.join(models)}",
             "",
@@ -334,8 +336,8 @@ def write_report(reports: dict[str, dict], errors: dict[str, list[dict]], out_di
         intro = (
             "Cat and dog photos wrong by each model's cat/dog argmax, by both, and by the mean of the two."
         )
-        (out / "pairs.md").write_text("\n".join([*title, "", intro, "", *_pairs_table(pairs)]) + "\n")
-        (out / "pairs.json").write_text(json.dumps(list(pairs), indent=1) + "\n")
+        (out / "pairs.md").write_text("\n".join([*title, "", intro, "", *_pairs_table(pair_rows)]) + "\n")
+        (out / "pairs.json").write_text(json.dumps(list(pair_rows), indent=1) + "\n")
         paths += [out / "pairs.md", out / "pairs.json"]
     for m, rows in errors.items():
         path = out / f"worst-errors-{re.sub(r'[^A-Za-z0-9_.-]+', '-', m).strip('-')}.csv"
