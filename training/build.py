@@ -138,14 +138,21 @@ def cache(recipe: Recipe, prepared: Prepared, log=print) -> dict[str, dict]:
     kinds = KINDS if recipe.train.fine_epochs or recipe.distill.teacher else ("pooled", "logits")
     name = f"{m.backbone}-{m.size}px-cut{m.cut}-{'-'.join(kinds)}-float.tflite"
     extract = litert_extractor(bottom, imagenet_top, Path(recipe.cache_dir) / name, kinds)
+    return _cache_sets(recipe, view_sets(recipe, prepared), extract, (m.backbone, m.cut), kinds, log)
+
+
+def _cache_sets(recipe: Recipe, sets: dict[str, ViewSet], extract, key: tuple[str, int], kinds, log) -> dict:
+    """``cache_views`` of each set, keyed by ``key`` (what computes the views: a network and its cut)."""
     caches = {}
-    for name, photos in view_sets(recipe, prepared).items():
+    for name, photos in sets.items():
         stem = Path(recipe.cache_dir) / cache_key(
-            m.backbone, m.size, m.cut, photos.views, recipe.augment, photos.paths
+            key[0], recipe.model.size, key[1], photos.views, recipe.augment, photos.paths
         )
         started = time.perf_counter()
-        caches[name] = cache_views(extract, photos, stem, recipe.augment, m.size, kinds=kinds, log=log)
-        log(f"cache {name}: {caches[name]['logits'].shape} in {time.perf_counter() - started:.0f} s")
+        caches[name] = cache_views(
+            extract, photos, stem, recipe.augment, recipe.model.size, kinds=kinds, log=log
+        )
+        log(f"cache {name}: {caches[name][kinds[-1]].shape} in {time.perf_counter() - started:.0f} s")
     return caches
 
 
@@ -215,22 +222,9 @@ def ensemble_answers(recipe: Recipe, prepared: Prepared, log=print) -> dict[str,
         def extract(pixels: np.ndarray, model=model) -> dict[str, np.ndarray]:
             return {"answers": model.predict(pixels.astype(np.uint8))}
 
-        for name, photos in sets.items():
-            key = cache_key(
-                f"answers-{model.card.sha256[:16]}", m.size, 0, photos.views, recipe.augment, photos.paths
-            )
-            started = time.perf_counter()
-            views = cache_views(
-                extract,
-                photos,
-                Path(recipe.cache_dir) / key,
-                recipe.augment,
-                m.size,
-                kinds=("answers",),
-                log=log,
-            )
+        key = (f"answers-{model.card.sha256[:16]}", 0)
+        for name, views in _cache_sets(recipe, sets, extract, key, ("answers",), log).items():
             out.setdefault(name, []).append(views["answers"])
-            log(f"{folder} on {name}: {views['answers'].shape} in {time.perf_counter() - started:.0f} s")
     return out
 
 
