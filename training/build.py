@@ -159,10 +159,12 @@ def _cache_sets(recipe: Recipe, sets: dict[str, ViewSet], extract, key: tuple[st
 @dataclass
 class Trained:
     model: keras.Model  # pixels -> probabilities (cat, dog, neither)
-    frozen_model: keras.Model
+    frozen_model: keras.Model | None
     history: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
+    backbones: tuple[str, ...] = ()  # those of the network, when it is not the recipe's [model] alone
+    card: dict = field(default_factory=dict)  # what the card's "training" says beyond the recipe
 
 
 def sample_weights(recipe: Recipe, source: str, labels: np.ndarray) -> np.ndarray:
@@ -564,7 +566,9 @@ def export_release(
     card = {
         "name": recipe.release.name,
         "version": recipe.release.version,
-        "backbone": efficientnet_lite.spec(m.backbone).description,
+        "backbone": " + ".join(
+            efficientnet_lite.spec(name).description for name in trained.backbones or (m.backbone,)
+        ),
         "dataset": dataset_card(prepared.split),
         "evaluation_folders": {name: len(rows) for name, rows in prepared.evals.items()},
         # a card serving can read from the start: "neither" only when certain, until the threshold is
@@ -624,7 +628,7 @@ def export_release(
         "recipe": recipe_dict(recipe),
         "keras_accuracy_on_cached_activations": trained.metrics,
         "seconds": {k: round(v, 1) for k, v in trained.seconds.items()},
-    }
+    } | trained.card
     document = update_card(
         out,
         file_bytes=(out / "model.tflite").stat().st_size,
@@ -724,6 +728,10 @@ def build_release(recipe: Recipe, out, run_dir, *, ablations=None, log=None) -> 
     """The whole recipe; see the module docstring."""
     log = log or (lambda message: print(message, flush=True))
     out, run_dir = Path(out), Path(run_dir)
+    if recipe.members.recipes:
+        from training.members import build_combined
+
+        return build_combined(recipe, out, run_dir, log)
     prepared = prepare(recipe, run_dir, log)
     caches = cache(recipe, prepared, log)
     if ablations is not None:

@@ -13,9 +13,11 @@ card records the complete, resolved recipe.
     [train]       epochs, learning rates, class weights, ...
     [neither]     how the threshold is chosen
     [distill]     teacher models whose answers the head learns too
+    [members]     recipes of networks served together as one graph, instead of one network
 
 Public API:
-    Recipe and its sections; load_recipe(path, overrides=()) -> Recipe; recipe_dict(recipe) -> dict
+    Recipe and its sections; load_recipe(path, overrides=()) -> Recipe; recipe_dict(recipe) -> dict;
+    recipe_from_dict(recipe_dict(recipe)) == recipe
     check_run_dir(recipe, run_dir): raises ValueError if the run would overwrite the recipe's teacher
 """
 
@@ -96,6 +98,16 @@ class DistillSettings:
 
 
 @dataclass(frozen=True)
+class MemberSettings:
+    #: recipe files (paths from the working directory, as data folders are) of networks that one graph
+    #: serves together, answering the mean of their probabilities (``training.members``): each is built
+    #: into ``<run>/<file stem>``, or reused from there when its network was trained from the same recipe.
+    #: They need this recipe's [[data]] and one input size; [model], [views], [augment], [train] and
+    #: [distill] of this recipe then have no say. Empty: the recipe trains one network.
+    recipes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Recipe:
     release: ReleaseInfo = field(default_factory=ReleaseInfo)
     data: tuple[Source, ...] = ()
@@ -106,6 +118,7 @@ class Recipe:
     train: TrainSettings = field(default_factory=TrainSettings)
     neither: NeitherSettings = field(default_factory=NeitherSettings)
     distill: DistillSettings = field(default_factory=DistillSettings)
+    members: MemberSettings = field(default_factory=MemberSettings)
     cache_dir: str = "runs/cache"
 
 
@@ -143,6 +156,7 @@ def parse_recipe(document: dict, overrides=()) -> Recipe:
         "train": TrainSettings,
         "neither": NeitherSettings,
         "distill": DistillSettings,
+        "members": MemberSettings,
     }
     unknown = set(document) - set(sections) - {"data", "eval", "cache_dir"}
     if unknown:
@@ -153,6 +167,11 @@ def parse_recipe(document: dict, overrides=()) -> Recipe:
         raise ValueError("a recipe needs at least one [[data]] folder")
     evals = tuple(entry["folder"] for entry in document.get("eval", []))
     return Recipe(data=data, eval=evals, cache_dir=document.get("cache_dir", "runs/cache"), **values)
+
+
+def recipe_from_dict(document: dict) -> Recipe:
+    """The recipe a model card records (``recipe_dict``), with today's defaults for what it does not name."""
+    return parse_recipe(document | {"eval": [{"folder": folder} for folder in document.get("eval", [])]})
 
 
 def load_recipe(path, overrides=()) -> Recipe:
