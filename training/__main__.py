@@ -535,10 +535,13 @@ def cmd_release(args) -> None:
     """Build a cat/dog/neither release from a recipe file: split the data folders, cache the views
     through the frozen network, train, export full-int8, choose the "neither" threshold on val, and
     measure every source (training/build.py). Defaults are those of training/recipe.py."""
+    from training.members import load_members
     from training.recipe import check_run_dir
 
     recipe, run_dir = _recipe_and_run(args)  # a bad recipe fails before TensorFlow loads
     check_run_dir(recipe, run_dir)
+    if recipe.members.recipes:
+        load_members(recipe)
     from training import build
 
     build.build_release(recipe, args.out, run_dir, ablations=args.ablations)

@@ -9,7 +9,8 @@ the mean of their (cat, dog, neither) out, which ``training.build.export_release
 "neither" threshold on val and measures like any release.
 
 Public API:
-    load_members(recipe) -> [(recipe file, Recipe)]: checks they share the data and the input size
+    load_members(recipe) -> [(recipe file, Recipe)]: checks they share the data and the input size (before
+        TensorFlow loads: this module imports Keras only to build)
     combine(models) -> keras.Model
     build_combined(recipe, out, run_dir, log) -> card
 """
@@ -19,8 +20,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-
-import keras
 
 from training.recipe import Recipe, load_recipe, recipe_dict, recipe_from_dict
 
@@ -52,8 +51,10 @@ def trained_from(member: Recipe, member_dir: Path) -> bool:
     return replace(recorded, release=member.release) == member
 
 
-def combine(models: list[keras.Model]) -> keras.Model:
-    """One model: pixels in, the mean of the members' probabilities out."""
+def combine(models: list):
+    """One Keras model: pixels in, the mean of the members' probabilities out."""
+    import keras
+
     pixels = keras.Input(models[0].input.shape[1:], name="pixels")
     answers = [
         keras.Model(model.input, model.output, name=f"member{index}_{model.name}")(pixels)
@@ -63,6 +64,8 @@ def combine(models: list[keras.Model]) -> keras.Model:
 
 
 def build_combined(recipe: Recipe, out, run_dir, log=print) -> dict:
+    import keras
+
     from training.build import Trained, build_release, export_release, prepare
 
     out, run_dir = Path(out), Path(run_dir)

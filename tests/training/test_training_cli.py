@@ -49,11 +49,21 @@ def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files
             1,
             "the run folder run holds the teacher, which this run would overwrite",
         ),
+        (
+            ["release", "pair.toml", "--out", "o"],
+            1,
+            "[members] names 1 recipe(s); serving together needs two",
+        ),
+        (["release", "missing.toml", "--out", "o"], 1, "no-such-member.toml"),
     ],
 )
 def test_given_bad_input_when_run_then_one_line_on_stderr_and_no_traceback(tmp_path, argv, status, message):
     (tmp_path / "bad.toml").write_text('[[data]]\nfolder = "x"\n[train]\nfine_epoch = 3\n')
     (tmp_path / "student.toml").write_text('[[data]]\nfolder = "x"\n[distill]\nteacher = "run/model.keras"\n')
+    (tmp_path / "pair.toml").write_text('[[data]]\nfolder = "x"\n[members]\nrecipes = ["student.toml"]\n')
+    (tmp_path / "missing.toml").write_text(
+        '[[data]]\nfolder = "x"\n[members]\nrecipes = ["student.toml", "no-such-member.toml"]\n'
+    )
     result = subprocess.run(
         [sys.executable, "-m", "training", *argv],
         cwd=tmp_path,
