@@ -4,7 +4,8 @@ Networks of different backbones are wrong on different photos (docs/evaluation/p
 mean of their probabilities makes fewer mistakes than either. Each member is built by its own recipe into
 ``<run>/<recipe file stem>/`` (its network, its own int8 release in ``int8/`` with its figures), or reused
 from there when that network was trained from the same recipe (a member takes most of an hour on two
-cores; its [release] names do not count). The members' networks then become one Keras model, pixels in,
+cores; its [release] names do not count). A member built here trains on the recipe's split, a reused one
+must have trained on it. The members' networks then become one Keras model, pixels in,
 the mean of their (cat, dog, neither) out, which ``training.build.export_release`` exports, gives its
 "neither" threshold on val and measures like any release.
 
@@ -70,6 +71,9 @@ def build_combined(recipe: Recipe, out, run_dir, log=print) -> dict:
 
     out, run_dir = Path(out), Path(run_dir)
     members = load_members(recipe)
+    combined = replace(recipe, model=replace(recipe.model, size=members[0][1].model.size))
+    prepared = prepare(combined, run_dir, log)  # the split every member trains on
+    split = (run_dir / "split.json").read_text()
     models, facts = [], []
     for path, member in members:
         member_dir = run_dir / Path(path).stem
@@ -77,17 +81,17 @@ def build_combined(recipe: Recipe, out, run_dir, log=print) -> dict:
             log(f"member {path}: reusing the network in {member_dir}")
         else:
             log(f"member {path}: building into {member_dir}")
+            member_dir.mkdir(parents=True, exist_ok=True)
+            if not (member_dir / "split.json").is_file():
+                (member_dir / "split.json").write_text(split)
             build_release(member, member_dir / "int8", member_dir, log=log)
+        if (member_dir / "split.json").read_text() != split:
+            raise ValueError(f"the member in {member_dir} was trained on another split than {run_dir}'s")
         models.append(keras.models.load_model(member_dir / "model.keras", compile=False))
         released = member_dir / "int8" / "model.json"
         figures = json.loads(released.read_text())["metrics"]["int8"] if released.is_file() else None
         own = {k: v for k, v in recipe_dict(member).items() if k not in SERVED_SECTIONS or k == "release"}
         facts.append({"recipe_file": path, "run": str(member_dir), "recipe": own, "int8": figures})
-    combined = replace(recipe, model=replace(recipe.model, size=members[0][1].model.size))
-    prepared = prepare(combined, run_dir, log)
-    for path, _ in members:
-        if (run_dir / Path(path).stem / "split.json").read_text() != (run_dir / "split.json").read_text():
-            raise ValueError(f"the member {path} was trained on another split than {run_dir / 'split.json'}")
     backbones = tuple(member.model.backbone for _, member in members)
     served = {key: value for key, value in recipe_dict(recipe).items() if key in SERVED_SECTIONS}
     trained = Trained(combine(models), None, backbones=backbones, card={"recipe": served, "members": facts})

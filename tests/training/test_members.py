@@ -131,3 +131,22 @@ def test_given_members_that_cannot_share_a_graph_when_loaded_then_the_recipe_is_
         load_members(parse_recipe(_served(tiny_recipe, [first, second])))
     with pytest.raises(ValueError, match="needs two or more"):
         load_members(parse_recipe(_served(tiny_recipe, [first])))
+
+
+def test_given_a_member_trained_on_another_split_when_reused_then_the_release_stops_before_exporting(
+    tiny_recipe, combined_run, tmp_path
+):
+    _, _, built, _, _ = combined_run
+    for name in ("first", "second"):
+        shutil.copytree(built / name, tmp_path / "run" / name)
+    split_file = tmp_path / "run" / "second" / "split.json"
+    split = json.loads(split_file.read_text())
+    split["splits"]["val"].append(split["splits"]["train"].pop())  # one training photo moved into val
+    split_file.write_text(json.dumps(split))
+    recipes = [str(built.parent / "first.toml"), str(built.parent / "second.toml")]
+
+    with pytest.raises(ValueError, match="trained on another split"):
+        build.build_release(
+            parse_recipe(_served(tiny_recipe, recipes)), tmp_path / "model", tmp_path / "run", log=print
+        )
+    assert not (tmp_path / "model").exists()
