@@ -1,7 +1,9 @@
 """Two released models served as one: the end-to-end figures of a pair, beside the three-class model alone.
 
 The pair answers "neither" when the three-class model's p(neither) reaches its threshold (chosen on the
-val pets, as a release's is), else the larger of the mean of the two models' cat/dog splits. This is
+val pets, as a release's is), else the larger of the mean of the two models' cat/dog splits; a second
+three-class model joins the mean of p(neither) too (``training.build.mix_answers``), as in the graph a
+recipe's ``[members]`` build. This is
 what one graph holding both networks would answer (``benchmarks/bench_pair.py`` measures its latency),
 measured before anyone builds that graph. Photos and parts are those of the recipe's split:
 
@@ -27,7 +29,7 @@ from training.report import answer, choose_threshold, headline, summarize
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("three", type=Path, help="the cat / dog / neither model folder")
-    parser.add_argument("two", type=Path, help="the model folder whose cat/dog split joins it")
+    parser.add_argument("two", type=Path, help="the model folder whose answers join it")
     parser.add_argument("--recipe", type=Path, required=True)
     parser.add_argument("--run-dir", type=Path, required=True, help="run folder with the split.json")
     parser.add_argument("--out", type=Path, required=True, help="JSON to write")
