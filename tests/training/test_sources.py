@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,3 +155,15 @@ def test_given_a_recipe_when_parsed_then_unset_settings_are_the_dataclass_defaul
         parse_recipe({"data": [{"folder": "x"}], "train": {"fine_epoch": 5}})
     with pytest.raises(ValueError, match="data"):
         parse_recipe({})
+
+
+def test_given_the_recipe_a_card_records_when_read_back_then_it_is_the_recipe_and_older_cards_get_defaults():
+    from training.recipe import load_recipe, recipe_dict, recipe_from_dict
+
+    recipe = load_recipe(Path(__file__).parents[2] / "training" / "recipes" / "2.1.0.toml")
+    recorded = recipe_dict(recipe)
+    assert recipe_from_dict(recorded) == recipe
+    older = {k: v for k, v in recorded.items() if k != "members"}  # a card from before [members]
+    assert recipe_from_dict(older) == recipe
+    changed = recorded | {"model": recorded["model"] | {"size": 224}}
+    assert recipe_from_dict(changed) != recipe
