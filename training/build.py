@@ -164,7 +164,7 @@ class Trained:
     metrics: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
     backbones: tuple[str, ...] = ()  # those of the network, when it is not the recipe's [model] alone
-    card: dict = field(default_factory=dict)  # what the card's "training" says beyond the recipe
+    card: dict = field(default_factory=dict)  # the card's "training" entries, added or replaced
 
 
 def sample_weights(recipe: Recipe, source: str, labels: np.ndarray) -> np.ndarray:
