@@ -18,12 +18,9 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from catdog import Classifier
-from training.build import load_part_pixels, mix_answers, photos_of, prepare
+from training.build import end_to_end_figures, load_part_pixels, mix_answers, photos_of, prepare
 from training.recipe import load_recipe
-from training.report import answer, choose_threshold, headline, summarize
 
 
 def main() -> None:
@@ -37,29 +34,19 @@ def main() -> None:
     recipe = load_recipe(args.recipe)
     prepared = prepare(recipe, args.run_dir, log=lambda message: None)
     photos = photos_of(prepared)
-    everything = [p for rows in photos.values() for p in rows]
     answers_of = {}
     for folder in (args.three, args.two):
         model = Classifier(folder, num_threads=2)
-        answers_of[folder] = np.concatenate(
-            [
-                model.predict(load_part_pixels(prepared, rows, model.input_size, recipe.cache_dir))
-                for rows in photos.values()
-            ]
-        )
-    three = answers_of[args.three]
-    pair = mix_answers([three, answers_of[args.two]])  # the mean, "neither" the three-class model's
-    val_pets = np.array([p.label < 2 for p in photos["val"]])
+        answers_of[folder] = {
+            name: model.predict(load_part_pixels(prepared, rows, model.input_size, recipe.cache_dir))
+            for name, rows in photos.items()
+        }
+    three, two = answers_of[args.three], answers_of[args.two]
+    pair = {name: mix_answers([three[name], two[name]]) for name in photos}  # "neither" the mean of 3-class
     results = {"three": str(args.three), "two": str(args.two), "split": str(args.run_dir / "split.json")}
     for name, probabilities in (("three alone", three), ("pair", pair)):
-        threshold = choose_threshold(
-            probabilities[: len(val_pets)][val_pets, 2], recipe.neither.max_pets_neither
-        )
-        answers, confidences = answer(probabilities, threshold)
-        figures = headline(
-            summarize(everything, answers, confidences, np.argmax(probabilities[:, :2], axis=1))
-        )
-        results[name] = {"threshold": round(threshold, 4)} | figures
+        figures = end_to_end_figures(probabilities, photos, recipe.neither.max_pets_neither)
+        results[name] = {"threshold": round(figures["threshold"], 4)} | figures["headline"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(results, indent=1))

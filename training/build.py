@@ -457,22 +457,24 @@ def imagenet_rule(logits: np.ndarray) -> np.ndarray:
 def measure_head(classifier, caches: dict, photos: dict, threshold_share: float, *, kind="pooled") -> dict:
     """A head's end-to-end figures on val (threshold chosen there), test and the eval folders, on view 0
     of the cached features (Keras, float): quick enough to compare training variants."""
-    from training.report import answer, choose_threshold, headline, summarize
-
     probabilities = {
         name: classifier.predict(
             [view0(caches[key], kind), view0(caches[key], "logits")], verbose=0, batch_size=256
         )
         for name, key in _part_caches(caches, photos).items()
     }
-    return _figures(probabilities, photos, threshold_share, answer, choose_threshold, headline, summarize)
+    return end_to_end_figures(probabilities, photos, threshold_share)
 
 
 def _part_caches(caches: dict, photos: dict) -> dict[str, str]:
     return {name: (name if name in ("val", "test") else f"eval/{name}") for name in photos}
 
 
-def _figures(probabilities, photos, threshold_share, answer, choose_threshold, headline, summarize) -> dict:
+def end_to_end_figures(probabilities: dict[str, np.ndarray], photos: dict, threshold_share: float) -> dict:
+    """The answers a user gets from ``probabilities`` (per part of ``photos``, cat / dog / neither), with
+    the threshold on p(neither) that at most ``threshold_share`` of the val pets reach."""
+    from training.report import answer, choose_threshold, headline, summarize
+
     val_pets = np.array([p.label < 2 for p in photos["val"]])
     threshold = choose_threshold(probabilities["val"][val_pets, 2], threshold_share)
     everything = [p for name in photos for p in photos[name]]
