@@ -15,7 +15,7 @@ Stages (each cached, so a re-run after a crash, or with another head, redoes onl
 Public API:
     prepare(recipe, run_dir) -> Prepared
     cache(recipe, prepared, log) -> {set name: views}
-    train(recipe, prepared, caches, log) -> Trained
+    train(recipe, prepared, caches, log, run_dir=None) -> Trained   (run_dir keeps each fine-tuning run)
     build_release(recipe, out, run_dir, log) -> card
 """
 
@@ -300,7 +300,7 @@ def train_frozen_head(recipe: Recipe, sets, val: tuple, *, imagenet_branch=None,
     return classifier, history
 
 
-def train(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> Trained:
+def train(recipe: Recipe, prepared: Prepared, caches: dict, log=print, run_dir=None) -> Trained:
     t, m = recipe.train, recipe.model
     seconds, metrics = {}, {}
     bottom, top, imagenet_top = build_backbone(m.backbone, m.size, m.cut)
@@ -323,13 +323,36 @@ def train(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> Traine
 
     if t.fine_epochs:
         started = time.perf_counter()
-        for layer in top.layers:  # batch norm keeps its ImageNet statistics
-            layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
-        act = keras.Input(top.input.shape[1:], name="activations")
-        logits = keras.Input((1000,), name="imagenet_logits")
-        tuned = keras.Model([act, logits], classifier([top(act), logits]))
+        val_fine = ([view0(caches["val"], "act"), view0(caches["val"], "logits")], _one_hot(val_labels))
+        histories, metrics["fine_tuned_val"] = fine_tune(
+            recipe, top, classifier, sets, val_fine, log, keep=run_dir
+        )
+        history |= histories
+        seconds["fine_tune"] = time.perf_counter() - started
+        metrics["fine_tuned_val_accuracy"] = metrics["fine_tuned_val"][-1]["val_accuracy"]
+    # without fine-tuning the features ARE the ImageNet top's: one copy of the top, not two
+    released = copy_head(classifier, _head_like(recipe, top.output.shape[-1], vote))
+    model = assemble(bottom, top if t.fine_epochs else None, imagenet_top, released, m.backbone)
+    return Trained(model, frozen_model, history, metrics, seconds)
+
+
+def fine_tune(recipe: Recipe, top, classifier, sets, val: tuple, log=print, keep=None) -> tuple[dict, list]:
+    """The top's blocks and the head trained together on the cached activations, ``train.soup`` times
+    from the same start (the frozen-phase head), each run with its own batch seed; ``top`` and
+    ``classifier`` end with the mean of the runs' weights. Averaging runs that share their start keeps
+    them in one basin (Wortsman et al. 2022, "Model soups"), so the mean is one network as good as the
+    runs or better, and less a draw of one seed. Returns (each run's history by name: ``fine_tune``,
+    ``fine_tune 2``, ...; the val loss and accuracy of each run, then of their mean). ``keep``: a folder
+    that keeps each run's weights (``fine-tune-seed-<seed>.npz``, in ``tuned.get_weights()`` order), to
+    export or measure one run alone."""
+    t = recipe.train
+    tuned = tunable(top, classifier)
+    start, runs, histories, scores = [v.numpy() for v in tuned.variables], [], {}, []
+    for run in range(t.soup):
+        for variable, value in zip(tuned.variables, start, strict=True):  # dropout's seed state too
+            variable.assign(value)
         batches = ViewBatches(
-            [(views["act"], views["logits"], y, w) for views, y, w in sets], t.batch_size, t.seed
+            [(views["act"], views["logits"], y, w) for views, y, w in sets], t.batch_size, t.seed + run
         )
         schedule = keras.optimizers.schedules.CosineDecay(t.fine_lr, t.fine_epochs * len(batches))
         tuned.compile(
@@ -338,21 +361,38 @@ def train(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> Traine
             metrics=["accuracy"],
             weighted_metrics=[],
         )
-        val_fine = ([view0(caches["val"], "act"), view0(caches["val"], "logits")], _one_hot(val_labels))
-        history["fine_tune"] = tuned.fit(
+        history = tuned.fit(
             batches,
             epochs=t.fine_epochs,
-            validation_data=val_fine,
+            validation_data=val,
             callbacks=[keras.callbacks.EarlyStopping(patience=t.patience, restore_best_weights=True)],
             verbose=2,
         ).history
-        seconds["fine_tune"] = time.perf_counter() - started
-        metrics["fine_tuned_val_accuracy"] = _accuracy(tuned.predict(val_fine[0], verbose=0), val_labels)
-        log(f"fine-tuned: {metrics}")
-    # without fine-tuning the features ARE the ImageNet top's: one copy of the top, not two
-    released = copy_head(classifier, _head_like(recipe, top.output.shape[-1], vote))
-    model = assemble(bottom, top if t.fine_epochs else None, imagenet_top, released, m.backbone)
-    return Trained(model, frozen_model, history, metrics, seconds)
+        histories["fine_tune" + (f" {run + 1}" if run else "")] = history
+        runs.append(tuned.get_weights())
+        if keep is not None:
+            np.savez(Path(keep) / f"fine-tune-seed-{t.seed + run}.npz", *runs[-1])
+        scores.append(_val_score(tuned, val, f"batch seed {t.seed + run}", log))
+    if t.soup > 1:
+        tuned.set_weights([np.mean(weights, axis=0) for weights in zip(*runs, strict=True)])
+        scores.append(_val_score(tuned, val, "mean of the runs", log))
+    return histories, scores
+
+
+def tunable(top, classifier) -> keras.Model:
+    """``[activations, ImageNet logits] -> probabilities`` with the top's blocks and the head trainable,
+    batch norm kept at its ImageNet statistics; its ``get_weights()`` order is that of the kept runs."""
+    for layer in top.layers:
+        layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+    act = keras.Input(top.input.shape[1:], name="activations")
+    logits = keras.Input((1000,), name="imagenet_logits")
+    return keras.Model([act, logits], classifier([top(act), logits]))
+
+
+def _val_score(model, val: tuple, name: str, log) -> dict:
+    loss, accuracy = model.evaluate(val[0], val[1], verbose=0, batch_size=256)
+    log(f"fine-tuned ({name}): val loss {loss:.4f}, accuracy {accuracy:.4f}")
+    return {"weights": name, "val_loss": round(float(loss), 5), "val_accuracy": round(float(accuracy), 5)}
 
 
 def _head_like(recipe: Recipe, features: int, vote: float):
@@ -743,7 +783,7 @@ def build_release(recipe: Recipe, out, run_dir, *, ablations=None, log=None) -> 
         from training.report import variants_table
 
         Path(ablations).with_suffix(".md").write_text("\n".join(variants_table(results)) + "\n")
-    trained = train(recipe, prepared, caches, log)
+    trained = train(recipe, prepared, caches, log, run_dir)
     trained.model.save(run_dir / "model.keras")
     (run_dir / "history.json").write_text(
         json.dumps(

@@ -70,6 +70,9 @@ class TrainSettings:
     hidden: int = 0  # > 0: a hidden ReLU6 layer of this width in the head (on the features)
     neither_weight: float = 2.0  # class weight of "neither" photos (they are few)
     seed: int = 0
+    #: fine-tuning runs from the one frozen-phase head, their batches drawn with seeds seed, seed + 1, ...;
+    #: the released network takes the mean of their weights (a "model soup"): one network's size and speed
+    soup: int = 1
     calibration_images: int = 300
 
 

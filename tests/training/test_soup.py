@@ -1,0 +1,92 @@
+"""Fine-tuning runs averaged into one network (``train.soup``, ``training.build.fine_tune``): a real, if
+tiny, run on the fixture photos of the release recipe (64 px, cut 14)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+build = pytest.importorskip("training.build")
+from training.threeclass import build_backbone  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def _quiet(message) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def frozen_phase(release_run):
+    """The tiny release's cached views, and its network and head as the frozen phase leaves them."""
+    recipe, _, _, run_dir = release_run
+    recipe = replace(recipe, train=replace(recipe.train, fine_epochs=2))
+    prepared = build.prepare(recipe, run_dir, log=_quiet)
+    caches = build.cache(recipe, prepared, log=_quiet)
+    sets = build._train_sets(recipe, prepared, caches)
+    labels = build.labels_of(prepared, "val")
+    frozen_val = ([build.view0(caches["val"], "pooled"), build.view0(caches["val"], "logits")], labels)
+    classifier, _ = build.train_frozen_head(recipe, sets, frozen_val, log=_quiet)
+    _, top, _ = build_backbone(recipe.model.backbone, recipe.model.size, recipe.model.cut)
+    val = ([build.view0(caches["val"], "act"), build.view0(caches["val"], "logits")], np.eye(3)[labels])
+    start = [v.numpy() for v in top.variables + classifier.variables]
+    return recipe, sets, val, top, classifier, start
+
+
+def _fine_tune(frozen_phase, folder, **train):
+    """``fine_tune`` from the frozen phase's start, keeping each run in ``folder``; (its scores, the
+    weights it leaves)."""
+    recipe, sets, val, top, classifier, start = frozen_phase
+    for variable, value in zip(top.variables + classifier.variables, start, strict=True):
+        variable.assign(value)
+    recipe = replace(recipe, train=replace(recipe.train, **train))
+    _, scores = build.fine_tune(recipe, top, classifier, sets, val, log=_quiet, keep=folder)
+    return scores, top.get_weights() + classifier.get_weights()
+
+
+def _kept(path) -> list[np.ndarray]:
+    with np.load(path) as arrays:
+        return [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+
+
+def test_given_a_soup_of_two_when_fine_tuned_then_the_network_is_the_mean_of_the_two_seeds_runs(
+    frozen_phase, tmp_path
+):
+    seed = frozen_phase[0].train.seed
+    scores, souped = _fine_tune(frozen_phase, tmp_path, soup=2)
+
+    assert [s["weights"] for s in scores] == [
+        f"batch seed {seed}",
+        f"batch seed {seed + 1}",
+        "mean of the runs",
+    ]
+    first, second = (_kept(tmp_path / f"fine-tune-seed-{s}.npz") for s in (seed, seed + 1))
+    assert sum(not np.array_equal(a, b) for a, b in zip(first, second, strict=True)) > 2, (
+        "another batch seed trains another network"
+    )
+    for mean, a, b in zip(souped, first, second, strict=True):
+        np.testing.assert_allclose(mean, (a + b) / 2, rtol=0, atol=1e-7)
+
+
+def test_given_a_soup_when_scored_then_the_mean_is_scored_on_val_as_the_network_it_leaves(
+    frozen_phase, tmp_path
+):
+    _, _, val, top, classifier, _ = frozen_phase
+    scores, _ = _fine_tune(frozen_phase, tmp_path, soup=2)
+    act, logits = keras.Input(top.input.shape[1:]), keras.Input((1000,))
+    left = keras.Model([act, logits], classifier([top(act), logits]))
+    left.compile(loss="categorical_crossentropy")  # as fine-tuning scores it (from the softmax's logits)
+    assert scores[-1]["val_loss"] == pytest.approx(left.evaluate(val[0], val[1], verbose=0), abs=1e-4)
+    assert scores[-1]["val_loss"] not in {s["val_loss"] for s in scores[:-1]}
+
+
+def test_given_one_run_when_fine_tuned_then_it_is_kept_and_scored_once(frozen_phase, tmp_path):
+    seed = frozen_phase[0].train.seed
+    scores, weights = _fine_tune(frozen_phase, tmp_path, soup=1)
+    assert [s["weights"] for s in scores] == [f"batch seed {seed}"]
+    assert [p.name for p in tmp_path.iterdir()] == [f"fine-tune-seed-{seed}.npz"]
+    for kept, left in zip(_kept(tmp_path / f"fine-tune-seed-{seed}.npz"), weights, strict=True):
+        np.testing.assert_array_equal(kept, left)
