@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from training.build import _head_like, cache, measure_head, photos_of, prepare, tunable
+from training.build import _head_like, cache, kept_runs, measure_head, photos_of, prepare, tunable
 from training.recipe import load_recipe
 from training.sources import LABELS3
 from training.threeclass import build_backbone, copy_head, head
@@ -57,12 +57,7 @@ def main() -> None:
     )
     tuned = tunable(top, classifier)
 
-    runs = {}
-    for path in sorted(args.run_dir.glob("fine-tune-seed-*.npz")):
-        with np.load(path) as arrays:
-            runs[f"batch seed {path.stem.rsplit('-', 1)[1]}"] = [
-                arrays[f"arr_{i}"] for i in range(len(arrays.files))
-            ]
+    runs = {f"batch seed {seed}": weights for seed, weights in kept_runs(args.run_dir).items()}
     runs["mean of the runs"] = [np.mean(w, axis=0) for w in zip(*runs.values(), strict=True)]
     results = {"recipe": str(args.recipe), "overrides": args.set, "run_dir": str(args.run_dir), "vote": vote}
     for name, weights in runs.items():

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import keras
@@ -31,7 +31,7 @@ import numpy as np
 
 from catdog.card import CLASS_PROBABILITY, NeitherCheck
 from training.data import Split
-from training.recipe import Recipe
+from training.recipe import Recipe, ReleaseInfo, recipe_dict
 from training.sources import LABELS3, dataset_card, make_source_split, scan_folder, source_of
 from training.threeclass import ViewBatches, assemble, build_backbone, copy_head, head
 from training.views import (
@@ -342,17 +342,21 @@ def fine_tune(recipe: Recipe, top, classifier, sets, val: tuple, log=print, keep
     ``classifier`` end with the mean of the runs' weights. Averaging runs that share their start keeps
     them in one basin (Wortsman et al. 2022, "Model soups"), so the mean is one network as good as the
     runs or better, and less a draw of one seed. Returns (each run's history by name: ``fine_tune``,
-    ``fine_tune 2``, ...; the val loss and accuracy of each run, then of their mean). ``keep``: a folder
-    that keeps each run's weights (``fine-tune-seed-<seed>.npz``, in ``tuned.get_weights()`` order), to
-    export or measure one run alone."""
+    ``fine_tune 2``, ...; the val loss and accuracy of each run, then of their mean).
+
+    ``keep``: a folder that keeps each run (``fine-tune-seed-<seed>.npz``, ``kept_runs``), to measure one
+    run alone, and to reuse instead of retraining: a run kept from the same recipe (its names and the
+    number of runs aside) is loaded, so a longer soup, or a build after a crash, trains only the runs
+    it lacks."""
     t = recipe.train
-    tuned = tunable(top, classifier)
+    tuned, key = tunable(top, classifier), run_key(recipe)
+    kept = kept_runs(keep, key) if keep is not None else {}
     start, runs, histories, scores = [v.numpy() for v in tuned.variables], [], {}, []
-    for run in range(t.soup):
+    for seed in range(t.seed, t.seed + t.soup):
         for variable, value in zip(tuned.variables, start, strict=True):  # dropout's seed state too
             variable.assign(value)
         batches = ViewBatches(
-            [(views["act"], views["logits"], y, w) for views, y, w in sets], t.batch_size, t.seed + run
+            [(views["act"], views["logits"], y, w) for views, y, w in sets], t.batch_size, seed
         )
         schedule = keras.optimizers.schedules.CosineDecay(t.fine_lr, t.fine_epochs * len(batches))
         tuned.compile(
@@ -361,22 +365,44 @@ def fine_tune(recipe: Recipe, top, classifier, sets, val: tuple, log=print, keep
             metrics=["accuracy"],
             weighted_metrics=[],
         )
-        history = tuned.fit(
-            batches,
-            epochs=t.fine_epochs,
-            validation_data=val,
-            callbacks=[keras.callbacks.EarlyStopping(patience=t.patience, restore_best_weights=True)],
-            verbose=2,
-        ).history
-        histories["fine_tune" + (f" {run + 1}" if run else "")] = history
+        if seed in kept:
+            tuned.set_weights(kept[seed])
+            log(f"fine-tuning run of batch seed {seed}: kept in {keep}, not retrained")
+        else:
+            histories["fine_tune" + (f" {seed - t.seed + 1}" if seed > t.seed else "")] = tuned.fit(
+                batches,
+                epochs=t.fine_epochs,
+                validation_data=val,
+                callbacks=[keras.callbacks.EarlyStopping(patience=t.patience, restore_best_weights=True)],
+                verbose=2,
+            ).history
+            if keep is not None:
+                np.savez(Path(keep) / f"fine-tune-seed-{seed}.npz", *tuned.get_weights(), recipe=key)
         runs.append(tuned.get_weights())
-        if keep is not None:
-            np.savez(Path(keep) / f"fine-tune-seed-{t.seed + run}.npz", *runs[-1])
-        scores.append(_val_score(tuned, val, f"batch seed {t.seed + run}", log))
+        scores.append(_val_score(tuned, val, f"batch seed {seed}", log))
     if t.soup > 1:
         tuned.set_weights([np.mean(weights, axis=0) for weights in zip(*runs, strict=True)])
         scores.append(_val_score(tuned, val, "mean of the runs", log))
     return histories, scores
+
+
+def run_key(recipe: Recipe) -> str:
+    """What a fine-tuning run depends on: the resolved recipe without its names and number of runs."""
+    same = replace(recipe, release=ReleaseInfo(), train=replace(recipe.train, soup=1))
+    return json.dumps(recipe_dict(same), sort_keys=True)
+
+
+def kept_runs(folder, key: str | None = None) -> dict[int, list[np.ndarray]]:
+    """The fine-tuning runs kept in ``folder`` by batch seed, each as ``tunable(...).get_weights()``;
+    with ``key`` (``run_key``) only those trained from that recipe."""
+    runs = {}
+    for path in sorted(Path(folder).glob("fine-tune-seed-*.npz")):
+        with np.load(path) as arrays:
+            if key is not None and ("recipe" not in arrays.files or str(arrays["recipe"]) != key):
+                continue
+            weights = [arrays[f"arr_{i}"] for i in range(len(arrays.files) - ("recipe" in arrays.files))]
+        runs[int(path.stem.rsplit("-", 1)[1])] = weights
+    return dict(sorted(runs.items()))
 
 
 def tunable(top, classifier) -> keras.Model:
@@ -526,8 +552,6 @@ def end_to_end_figures(probabilities: dict[str, np.ndarray], photos: dict, thres
 
 def ablations(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> dict:
     """Frozen-feature heads trained with one ingredient changed each: what each ingredient buys."""
-    from dataclasses import replace
-
     from training.report import headline, summarize
 
     photos = photos_of(prepared)
@@ -592,7 +616,6 @@ def export_release(
 ) -> dict:
     """int8 into ``out``, float beside it in ``run_dir/float``; the threshold from val; the card."""
     from training.export import export_model, representative_sample, update_card
-    from training.recipe import recipe_dict
     from training.report import answer, choose_threshold, headline, summarize
 
     m, t = recipe.model, recipe.train

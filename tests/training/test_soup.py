@@ -47,11 +47,6 @@ def _fine_tune(frozen_phase, folder, **train):
     return scores, top.get_weights() + classifier.get_weights()
 
 
-def _kept(path) -> list[np.ndarray]:
-    with np.load(path) as arrays:
-        return [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
-
-
 def test_given_a_soup_of_two_when_fine_tuned_then_the_network_is_the_mean_of_the_two_seeds_runs(
     frozen_phase, tmp_path
 ):
@@ -63,7 +58,9 @@ def test_given_a_soup_of_two_when_fine_tuned_then_the_network_is_the_mean_of_the
         f"batch seed {seed + 1}",
         "mean of the runs",
     ]
-    first, second = (_kept(tmp_path / f"fine-tune-seed-{s}.npz") for s in (seed, seed + 1))
+    kept = build.kept_runs(tmp_path)
+    assert list(kept) == [seed, seed + 1]
+    first, second = kept[seed], kept[seed + 1]
     assert sum(not np.array_equal(a, b) for a, b in zip(first, second, strict=True)) > 2, (
         "another batch seed trains another network"
     )
@@ -88,5 +85,39 @@ def test_given_one_run_when_fine_tuned_then_it_is_kept_and_scored_once(frozen_ph
     scores, weights = _fine_tune(frozen_phase, tmp_path, soup=1)
     assert [s["weights"] for s in scores] == [f"batch seed {seed}"]
     assert [p.name for p in tmp_path.iterdir()] == [f"fine-tune-seed-{seed}.npz"]
-    for kept, left in zip(_kept(tmp_path / f"fine-tune-seed-{seed}.npz"), weights, strict=True):
+    for kept, left in zip(build.kept_runs(tmp_path)[seed], weights, strict=True):
+        np.testing.assert_array_equal(kept, left)
+
+
+def test_given_a_kept_run_when_the_soup_grows_then_only_the_new_run_trains(frozen_phase, tmp_path):
+    seed = frozen_phase[0].train.seed
+    _fine_tune(frozen_phase, tmp_path, soup=1)
+    first = tmp_path / f"fine-tune-seed-{seed}.npz"
+    before = first.stat().st_mtime_ns
+    recipe, sets, val, top, classifier, start = frozen_phase
+    for variable, value in zip(top.variables + classifier.variables, start, strict=True):
+        variable.assign(value)
+    grown = replace(recipe, train=replace(recipe.train, soup=2))
+    histories, _ = build.fine_tune(grown, top, classifier, sets, val, log=_quiet, keep=tmp_path)
+
+    assert first.stat().st_mtime_ns == before
+    assert list(histories) == ["fine_tune 2"], "the kept run is not trained again"
+    kept = build.kept_runs(tmp_path)
+    for mean, a, b in zip(
+        top.get_weights() + classifier.get_weights(), kept[seed], kept[seed + 1], strict=True
+    ):
+        np.testing.assert_allclose(mean, (a + b) / 2, rtol=0, atol=1e-7)
+
+
+def test_given_a_run_kept_from_another_recipe_when_fine_tuned_then_it_is_trained_again(
+    frozen_phase, tmp_path
+):
+    seed = frozen_phase[0].train.seed
+    _fine_tune(frozen_phase, tmp_path, soup=1, fine_lr=1e-3)
+    other = build.kept_runs(tmp_path)[seed]
+    _, weights = _fine_tune(frozen_phase, tmp_path, soup=1)
+
+    assert list(build.kept_runs(tmp_path)) == [seed]
+    assert any(not np.array_equal(a, b) for a, b in zip(other, build.kept_runs(tmp_path)[seed], strict=True))
+    for kept, left in zip(build.kept_runs(tmp_path)[seed], weights, strict=True):
         np.testing.assert_array_equal(kept, left)
