@@ -340,8 +340,9 @@ def fine_tune(recipe: Recipe, top, classifier, sets, val: tuple, log=print, keep
     """The top's blocks and the head trained together on the cached activations, ``train.soup`` times
     from the same start (the frozen-phase head), each run with its own batch seed; ``top`` and
     ``classifier`` end with the mean of the runs' weights. Averaging runs that share their start keeps
-    them in one basin (Wortsman et al. 2022, "Model soups"), so the mean is one network as good as the
-    runs or better, and less a draw of one seed. Returns (each run's history by name: ``fine_tune``,
+    them in one basin (Wortsman et al. 2022, "Model soups"), so their mean is one network, less a draw
+    of one seed than any run (its val loss was below every run's for 2.1.0's recipe, its val mistakes
+    were not: docs/transfer.md). Returns (each run's history by name: ``fine_tune``,
     ``fine_tune 2``, ...; the val loss and accuracy of each run, then of their mean).
 
     ``keep``: a folder that keeps each run (``fine-tune-seed-<seed>.npz``, ``kept_runs``), to measure one

@@ -165,6 +165,10 @@ def parse_recipe(document: dict, overrides=()) -> Recipe:
     if unknown:
         raise ValueError(f"unknown recipe sections: {sorted(unknown)}")
     values = {name: _section(cls, document.get(name, {})) for name, cls in sections.items()}
+    if values["train"].soup < 1:
+        raise ValueError(
+            f"train.soup is how many fine-tuning runs to average (1 or more), got {values['train'].soup}"
+        )
     data = tuple(_section(Source, source) for source in document.get("data", []))
     if not data:
         raise ValueError("a recipe needs at least one [[data]] folder")

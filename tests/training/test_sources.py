@@ -155,6 +155,10 @@ def test_given_a_recipe_when_parsed_then_unset_settings_are_the_dataclass_defaul
         parse_recipe({"data": [{"folder": "x"}], "train": {"fine_epoch": 5}})
     with pytest.raises(ValueError, match="data"):
         parse_recipe({})
+    with pytest.raises(
+        ValueError, match=r"train.soup is how many fine-tuning runs to average \(1 or more\), got 0"
+    ):
+        parse_recipe({"data": [{"folder": "x"}]}, ["train.soup=0"])
 
 
 def test_given_the_recipe_a_card_records_when_read_back_then_it_is_the_recipe_and_older_cards_get_defaults():
