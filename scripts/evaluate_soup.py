@@ -16,10 +16,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from training.build import _head_like, cache, kept_runs, measure_head, photos_of, prepare, tunable
+from training.build import cache, kept_runs, measure_head, photos_of, prepare, recipe_head, tunable
 from training.recipe import load_recipe
-from training.sources import LABELS3
-from training.threeclass import build_backbone, copy_head, head
+from training.threeclass import build_backbone, copy_head
 
 
 def val_mistakes(report: dict) -> dict[str, int]:
@@ -49,22 +48,21 @@ def main() -> None:
     trained = json.loads((args.run_dir / "float" / "model.json").read_text())["training"]
     vote = trained["keras_accuracy_on_cached_activations"]["imagenet_vote_weight"]
 
-    m, t = recipe.model, recipe.train
+    m = recipe.model
     _, top, _ = build_backbone(m.backbone, m.size, m.cut)
     features = top.output.shape[-1]
-    classifier = head(
-        features, len(LABELS3), t.dropout, m.imagenet_branch, t.hidden, logits_terms=m.logits_terms
-    )
+    classifier = recipe_head(recipe, features, 0.0)  # as fine-tuning trains it: the vote comes after
     tuned = tunable(top, classifier)
+    released = recipe_head(recipe, features, vote)
+    act, logits = tuned.inputs
+    model = keras.Model(tuned.inputs, released([top(act), logits]))
 
     runs = {f"batch seed {seed}": weights for seed, weights in kept_runs(args.run_dir).items()}
     runs["mean of the runs"] = [np.mean(w, axis=0) for w in zip(*runs.values(), strict=True)]
     results = {"recipe": str(args.recipe), "overrides": args.set, "run_dir": str(args.run_dir), "vote": vote}
     for name, weights in runs.items():
         tuned.set_weights(weights)
-        released = copy_head(classifier, _head_like(recipe, features, vote))
-        act, logits = tuned.inputs
-        model = keras.Model(tuned.inputs, released([top(act), logits]))
+        copy_head(classifier, released)
         figures = measure_head(model, caches, photos, recipe.neither.max_pets_neither, kind="act")
         results[name] = {"threshold": figures["threshold"], "val_mistakes": val_mistakes(figures["report"])}
         results[name] |= figures["headline"]

@@ -317,7 +317,7 @@ def train(recipe: Recipe, prepared: Prepared, caches: dict, log=print, run_dir=N
     vote, metrics["imagenet_vote_on_val"] = choose_vote(recipe, classifier, val_frozen)
     metrics["imagenet_vote_weight"] = vote
     log(f"ImageNet vote on neither: weight {vote} ({metrics['imagenet_vote_on_val']})")
-    frozen_head = copy_head(classifier, _head_like(recipe, top.output.shape[-1], vote))
+    frozen_head = copy_head(classifier, recipe_head(recipe, top.output.shape[-1], vote))
     frozen_model = assemble(bottom, None, imagenet_top, frozen_head, f"{m.backbone}_frozen")
     history = {"frozen": frozen_history}
 
@@ -329,9 +329,8 @@ def train(recipe: Recipe, prepared: Prepared, caches: dict, log=print, run_dir=N
         )
         history |= histories
         seconds["fine_tune"] = time.perf_counter() - started
-        metrics["fine_tuned_val_accuracy"] = metrics["fine_tuned_val"][-1]["val_accuracy"]
     # without fine-tuning the features ARE the ImageNet top's: one copy of the top, not two
-    released = copy_head(classifier, _head_like(recipe, top.output.shape[-1], vote))
+    released = copy_head(classifier, recipe_head(recipe, top.output.shape[-1], vote))
     model = assemble(bottom, top if t.fine_epochs else None, imagenet_top, released, m.backbone)
     return Trained(model, frozen_model, history, metrics, seconds)
 
@@ -422,7 +421,8 @@ def _val_score(model, val: tuple, name: str, log) -> dict:
     return {"weights": name, "val_loss": round(float(loss), 5), "val_accuracy": round(float(accuracy), 5)}
 
 
-def _head_like(recipe: Recipe, features: int, vote: float):
+def recipe_head(recipe: Recipe, features: int, vote: float):
+    """The recipe's head (``training.threeclass.head``) with the ImageNet vote at ``vote``."""
     t, m = recipe.train, recipe.model
     return head(features, len(LABELS3), t.dropout, m.imagenet_branch, t.hidden, vote, m.logits_terms)
 
@@ -439,7 +439,7 @@ def choose_vote(recipe: Recipe, classifier, val: tuple) -> tuple[float, dict]:
     if not recipe.model.imagenet_branch:
         return 0.0, table
     for weight in recipe.neither.imagenet_vote_weights:
-        candidate = copy_head(classifier, _head_like(recipe, features[0].shape[-1], weight))
+        candidate = copy_head(classifier, recipe_head(recipe, features[0].shape[-1], weight))
         probabilities = candidate.predict(features, verbose=0, batch_size=256)
         threshold = choose_threshold(probabilities[pets, 2], recipe.neither.max_pets_neither)
         answers, _ = answer(probabilities, threshold)
