@@ -521,19 +521,26 @@ def imagenet_rule(logits: np.ndarray) -> np.ndarray:
     return np.where(np.isin(top1, IMAGENET_CATS), 0, np.where(np.isin(top1, IMAGENET_DOGS), 1, 2))
 
 
-def measure_head(classifier, caches: dict, photos: dict, threshold_share: float, *, kind="pooled") -> dict:
-    """A head's end-to-end figures on val (threshold chosen there), test and the eval folders, on view 0
-    of the cached features (Keras, float): quick enough to compare training variants."""
-    probabilities = {
+def head_probabilities(classifier, caches: dict, photos: dict, *, kind="pooled") -> dict[str, np.ndarray]:
+    """A head's probabilities per part of ``photos`` (val, test, each eval folder), on view 0 of the
+    cached features (Keras, float)."""
+    return {
         name: classifier.predict(
             [view0(caches[key], kind), view0(caches[key], "logits")], verbose=0, batch_size=256
         )
-        for name, key in _part_caches(caches, photos).items()
+        for name, key in part_caches(caches, photos).items()
     }
+
+
+def measure_head(classifier, caches: dict, photos: dict, threshold_share: float, *, kind="pooled") -> dict:
+    """A head's end-to-end figures on val (threshold chosen there), test and the eval folders, on view 0
+    of the cached features (Keras, float): quick enough to compare training variants."""
+    probabilities = head_probabilities(classifier, caches, photos, kind=kind)
     return end_to_end_figures(probabilities, photos, threshold_share)
 
 
-def _part_caches(caches: dict, photos: dict) -> dict[str, str]:
+def part_caches(caches: dict, photos: dict) -> dict[str, str]:
+    """The cache of each part of ``photos``: ``val``, ``test``, ``eval/<folder>``."""
     return {name: (name if name in ("val", "test") else f"eval/{name}") for name in photos}
 
 
@@ -561,7 +568,7 @@ def ablations(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> di
     results = {}
     everything = [p for name in photos for p in photos[name]]
     rule = np.concatenate(
-        [imagenet_rule(view0(caches[k], "logits")) for k in _part_caches(caches, photos).values()]
+        [imagenet_rule(view0(caches[k], "logits")) for k in part_caches(caches, photos).values()]
     )
     results["ImageNet-1k head alone (top-1 rule)"] = {
         "threshold": None,
