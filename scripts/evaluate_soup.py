@@ -2,7 +2,8 @@
 (``<run>/fine-tune-seed-<seed>.npz``) and of their mean, measured alike (float, on the cached views, each
 with its own threshold on val and the release's ImageNet vote), so that the mean is compared with its own
 runs and not with another draw; and how many of the runs get each val photo wrong (a photo every run
-gets wrong is the recipe's, one that some runs get wrong is the draw's):
+gets wrong is the recipe's, one that some runs get wrong is the draw's). ``--set model.frozen_copy=false``
+measures the same runs as the graph without the frozen copy would answer:
 
     nice -n 10 .venv/bin/python scripts/evaluate_soup.py training/recipes/2.1.0.toml runs/release-soup3 \
         --set train.soup=3 --out docs/evaluation/candidates/soup-3-runs.json
@@ -58,13 +59,16 @@ def kept_probabilities(recipe_path: Path, overrides: list[str], run_dir: Path) -
     vote = trained["keras_accuracy_on_cached_activations"]["imagenet_vote_weight"]
 
     m = recipe.model
-    _, top, _ = build_backbone(m.backbone, m.size, m.cut)
-    features = top.output.shape[-1]
-    classifier = recipe_head(recipe, features, 0.0)  # as fine-tuning trains it: the vote comes after
+    _, top, imagenet_top = build_backbone(m.backbone, m.size, m.cut)
+    width = top.output.shape[-1]
+    classifier = recipe_head(recipe, width, 0.0)  # as fine-tuning trains it: the vote comes after
     tuned = tunable(top, classifier)
-    released = recipe_head(recipe, features, vote)
+    released = recipe_head(recipe, width, vote)
     act, logits = tuned.inputs
-    model = keras.Model(tuned.inputs, released([top(act), logits]))
+    features = top(act)
+    if not m.frozen_copy:  # the vote reads ImageNet's layer on the fine-tuned features, as exported
+        logits = imagenet_top.get_layer("imagenet_logits")(features)
+    model = keras.Model(tuned.inputs, released([features, logits]))
 
     runs = {f"batch seed {seed}": weights for seed, weights in kept_runs(run_dir).items()}
     runs[MEAN] = [np.mean(w, axis=0) for w in zip(*runs.values(), strict=True)]

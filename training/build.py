@@ -331,7 +331,8 @@ def train(recipe: Recipe, prepared: Prepared, caches: dict, log=print, run_dir=N
         seconds["fine_tune"] = time.perf_counter() - started
     # without fine-tuning the features ARE the ImageNet top's: one copy of the top, not two
     released = copy_head(classifier, recipe_head(recipe, top.output.shape[-1], vote))
-    model = assemble(bottom, top if t.fine_epochs else None, imagenet_top, released, m.backbone)
+    tuned_top = top if t.fine_epochs else None
+    model = assemble(bottom, tuned_top, imagenet_top, released, m.backbone, m.frozen_copy)
     return Trained(model, frozen_model, history, metrics, seconds)
 
 
@@ -387,9 +388,11 @@ def fine_tune(recipe: Recipe, top, classifier, sets, val: tuple, log=print, keep
 
 
 def run_key(recipe: Recipe) -> str:
-    """What a fine-tuning run depends on: the resolved recipe without its names and number of runs."""
-    same = replace(recipe, release=ReleaseInfo(), train=replace(recipe.train, soup=1))
-    return json.dumps(recipe_dict(same), sort_keys=True)
+    """What a fine-tuning run depends on: the resolved recipe without its names, its number of runs and
+    where the released graph reads the ImageNet logits (``model.frozen_copy``: after training)."""
+    same = recipe_dict(replace(recipe, release=ReleaseInfo(), train=replace(recipe.train, soup=1)))
+    del same["model"]["frozen_copy"]
+    return json.dumps(same, sort_keys=True)
 
 
 def kept_runs(folder, key: str | None = None) -> dict[int, list[np.ndarray]]:

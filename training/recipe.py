@@ -45,6 +45,11 @@ class ModelSettings:
     cut: int = 11  # blocks cut..last + head conv are fine-tuned; below the cut is frozen and cached
     imagenet_branch: bool = True  # the frozen ImageNet top's logits feed the 3-class head too
     logits_terms: bool = True  # trained dense layers on the ImageNet logits (False: only the vote)
+    #: with fine-tuning, where the released graph takes the ImageNet logits (the "neither" vote) from: a
+    #: frozen copy of the fine-tuned blocks, which keeps them as published but runs those blocks twice
+    #: (True), or ImageNet's own last layer on the fine-tuned features (False: one network). Training
+    #: reads the cached logits either way, so runs kept by one are reused by the other.
+    frozen_copy: bool = True
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ Asirra's cats and dogs. Training (on cached views, ``training.views``):
 Public API:
     build_backbone(settings) -> (bottom, top, imagenet_top) where imagenet_top(act) -> [pooled, logits]
     head(features, num_classes, dropout) -> keras.Model  ([features, logits] -> probabilities)
-    assemble(bottom, top, imagenet_top, head) -> keras.Model  (top None: no fine-tuned branch)
+    assemble(bottom, top, imagenet_top, head, frozen_copy) -> keras.Model  (top None: no fine-tuned branch)
     IMAGENET_CATS, IMAGENET_DOGS: ImageNet-1k class ranges of domestic cats and dogs
 """
 
@@ -130,12 +130,20 @@ def imagenet_vote(logits, weight: float, num_classes: int = 3):
     return vote
 
 
-def assemble(bottom, top, imagenet_top, classifier, name: str) -> keras.Model:
-    """Pixels in, probabilities out. ``top`` None: the head reads the frozen ImageNet top's features."""
+def assemble(bottom, top, imagenet_top, classifier, name: str, frozen_copy: bool = True) -> keras.Model:
+    """Pixels in, probabilities out. ``top`` None: the head reads the frozen ImageNet top's features.
+    With a ``top``, the ImageNet logits come from the frozen top (``frozen_copy``) or from ImageNet's
+    last layer on the fine-tuned features (``recipe.ModelSettings.frozen_copy``)."""
     pixels = keras.Input(bottom.input.shape[1:], name="pixels")
     act = bottom(pixels)
-    pooled, logits = imagenet_top(act)
-    features = pooled if top is None else top(act)
+    if top is None:
+        features, logits = imagenet_top(act)
+    elif frozen_copy:
+        _, logits = imagenet_top(act)
+        features = top(act)
+    else:
+        features = top(act)
+        logits = imagenet_top.get_layer("imagenet_logits")(features)
     return keras.Model(pixels, classifier([features, logits]), name=name)
 
 

@@ -104,6 +104,36 @@ def test_given_no_fine_tuning_when_assembled_then_the_head_reads_the_imagenet_to
     np.testing.assert_allclose(without(pixels), classifier([pooled, logits]), atol=1e-6)
 
 
+def test_given_no_frozen_copy_when_assembled_then_the_vote_reads_imagenets_layer_on_the_tuned_features(
+    cat_photos, dog_photos
+):
+    from catdog import load_image, preprocess
+    from training.threeclass import assemble, build_backbone, head
+
+    bottom, top, imagenet_top = build_backbone("efficientnet_lite0", 96, 14)
+    rng = np.random.default_rng(2)
+    top.set_weights([w * rng.normal(1.0, 0.1, w.shape) for w in top.get_weights()])  # as if fine-tuned
+    classifier = head(top.output.shape[-1], imagenet_neither=1.0)  # the vote reads the logits
+    with_copy = assemble(bottom, top, imagenet_top, classifier, "with_copy")
+    one_network = assemble(bottom, top, imagenet_top, classifier, "one_network", frozen_copy=False)
+
+    fc = imagenet_top.get_layer("imagenet_logits")
+    assert imagenet_top.name in {layer.name for layer in with_copy.layers}
+    assert imagenet_top.name not in {layer.name for layer in one_network.layers}
+    assert one_network.count_params() == with_copy.count_params() - (
+        imagenet_top.count_params() - fc.count_params()
+    )
+    photos = cat_photos[:2] + dog_photos[:2]
+    pixels = np.concatenate([preprocess(load_image(path), 96) for path in photos]).astype(np.float32)
+    features = top(bottom(pixels))
+    answers = np.asarray(one_network(pixels))
+    np.testing.assert_allclose(answers, classifier([features, fc(features)]), atol=1e-5)
+    assert np.ptp(answers, axis=0).max() > 0.01, "the photos get different answers"
+    assert np.abs(answers - np.asarray(with_copy(pixels))).max() > 0.01, (
+        "the copy's logits are not the tuned ones"
+    )
+
+
 @pytest.mark.parametrize("kinds", [("act", "pooled", "logits"), ("pooled", "logits")])
 def test_given_the_frozen_network_when_litert_runs_its_float_export_then_outputs_equal_keras(tmp_path, kinds):
     from training.threeclass import build_backbone

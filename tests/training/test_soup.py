@@ -36,22 +36,23 @@ def frozen_phase(release_run):
     return recipe, sets, val, top, classifier, start
 
 
-def _fine_tune(frozen_phase, folder, **train):
-    """``fine_tune`` from the frozen phase's start, keeping each run in ``folder``; (its scores, the
-    weights it leaves)."""
+def _fine_tune(frozen_phase, folder, model=None, **train):
+    """``fine_tune`` from the frozen phase's start with these ``[model]`` and ``[train]`` changes, keeping
+    each run in ``folder``; (the runs it trained, its scores, the weights it leaves)."""
     recipe, sets, val, top, classifier, start = frozen_phase
     for variable, value in zip(top.variables + classifier.variables, start, strict=True):
         variable.assign(value)
-    recipe = replace(recipe, train=replace(recipe.train, **train))
-    _, scores = build.fine_tune(recipe, top, classifier, sets, val, log=_quiet, keep=folder)
-    return scores, top.get_weights() + classifier.get_weights()
+    model, train = replace(recipe.model, **(model or {})), replace(recipe.train, **train)
+    recipe = replace(recipe, model=model, train=train)
+    histories, scores = build.fine_tune(recipe, top, classifier, sets, val, log=_quiet, keep=folder)
+    return histories, scores, top.get_weights() + classifier.get_weights()
 
 
 def test_given_a_soup_of_two_when_fine_tuned_then_the_network_is_the_mean_of_the_two_seeds_runs(
     frozen_phase, tmp_path
 ):
     seed = frozen_phase[0].train.seed
-    scores, souped = _fine_tune(frozen_phase, tmp_path, soup=2)
+    _, scores, souped = _fine_tune(frozen_phase, tmp_path, soup=2)
 
     assert [s["weights"] for s in scores] == [
         f"batch seed {seed}",
@@ -72,7 +73,7 @@ def test_given_a_soup_when_scored_then_the_mean_is_scored_on_val_as_the_network_
     frozen_phase, tmp_path
 ):
     _, _, val, top, classifier, _ = frozen_phase
-    scores, _ = _fine_tune(frozen_phase, tmp_path, soup=2)
+    _, scores, _ = _fine_tune(frozen_phase, tmp_path, soup=2)
     act, logits = keras.Input(top.input.shape[1:]), keras.Input((1000,))
     left = keras.Model([act, logits], classifier([top(act), logits]))
     left.compile(loss="categorical_crossentropy")  # as fine-tuning scores it (from the softmax's logits)
@@ -82,7 +83,7 @@ def test_given_a_soup_when_scored_then_the_mean_is_scored_on_val_as_the_network_
 
 def test_given_one_run_when_fine_tuned_then_it_is_kept_and_scored_once(frozen_phase, tmp_path):
     seed = frozen_phase[0].train.seed
-    scores, weights = _fine_tune(frozen_phase, tmp_path, soup=1)
+    _, scores, weights = _fine_tune(frozen_phase, tmp_path, soup=1)
     assert [s["weights"] for s in scores] == [f"batch seed {seed}"]
     assert [p.name for p in tmp_path.iterdir()] == [f"fine-tune-seed-{seed}.npz"]
     for kept, left in zip(build.kept_runs(tmp_path)[seed], weights, strict=True):
@@ -94,19 +95,28 @@ def test_given_a_kept_run_when_the_soup_grows_then_only_the_new_run_trains(froze
     _fine_tune(frozen_phase, tmp_path, soup=1)
     first = tmp_path / f"fine-tune-seed-{seed}.npz"
     before = first.stat().st_mtime_ns
-    recipe, sets, val, top, classifier, start = frozen_phase
-    for variable, value in zip(top.variables + classifier.variables, start, strict=True):
-        variable.assign(value)
-    grown = replace(recipe, train=replace(recipe.train, soup=2))
-    histories, _ = build.fine_tune(grown, top, classifier, sets, val, log=_quiet, keep=tmp_path)
+    histories, _, grown = _fine_tune(frozen_phase, tmp_path, soup=2)
 
     assert first.stat().st_mtime_ns == before
     assert list(histories) == ["fine_tune 2"], "the kept run is not trained again"
     kept = build.kept_runs(tmp_path)
-    for mean, a, b in zip(
-        top.get_weights() + classifier.get_weights(), kept[seed], kept[seed + 1], strict=True
-    ):
+    for mean, a, b in zip(grown, kept[seed], kept[seed + 1], strict=True):
         np.testing.assert_allclose(mean, (a + b) / 2, rtol=0, atol=1e-7)
+
+
+def test_given_a_run_kept_with_the_frozen_copy_when_the_recipe_drops_the_copy_then_the_run_is_reused(
+    frozen_phase, tmp_path
+):
+    seed = frozen_phase[0].train.seed
+    _, _, with_copy = _fine_tune(frozen_phase, tmp_path, soup=1)
+    kept = tmp_path / f"fine-tune-seed-{seed}.npz"
+    before = kept.stat().st_mtime_ns
+    histories, _, without_copy = _fine_tune(frozen_phase, tmp_path, model={"frozen_copy": False}, soup=1)
+
+    assert histories == {}, "where the graph reads the ImageNet logits does not change training"
+    assert kept.stat().st_mtime_ns == before
+    for a, b in zip(with_copy, without_copy, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_given_a_run_kept_from_another_recipe_when_fine_tuned_then_it_is_trained_again(
@@ -115,7 +125,7 @@ def test_given_a_run_kept_from_another_recipe_when_fine_tuned_then_it_is_trained
     seed = frozen_phase[0].train.seed
     _fine_tune(frozen_phase, tmp_path, soup=1, fine_lr=1e-3)
     other = build.kept_runs(tmp_path)[seed]
-    _, weights = _fine_tune(frozen_phase, tmp_path, soup=1)
+    _, _, weights = _fine_tune(frozen_phase, tmp_path, soup=1)
 
     assert list(build.kept_runs(tmp_path)) == [seed]
     assert any(not np.array_equal(a, b) for a, b in zip(other, build.kept_runs(tmp_path)[seed], strict=True))
