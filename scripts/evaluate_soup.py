@@ -64,11 +64,11 @@ def kept_probabilities(recipe_path: Path, overrides: list[str], run_dir: Path) -
     classifier = recipe_head(recipe, width, 0.0)  # as fine-tuning trains it: the vote comes after
     tuned = tunable(top, classifier)
     released = recipe_head(recipe, width, vote)
-    act, logits = tuned.inputs
+    act, cached = keras.Input(top.input.shape[1:], name="act"), keras.Input((1000,), name="cached_logits")
     features = top(act)
-    if not m.frozen_copy:  # the vote reads ImageNet's layer on the fine-tuned features, as exported
-        logits = imagenet_top.get_layer("imagenet_logits")(features)
-    model = keras.Model(tuned.inputs, released([features, logits]))
+    # without the frozen copy the vote reads ImageNet's layer on the fine-tuned features, as exported
+    logits = cached if m.frozen_copy else imagenet_top.get_layer("imagenet_logits")(features)
+    model = keras.Model([act, cached], released([features, logits]))
 
     runs = {f"batch seed {seed}": weights for seed, weights in kept_runs(run_dir).items()}
     runs[MEAN] = [np.mean(w, axis=0) for w in zip(*runs.values(), strict=True)]
