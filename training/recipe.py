@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import json
 import tomllib
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
@@ -130,13 +132,55 @@ class Recipe:
     cache_dir: str = "runs/cache"
 
 
-def _section(cls, values: dict):
+def _section(cls, values: dict, section: str):
     known = {f.name for f in fields(cls)}
     unknown = set(values) - known
     if unknown:
         raise ValueError(f"unknown {cls.__name__} settings: {sorted(unknown)} (known: {sorted(known)})")
-    converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    hints = typing.get_type_hints(cls)
+    converted = {}
+    for name, value in values.items():
+        converted[name] = _typed(value, hints[name])
+        if converted[name] is _WRONG:
+            raise ValueError(f"{section}.{name} must be {_describe(hints[name])}, got {value!r}")
     return cls(**converted)
+
+
+_WRONG = object()
+
+
+def _typed(value, hint):
+    """``value`` as the dataclass field typed ``hint`` holds it (a list as a tuple, an int as a float), or
+    ``_WRONG``: a recipe or ``--set`` value of the wrong type stops the build before TensorFlow loads,
+    instead of failing deep in training or, for a flag, being taken as true."""
+    if isinstance(hint, types.UnionType):
+        return next((v for v in (_typed(value, h) for h in hint.__args__) if v is not _WRONG), _WRONG)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            return _WRONG
+        each = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
+        if len(each) != len(value):
+            return _WRONG
+        items = tuple(_typed(v, h) for v, h in zip(value, each, strict=True))
+        return _WRONG if _WRONG in items else items
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, bool):
+        return _WRONG
+    return value if isinstance(value, hint) else _WRONG
+
+
+def _describe(hint) -> str:
+    if isinstance(hint, types.UnionType):
+        return " or ".join(_describe(h) for h in hint.__args__)
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list, each {_describe(args[0])}"
+        return f"a list of {len(args)}, each {' / '.join(sorted({_describe(a) for a in args}))}"
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "text", dict: "a table"}
+    return names.get(hint, hint.__name__)
 
 
 def key_value(pair: str, flag: str) -> tuple[str, object]:
@@ -169,12 +213,12 @@ def parse_recipe(document: dict, overrides=()) -> Recipe:
     unknown = set(document) - set(sections) - {"data", "eval", "cache_dir"}
     if unknown:
         raise ValueError(f"unknown recipe sections: {sorted(unknown)}")
-    values = {name: _section(cls, document.get(name, {})) for name, cls in sections.items()}
+    values = {name: _section(cls, document.get(name, {}), name) for name, cls in sections.items()}
     if values["train"].soup < 1:
         raise ValueError(
             f"train.soup is how many fine-tuning runs to average (1 or more), got {values['train'].soup}"
         )
-    data = tuple(_section(Source, source) for source in document.get("data", []))
+    data = tuple(_section(Source, source, "data") for source in document.get("data", []))
     if not data:
         raise ValueError("a recipe needs at least one [[data]] folder")
     evals = tuple(entry["folder"] for entry in document.get("eval", []))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -159,6 +160,34 @@ def test_given_a_recipe_when_parsed_then_unset_settings_are_the_dataclass_defaul
         ValueError, match=r"train.soup is how many fine-tuning runs to average \(1 or more\), got 0"
     ):
         parse_recipe({"data": [{"folder": "x"}]}, ["train.soup=0"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.frozen_copy=1", "model.frozen_copy must be true or false, got 1"),
+        ('model.cut="x"', "model.cut must be a whole number, got 'x'"),
+        ("train.fine_epochs=1.5", "train.fine_epochs must be a whole number, got 1.5"),
+        ('views.train_views=[0, "a"]', "views.train_views must be a whole number or a list, each a whole"),
+        ("augment.blur_radius=[1]", "augment.blur_radius must be a list of 2, each a number, got [1]"),
+        ("views.oversample=2", "views.oversample must be a table, got 2"),
+    ],
+)
+def test_given_a_setting_of_the_wrong_type_when_parsed_then_the_error_names_the_type_it_needs(
+    override, message
+):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_recipe({"data": [{"folder": "x"}]}, [override])
+
+
+def test_given_settings_of_the_right_type_when_parsed_then_lists_become_tuples_and_whole_numbers_floats():
+    recipe = parse_recipe(
+        {"data": [{"folder": "x", "fractions": [1, 0, 0]}]},
+        ["train.fine_lr=1", "views.train_views=[0, 2]", "augment.jpeg_quality=[50, 90]"],
+    )
+    assert recipe.train.fine_lr == 1.0 and isinstance(recipe.train.fine_lr, float)
+    assert recipe.views.train_views == (0, 2) and recipe.augment.jpeg_quality == (50, 90)
+    assert recipe.data[0].fractions == (1.0, 0.0, 0.0)
 
 
 def test_given_the_recipe_a_card_records_when_read_back_then_it_is_the_recipe_and_older_cards_get_defaults():

@@ -55,6 +55,11 @@ def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files
             "[members] names 1 recipe(s); serving together needs two",
         ),
         (["release", "missing.toml", "--out", "o"], 1, "no-such-member.toml"),
+        (
+            ["release", "student.toml", "--out", "o", "--set", "model.frozen_copy=maybe"],
+            1,
+            "model.frozen_copy must be true or false, got 'maybe'",
+        ),
     ],
 )
 def test_given_bad_input_when_run_then_one_line_on_stderr_and_no_traceback(tmp_path, argv, status, message):
