@@ -4,9 +4,8 @@ The release's graph already computes the frozen ImageNet-1k logits (for the "nei
 ``w x log(P(a domestic cat class) / P(a dog breed class))`` / 2 to the cat logit and taking it from the dog
 logit would cost nothing in size or latency. Alone, that ratio is a weak cat/dog classifier of Asirra
 photos (the output gives its val accuracy); the question is whether it corrects the trained head where
-the head is wrong. Measured on each run a
-release kept (``train.soup``; ``scripts/evaluate_soup.py``), so that a weight is chosen on val over all
-the runs, not on one draw:
+the head is wrong. Measured on each run a release kept (``train.soup``; ``scripts/evaluate_soup.py``),
+so that a weight is chosen on val over all the runs, not on one draw:
 
     nice -n 10 .venv/bin/python scripts/evaluate_imagenet_split.py training/recipes/2.1.0.toml \
         runs/release-soup5 --set train.soup=5 --out docs/evaluation/candidates/imagenet-split.json

@@ -168,7 +168,7 @@ def _typed(value, hint):
         return float(value)
     if hint is int and isinstance(value, bool):
         return _WRONG
-    return value if isinstance(value, hint) else _WRONG
+    return value if isinstance(value, origin or hint) else _WRONG
 
 
 def _describe(hint) -> str:
