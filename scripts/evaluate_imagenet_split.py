@@ -17,6 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
 from evaluate_soup import MEAN, kept_probabilities, val_mistakes
 
@@ -25,21 +26,17 @@ from training.recipe import load_recipe
 from training.threeclass import IMAGENET_CATS, IMAGENET_DOGS
 
 
-def log_sum_exp(x: np.ndarray) -> np.ndarray:
-    top = x.max(axis=1)
-    return top + np.log(np.exp(x - top[:, None]).sum(axis=1))
-
-
 def with_imagenet_split(probabilities: np.ndarray, logits: np.ndarray, weight: float) -> np.ndarray:
     """``probabilities`` (cat, dog, neither) with ImageNet's cat-vs-dog log ratio added to their cat/dog
     logits, half to each."""
     logits = logits.astype(np.float64)
-    ratio = log_sum_exp(logits[:, list(IMAGENET_CATS)]) - log_sum_exp(logits[:, list(IMAGENET_DOGS)])
+    cats = keras.ops.logsumexp(logits[:, list(IMAGENET_CATS)], axis=1)
+    dogs = keras.ops.logsumexp(logits[:, list(IMAGENET_DOGS)], axis=1)
+    shift = weight * np.asarray(cats - dogs) / 2
     z = np.log(np.clip(probabilities.astype(np.float64), 1e-12, 1.0))
-    z[:, 0] += weight * ratio / 2
-    z[:, 1] -= weight * ratio / 2
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    z[:, 0] += shift
+    z[:, 1] -= shift
+    return np.asarray(keras.ops.softmax(z, axis=1))
 
 
 def main() -> None:
