@@ -34,7 +34,7 @@ from training.build import (
 )
 from training.recipe import load_recipe
 from training.report import answer
-from training.threeclass import build_backbone, copy_head
+from training.threeclass import build_backbone, copy_head, imagenet_logits_of
 
 #: The name of the mean of the kept runs among the runs' names.
 MEAN = "mean of the runs"
@@ -67,7 +67,7 @@ def kept_probabilities(recipe_path: Path, overrides: list[str], run_dir: Path) -
     act, cached = keras.Input(top.input.shape[1:], name="act"), keras.Input((1000,), name="cached_logits")
     features = top(act)
     # without the frozen copy the vote reads ImageNet's layer on the fine-tuned features, as exported
-    logits = cached if m.frozen_copy else imagenet_top.get_layer("imagenet_logits")(features)
+    logits = cached if m.frozen_copy else imagenet_logits_of(imagenet_top, features)
     model = keras.Model([act, cached], released([features, logits]))
 
     runs = {f"batch seed {seed}": weights for seed, weights in kept_runs(run_dir).items()}

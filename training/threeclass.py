@@ -23,6 +23,7 @@ Public API:
     build_backbone(settings) -> (bottom, top, imagenet_top) where imagenet_top(act) -> [pooled, logits]
     head(features, num_classes, dropout) -> keras.Model  ([features, logits] -> probabilities)
     assemble(bottom, top, imagenet_top, head, frozen_copy) -> keras.Model  (top None: no fine-tuned branch)
+    imagenet_logits_of(imagenet_top, features): ImageNet's last layer on (fine-tuned) features
     IMAGENET_CATS, IMAGENET_DOGS: ImageNet-1k class ranges of domestic cats and dogs
 """
 
@@ -143,8 +144,14 @@ def assemble(bottom, top, imagenet_top, classifier, name: str, frozen_copy: bool
         features = top(act)
     else:
         features = top(act)
-        logits = imagenet_top.get_layer("imagenet_logits")(features)
+        logits = imagenet_logits_of(imagenet_top, features)
     return keras.Model(pixels, classifier([features, logits]), name=name)
+
+
+def imagenet_logits_of(imagenet_top, features):
+    """ImageNet's own last layer (``build_backbone``'s, frozen, published weights) on ``features``: the
+    vote's logits in a graph without a frozen copy of the fine-tuned blocks."""
+    return imagenet_top.get_layer("imagenet_logits")(features)
 
 
 class ViewBatches(keras.utils.PyDataset):
