@@ -19,10 +19,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from evaluate_soup import MEAN, kept_probabilities, val_mistakes
+from evaluate_soup import MEAN, kept_probabilities
 
 from training.build import end_to_end_figures
 from training.recipe import load_recipe
+from training.report import val_mistakes
 from training.threeclass import IMAGENET_CATS, IMAGENET_DOGS
 
 
@@ -71,7 +72,7 @@ def main() -> None:
                 part: with_imagenet_split(p, kept.logits[part], weight) for part, p in probabilities.items()
             }
             figures[weight, name] = end_to_end_figures(mixed, kept.photos, share)
-            row[name] = val_mistakes(figures[weight, name]["report"])
+            row[name] = val_mistakes(figures[weight, name]["report"]["kind"])
         results["val mistakes by weight"][str(weight)] = row
         print(weight, {name: counts["total"] for name, counts in row.items()}, flush=True)
     runs = [name for name in kept.probabilities if name != MEAN]

@@ -33,7 +33,7 @@ from training.build import (
     view0,
 )
 from training.recipe import load_recipe
-from training.report import answer
+from training.report import answer, val_mistakes
 from training.threeclass import build_backbone, copy_head, imagenet_logits_of
 
 #: The name of the mean of the kept runs among the runs' names.
@@ -81,20 +81,6 @@ def kept_probabilities(recipe_path: Path, overrides: list[str], run_dir: Path) -
     return KeptRuns(photos, vote, imagenet, probabilities)
 
 
-def val_mistakes(report: dict) -> dict[str, int]:
-    """Wrong val answers per kind of photo: Asirra pets, breeds-dev pets, non-pets, look-alikes."""
-    sets = report["set"]
-    asirra, breeds = sets.get("asirra-val", {}), sets.get("breeds-dev-val", {})
-    counts = {
-        "asirra_pets": asirra.get("pets", 0) * (1 - asirra.get("accuracy", 1)),
-        "breeds_pets": breeds.get("pets", 0) * (1 - breeds.get("accuracy", 1)),
-        "non_pets": breeds.get("non-pets", 0) * (1 - breeds.get("non-pets_answered_neither", 1)),
-        "look_alikes": breeds.get("look-alikes", 0) * (1 - breeds.get("look-alikes_answered_neither", 1)),
-    }
-    counts = {k: round(v) for k, v in counts.items()}
-    return {"total": sum(counts.values())} | counts
-
-
 def wrong_in_runs(photos: list, wrong: list[np.ndarray]) -> dict[str, dict[int, int]]:
     """Per kind of photo (with Asirra pets apart), how many photos exactly k of the runs get wrong."""
     runs_wrong = np.sum(wrong, axis=0)
@@ -124,7 +110,10 @@ def main() -> None:
     wrong_on_val = []
     for name, probabilities in kept.probabilities.items():
         figures = end_to_end_figures(probabilities, kept.photos, share)
-        results[name] = {"threshold": figures["threshold"], "val_mistakes": val_mistakes(figures["report"])}
+        results[name] = {
+            "threshold": figures["threshold"],
+            "val_mistakes": val_mistakes(figures["report"]["kind"]),
+        }
         results[name] |= figures["headline"]
         if name != MEAN:
             answers, _ = answer(probabilities["val"], figures["threshold"])

@@ -228,6 +228,20 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="docs whose <!-- report:headline --> / <!-- report:cards --> blocks to regenerate",
     )
+    candidates = _command(
+        commands, cmd_candidates, "tabulate model cards: each recipe's change, val mistakes, test, cost"
+    )
+    candidates.add_argument("cards", type=Path, nargs="+", help="model cards (model.json) of models built")
+    candidates.add_argument(
+        "--against", type=Path, required=True, help="the recipe whose changes the table names"
+    )
+    candidates.add_argument(
+        "--docs",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="docs whose <!-- report:candidates --> block to regenerate",
+    )
     return parser
 
 
@@ -554,6 +568,27 @@ def cmd_report(args) -> None:
     from training import build
 
     build.compare(recipe, run_dir, args.models, args.out, gallery=args.gallery, docs=args.docs)
+
+
+def cmd_candidates(args) -> None:
+    """One row per model card built from a recipe: what the recipe changes from --against (as --set
+    says it), its int8 val mistakes (what releases are chosen on), its Asirra test figures and its size
+    and latency. Files that are not such cards (other evaluation JSON) are named on stderr and left out."""
+    from training.recipe import load_recipe
+    from training.report import candidates_table, fill_markers
+
+    reference, cards = load_recipe(args.against), {}
+    for path in args.cards:
+        card = json.loads(path.read_text())
+        if "recipe" not in card.get("training", {}) or "per_kind" not in card.get("metrics", {}):
+            print(f"{path}: not a model card with a recipe and per-kind figures, left out", file=sys.stderr)
+            continue
+        cards[card["version"] if path.stem == "model" else path.stem] = card
+    lines = candidates_table(cards, reference, f"{args.against.stem}'s recipe")
+    for doc in args.docs:
+        if not fill_markers(doc, "report:candidates", lines):
+            raise ValueError(f"{doc} has no <!-- report:candidates --> block to fill")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

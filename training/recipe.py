@@ -18,6 +18,7 @@ card records the complete, resolved recipe.
 Public API:
     Recipe and its sections; load_recipe(path, overrides=()) -> Recipe; recipe_dict(recipe) -> dict;
     recipe_from_dict(recipe_dict(recipe)) == recipe
+    recipe_changes(recipe, reference, sections=None) -> {"section.key": value} where they differ
     check_run_dir(recipe, run_dir): raises ValueError if the run would overwrite the recipe's teacher
 """
 
@@ -238,6 +239,29 @@ def recipe_dict(recipe: Recipe) -> dict:
     """The resolved recipe, every default included (for the model card)."""
     assert is_dataclass(recipe)
     return json.loads(json.dumps(asdict(recipe)))
+
+
+def recipe_changes(recipe: Recipe, reference: Recipe, sections=None) -> dict[str, object]:
+    """What ``recipe`` sets otherwise than ``reference``, names aside, as ``--set`` would say it
+    (``section.key``: value), so that a candidate reads as the change it is; ``sections`` limits it."""
+    mine, theirs = _settings(recipe_dict(recipe)), _settings(recipe_dict(reference))
+    return {
+        key: value
+        for key, value in mine.items()
+        if theirs.get(key) != value
+        and not key.startswith("release.")
+        and (sections is None or key.split(".")[0] in sections)
+    }
+
+
+def _settings(document: dict) -> dict[str, object]:
+    flat = {}
+    for section, values in document.items():
+        if isinstance(values, dict):
+            flat |= {f"{section}.{key}": value for key, value in values.items()}
+        else:
+            flat[section] = values
+    return flat
 
 
 def check_run_dir(recipe: Recipe, run_dir) -> None:

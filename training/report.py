@@ -23,6 +23,8 @@ Public API:
     summarize(photos, answers, confidences, argmax) -> report dict (per set, source, breed, kind)
     headline(report) -> the issue's figures
     pairs(photos, splits) -> rows: every two models served together (the mean of their cat/dog splits)
+    val_mistakes(kinds) -> wrong val answers per kind of photo, from a report's (or card's) kind figures
+    candidates_table(cards, reference, reference_name) -> markdown rows: each card's change, val, test, cost
     write_report(reports, errors, out_dir, pair_rows) -> paths   (JSON, markdown tables, worst errors CSV)
     save_gallery(photos, answers, confidences, path, limit=30) -> Path
 """
@@ -192,6 +194,49 @@ def cards_table(cards: dict[str, dict]) -> list[str]:
             f"| {card.get('file_bytes', 0) / 1e6:.2f} MB "
             f"| {latency.get('median_ms_per_image', '')} ms{f' ({ratio} x baseline)' if ratio else ''} "
             f"| {'' if drop is None else f'{drop:+.2f} points'} |"
+        )
+    return lines
+
+
+def val_mistakes(kinds: dict) -> dict[str, int]:
+    """Wrong val answers, end to end, per kind of photo: what a release is chosen on. ``kinds`` is a
+    report's ``kind`` figures (a card's ``metrics.per_kind``)."""
+
+    def wrong(kind: str, rate: str) -> int:
+        figures = kinds.get(kind, {})
+        return round(figures.get("count", 0) * (1 - figures.get(rate, 1)))
+
+    counts = {
+        "asirra_pets": wrong("asirra-val/cat", "accuracy") + wrong("asirra-val/dog", "accuracy"),
+        "breeds_pets": wrong("breeds-dev-val/cat", "accuracy") + wrong("breeds-dev-val/dog", "accuracy"),
+        "non_pets": wrong("breeds-dev-val/non-pet", "non-pets_answered_neither"),
+        "look_alikes": wrong("breeds-dev-val/look-alike", "look-alikes_answered_neither"),
+    }
+    return {"total": sum(counts.values())} | counts
+
+
+def candidates_table(cards: dict[str, dict], reference, reference_name: str) -> list[str]:
+    """One row per model card: what its recipe changes from ``reference`` (a Recipe), its int8 val
+    mistakes (what it was chosen on), its Asirra test figures (measured after) and what it costs."""
+    from training.members import SERVED_SECTIONS
+    from training.recipe import recipe_changes, recipe_from_dict
+
+    lines = [
+        f"| model | changed from {reference_name} | val mistakes: all (Asirra / breeds-dev pets / non-pets / "
+        "look-alikes) | Asirra test | argmax | file | latency |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, card in cards.items():
+        recipe = recipe_from_dict(card["training"]["recipe"])
+        changes = recipe_changes(recipe, reference, SERVED_SECTIONS if recipe.members.recipes else None)
+        changed = ", ".join(f"`{key} = {json.dumps(value)}`" for key, value in changes.items()) or "nothing"
+        wrong = val_mistakes(card["metrics"]["per_kind"])
+        int8, ratio = card["metrics"]["int8"], card.get("latency", {}).get("ratio_to_baseline")
+        lines.append(
+            f"| {name} | {changed} | **{wrong['total']}** ({wrong['asirra_pets']} / {wrong['breeds_pets']} / "
+            f"{wrong['non_pets']} / {wrong['look_alikes']}) | {100 * int8['asirra_test_accuracy']:.2f} % "
+            f"| {100 * int8['asirra_test_argmax_accuracy']:.2f} % | {card['file_bytes'] / 1e6:.2f} MB "
+            f"| {'' if ratio is None else f'{ratio} x'} |"
         )
     return lines
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
-from training.report import Photo, fill_markers, headline, headline_table, pairs, summarize
+from training.report import Photo, fill_markers, headline, headline_table, pairs, summarize, val_mistakes
 
 
 def _photos():
@@ -69,3 +72,30 @@ def test_given_two_models_wrong_on_different_photos_when_paired_then_their_mean_
     # sets of one source have no source rows; the fox and the car are not pets
     assert {r["name"] for r in rows if r["level"] == "source"} == {"asirra-test/a", "asirra-test/b"}
     assert counted[("a", "b"), "other-sources-dev"]["pets"] == 1
+
+
+def test_given_answers_or_a_card_when_val_mistakes_are_counted_then_each_kind_of_val_photo_is_apart():
+    photos = [
+        *_photos(),
+        Photo("b/cat/5.jpg", "breeds-dev-val", "b", "sphynx", "cat", 0),
+        Photo("b/neither/car.jpg", "breeds-dev-val", "b", "car", "non-pet", 2),
+        Photo("b/neither-hard/fox.jpg", "breeds-dev-val", "b", "fox", "look-alike", 2),
+    ]
+    answers = np.array([0, 0, 1, 0, 2, 2, 1, 1, 2, 0])  # the Asirra val dog, the sphynx and the fox wrong
+    kinds = summarize(photos, answers, np.ones(len(photos)))["kind"]
+    assert val_mistakes(kinds) == {
+        "total": 3,
+        "asirra_pets": 1,
+        "breeds_pets": 1,
+        "non_pets": 0,
+        "look_alikes": 1,
+    }
+    card = Path(__file__).parents[2] / "docs" / "evaluation" / "candidates" / "2.1.0-recipe-280px.json"
+    per_kind = json.loads(card.read_text())["metrics"]["per_kind"]  # the 33 docs/transfer.md reports
+    assert val_mistakes(per_kind) == {
+        "total": 33,
+        "asirra_pets": 10,
+        "breeds_pets": 14,
+        "non_pets": 4,
+        "look_alikes": 5,
+    }

@@ -200,3 +200,18 @@ def test_given_the_recipe_a_card_records_when_read_back_then_it_is_the_recipe_an
     assert recipe_from_dict(older) == recipe
     changed = recorded | {"model": recorded["model"] | {"size": 224}}
     assert recipe_from_dict(changed) != recipe
+
+
+def test_given_two_recipes_when_compared_then_only_the_settings_that_differ_are_named_as_set_says_them():
+    from training.recipe import load_recipe, recipe_changes
+
+    recipes = Path(__file__).parents[2] / "training" / "recipes"
+    reference = load_recipe(recipes / "2.1.0.toml")
+    assert recipe_changes(load_recipe(recipes / "2.2.0.toml"), reference) == {
+        "model.cut": 11,
+        "model.frozen_copy": False,
+    }  # the release names differ too, and are not a change of recipe
+    assert recipe_changes(reference, reference) == {}
+    other = load_recipe(recipes / "2.1.0.toml", ["views.source_views={}", "train.seed=1"])
+    assert recipe_changes(other, reference) == {"views.source_views": {}, "train.seed": 1}
+    assert recipe_changes(other, reference, sections=("views",)) == {"views.source_views": {}}

@@ -12,6 +12,7 @@ from conftest import photo_folders
 from training.__main__ import main
 
 REPO = Path(__file__).parents[2]
+RECIPES, CANDIDATES = REPO / "training" / "recipes", REPO / "docs" / "evaluation" / "candidates"
 
 
 def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files_are_reported(
@@ -45,6 +46,19 @@ def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files
         (["release", "bad.toml", "--out", "o"], 1, "unknown TrainSettings settings: ['fine_epoch']"),
         (["report", "m", "--recipe", "bad.toml", "--out", "o"], 1, "unknown TrainSettings settings"),
         (
+            [
+                "candidates",
+                str(CANDIDATES / "2.1.0.json"),
+                "--against",
+                str(RECIPES / "2.1.0.toml"),
+                "--docs",
+                "plain.md",
+            ],
+            1,
+            "plain.md has no <!-- report:candidates --> block to fill",
+        ),
+        (["candidates", "no-such-card.json", "--against", "bad.toml"], 1, "unknown TrainSettings settings"),
+        (
             ["release", "student.toml", "--out", "o", "--run-dir", "run"],
             1,
             "the run folder run holds the teacher, which this run would overwrite",
@@ -63,6 +77,7 @@ def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files
     ],
 )
 def test_given_bad_input_when_run_then_one_line_on_stderr_and_no_traceback(tmp_path, argv, status, message):
+    (tmp_path / "plain.md").write_text("a doc without generated blocks\n")
     (tmp_path / "bad.toml").write_text('[[data]]\nfolder = "x"\n[train]\nfine_epoch = 3\n')
     (tmp_path / "student.toml").write_text('[[data]]\nfolder = "x"\n[distill]\nteacher = "run/model.keras"\n')
     (tmp_path / "pair.toml").write_text('[[data]]\nfolder = "x"\n[members]\nrecipes = ["student.toml"]\n')
@@ -83,8 +98,33 @@ def test_given_bad_input_when_run_then_one_line_on_stderr_and_no_traceback(tmp_p
 
 
 def test_given_help_when_asked_for_each_command_then_it_is_documented(capsys):
-    for command in ("prepare", "preview", "train", "export", "evaluate", "release", "report"):
+    for command in ("prepare", "preview", "train", "export", "evaluate", "release", "report", "candidates"):
         with pytest.raises(SystemExit) as done:
             main([command, "--help"])
         assert done.value.code == 0
         assert "usage: python -m training " + command in capsys.readouterr().out
+
+
+def test_given_cards_and_other_json_when_tabulated_then_each_card_is_its_change_and_the_rest_is_named(
+    tmp_path, capsys
+):
+    doc = tmp_path / "doc.md"
+    doc.write_text("before\n<!-- report:candidates -->\nold\n<!-- /report:candidates -->\nafter\n")
+    names = ("2.1.0.json", "2.1.0-recipe-280px.json", "soup-3-runs.json", "pair-224-two-recipes.json")
+    cards = [CANDIDATES / name for name in names]
+    assert (
+        main(["candidates", *map(str, cards), "--against", str(RECIPES / "2.1.0.toml"), "--docs", str(doc)])
+        == 0
+    )
+    out, err = capsys.readouterr()
+    rows = [line for line in doc.read_text().splitlines() if line.startswith("| 2.1.0")]
+    assert rows == [
+        "| 2.1.0 | nothing | **31** (11 / 13 / 3 / 4) | 98.80 % | 99.07 % | 10.80 MB | 1.62 x |",
+        "| 2.1.0-recipe-280px | `model.size = 280` | **33** (10 / 14 / 4 / 5) | 98.93 % | 99.29 % "
+        "| 10.80 MB | 1.74 x |",
+    ]
+    assert rows[1] in out and "old" not in doc.read_text() and doc.read_text().endswith("after\n")
+    assert err == f"{cards[2]}: not a model card with a recipe and per-kind figures, left out\n"
+    (pair,) = [line for line in out.splitlines() if line.startswith("| pair-224-two-recipes |")]
+    changed = pair.split(" | ")[1]  # a graph of members: its own sections only, the rest is each member's
+    assert changed.startswith("`members.recipes = [") and changed.count("`") == 2 and "**33**" in pair
