@@ -1,4 +1,5 @@
-"""``python -m training <command>``: prepare, preview, train, transfer, export, evaluate (``--help`` on each).
+"""``python -m training <command>``: from a photo folder to a released model and its report (``--help``
+lists the commands, ``<command> --help`` explains each).
 
 TensorFlow is imported only by the commands that need it, so ``--help`` and argument errors are instant.
 Every failure the user can fix is one line on stderr and exit status 1 (2 for bad arguments).
@@ -123,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     transfer = _command(
         commands,
         cmd_transfer,
-        "fine-tune the ImageNet EfficientNet-Lite0 on cached activations (the released model)",
+        "fine-tune the ImageNet EfficientNet-Lite0 on cached activations (releases 1.x)",
     )
     transfer.add_argument("--data", type=Path, help="photo folder (needed unless --split exists)")
     transfer.add_argument("--out", type=Path, default=Path("runs/transfer"), help="run folder")
@@ -197,7 +198,7 @@ def _parser() -> argparse.ArgumentParser:
     release = _command(
         commands,
         cmd_release,
-        "build a cat/dog/neither release from a recipe file (training/recipes/*.toml)",
+        "build a cat/dog/neither release from a recipe file (training/recipes/*.toml; 2.x)",
     )
     release.add_argument("recipe", type=Path, help="recipe file, e.g. training/recipes/2.0.0.toml")
     release.add_argument("--out", type=Path, required=True, help="release folder (e.g. models/catdog)")
