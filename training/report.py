@@ -42,6 +42,8 @@ from pathlib import Path
 import numpy as np
 
 from training import figures
+from training.members import SERVED_SECTIONS
+from training.recipe import recipe_changes, recipe_from_dict
 
 ANSWERS = ("cat", "dog", "neither")
 PET_KINDS = ("cat", "dog")
@@ -218,9 +220,6 @@ def val_mistakes(kinds: dict) -> dict[str, int]:
 def candidates_table(cards: dict[str, dict], reference, reference_name: str) -> list[str]:
     """One row per model card: what its recipe changes from ``reference`` (a Recipe), its int8 val
     mistakes (what it was chosen on), its Asirra test figures (measured after) and what it costs."""
-    from training.members import SERVED_SECTIONS
-    from training.recipe import recipe_changes, recipe_from_dict
-
     lines = [
         f"| model | changed from {reference_name} | val mistakes: all (Asirra / breeds-dev pets / non-pets / "
         "look-alikes) | Asirra test | argmax | file | latency |",
