@@ -88,11 +88,12 @@ def transfer_run(tmp_path_factory, cat_photos):
     """A real, if tiny, run on the 40 fixture photos: 64 px, cut 12, 3 head epochs, 1 fine-tuning epoch.
     Returns (split, config, result, run folder)."""
     from training import transfer
+    from training.config import TransferConfig
     from training.data import make_split, scan
 
     out = tmp_path_factory.mktemp("transfer")
     split = make_split(scan(cat_photos[0].parent.parent), seed=0)
-    config = transfer.TransferConfig(
+    config = TransferConfig(
         input_size=64, cut=12, batch_size=8, head_epochs=3, fine_epochs=1, cache_dir=str(out / "cache")
     )
     result = transfer.train_transfer(split, config, log=lambda *_: None)

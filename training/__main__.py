@@ -14,8 +14,12 @@ import sys
 from pathlib import Path
 
 from catdog import ModelError
-from training.data import LABELS, SPLITS, DataError, Split, make_split, scan
+from training.config import MAX_COST_POINTS, PROTOTYPES, SCHEDULES, TrainConfig, TransferConfig
+from training.data import FRACTIONS, LABELS, SPLITS, DataError, Split, make_split, scan
 from training.recipe import key_value
+
+#: The defaults of the options below: the dataclasses the runs record in their cards.
+TRAIN, TRANSFER = TrainConfig(), TransferConfig()
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides the progress
 
@@ -72,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         "--split", type=Path, help="split JSON; made from --data if missing (default OUT/split.json)"
     )
     _split_options(train)
-    train.add_argument("--model", default="cnn", help="registered model name (default cnn)")
+    train.add_argument("--model", default=TRAIN.model, help="registered model name (default %(default)s)")
     train.add_argument("--size", type=_positive_int, help="input size (default: the model's own)")
     train.add_argument(
         "--option",
@@ -81,12 +85,39 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="model builder option, VALUE as JSON, e.g. --option filters=[32,64,128] (repeatable)",
     )
-    train.add_argument("--epochs", type=_positive_int, default=30)
-    train.add_argument("--batch-size", type=_positive_int, default=64)
-    train.add_argument("--lr", type=_positive_float, default=1e-3, help="peak learning rate (default 1e-3)")
-    train.add_argument("--schedule", choices=("cosine", "plateau"), default="cosine")
-    train.add_argument("--patience", type=_positive_int, default=8, help="early-stopping patience in epochs")
-    train.add_argument("--augment", type=_non_negative, default=1.0, help="augmentation strength, 0 = off")
+    train.add_argument(
+        "--epochs", type=_positive_int, default=TRAIN.epochs, help="training epochs (default %(default)s)"
+    )
+    train.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=TRAIN.batch_size,
+        help="photos per batch (default %(default)s)",
+    )
+    train.add_argument(
+        "--lr",
+        type=_positive_float,
+        default=TRAIN.learning_rate,
+        help="peak learning rate (default %(default)s)",
+    )
+    train.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default=TRAIN.schedule,
+        help="learning-rate schedule (default %(default)s)",
+    )
+    train.add_argument(
+        "--patience",
+        type=_positive_int,
+        default=TRAIN.patience,
+        help="early-stopping patience in epochs (default %(default)s)",
+    )
+    train.add_argument(
+        "--augment",
+        type=_non_negative,
+        default=TRAIN.augment,
+        help="augmentation strength, 0 = off (default %(default)s)",
+    )
     train.add_argument(
         "--views",
         type=_view_list,
@@ -130,16 +161,51 @@ def _parser() -> argparse.ArgumentParser:
     transfer.add_argument("--out", type=Path, default=Path("runs/transfer"), help="run folder")
     transfer.add_argument("--split", type=Path, help="split JSON; made from --data if missing")
     _split_options(transfer)
-    transfer.add_argument("--size", type=_positive_int, default=224, help="input size (default 224)")
     transfer.add_argument(
-        "--cut", type=_positive_int, default=11, help="fine-tune blocks CUT..15 (default 11)"
+        "--size", type=_positive_int, default=TRANSFER.input_size, help="input size (default %(default)s)"
     )
-    transfer.add_argument("--head-epochs", type=_positive_int, default=40, help="frozen-phase epochs")
-    transfer.add_argument("--fine-epochs", type=int, default=8, help="fine-tuning epochs, 0 = frozen only")
-    transfer.add_argument("--head-lr", type=_positive_float, default=1e-3)
-    transfer.add_argument("--lr", type=_positive_float, default=1e-4, help="fine-tuning peak learning rate")
-    transfer.add_argument("--batch-size", type=_positive_int, default=64)
-    transfer.add_argument("--patience", type=_positive_int, default=3, help="early-stopping patience")
+    transfer.add_argument(
+        "--cut",
+        type=_positive_int,
+        default=TRANSFER.cut,
+        help="fine-tune blocks CUT..15 (default %(default)s)",
+    )
+    transfer.add_argument(
+        "--head-epochs",
+        type=_positive_int,
+        default=TRANSFER.head_epochs,
+        help="frozen-phase epochs (default %(default)s)",
+    )
+    transfer.add_argument(
+        "--fine-epochs",
+        type=int,
+        default=TRANSFER.fine_epochs,
+        help="fine-tuning epochs, 0 = frozen only (default %(default)s)",
+    )
+    transfer.add_argument(
+        "--head-lr",
+        type=_positive_float,
+        default=TRANSFER.head_lr,
+        help="frozen-phase learning rate (default %(default)s)",
+    )
+    transfer.add_argument(
+        "--lr",
+        type=_positive_float,
+        default=TRANSFER.fine_lr,
+        help="fine-tuning peak learning rate (default %(default)s)",
+    )
+    transfer.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=TRANSFER.batch_size,
+        help="photos per batch (default %(default)s)",
+    )
+    transfer.add_argument(
+        "--patience",
+        type=_positive_int,
+        default=TRANSFER.patience,
+        help="early-stopping patience (default %(default)s)",
+    )
     _cache_option(transfer, "pixel + activation cache")
     transfer.add_argument("--release", type=Path, help="also export + evaluate into this model folder")
     _card_options(transfer)
@@ -167,14 +233,14 @@ def _parser() -> argparse.ArgumentParser:
     neither.add_argument(
         "--max-cost",
         type=_positive_float,
-        default=0.1,
-        help="most cat/dog accuracy (points, on val) the check may cost (default 0.1)",
+        default=MAX_COST_POINTS,
+        help="most cat/dog accuracy (points, on val) the check may cost (default %(default)s)",
     )
     neither.add_argument(
         "--prototypes",
         type=_positive_int,
-        default=1024,
-        help="k-means centres of the training photos' features (default 1024)",
+        default=PROTOTYPES,
+        help="k-means centres of the training photos' features (default %(default)s)",
     )
     _cache_option(neither)
     _card_options(neither)
@@ -252,8 +318,9 @@ def _split_options(parser: argparse.ArgumentParser) -> None:
         "--fractions",
         type=_positive_float,
         nargs=3,
-        default=[0.8, 0.1, 0.1],
+        default=list(FRACTIONS),
         metavar=("TRAIN", "VAL", "TEST"),
+        help="of each class (default %(default)s)",
     )
 
 
@@ -264,12 +331,12 @@ def _saved_split(parser: argparse.ArgumentParser, help: str, **split) -> None:
 
 
 def _cache_option(parser: argparse.ArgumentParser, help: str = "pixel cache folder") -> None:
-    parser.add_argument("--cache", type=Path, default=Path("runs/cache"), help=help)
+    parser.add_argument("--cache", type=Path, default=Path(TRANSFER.cache_dir), help=help)
 
 
 def _card_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--name", default="catdog-cnn", help="model name in the card (default catdog-cnn)")
-    parser.add_argument("--version", default="1.0.0", help="model version in the card (default 1.0.0)")
+    parser.add_argument("--name", default="catdog-cnn", help="model name in the card (default %(default)s)")
+    parser.add_argument("--version", default="1.0.0", help="model version in the card (default %(default)s)")
     parser.add_argument(
         "--float-out", type=Path, help="folder for the float TFLite (default: beside the run)"
     )
@@ -377,21 +444,9 @@ def cmd_train(args) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     from training import models
     from training.data import load_arrays
-    from training.train import TrainConfig, fit
+    from training.train import fit
 
-    config = TrainConfig(
-        model=args.model,
-        input_size=args.size,
-        options=_options(args.option),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        schedule=args.schedule,
-        patience=args.patience,
-        augment=args.augment,
-        views=args.views,
-        seed=args.seed,
-    )
+    config = train_config(args)
     model = models.build(config.model, config.input_size, len(split.labels), **config.options)
     config.input_size = size = model.input_shape[1]
     arrays = load_arrays(split, size, args.cache)
@@ -405,6 +460,23 @@ def cmd_train(args) -> None:
     model = fit(model, train, arrays["val"], args.out, config)
     if args.release:
         _release(model, split, arrays, args, folder=args.release, run_dir=args.out)
+
+
+def train_config(args) -> TrainConfig:
+    """The settings of a ``train`` run from its options, whose defaults are ``TrainConfig``'s own."""
+    return TrainConfig(
+        model=args.model,
+        input_size=args.size,
+        options=_options(args.option),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        schedule=args.schedule,
+        patience=args.patience,
+        augment=args.augment,
+        views=args.views,
+        seed=args.seed,
+    )
 
 
 def cmd_export(args) -> None:
@@ -445,10 +517,20 @@ def cmd_transfer(args) -> None:
     blocks CUT..15 with a cosine schedule and early stopping (OUT/model.keras, OUT/frozen.keras).
     With --release, also export int8 + float TFLite and evaluate them on the test split."""
     from training.data import load_arrays
-    from training.transfer import TransferConfig, save_run, train_transfer
+    from training.transfer import save_run, train_transfer
 
     split = _prepared(args.split or args.out / "split.json", args.data, args.seed, args.fractions)
-    config = TransferConfig(
+    config = transfer_config(args)
+    result = train_transfer(split, config)
+    save_run(result, config, args.out)
+    if args.release:
+        arrays = load_arrays(split, args.size, args.cache)
+        _release(result.model, split, arrays, args, folder=args.release, run_dir=args.out)
+
+
+def transfer_config(args) -> TransferConfig:
+    """The settings of a ``transfer`` run from its options, whose defaults are ``TransferConfig``'s own."""
+    return TransferConfig(
         input_size=args.size,
         cut=args.cut,
         batch_size=args.batch_size,
@@ -460,11 +542,6 @@ def cmd_transfer(args) -> None:
         seed=args.seed,
         cache_dir=str(args.cache),
     )
-    result = train_transfer(split, config)
-    save_run(result, config, args.out)
-    if args.release:
-        arrays = load_arrays(split, args.size, args.cache)
-        _release(result.model, split, arrays, args, folder=args.release, run_dir=args.out)
 
 
 def cmd_neither(args) -> None:

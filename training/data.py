@@ -32,6 +32,7 @@ from catdog.images import model_input
 
 LABELS = ("cat", "dog")
 SPLITS = ("train", "val", "test")
+FRACTIONS = (0.8, 0.1, 0.1)  # of each class, in the order of SPLITS
 
 
 class DataError(ValueError):
@@ -206,7 +207,7 @@ class Split:
             raise DataError(f"cannot read split file {path}: {exc}") from exc
 
 
-def make_split(scan: Scan, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0) -> Split:
+def make_split(scan: Scan, fractions: tuple[float, float, float] = FRACTIONS, seed: int = 0) -> Split:
     """Stratified: each class is shuffled with ``seed`` and cut at the same fractions."""
     if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6:
         raise DataError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")

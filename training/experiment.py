@@ -173,7 +173,8 @@ def latency_ms(classifier: Classifier, pixels: np.ndarray) -> float:
 
 def _train_cnn(run: dict, split: Split, folder: Path, cache: Path):
     from training import models
-    from training.train import TrainConfig, fit
+    from training.config import TrainConfig
+    from training.train import fit
 
     config = TrainConfig(
         model="cnn",
@@ -196,7 +197,8 @@ def _train_cnn(run: dict, split: Split, folder: Path, cache: Path):
 
 
 def _train_transfer(run: dict, split: Split, cache: Path):
-    from training.transfer import TransferConfig, train_transfer
+    from training.config import TransferConfig
+    from training.transfer import train_transfer
 
     fine = run["mode"] == "fine-tuned"
     config = TransferConfig(

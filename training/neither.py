@@ -17,7 +17,6 @@ turns at most ``max_cost`` of the photos into "neither" among those the cat/dog 
 (each of them costs accuracy). The test split and real photos without pets then measure it.
 
 Public API:
-    PROTOTYPES: how many k-means centres (docs/neither.md: measured from 64 to 2048)
     training_features(model, split, arrays, cache_dir) -> (n, 2, d) features of each photo and mirror
     prototypes(features, count, seed=0) -> (count, d) unit vectors
     with_neither(model, prototypes) -> keras.Model   pixels -> [probabilities, similarity (n, 1)]
@@ -41,9 +40,9 @@ from catdog.classifier import Classifier
 from catdog.images import model_input
 from training import figures
 from training.backbones import efficientnet_lite0
-from training.transfer import TransferConfig, activation_cache, cached_activations, pooled_features
+from training.config import PROTOTYPES, TransferConfig
+from training.transfer import activation_cache, cached_activations, pooled_features
 
-PROTOTYPES = 1024
 #: Photos of the Kaggle / Asirra set that show no cat and no dog (looked at, among the lowest-scored
 #: val and test photos: a blank picture, a forest, a portrait of Albert Einstein, a church). The check
 #: is right to call them "neither", so they do not count as cat/dog photos when it is measured.

@@ -1,8 +1,7 @@
 """Fit a registry model on the training split, keeping the best validation checkpoint.
 
 Public API:
-    TrainConfig(...)                    every setting of a run; recorded in the model card
-    fit(model, train, val, out_dir, config) -> keras.Model
+    fit(model, train, val, out_dir, config) -> keras.Model   ``config``: a ``training.config.TrainConfig``
         ``train`` and ``val`` are ``(uint8 pixels, int labels)``; writes ``best.keras`` (best
         validation loss), ``history.json`` and ``curves.png`` (both rewritten every epoch) into
         ``out_dir`` and returns the best model.
@@ -18,7 +17,6 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
@@ -27,26 +25,7 @@ import tensorflow as tf
 
 from training import figures
 from training.augment import augmenter
-
-SCHEDULES = ("cosine", "plateau")
-
-
-@dataclass
-class TrainConfig:
-    model: str = "cnn"
-    input_size: int | None = None  # None: the model's default
-    options: dict = field(default_factory=dict)  # passed to the model builder
-    epochs: int = 30
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    schedule: str = "cosine"
-    patience: int = 8  # epochs without a better validation loss before stopping
-    augment: float = 1.0  # augmentation strength, 0 = off
-    views: tuple[int, ...] = ()  # cached training views per photo (training.uploads); () = the photo
-    seed: int = 0
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+from training.config import SCHEDULES, TrainConfig
 
 
 def dataset(

@@ -14,8 +14,7 @@ network is cut before block ``cut`` (see ``efficientnet_lite0.build_split``):
    ``training.export`` turns into the int8 TFLite model.
 
 Public API:
-    TransferConfig(...)                         every setting of a run; recorded in the model card
-    train_transfer(split, config) -> TransferResult
+    train_transfer(split, config) -> TransferResult   ``config``: a ``training.config.TransferConfig``
     save_run(result, config, out_dir) -> Path   model.keras, frozen.keras, history.json, curves-*.png
     cached_activations(bottom, pixels, path) -> float16 (n, 2, h, w, c)
     pooled_features(top, activations) -> float32 (n, 2, d)
@@ -35,23 +34,8 @@ import keras
 import numpy as np
 
 from training.backbones import efficientnet_lite0
+from training.config import TransferConfig
 from training.data import Split, load_arrays
-
-
-@dataclass
-class TransferConfig:
-    input_size: int = 224
-    cut: int = 11  # blocks 11..15 + head (stage 6 and 7 of 7) are fine-tuned
-    batch_size: int = 64
-    head_epochs: int = 40
-    head_lr: float = 1e-3
-    fine_epochs: int = 8
-    fine_lr: float = 1e-4
-    weight_decay: float = 1e-4
-    patience: int = 3
-    dropout: float = 0.2
-    seed: int = 0
-    cache_dir: str = "runs/cache"
 
 
 @dataclass

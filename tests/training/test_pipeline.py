@@ -19,10 +19,11 @@ def run(tmp_path_factory, cat_photos, dog_photos):
     left some runs with answers all near 0.5 (spread 0.05-0.08), where int8's output steps dominate."""
     import keras
 
+    from training.config import TrainConfig
     from training.data import load_arrays, make_split, scan
     from training.export import release
     from training.models import build
-    from training.train import TrainConfig, fit
+    from training.train import fit
 
     out = tmp_path_factory.mktemp("run")
     data = photo_folders(out / "data", cat_photos, dog_photos, names=("Cat", "Dog"))

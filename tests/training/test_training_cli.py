@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import photo_folders
 
-from training.__main__ import main
+from training.__main__ import _parser, main, train_config, transfer_config
+from training.config import TrainConfig, TransferConfig
 
 REPO = Path(__file__).parents[2]
 RECIPES, CANDIDATES = REPO / "training" / "recipes", REPO / "docs" / "evaluation" / "candidates"
@@ -103,6 +104,21 @@ def test_given_help_when_asked_for_each_command_then_it_is_documented(capsys):
             main([command, "--help"])
         assert done.value.code == 0
         assert "usage: python -m training " + command in capsys.readouterr().out
+
+
+def test_given_no_training_options_when_parsed_then_the_run_gets_the_config_dataclasses_defaults():
+    # GIVEN the train and transfer commands with no setting of their own
+    parser = _parser()
+
+    # WHEN their options become a run's config
+    train = train_config(parser.parse_args(["train", "--data", "photos"]))
+    transfer = transfer_config(parser.parse_args(["transfer", "--data", "photos"]))
+
+    # THEN the defaults are the dataclasses' (one place), and an option still reaches its field
+    assert train == TrainConfig()
+    assert transfer == TransferConfig()
+    assert train_config(parser.parse_args(["train", "--lr", "0.01", "--views", "0,2"])).learning_rate == 0.01
+    assert transfer_config(parser.parse_args(["transfer", "--lr", "0.01"])).fine_lr == 0.01
 
 
 def test_given_cards_and_other_json_when_tabulated_then_each_card_is_its_change_and_the_rest_is_named(
