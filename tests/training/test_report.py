@@ -10,11 +10,14 @@ import numpy as np
 from training.report import Photo, fill_markers, headline, headline_table, pairs, summarize, val_mistakes
 
 
-def _photos():
+def _photos(*, unseen_by_1_3_0: bool = False):
+    """Seven photos of three sets; ``unseen_by_1_3_0`` files the Asirra test dog under petimages-180-more."""
     return [
         Photo("a/cat/1.jpg", "asirra-test", "a", "cat", "cat", 0),
         Photo("a/cat/2.jpg", "asirra-test", "a", "cat", "cat", 0),
-        Photo("a/dog/3.jpg", "asirra-test", "a", "dog", "dog", 1),
+        Photo(
+            "a/dog/3.jpg", "asirra-test", "petimages-180-more" if unseen_by_1_3_0 else "a", "dog", "dog", 1
+        ),
         Photo("a/dog/4.jpg", "asirra-val", "a", "dog", "dog", 1),
         Photo("o/neither/car.jpg", "other-sources-dev", "o", "car", "non-pet", 2),
         Photo("o/neither-hard/fox.jpg", "other-sources-dev", "o", "fox", "look-alike", 2),
@@ -25,7 +28,7 @@ def _photos():
 def test_given_answers_when_summarized_then_pets_and_photos_without_pets_are_counted_apart():
     answers = np.array([0, 2, 0, 0, 2, 1, 1])  # a cat answered neither, two dogs cat, the fox a dog
     argmax = np.array([0, 0, 0, 0, 1, 1, 1])
-    report = summarize(_photos(), answers, np.ones(7), argmax)
+    report = summarize(_photos(unseen_by_1_3_0=True), answers, np.ones(7), argmax)
     test = report["set"]["asirra-test"]
     assert test["accuracy"] == round(1 / 3, 6) and test["argmax_accuracy"] == round(2 / 3, 6)
     assert test["pets_answered_neither"] == round(1 / 3, 6)
@@ -37,10 +40,12 @@ def test_given_answers_when_summarized_then_pets_and_photos_without_pets_are_cou
     assert figures["asirra_test_accuracy"] == test["accuracy"]
     assert figures["asirra_val_accuracy"] == 0.0  # the val photo apart from the test photos
     assert figures["other_sources_dev_look_alikes_neither"] == 0.0
+    assert figures["val_mistakes"] == 1  # the val dog answered cat
+    assert figures["asirra_test_unseen_by_1_3_0_accuracy"] == 0.0  # its one photo, a dog answered cat
 
 
 def test_given_a_doc_with_markers_when_filled_then_only_the_block_between_them_changes(tmp_path):
-    report = summarize(_photos(), np.array([0, 0, 1, 1, 2, 2, 1]), np.ones(7))
+    report = summarize(_photos(unseen_by_1_3_0=True), np.array([0, 0, 1, 1, 2, 2, 1]), np.ones(7))
     doc = tmp_path / "doc.md"
     doc.write_text("before\n<!-- report:headline -->\nold table\n<!-- /report:headline -->\nafter\n")
     assert fill_markers(doc, "report:headline", headline_table({"9.9.9": report}))
@@ -49,6 +54,9 @@ def test_given_a_doc_with_markers_when_filled_then_only_the_block_between_them_c
     assert "old table" not in text and text.endswith("<!-- /report:headline -->\nafter\n")
     assert "| Asirra held-out test: right (end to end) | 100.00 % |" in text
     assert "| Asirra val: right (end to end) | 100.00 % |" in text
+    assert "| val mistakes, end to end (Asirra + breeds-dev val: what releases are chosen on) | 0 |" in text
+    unseen = "| Asirra held-out test, its petimages-180-more part (never in 1.3.0's training set): right |"
+    assert unseen + " 100.00 % |" in text
     assert not fill_markers(doc, "report:cards", ["x"])
 
 
