@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from catdog import ModelError
-from training.config import MAX_COST_POINTS, PROTOTYPES, SCHEDULES, TrainConfig, TransferConfig
+from training.config import CACHE_DIR, MAX_COST_POINTS, PROTOTYPES, SCHEDULES, TrainConfig, TransferConfig
 from training.data import FRACTIONS, LABELS, SPLITS, DataError, Split, make_split, scan
 from training.recipe import key_value
 
@@ -331,7 +331,7 @@ def _saved_split(parser: argparse.ArgumentParser, help: str, **split) -> None:
 
 
 def _cache_option(parser: argparse.ArgumentParser, help: str = "pixel cache folder") -> None:
-    parser.add_argument("--cache", type=Path, default=Path(TRANSFER.cache_dir), help=help)
+    parser.add_argument("--cache", type=Path, default=Path(CACHE_DIR), help=help)
 
 
 def _card_options(parser: argparse.ArgumentParser) -> None:

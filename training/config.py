@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass, field
 
 SCHEDULES = ("cosine", "plateau")
 
+#: Where every command keeps its pixel and activation caches unless told otherwise.
+CACHE_DIR = "runs/cache"
+
 #: k-means centres of the training photos' features for the "neither" check (docs/neither.md: measured
 #: from 64 to 2048).
 PROTOTYPES = 1024
@@ -50,4 +53,4 @@ class TransferConfig:
     patience: int = 3
     dropout: float = 0.2
     seed: int = 0
-    cache_dir: str = "runs/cache"
+    cache_dir: str = CACHE_DIR
