@@ -50,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     weights = [float(w) for w in args.weights.split(",")]
     kept = kept_probabilities(args.recipe, args.set, args.run_dir)
-    share = load_recipe(args.recipe, args.set).neither.max_pets_neither
+    neither = load_recipe(args.recipe, args.set).neither
     labels = np.array([p.label for p in kept.photos["val"]])
     pets = labels < 2
     asirra = pets & np.array([p.set.startswith("asirra") for p in kept.photos["val"]])
@@ -71,7 +71,7 @@ def main() -> None:
             mixed = {
                 part: with_imagenet_split(p, kept.logits[part], weight) for part, p in probabilities.items()
             }
-            figures[weight, name] = end_to_end_figures(mixed, kept.photos, share)
+            figures[weight, name] = end_to_end_figures(mixed, kept.photos, neither)
             row[name] = val_mistakes(figures[weight, name]["report"]["kind"])
         results["val mistakes by weight"][str(weight)] = row
         print(weight, {name: counts["total"] for name, counts in row.items()}, flush=True)

@@ -45,7 +45,7 @@ def main() -> None:
     pair = {name: mix_answers([three[name], two[name]]) for name in photos}  # "neither" the mean of 3-class
     results = {"three": str(args.three), "two": str(args.two), "split": str(args.run_dir / "split.json")}
     for name, probabilities in (("three alone", three), ("pair", pair)):
-        figures = end_to_end_figures(probabilities, photos, recipe.neither.max_pets_neither)
+        figures = end_to_end_figures(probabilities, photos, recipe.neither)
         results[name] = {"threshold": round(figures["threshold"], 4)} | figures["headline"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")

@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="JSON to write")
     args = parser.parse_args()
     kept = kept_probabilities(args.recipe, args.set, args.run_dir)
-    share = load_recipe(args.recipe, args.set).neither.max_pets_neither
+    neither = load_recipe(args.recipe, args.set).neither
     results = {
         "recipe": str(args.recipe),
         "overrides": args.set,
@@ -109,7 +109,7 @@ def main() -> None:
     }
     wrong_on_val = []
     for name, probabilities in kept.probabilities.items():
-        figures = end_to_end_figures(probabilities, kept.photos, share)
+        figures = end_to_end_figures(probabilities, kept.photos, neither)
         results[name] = {
             "threshold": figures["threshold"],
             "val_mistakes": val_mistakes(figures["report"]["kind"]),

@@ -133,7 +133,7 @@ def tiny_recipe(tmp_path_factory, cat_photos, dog_photos) -> dict:
         "model": {"size": 64, "cut": 14},
         "views": {"train_views": 3, "source_views": {"breeds": 4}, "oversample": {"breeds": 2.0}},
         "train": {"head_epochs": 2, "fine_epochs": 1, "calibration_images": 8, "batch_size": 16},
-        "neither": {"max_pets_neither": 0.1},
+        "neither": {"max_pets_neither": 0.1, "threshold_rule": "fewest-val-mistakes"},
         "cache_dir": str(root / "cache"),
     }
     return document

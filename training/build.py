@@ -433,8 +433,8 @@ def recipe_head(recipe: Recipe, features: int, vote: float):
 def choose_vote(recipe: Recipe, classifier, val: tuple) -> tuple[float, dict]:
     """The ImageNet vote weight with the best val score: the share of val photos without pets answered
     "neither" plus the share of val pets answered right, each at its own threshold (chosen as the
-    release's: ``neither.max_pets_neither`` of the val pets)."""
-    from training.report import answer, choose_threshold
+    release's, ``training.report.val_threshold``)."""
+    from training.report import answer, val_threshold
 
     features, labels = val
     pets = labels < 2
@@ -444,7 +444,7 @@ def choose_vote(recipe: Recipe, classifier, val: tuple) -> tuple[float, dict]:
     for weight in recipe.neither.imagenet_vote_weights:
         candidate = copy_head(classifier, recipe_head(recipe, features[0].shape[-1], weight))
         probabilities = candidate.predict(features, verbose=0, batch_size=256)
-        threshold = choose_threshold(probabilities[pets, 2], recipe.neither.max_pets_neither)
+        threshold = val_threshold(probabilities, labels, recipe.neither)
         answers, _ = answer(probabilities, threshold)
         caught = float(np.mean(answers[~pets] == 2)) if (~pets).any() else 0.0
         right = float(np.mean(answers[pets] == labels[pets]))
@@ -535,11 +535,11 @@ def head_probabilities(classifier, caches: dict, photos: dict, *, kind="pooled")
     }
 
 
-def measure_head(classifier, caches: dict, photos: dict, threshold_share: float, *, kind="pooled") -> dict:
+def measure_head(classifier, caches: dict, photos: dict, neither, *, kind="pooled") -> dict:
     """A head's end-to-end figures on val (threshold chosen there), test and the eval folders, on view 0
     of the cached features (Keras, float): quick enough to compare training variants."""
     probabilities = head_probabilities(classifier, caches, photos, kind=kind)
-    return end_to_end_figures(probabilities, photos, threshold_share)
+    return end_to_end_figures(probabilities, photos, neither)
 
 
 def part_caches(caches: dict, photos: dict) -> dict[str, str]:
@@ -547,13 +547,13 @@ def part_caches(caches: dict, photos: dict) -> dict[str, str]:
     return {name: (name if name in ("val", "test") else f"eval/{name}") for name in photos}
 
 
-def end_to_end_figures(probabilities: dict[str, np.ndarray], photos: dict, threshold_share: float) -> dict:
+def end_to_end_figures(probabilities: dict[str, np.ndarray], photos: dict, neither) -> dict:
     """The answers a user gets from ``probabilities`` (per part of ``photos``, cat / dog / neither), with
-    the threshold on p(neither) that at most ``threshold_share`` of the val pets reach."""
-    from training.report import answer, choose_threshold, headline, summarize
+    the threshold on p(neither) chosen on val by ``neither`` (the recipe's ``NeitherSettings``)."""
+    from training.report import answer, headline, summarize, val_threshold
 
-    val_pets = np.array([p.label < 2 for p in photos["val"]])
-    threshold = choose_threshold(probabilities["val"][val_pets, 2], threshold_share)
+    val_labels = np.array([p.label for p in photos["val"]])
+    threshold = val_threshold(probabilities["val"], val_labels, neither)
     everything = [p for name in photos for p in photos[name]]
     stacked = np.concatenate([probabilities[name] for name in photos])
     answers, confidences = answer(stacked, threshold)
@@ -603,7 +603,7 @@ def ablations(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> di
     for name, (variant, sets, branch) in variants.items():
         started = time.perf_counter()
         classifier, history = train_frozen_head(variant, sets, val, imagenet_branch=branch, log=log)
-        figures = measure_head(classifier, caches, photos, recipe.neither.max_pets_neither)
+        figures = measure_head(classifier, caches, photos, recipe.neither)
         figures["epochs"] = len(history["loss"])
         figures["best_val_loss"] = round(float(min(history["val_loss"])), 5)
         results[name] = {k: v for k, v in figures.items() if k != "report"}
@@ -627,7 +627,7 @@ def export_release(
 ) -> dict:
     """int8 into ``out``, float beside it in ``run_dir/float``; the threshold from val; the card."""
     from training.export import export_model, representative_sample, update_card
-    from training.report import answer, choose_threshold, headline, summarize
+    from training.report import answer, headline, summarize, val_threshold
 
     m, t = recipe.model, recipe.train
     train_photos = [s.path for s in prepared.split.parts["train"]]
@@ -667,8 +667,8 @@ def export_release(
         run_dir / "probabilities.npz",
         **{f"{k}/{n}": v for k, d in probabilities.items() for n, v in d.items()},
     )
-    val_pets = np.array([p.label < 2 for p in photos["val"]])
-    threshold = choose_threshold(probabilities["int8"]["val"][val_pets, 2], recipe.neither.max_pets_neither)
+    val_labels = np.array([p.label for p in photos["val"]])
+    threshold = val_threshold(probabilities["int8"]["val"], val_labels, recipe.neither)
     everything = [p for name in photos for p in photos[name]]
     reports, figures = {}, {}
     for kind, probs in probabilities.items():
@@ -698,6 +698,7 @@ def export_release(
         "confidence = the probability of the answer",
         "chosen_on": "val split (Asirra val + breeds-dev val), int8 model, photos that show a cat or dog",
         "max_pets_answered_neither": recipe.neither.max_pets_neither,
+        "threshold_rule": recipe.neither.threshold_rule,
         "measured": {k: v for k, v in figures["int8"].items() if "neither" in k},
     }
     training = {

@@ -84,11 +84,18 @@ class TrainSettings:
     calibration_images: int = 300
 
 
+THRESHOLD_RULES = ("max-pets-neither", "fewest-val-mistakes")
+
+
 @dataclass(frozen=True)
 class NeitherSettings:
-    #: the threshold T on p(neither) is the lowest that answers "neither" for at most this share of the
-    #: validation photos that show a cat or dog
+    #: the threshold T on p(neither) is at least the lowest that answers "neither" for at most this share
+    #: of the validation photos that show a cat or dog
     max_pets_neither: float = 0.004
+    #: "max-pets-neither": T is that lowest one (releases 2.0.0-2.4.0); "fewest-val-mistakes": from there
+    #: upwards, the T with the fewest wrong val answers, pets and photos without pets alike
+    #: (training.report.fewest_mistakes_threshold)
+    threshold_rule: str = "max-pets-neither"
     #: weights of the ImageNet vote on "neither" (training.threeclass.imagenet_vote) tried on val; the
     #: best (photos without pets caught + pets right, at the threshold above) is released
     imagenet_vote_weights: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
@@ -215,6 +222,9 @@ def parse_recipe(document: dict, overrides=()) -> Recipe:
     if unknown:
         raise ValueError(f"unknown recipe sections: {sorted(unknown)}")
     values = {name: _section(cls, document.get(name, {}), name) for name, cls in sections.items()}
+    rule = values["neither"].threshold_rule
+    if rule not in THRESHOLD_RULES:
+        raise ValueError(f"neither.threshold_rule is one of {', '.join(THRESHOLD_RULES)}, got {rule!r}")
     if values["train"].soup < 1:
         raise ValueError(
             f"train.soup is how many fine-tuning runs to average (1 or more), got {values['train'].soup}"

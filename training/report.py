@@ -20,6 +20,8 @@ Public API:
     Photo(path, set, source, breed, kind, label)
     answer(probabilities, threshold) -> (answers, confidences)
     choose_threshold(p_neither, max_share) -> T
+    fewest_mistakes_threshold(probabilities, labels, max_share) -> T (choose_threshold's T or above)
+    val_threshold(probabilities, labels, neither) -> T by a recipe's ``[neither]`` rule
     summarize(photos, answers, confidences, argmax) -> report dict (per set, source, breed, kind)
     headline(report) -> the issue's figures
     pairs(photos, splits) -> rows: every two models served together (the mean of their cat/dog splits)
@@ -78,6 +80,31 @@ def choose_threshold(p_neither: np.ndarray, max_share: float) -> float:
     above = values[allowed]
     higher = values[values > above]
     return float((above + higher.min()) / 2 if len(higher) else np.nextafter(above, 2.0))
+
+
+def fewest_mistakes_threshold(probabilities: np.ndarray, labels: np.ndarray, max_share: float) -> float:
+    """From ``choose_threshold``'s T upwards, the lowest T with the fewest wrong answers on these photos
+    (labels 0 cat, 1 dog, 2 neither). ``choose_threshold`` spends the whole budget of cats and dogs
+    answered "neither", even where the photos without pets it catches are fewer than the pets it loses;
+    this raises T while that trade loses more than it wins. Without photos that show no pet nothing
+    measures what raising T costs, and the T is ``choose_threshold``'s."""
+    probabilities, labels = np.asarray(probabilities, dtype=np.float64), np.asarray(labels)
+    lowest = choose_threshold(probabilities[labels < 2, 2], max_share)
+    if (labels < 2).all():
+        return lowest
+    values = np.unique(probabilities[probabilities[:, 2] >= lowest, 2])
+    candidates = [lowest, *((values[:-1] + values[1:]) / 2), *np.nextafter(values[-1:], 2.0)]
+    wrong = [int(np.sum(answer(probabilities, t)[0] != labels)) for t in candidates]
+    return float(candidates[int(np.argmin(wrong))])
+
+
+def val_threshold(probabilities: np.ndarray, labels: np.ndarray, neither) -> float:
+    """The threshold a release is served with, from its val photos, by ``neither`` (a recipe's
+    ``NeitherSettings``): ``threshold_rule`` and ``max_pets_neither``."""
+    probabilities, labels = np.asarray(probabilities), np.asarray(labels)
+    if neither.threshold_rule == "fewest-val-mistakes":
+        return fewest_mistakes_threshold(probabilities, labels, neither.max_pets_neither)
+    return choose_threshold(probabilities[labels < 2, 2], neither.max_pets_neither)
 
 
 def _rates(photos: list[Photo], answers: np.ndarray, argmax: np.ndarray | None) -> dict:

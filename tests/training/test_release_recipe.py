@@ -38,6 +38,19 @@ def test_given_a_recipe_when_released_then_the_card_follows_the_serving_contract
     assert (out / "evaluation" / "report.md").is_file()
 
 
+def test_given_the_recipes_threshold_rule_when_released_then_the_card_has_its_threshold_on_val(release_run):
+    from training.build import photos_of, prepare
+    from training.report import val_threshold
+
+    recipe, card, _, run_dir = release_run
+    p_val = np.load(run_dir / "probabilities.npz")["int8/val"]
+    labels = np.array(
+        [photo.label for photo in photos_of(prepare(recipe, run_dir, log=lambda _: None))["val"]]
+    )
+    assert card["neither"]["threshold_rule"] == "fewest-val-mistakes"
+    assert card["neither"]["threshold"] == round(val_threshold(p_val, labels, recipe.neither), 6)
+
+
 def test_given_the_released_tflite_when_run_then_one_output_of_three_probabilities(release_run, cat_photos):
     from catdog import load_image, preprocess
 
@@ -88,6 +101,41 @@ def test_given_a_share_of_pets_when_the_threshold_is_chosen_then_at_most_that_sh
     assert (p_neither >= threshold).sum() == 2
     assert 0.3 < threshold <= 0.6  # the lowest such threshold, between the 3rd and the 2nd highest
     assert (p_neither >= choose_threshold(p_neither, 0.0)).sum() == 0
+
+
+def _val(rows):
+    """(probabilities, labels) of photos given as (label, p(neither)); a pet's cat/dog argmax is right."""
+    probabilities = [
+        [1 - p, 0, p] if label == 0 else [0, 1 - p, p] if label == 1 else [(1 - p) / 2, (1 - p) / 2, p]
+        for label, p in rows
+    ]
+    return np.array(probabilities), np.array([label for label, _ in rows])
+
+
+@pytest.mark.parametrize(
+    ("photos_without_pets", "expected"),
+    [
+        ([0.9, 0.95], (0.6, 0.9)),  # held above every pet, the pets are right and no photo is lost
+        ([0.52, 0.55, 0.58], (0.5, 0.52)),  # one pet back costs nothing; the next would cost three
+        ([0.4, 0.45], (0.02, 0.4)),  # catching both is worth the two pets (a tie): the lowest T stays
+        ([], (0.02, 0.5)),  # nothing measures what raising T costs: the lowest T stays
+    ],
+)
+def test_given_val_photos_when_the_fewest_mistakes_rule_chooses_then_it_trades_pets_for_misses_at_a_gain(
+    photos_without_pets, expected
+):
+    from training.recipe import NeitherSettings
+    from training.report import choose_threshold, val_threshold
+
+    pets = [(0, 0.01), (1, 0.02), (0, 0.5), (1, 0.6)]  # half of them may be answered "neither"
+    probabilities, labels = _val(pets + [(2, p) for p in photos_without_pets])
+    fewest = NeitherSettings(max_pets_neither=0.5, threshold_rule="fewest-val-mistakes")
+    threshold = val_threshold(probabilities, labels, fewest)
+    assert expected[0] < threshold < expected[1]
+    lowest = choose_threshold(probabilities[labels < 2, 2], 0.5)
+    assert val_threshold(probabilities, labels, NeitherSettings(max_pets_neither=0.5)) == lowest
+    wrong = (answer(probabilities, threshold)[0] != labels).sum()
+    assert wrong <= (answer(probabilities, lowest)[0] != labels).sum()
 
 
 def test_given_no_fine_tuning_when_assembled_then_the_head_reads_the_imagenet_tops_own_features():

@@ -160,6 +160,11 @@ def test_given_a_recipe_when_parsed_then_unset_settings_are_the_dataclass_defaul
         ValueError, match=r"train.soup is how many fine-tuning runs to average \(1 or more\), got 0"
     ):
         parse_recipe({"data": [{"folder": "x"}]}, ["train.soup=0"])
+    with pytest.raises(
+        ValueError,
+        match=r"neither\.threshold_rule is one of max-pets-neither, fewest-val-mistakes, got .fewest.",
+    ):
+        parse_recipe({"data": [{"folder": "x"}]}, ["neither.threshold_rule=fewest"])
 
 
 @pytest.mark.parametrize(
