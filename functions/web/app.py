@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from urllib.parse import unquote
 
 import boto3
 from aws_lambda_powertools import Logger, Tracer
@@ -22,8 +21,6 @@ from botocore.config import Config
 
 from catdog.settings import Settings
 from catdog.web import api
-
-LABELS_ROUTE = "/api/labels/"
 
 logger = Logger()
 tracer = Tracer()
@@ -88,10 +85,12 @@ def create_upload() -> Response:
     return Response(201, "application/json", json.dumps(upload))
 
 
-# A key has slashes, which a <name> route parameter does not match: take the rest of the path.
-@app.get(f"{LABELS_ROUTE}.+")
+# The key travels in the query string, not in the path: an HTTP API hands the function its path
+# already URL-decoded (and cut at a decoded "?"), so a name such as "100%25 off.jpg" could not be told
+# from "100% off.jpg", while query string values arrive decoded exactly once.
+@app.get("/api/labels")
 def label() -> dict:
-    return api.read_label(s3, bucket, unquote(app.current_event.path.removeprefix(LABELS_ROUTE)), settings)
+    return api.read_label(s3, bucket, app.current_event.get_query_string_value("key", ""), settings)
 
 
 def _asset(name: str) -> Response:

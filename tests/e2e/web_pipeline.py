@@ -58,7 +58,7 @@ class ServedPipeline:
     def wait_for_label(self, key: str, timeout: float = 30) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            status, body = self.api(f"api/labels/{urllib.request.quote(key)}")
+            status, body = self.api(f"api/labels?key={urllib.request.quote(key, safe='')}")
             if status == 200:
                 return body
             assert status == 404, body

@@ -11,7 +11,7 @@ import base64
 import copy
 import hashlib
 import json
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, unquote
 
 import boto3
 import pytest
@@ -33,9 +33,14 @@ def web(monkeypatch, tmp_path):
 
 
 def call(web, method: str, path: str, body: object = None) -> tuple[int, str, dict]:
-    """Invoke the function as the HTTP API would; returns status, content type and body."""
+    """Invoke the function as the HTTP API would (the path URL-decoded, the query string as sent and its
+    values decoded); returns status, content type and body."""
     event = copy.deepcopy(load_event("web-create-upload.json"))
-    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    path, _, query = path.partition("?")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = unquote(path)
+    event["rawQueryString"] = query
+    if query:
+        event["queryStringParameters"] = dict(parse_qsl(query))
     event["requestContext"]["http"]["method"] = method
     event["body"] = body if body is None or isinstance(body, str) else json.dumps(body)
     response = web.lambda_handler(event, LambdaContext())
@@ -75,9 +80,25 @@ def test_given_a_presigned_post_when_checked_like_s3_then_a_photo_passes_and_a_b
     assert forged.value.code == "SignatureDoesNotMatch"
 
 
+def label_path(key: str) -> str:
+    """What the page asks for an upload's label."""
+    return "/api/labels?key=" + quote(key, safe="")
+
+
+@pytest.mark.parametrize("name", ["100%25 off.jpg", "my%20cat.jpg", "what?.jpg", "#1 cat.jpg"])
+def test_given_a_name_a_decoded_path_would_garble_when_its_label_is_read_then_that_uploads_label(web, name):
+    key = f"uploads/0f/{name}"
+    label = {"bucket": BUCKET, "key": key, "label": "cat", "confidence": 0.9}
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=f"labels/0f/{name}.json", Body=json.dumps(label))
+
+    status, _, body = call(web, "GET", label_path(key))
+
+    assert status == 200 and json.loads(body) == label
+
+
 def test_given_a_label_not_yet_written_when_read_then_404_and_once_written_then_the_json(web):
     key = "uploads/0f/My cat + ça.jpg"
-    path = "/api/labels/" + quote(key)
+    path = label_path(key)
     assert call(web, "GET", path)[0] == 404
     label = {"bucket": BUCKET, "key": key, "label": "cat", "confidence": 0.9}
     boto3.client("s3").put_object(Bucket=BUCKET, Key="labels/0f/My cat + ça.jpg.json", Body=json.dumps(label))
@@ -99,7 +120,7 @@ def test_given_a_label_not_yet_written_when_read_then_404_and_once_written_then_
 def test_given_another_objects_or_a_damaged_document_at_the_label_key_when_read_then_404_pending(web, stored):
     boto3.client("s3").put_object(Bucket=BUCKET, Key="labels/archive/a.jpg.json", Body=stored)
 
-    status, content_type, body = call(web, "GET", "/api/labels/uploads/archive/a.jpg")
+    status, content_type, body = call(web, "GET", label_path("uploads/archive/a.jpg"))
 
     assert (status, content_type) == (404, "application/json")
     assert json.loads(body) == {
@@ -113,7 +134,7 @@ def test_given_an_upload_with_a_key_at_s3s_limit_when_its_label_is_read_then_the
     label_key = f"labels/_long/{hashlib.sha256(key.encode()).hexdigest()}.json"
     boto3.client("s3").put_object(Bucket=BUCKET, Key=label_key, Body=json.dumps(label))
 
-    status, _, body = call(web, "GET", "/api/labels/" + quote(key))
+    status, _, body = call(web, "GET", label_path(key))
 
     assert status == 200 and json.loads(body) == label
 
@@ -146,7 +167,7 @@ def test_given_the_page_when_requested_then_the_html_and_its_assets_are_served(w
         ("GET", "/api/nothing-here", 404, "not_found"),
         ("GET", "/favicon.ico", 404, "not_found"),
         ("GET", "/api/uploads", 405, "method_not_allowed"),
-        ("DELETE", "/api/labels/uploads/0f/a.jpg", 405, "method_not_allowed"),
+        ("DELETE", "/api/labels", 405, "method_not_allowed"),
         ("POST", "/api/health", 405, "method_not_allowed"),
     ],
 )
@@ -176,7 +197,7 @@ def test_given_s3_failing_when_a_label_is_read_then_a_json_500_without_the_detai
 
     monkeypatch.setattr(web.s3, "get_object", fail)
 
-    status, content_type, body = call(web, "GET", "/api/labels/uploads/0f/a.jpg")
+    status, content_type, body = call(web, "GET", label_path("uploads/0f/a.jpg"))
 
     assert (status, content_type) == (500, "application/json")
     assert json.loads(body)["error"]["code"] == "internal_error" and "secret" not in body

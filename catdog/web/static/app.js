@@ -188,7 +188,7 @@ function s3Error(xml) {
 }
 
 async function pollLabel(key) {
-  const path = `api/labels/${key.split("/").map(encodeURIComponent).join("/")}`;
+  const path = `api/labels?key=${encodeURIComponent(key)}`;
   const started = Date.now();
   let delay = POLL_FIRST_MS;
   while (Date.now() - started < POLL_GIVE_UP_MS) {
