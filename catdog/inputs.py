@@ -8,6 +8,7 @@ classifying our own results would be garbage and, behind a queue, an endless loo
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,17 @@ class Missing:
 Item = Path | S3Ref | Missing
 
 
+#: What the AWS SDK lets through as a bucket name (new buckets are stricter; old ones in us-east-1 may
+#: hold capitals and underscores): checked before any request, so a typo is a usage error, not a failure.
+BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")
+
+
+def check_bucket_name(bucket: str) -> str:
+    if not BUCKET_NAME.fullmatch(bucket):
+        raise UsageError(f"{bucket!r} is not a bucket name (letters, digits, '.', '-' and '_' only)")
+    return bucket
+
+
 def parse_s3_url(url: str) -> tuple[str, str]:
     """``s3://bucket/some/prefix`` -> ``("bucket", "some/prefix")``."""
     if not url.startswith("s3://"):
@@ -53,7 +65,7 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     bucket, _, prefix = url[len("s3://") :].partition("/")
     if not bucket:
         raise UsageError(f"no bucket in {url}")
-    return bucket, prefix
+    return check_bucket_name(bucket), prefix
 
 
 def list_images(s3, bucket: str, prefix: str, settings: Settings) -> Iterator[S3Ref]:

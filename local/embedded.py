@@ -76,11 +76,25 @@ class EmbeddedS3(ThreadedMotoServer):
             self.max_file_bytes,
             page_port=lambda: self.page_port,
         )
-        self._server = make_server(
-            self._ip_address, self._port, app, threaded=True, request_handler=MotoRequestHandler
-        )
+        try:
+            self._server = make_server(
+                self._ip_address, self._port, app, threaded=True, request_handler=MotoRequestHandler
+            )
+        except (OSError, SystemExit) as exc:  # werkzeug exits on a bind error; moto's start() would wait
+            self.failure = (
+                exc if isinstance(exc, OSError) else OSError(f"cannot listen on {self._ip_address}")
+            )
+            self._server_ready_event.set()
+            return
         self._server_ready_event.set()
         self._server.serve_forever()
+
+    def start(self) -> None:
+        """Start serving; raises the ``OSError`` that kept the server from listening."""
+        self.failure: OSError | None = None
+        super().start()
+        if self.failure is not None:
+            raise self.failure
 
     @property
     def endpoint(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
 import os
 import socket
@@ -25,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from catdog.events import s3_objects
 from catdog.imagetypes import is_image_name
+from catdog.inputs import UsageError, check_bucket_name
 from catdog.settings import Settings, model_path_from_env
 from catdog.web.api import ApiError, read_label
 from local import RELEASED_MODEL, SAMPLES
@@ -42,10 +44,24 @@ class ServeError(Exception):
     """Why the pipeline could not start, in one line."""
 
 
+def _port(text: str) -> int:
+    port = int(text) if text.isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535, not {text!r}")
+    return port
+
+
+def _bucket(text: str) -> str:
+    try:
+        return check_bucket_name(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8000, help="port of the page, 0 for any free one")
-    parser.add_argument("--bucket", default="catdog-local", help="name of the embedded bucket")
+    parser.add_argument("--port", type=_port, default=8000, help="port of the page, 0 for any free one")
+    parser.add_argument("--bucket", type=_bucket, default="catdog-local", help="name of the embedded bucket")
     parser.add_argument(
         "--model",
         type=Path,
@@ -66,7 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted; 0 on Ctrl+C, 1 with a one-line message when it cannot start."""
+    """Serve until interrupted; 0 on Ctrl+C, 1 with a one-line message when it cannot start (a bad
+    argument is a ``UsageError``: exit code 2)."""
     try:
         _serve(args)
     except ServeError as exc:
@@ -78,9 +95,11 @@ def run(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> None:
     model = args.model.resolve()
     if not (model / "model.tflite").is_file() or not (model / "model.json").is_file():
-        raise ServeError(f"no model.tflite + model.json in {model} (pass --model DIR)")
+        raise UsageError(f"no model.tflite + model.json in {model} (pass --model DIR)")
     if not args.samples.is_dir():
-        raise ServeError(f"no sample folder {args.samples} (pass --samples DIR, an empty one for none)")
+        raise UsageError(f"no sample folder {args.samples} (pass --samples DIR, an empty one for none)")
+    if args.function_log and not args.function_log.parent.is_dir():
+        raise UsageError(f"no folder {args.function_log.parent} for --function-log")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the terminal
     # moto and werkzeug are imported only when serving, not for every catdog command.
     from werkzeug.serving import make_server
@@ -89,6 +108,9 @@ def _serve(args: argparse.Namespace) -> None:
     from local.http_api import HttpApi
 
     with contextlib.ExitStack() as cleanup:  # stops everything started so far, in reverse, on any exit
+        # Bound first, here: werkzeug would print two lines and exit on a busy port, and the embedded S3
+        # listens on the same address.
+        listener = cleanup.enter_context(_listen(args.host, args.port))
         storage = embedded.EmbeddedS3(args.host, 0)
         storage.start()
         cleanup.callback(storage.stop)
@@ -98,11 +120,6 @@ def _serve(args: argparse.Namespace) -> None:
         sqs = boto3.client("sqs")
 
         loopback = args.host in ("127.0.0.1", "localhost", "::1")
-        try:  # bound here: werkzeug would print two lines and exit on a busy port
-            listener = cleanup.enter_context(socket.create_server((args.host, args.port)))
-        except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise ServeError(f"cannot listen on {args.host}:{args.port}: {reason}") from exc
         url = f"http://{args.host}:{listener.getsockname()[1]}/"
         storage.page_port = listener.getsockname()[1]  # the page's origin is the only one CORS allows
         try:
@@ -166,6 +183,19 @@ def _load(function: str, log):
             return load_handler(function)
     except Exception as exc:  # the model or the handler is broken: say which, in one line
         raise ServeError(f"cannot load the {function} function: {exc}") from exc
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The page's socket; an address this machine does not have is a bad argument, a busy port is not."""
+    try:
+        return socket.create_server((host, port))
+    except socket.gaierror as exc:
+        raise UsageError(f"cannot listen on {host}: {exc.strerror}") from exc
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise UsageError(f"cannot listen on {host}: {reason}") from exc
+        raise ServeError(f"cannot listen on {host}:{port}: {reason}") from exc
 
 
 def _point_aws_at(endpoint: str, secret_key: str, model: Path, bucket: str) -> None:

@@ -247,5 +247,5 @@ def test_given_a_busy_port_when_serve_starts_then_it_says_so_in_one_line(serving
 def test_given_no_model_when_serve_starts_then_it_says_so_in_one_line(tmp_path):
     command = [sys.executable, "-m", "catdog.cli", "serve", "--model", str(tmp_path)]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("catdog serve: error: no model.tflite + model.json in")

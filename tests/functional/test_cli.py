@@ -120,6 +120,17 @@ def test_given_a_corrupt_file_and_a_missing_path_when_classified_to_csv_then_err
         (["classify", "s3://"], "no bucket in s3://"),
         (["classify", "x.jpg"], "no model: pass --model DIR"),
         (["enqueue", "s3://bucket/uploads/"], "--queue-url"),
+        (["classify", "s3://my bucket/x", "--model", "models/catdog"], "'my bucket' is not a bucket name"),
+        (["enqueue", "s3://my bucket/x", "--queue-url", "http://q"], "'my bucket' is not a bucket name"),
+        (["serve", "--port", "99999"], "a port is 0-65535, not '99999'"),
+        (["serve", "--bucket", "My Bucket"], "'My Bucket' is not a bucket name"),
+        (["serve", "--model", "/no/such/model"], "no model.tflite + model.json in /no/such/model"),
+        (["serve", "--samples", "/no/such/folder"], "no sample folder /no/such/folder"),
+        (
+            ["serve", "--function-log", "/no/such/folder/f.log"],
+            "no folder /no/such/folder for --function-log",
+        ),
+        (["serve", "--host", "192.0.2.1", "--port", "0"], "cannot listen on 192.0.2.1: "),
     ],
 )
 def test_given_bad_usage_when_run_then_exit_2_with_one_line_and_no_traceback(args, message):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 import time
 
 import boto3
@@ -125,6 +126,22 @@ def test_given_two_runs_when_started_then_each_has_its_own_random_secret_key_unl
 
     assert len({first.secret_key, second.secret_key, "testing"}) == 3 and len(first.secret_key) >= 40
     assert run_secret({SECRET_ENV: "chosen by a test"}) == "chosen by a test"
+
+
+def test_given_an_address_this_machine_lacks_when_started_then_it_raises_instead_of_waiting_for_ever():
+    raised = []
+
+    def start() -> None:
+        try:
+            EmbeddedS3("192.0.2.1", 0).start()  # TEST-NET-1: for documentation, never assigned
+        except OSError as exc:
+            raised.append(exc)
+
+    starter = threading.Thread(target=start, daemon=True)
+    starter.start()
+    starter.join(20)
+
+    assert not starter.is_alive() and "192.0.2.1" in str(raised[0])
 
 
 def test_given_the_runs_secret_key_when_boto3_signs_with_it_then_every_call_is_served(storage, bucket):
