@@ -44,11 +44,14 @@ class Settings:
             uploads_prefix=env.get("UPLOADS_PREFIX", cls.uploads_prefix),
             labels_prefix=env.get("LABELS_PREFIX", cls.labels_prefix),
             bulk_labels_prefix=env.get("BULK_LABELS_PREFIX", cls.bulk_labels_prefix),
-            max_image_bytes=int(env.get("MAX_IMAGE_BYTES", cls.max_image_bytes)),
-            max_pixels=int(env.get("MAX_PIXELS", cls.max_pixels)),
+            max_image_bytes=_count(env, "MAX_IMAGE_BYTES", cls.max_image_bytes),
+            max_pixels=_count(env, "MAX_PIXELS", cls.max_pixels),
         )
 
     def __post_init__(self) -> None:
+        for name, value in (("MAX_IMAGE_BYTES", self.max_image_bytes), ("MAX_PIXELS", self.max_pixels)):
+            if value < 1:  # a limit of 0 would refuse every upload, silently, as "too large"
+                raise ValueError(f"{name}={value}: a limit is a whole number of at least 1")
         prefixes = {
             "UPLOADS_PREFIX": self.uploads_prefix,
             "LABELS_PREFIX": self.labels_prefix,
@@ -92,6 +95,13 @@ class Settings:
     def is_photo(self, key: str) -> bool:
         """Whether a bulk job should classify ``key``: an accepted image name, never one of our labels."""
         return is_image_name(key) and not self.is_label(key)
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, str(default)).strip()
+    if not text.isdigit():
+        raise ValueError(f"{name}={text!r}: a limit is a whole number of at least 1")
+    return int(text)
 
 
 def model_path_from_env(default: str | os.PathLike | None = LAMBDA_MODEL_PATH) -> Path | None:

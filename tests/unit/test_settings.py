@@ -75,6 +75,20 @@ def test_given_prefixes_that_overlap_or_are_empty_when_read_then_the_cold_start_
         Settings.from_env(environment)
 
 
+@pytest.mark.parametrize(
+    "environment",
+    [{"MAX_IMAGE_BYTES": "0"}, {"MAX_IMAGE_BYTES": "-5"}, {"MAX_PIXELS": "1.5"}, {"MAX_PIXELS": "lots"}],
+)
+def test_given_a_size_limit_that_is_not_a_positive_whole_number_when_read_then_the_cold_start_names_it(
+    environment,
+):
+    # a limit of 0 would refuse every upload as too large; int("1.5") would fail with Python's words
+    [name] = environment
+    with pytest.raises(ValueError, match=rf"^{name}=.*: a limit is a whole number of at least 1$"):
+        Settings.from_env(environment)
+    assert getattr(Settings.from_env({name: " 123 "}), name.lower()) == 123
+
+
 def test_given_the_template_then_the_bulk_functions_may_write_bulk_labels_and_every_function_knows_where():
     template = yaml.load((REPO / "template.yaml").read_text(), Loader=_CloudFormationLoader)
     environment = template["Globals"]["Function"]["Environment"]["Variables"]
