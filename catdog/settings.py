@@ -89,8 +89,9 @@ class Settings:
         return key.startswith(self.labels_prefix) or key.startswith(self.bulk_labels_prefix)
 
     def is_upload(self, key: str) -> bool:
-        """Whether an event for ``key`` should be labelled; a label never is, so writes cannot recurse."""
-        return key.startswith(self.uploads_prefix) and not self.is_label(key)
+        """Whether an event for ``key`` should be labelled; a label never is, so writes cannot recurse,
+        nor is a folder marker (``uploads/2024/``, what the S3 console's "Create folder" writes)."""
+        return key.startswith(self.uploads_prefix) and not key.endswith("/") and not self.is_label(key)
 
     def is_photo(self, key: str) -> bool:
         """Whether a bulk job should classify ``key``: an accepted image name, never one of our labels."""

@@ -209,11 +209,19 @@ def test_given_the_photo_is_replaced_when_its_new_event_arrives_then_the_label_i
     assert read_json(BUCKET, "labels/pets/whiskers.jpg.json")["source"]["etag"] == new_etag
 
 
-@pytest.mark.parametrize("sample", ["s3-put-label.json", "s3-put.json"])
-def test_given_an_event_outside_uploads_when_handled_then_nothing_is_written(app, sample):
-    key = None if sample == "s3-put-label.json" else "elsewhere/cat.jpg"
+@pytest.mark.parametrize(
+    ("sample", "key"),
+    [
+        ("s3-put-label.json", None),
+        ("s3-put.json", "elsewhere/cat.jpg"),
+        ("s3-put.json", "uploads/2024 trip/"),  # a folder marker, as the S3 console creates one
+        ("s3-put.json", "uploads/"),
+        ("eventbridge-object-created.json", "uploads/2024 trip/"),
+    ],
+)
+def test_given_an_event_outside_uploads_when_handled_then_nothing_is_written(app, sample, key):
     event = sample_event(sample, BUCKET, key=key)
-    upload(event_key(event), b"{}")
+    upload(event_key(event), b"{}" if key is None or not key.endswith("/") else b"")
 
     result = classify(app, event)
 
