@@ -26,7 +26,7 @@ from catdog.images import InvalidImage
 from catdog.inputs import Item, Missing, S3Ref
 from catdog.labeling import Labeler, refuse_oversized
 from catdog.settings import Settings
-from catdog.storage import is_not_found
+from catdog.storage import is_archived, is_not_found
 
 EXECUTORS = ("thread", "process")
 #: Adaptive retries absorb S3 throttling (503 SlowDown) before an image is reported failed.
@@ -69,7 +69,9 @@ def classify_item(item: Item) -> dict:
         return _error_row(path, exc.code, str(exc))
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        code = "not_found" if is_not_found(exc) else error.get("Code", "ClientError")
+        code = (
+            "not_found" if is_not_found(exc) else "archived" if is_archived(exc) else error.get("Code", "?")
+        )
         return _error_row(path, code, error.get("Message", str(exc)))
     except (BotoCoreError, OSError) as exc:
         return _error_row(path, type(exc).__name__, str(exc))

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from catdog.classifier import Classifier
 from catdog.images import InvalidImage, model_input
 from catdog.settings import Settings, model_path_from_env
-from catdog.storage import WriteConflict, is_not_found, read_json, write_json
+from catdog.storage import WriteConflict, is_archived, is_not_found, read_json, write_json
 
 #: How often one object is read and decided again when other writers keep changing its label meanwhile.
 WRITE_ATTEMPTS = 4
@@ -91,13 +91,19 @@ class Labeler:
         try:
             obj = self.s3.get_object(Bucket=bucket, Key=key, **version)
         except ClientError as exc:
-            if not is_not_found(exc):
+            if is_not_found(exc):
+                record = job.error("not_found", "the object no longer exists")
+                if pinned:  # that version is gone: say so, and leave the key's label to its current version
+                    return {**record, "superseded": True}
+            elif is_archived(exc):  # labelled again once restored: an error label is never current
+                storage = exc.response["Error"].get("StorageClass", "an archive")
+                record = job.error(
+                    "archived", f"the object is in {storage} storage: restore it, then label it"
+                )
+            else:
                 raise
-            record = job.error("not_found", "the object no longer exists")
-            if pinned:  # that version is gone: say so, and leave the key's label to its current version
-                return {**record, "superseded": True}
             if existing is not None and "error" not in existing:
-                return {**existing, "skipped": True}  # a result for an older version beats "gone"
+                return {**existing, "skipped": True}  # a result made before beats "gone" or "archived"
             write_json(self.s3, bucket, label_key, record, replaces=label_etag)
             return record
 

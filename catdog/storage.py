@@ -11,6 +11,8 @@ import json
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 NOT_FOUND_CODES = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
+#: The object is in S3 Glacier Flexible Retrieval or Deep Archive and not restored: no retry reads it.
+ARCHIVED_CODES = {"InvalidObjectState"}
 #: A conditional write lost to another writer (412), or met one in flight (409): read again, decide again.
 CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
 TRANSIENT_CODES = CONFLICT_CODES | {
@@ -38,6 +40,10 @@ def is_transient(exc: BaseException) -> bool:
 
 def is_not_found(exc: BaseException) -> bool:
     return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in NOT_FOUND_CODES
+
+
+def is_archived(exc: BaseException) -> bool:
+    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in ARCHIVED_CODES
 
 
 def read_json(s3, bucket: str, key: str) -> tuple[object | None, str | None]:

@@ -286,6 +286,25 @@ def test_given_the_object_was_deleted_before_the_event_when_handled_then_not_fou
     assert label["error"]["code"] == "not_found"
 
 
+def test_given_an_archived_photo_when_handled_then_archived_is_recorded_and_once_restored_it_is_classified(
+    app, cat_photos
+):
+    event = sample_event("s3-put.json", BUCKET)
+    s3 = boto3.client("s3")
+    s3.put_object(
+        Bucket=BUCKET, Key=event_key(event), Body=cat_photos[0].read_bytes(), StorageClass="GLACIER"
+    )
+
+    classify(app, event)
+
+    label = read_json(BUCKET, "labels/pets/whiskers.jpg.json")
+    assert set(label) == ERROR_FIELDS and label["error"]["code"] == "archived"
+    assert "GLACIER" in label["error"]["message"]
+    s3.restore_object(Bucket=BUCKET, Key=event_key(event), RestoreRequest={"Days": 1})
+    classify(app, event)  # the same event again: an error label is never the current answer
+    assert read_json(BUCKET, "labels/pets/whiskers.jpg.json")["label"] == "cat"
+
+
 def test_given_s3_throttles_when_handled_then_the_error_propagates_for_a_lambda_retry(
     app, cat_photos, monkeypatch
 ):
