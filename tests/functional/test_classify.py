@@ -184,11 +184,12 @@ def test_given_the_released_model_when_clear_photos_are_uploaded_then_almost_all
 
 
 def test_given_a_duplicate_event_for_the_same_etag_when_handled_then_the_label_is_not_rewritten(
-    app, cat_photos
+    app, cat_photos, capsys
 ):
     event = sample_event("s3-put.json", BUCKET, etag=upload(PUT_KEY, cat_photos[0].read_bytes()))
     classify(app, event)
     first = boto3.client("s3").get_object(Bucket=BUCKET, Key="labels/pets/whiskers.jpg.json")
+    capsys.readouterr()
 
     result = classify(app, event)
 
@@ -196,6 +197,10 @@ def test_given_a_duplicate_event_for_the_same_etag_when_handled_then_the_label_i
     assert result == {"written": 0, "skipped": 1, "ignored": 0}
     assert again["ETag"] == first["ETag"]
     assert again["LastModified"] == first["LastModified"]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    metrics = [line for line in lines if "_aws" in line]  # counted as a duplicate, not as a new answer
+    assert [m.get("DuplicatesSkipped") for m in metrics if "DuplicatesSkipped" in m] == [[1.0]]
+    assert not any("ImagesClassified" in m or "InferenceMs" in m for m in metrics)
 
 
 def test_given_the_photo_is_replaced_when_its_new_event_arrives_then_the_label_is_redone(

@@ -68,9 +68,9 @@ def run_task(batch, key: str, version_id: str | None = None) -> dict:
         [],
         {"source": "x"},
         "a string",
-        # the right ETag, but not a label: no answer, or an error that is not {code, message}
-        {"key": KEY, "source": {"etag": "ETAG"}, "model": {}, "error": "x"},
-        {"key": KEY, "source": {"etag": "ETAG"}, "model": {}},
+        # the right ETag and this model, but not a label: no answer, or an error that is not {code, message}
+        {"key": KEY, "source": {"etag": "ETAG"}, "model": "MODEL", "error": "x"},
+        {"key": KEY, "source": {"etag": "ETAG"}, "model": "MODEL"},
     ],
 )
 @pytest.mark.parametrize("handler", ["classify", "batch"])
@@ -79,7 +79,8 @@ def test_given_a_damaged_label_when_the_object_is_labelled_again_then_it_is_repl
 ):
     classify, batch = handlers
     etag = put(KEY, cat_photos[0].read_bytes())["ETag"].strip('"')
-    put(LABEL_KEY, json.dumps(damaged).replace("ETAG", etag).encode())
+    model = json.dumps(classify.labeler.classifier.info)
+    put(LABEL_KEY, json.dumps(damaged).replace("ETAG", etag).replace('"MODEL"', model).encode())
 
     if handler == "classify":
         assert classify.lambda_handler(put_event(KEY, etag), LambdaContext())["written"] == 1
@@ -106,6 +107,37 @@ def test_given_a_task_naming_an_older_version_when_run_then_it_is_classified_and
     assert older["answer"]["superseded"] is True
     label = read_json(BUCKET, "bulk-labels/archive/a.jpg.json")
     assert (label["label"], label["source"]["version_id"]) == ("dog", v2)  # the key's current version
+
+
+def test_given_a_task_naming_an_older_version_since_deleted_when_run_then_the_current_label_stays(
+    versioned, cat_photos, dog_photos
+):
+    _, batch = versioned
+    key = "archive/a.jpg"
+    v1 = put(key, cat_photos[0].read_bytes())["VersionId"]
+    v2 = put(key, dog_photos[0].read_bytes())["VersionId"]
+    run_task(batch, key, v2)
+    boto3.client("s3").delete_object(Bucket=BUCKET, Key=key, VersionId=v1)
+
+    older = run_task(batch, key, v1)
+
+    assert older["resultCode"] == "PermanentFailure"
+    assert older["answer"]["error"] == "not_found" and older["answer"]["superseded"] is True
+    label = read_json(BUCKET, "bulk-labels/archive/a.jpg.json")
+    assert (label["label"], label["source"]["version_id"]) == ("dog", v2)
+
+
+def test_given_a_labelled_photo_deleted_since_when_an_event_comes_then_its_result_is_kept(
+    handlers, cat_photos
+):
+    classify, _ = handlers
+    classify.lambda_handler(put_event(KEY, put(KEY, cat_photos[0].read_bytes())["ETag"]), LambdaContext())
+    boto3.client("s3").delete_object(Bucket=BUCKET, Key=KEY)
+
+    result = classify.lambda_handler(put_event(KEY, "an-etag-never-read"), LambdaContext())
+
+    assert result == {"written": 0, "skipped": 1, "ignored": 0}
+    assert read_json(BUCKET, LABEL_KEY)["label"] == "cat"  # "gone" does not replace an answer
 
 
 def test_given_a_task_naming_the_current_version_when_run_then_its_label_records_that_version(

@@ -116,18 +116,24 @@ def test_given_the_sample_event_when_handled_then_both_shapes_are_labelled_and_t
 @pytest.mark.parametrize(
     "body",
     [
-        '{"bucket": "b"}',
+        f'{{"bucket": "{BUCKET}"}}',
         "[1, 2]",
         '{"bucket": "", "key": "x.jpg"}',
-        '{"key": 3, "bucket": "b"}',
-        '{"bucket": "b", "key": "x.jpg", "etag": 7}',
+        f'{{"key": 3, "bucket": "{BUCKET}"}}',
+        f'{{"bucket": "{BUCKET}", "key": "x.jpg", "etag": 7}}',
     ],
 )
-def test_given_a_message_naming_no_object_when_handled_then_it_fails_for_the_dead_letter_queue(queue, body):
-    response = queue.lambda_handler(sqs_event(body), LambdaContext())
+def test_given_a_message_naming_no_object_when_handled_then_it_fails_for_the_dead_letter_queue(
+    queue, cat_photos, body
+):
+    put("x.jpg", cat_photos[0].read_bytes())  # the photo exists: only the message is wrong
 
-    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
-    assert label_keys() == set()
+    response = queue.lambda_handler(sqs_event(reference("x.jpg"), body), LambdaContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    (failure,) = queue.processor.exceptions
+    assert failure[0] is queue.PoisonMessage  # refused as malformed, not failed on the way to S3
+    assert label_keys() == {"bulk-labels/x.jpg.json"}  # its valid neighbour was labelled
 
 
 def test_given_s3_throttles_one_object_when_handled_then_only_its_message_is_retried(
@@ -150,6 +156,16 @@ def test_given_s3_throttles_one_object_when_handled_then_only_its_message_is_ret
 
     assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
     assert label_keys() == {"labels/cat.jpg.json"}
+
+
+def test_given_an_object_removed_notification_when_handled_then_nothing_is_written(queue):
+    removed = json.loads(s3_notification("uploads/gone.jpg"))
+    removed["Records"][0]["eventName"] = "ObjectRemoved:Delete"
+
+    response = queue.lambda_handler(sqs_event(json.dumps(removed)), LambdaContext())
+
+    assert response == {"batchItemFailures": []}
+    assert label_keys() == set()
 
 
 def test_given_a_labels_key_when_handled_then_nothing_is_written(queue):
