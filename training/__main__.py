@@ -2,7 +2,8 @@
 lists the commands, ``<command> --help`` explains each).
 
 TensorFlow is imported only by the commands that need it, so ``--help`` and argument errors are instant.
-Every failure the user can fix is one line on stderr and exit status 1 (2 for bad arguments).
+Every failure the user can fix is one line on stderr and exit status 1 (2 for bad arguments and
+recipes that cannot be built, ``training.recipe.RecipeError``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from catdog import ModelError
 from training.config import CACHE_DIR, MAX_COST_POINTS, PROTOTYPES, SCHEDULES, TrainConfig, TransferConfig
 from training.data import FRACTIONS, LABELS, SPLITS, DataError, Split, make_split, scan
-from training.recipe import key_value
+from training.recipe import RecipeError, key_value
 
 #: The defaults of the options below: the dataclasses the runs record in their cards.
 TRAIN, TRANSFER = TrainConfig(), TransferConfig()
@@ -34,8 +35,15 @@ class _Parser(argparse.ArgumentParser):
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    fractions = getattr(args, "fractions", None)
+    if fractions is not None and abs(sum(fractions) - 1) > 1e-6:
+        given = " + ".join(map(str, fractions))
+        parser.error(f"argument --fractions: train, val and test must sum to 1, got {given}")
     try:
         return args.run(args) or 0
+    except RecipeError as exc:
+        print(f"python -m training {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except (DataError, ValueError, OSError, ModelError) as exc:
         print(f"python -m training {args.command}: error: {exc}", file=sys.stderr)
         return 1
@@ -313,7 +321,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _split_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="split (and training) seed (default 0)")
+    parser.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="split (and training) seed (default 0)"
+    )
     parser.add_argument(
         "--fractions",
         type=_positive_float,
@@ -351,25 +361,25 @@ def _command(commands, run, help: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def _checked(convert, ok, wording: str):
+    """An argparse type: ``convert(text)`` if that works and passes ``ok``, else "must be <wording>"."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {wording}, got {text}")
+        return value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+_positive_int = _checked(int, lambda value: value > 0, "a positive integer")
+_non_negative_int = _checked(int, lambda value: value >= 0, "a whole number >= 0")
+_positive_float = _checked(float, lambda value: value > 0, "positive")
+_non_negative = _checked(float, lambda value: value >= 0, ">= 0")
 
 
 def _view_list(text: str) -> tuple[int, ...]:
@@ -658,6 +668,7 @@ def cmd_candidates(args) -> None:
     reference, cards = load_recipe(args.against), {}
     for path in args.cards:
         card = json.loads(path.read_text())
+        card = card if isinstance(card, dict) else {}
         if "recipe" not in card.get("training", {}) or "per_kind" not in card.get("metrics", {}):
             print(f"{path}: not a model card with a recipe and per-kind figures, left out", file=sys.stderr)
             continue

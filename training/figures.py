@@ -20,6 +20,7 @@ def save(figure, path: str | os.PathLike, dpi: int) -> Path:
     """Lay out, write (making the folder) and close the figure: a run draws many, and open ones pile up."""
     figure.tight_layout()
     path = Path(path)
+    path = path if path.suffix else path.with_suffix(".png")  # what savefig writes for a bare name
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=dpi)
     pyplot().close(figure)

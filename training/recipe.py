@@ -31,8 +31,14 @@ import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
+from training.backbones import specs
 from training.sources import Source
 from training.uploads import UploadAugment
+
+
+class RecipeError(ValueError):
+    """A recipe (its file or a ``--set``) that cannot be built: one line naming the setting, exit status 2,
+    before TensorFlow loads, instead of a failure deep in a run."""
 
 
 @dataclass(frozen=True)
@@ -144,13 +150,13 @@ def _section(cls, values: dict, section: str):
     known = {f.name for f in fields(cls)}
     unknown = set(values) - known
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} settings: {sorted(unknown)} (known: {sorted(known)})")
+        raise RecipeError(f"unknown {cls.__name__} settings: {sorted(unknown)} (known: {sorted(known)})")
     hints = typing.get_type_hints(cls)
     converted = {}
     for name, value in values.items():
         converted[name] = _typed(value, hints[name])
         if converted[name] is _WRONG:
-            raise ValueError(f"{section}.{name} must be {_describe(hints[name])}, got {value!r}")
+            raise RecipeError(f"{section}.{name} must be {_describe(hints[name])}, got {value!r}")
     return cls(**converted)
 
 
@@ -195,19 +201,38 @@ def key_value(pair: str, flag: str) -> tuple[str, object]:
     """``KEY=VALUE`` from the command line: VALUE read as JSON, else kept as text."""
     key, sep, text = pair.partition("=")
     if not sep or not key:
-        raise ValueError(f"{flag} wants KEY=VALUE, got {pair!r}")
+        raise RecipeError(f"{flag} wants KEY=VALUE, got {pair!r}")
     try:
         return key, json.loads(text)
     except json.JSONDecodeError:
         return key, text
 
 
+#: The least each count or size may be (the rest of the range is the type's): checked with the types.
+MINIMA = {
+    "model.size": 32,
+    "model.cut": 1,
+    "train.batch_size": 1,
+    "train.head_epochs": 0,
+    "train.fine_epochs": 0,
+    "train.patience": 0,
+    "train.hidden": 0,
+    "train.soup": 1,  # how many fine-tuning runs to average
+    "train.calibration_images": 1,
+}
+
+
 def parse_recipe(document: dict, overrides=()) -> Recipe:
     document = json.loads(json.dumps(document))  # a deep copy
     for override in overrides:
         key, parsed = key_value(override, "--set")
-        section, _, name = key.partition(".")
-        document.setdefault(section, {})[name] = parsed
+        section, dot, name = key.partition(".")
+        if not dot:
+            document[section] = parsed  # cache_dir; anything else is an unknown section below
+        elif section in ("data", "eval"):
+            raise RecipeError(f"--set {key}: [[{section}]] folders are set in the recipe file, not by --set")
+        else:
+            document.setdefault(section, {})[name] = parsed
     sections = {
         "release": ReleaseInfo,
         "model": ModelSettings,
@@ -220,20 +245,61 @@ def parse_recipe(document: dict, overrides=()) -> Recipe:
     }
     unknown = set(document) - set(sections) - {"data", "eval", "cache_dir"}
     if unknown:
-        raise ValueError(f"unknown recipe sections: {sorted(unknown)}")
+        raise RecipeError(f"unknown recipe sections: {sorted(unknown)}")
+    for name in sections:
+        if not isinstance(document.get(name, {}), dict):
+            raise RecipeError(f"[{name}] must be a table of settings, got {document[name]!r}")
     values = {name: _section(cls, document.get(name, {}), name) for name, cls in sections.items()}
+    _check_ranges(values)
+    data = tuple(_source(entry) for entry in _tables(document, "data"))
+    if not data:
+        raise RecipeError("a recipe needs at least one [[data]] folder")
+    for part, index in (("val", 1), ("test", 2)):
+        if not any(source.fractions[index] > 0 for source in data):
+            raise RecipeError(f"no [[data]] folder has a {part} fraction above 0: a release needs {part}")
+    evals = tuple(entry["folder"] for entry in _tables(document, "eval"))
+    cache_dir = document.get("cache_dir", "runs/cache")
+    if not isinstance(cache_dir, str) or not cache_dir:
+        raise RecipeError(f"cache_dir must be a folder name, got {cache_dir!r}")
+    return Recipe(data=data, eval=evals, cache_dir=cache_dir, **values)
+
+
+def _check_ranges(values: dict) -> None:
+    for key, least in MINIMA.items():
+        section, name = key.split(".")
+        value = getattr(values[section], name)
+        if value < least:
+            raise RecipeError(f"{key} must be at least {least}, got {value}")
     rule = values["neither"].threshold_rule
     if rule not in THRESHOLD_RULES:
-        raise ValueError(f"neither.threshold_rule is one of {', '.join(THRESHOLD_RULES)}, got {rule!r}")
-    if values["train"].soup < 1:
-        raise ValueError(
-            f"train.soup is how many fine-tuning runs to average (1 or more), got {values['train'].soup}"
+        raise RecipeError(f"neither.threshold_rule must be one of {', '.join(THRESHOLD_RULES)}, got {rule!r}")
+    model = values["model"]
+    try:
+        blocks = specs.spec(model.backbone).num_blocks
+    except ValueError as exc:
+        raise RecipeError(f"model.backbone: {exc}") from None
+    if model.cut > blocks:
+        raise RecipeError(f"model.cut must be at most {blocks} for {model.backbone}, got {model.cut}")
+
+
+def _tables(document: dict, section: str) -> list[dict]:
+    """The ``[[section]]`` tables, each with a ``folder``."""
+    entries = document.get(section, [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and "folder" in e for e in entries):
+        raise RecipeError(f"each [[{section}]] is a table with a folder (note the double brackets)")
+    return entries
+
+
+def _source(entry: dict) -> Source:
+    source = _section(Source, entry, "data")
+    if any(f < 0 for f in source.fractions) or abs(sum(source.fractions) - 1) > 1e-6:
+        raise RecipeError(
+            f"[[data]] {source.folder}: fractions are train, val, test shares, 0 or more and summing to 1, "
+            f"got {list(source.fractions)}"
         )
-    data = tuple(_section(Source, source, "data") for source in document.get("data", []))
-    if not data:
-        raise ValueError("a recipe needs at least one [[data]] folder")
-    evals = tuple(entry["folder"] for entry in document.get("eval", []))
-    return Recipe(data=data, eval=evals, cache_dir=document.get("cache_dir", "runs/cache"), **values)
+    if source.fractions[0] == 0:
+        raise RecipeError(f"[[data]] {source.folder}: a train fraction of 0 trains on none of its photos")
+    return source
 
 
 def recipe_from_dict(document: dict) -> Recipe:
@@ -242,7 +308,15 @@ def recipe_from_dict(document: dict) -> Recipe:
 
 
 def load_recipe(path, overrides=()) -> Recipe:
-    return parse_recipe(tomllib.loads(Path(path).read_text()), overrides)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise RecipeError(f"cannot read the recipe {path}: {exc.strerror}") from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{path} is not valid TOML: {exc}") from None
+    return parse_recipe(document, overrides)
 
 
 def recipe_dict(recipe: Recipe) -> dict:

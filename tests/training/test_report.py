@@ -107,3 +107,14 @@ def test_given_answers_or_a_card_when_val_mistakes_are_counted_then_each_kind_of
         "non_pets": 4,
         "look_alikes": 5,
     }
+
+
+def test_given_a_path_without_suffix_when_a_figure_is_saved_then_the_png_it_wrote_is_returned(tmp_path):
+    from training import figures
+
+    figure = figures.pyplot().figure()
+
+    saved = figures.save(figure, tmp_path / "preview", dpi=20)
+
+    assert saved == tmp_path / "preview.png" and saved.is_file()
+    assert not (tmp_path / "preview").exists()

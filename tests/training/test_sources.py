@@ -156,15 +156,42 @@ def test_given_a_recipe_when_parsed_then_unset_settings_are_the_dataclass_defaul
         parse_recipe({"data": [{"folder": "x"}], "train": {"fine_epoch": 5}})
     with pytest.raises(ValueError, match="data"):
         parse_recipe({})
-    with pytest.raises(
-        ValueError, match=r"train.soup is how many fine-tuning runs to average \(1 or more\), got 0"
-    ):
-        parse_recipe({"data": [{"folder": "x"}]}, ["train.soup=0"])
-    with pytest.raises(
-        ValueError,
-        match=r"neither\.threshold_rule is one of max-pets-neither, fewest-val-mistakes, got .fewest.",
-    ):
-        parse_recipe({"data": [{"folder": "x"}]}, ["neither.threshold_rule=fewest"])
+
+
+@pytest.mark.parametrize(
+    ("document", "overrides", "message"),
+    [
+        ({}, ["train.soup=0"], "train.soup must be at least 1, got 0"),
+        ({}, ["model.size=0"], "model.size must be at least 32, got 0"),
+        ({}, ["train.batch_size=-1"], "train.batch_size must be at least 1, got -1"),
+        (
+            {},
+            ["neither.threshold_rule=fewest"],
+            "neither.threshold_rule must be one of max-pets-neither, fewest",
+        ),
+        ({}, ["model.backbone=resnet"], "model.backbone: unknown EfficientNet-Lite variant 'resnet'"),
+        ({}, ["model.cut=40"], "model.cut must be at most 16 for efficientnet_lite0, got 40"),
+        ({}, ["train.epochs"], "--set wants KEY=VALUE, got 'train.epochs'"),
+        ({}, ["data.folder=/x"], "--set data.folder: [[data]] folders are set in the recipe file"),
+        ({}, ["cache_dir=3"], "cache_dir must be a folder name, got 3"),
+        ({"data": {"folder": "x"}}, [], "each [[data]] is a table with a folder (note the double brackets)"),
+        ({"data": [{"fractions": [1, 0, 0]}]}, [], "each [[data]] is a table with a folder"),
+        ({"eval": {"folder": "y"}}, [], "each [[eval]] is a table with a folder"),
+        ({"train": 3}, [], "[train] must be a table of settings, got 3"),
+        ({"data": [{"folder": "x", "fractions": [0.9, 0.9, 0.9]}]}, [], "summing to 1, got [0.9, 0.9, 0.9]"),
+        ({"data": [{"folder": "x", "fractions": [0, 0.5, 0.5]}]}, [], "a train fraction of 0 trains on none"),
+        (
+            {"data": [{"folder": "x", "fractions": [0.9, 0.1, 0]}]},
+            [],
+            "no [[data]] folder has a test fraction",
+        ),
+    ],
+)
+def test_given_a_recipe_mistake_when_parsed_then_a_recipe_error_names_it(document, overrides, message):
+    from training.recipe import RecipeError
+
+    with pytest.raises(RecipeError, match=re.escape(message)):
+        parse_recipe({"data": [{"folder": "x"}]} | document, overrides)
 
 
 @pytest.mark.parametrize(
@@ -187,7 +214,7 @@ def test_given_a_setting_of_the_wrong_type_when_parsed_then_the_error_names_the_
 
 def test_given_settings_of_the_right_type_when_parsed_then_lists_become_tuples_and_whole_numbers_floats():
     recipe = parse_recipe(
-        {"data": [{"folder": "x", "fractions": [1, 0, 0]}]},
+        {"data": [{"folder": "x", "fractions": [1, 0, 0]}, {"folder": "y"}]},
         ["train.fine_lr=1", "views.train_views=[0, 2]", "augment.jpeg_quality=[50, 90]"],
     )
     assert recipe.train.fine_lr == 1.0 and isinstance(recipe.train.fine_lr, float)

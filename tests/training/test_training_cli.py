@@ -43,9 +43,14 @@ def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files
         (["train", "--data", "d", "--data", "d"], 1, "the same folder is given twice"),
         (["train", "--data", "a", "--data", "b"], 1, "data folder not found"),
         (["train", "--views", "0,x"], 2, "argument --views: must be view indices like 0,2,3, got 0,x"),
-        (["release", "no-such-recipe.toml", "--out", "o"], 1, "no-such-recipe.toml"),
-        (["release", "bad.toml", "--out", "o"], 1, "unknown TrainSettings settings: ['fine_epoch']"),
-        (["report", "m", "--recipe", "bad.toml", "--out", "o"], 1, "unknown TrainSettings settings"),
+        (["release", "no-such-recipe.toml", "--out", "o"], 2, "cannot read the recipe no-such-recipe.toml"),
+        (["release", "bad.toml", "--out", "o"], 2, "unknown TrainSettings settings: ['fine_epoch']"),
+        (["release", "broken.toml", "--out", "o"], 2, "broken.toml is not valid TOML"),
+        (["release", "bad.toml", "--out", "o", "--set", "train.epochs"], 2, "--set wants KEY=VALUE"),
+        (["report", "m", "--recipe", "bad.toml", "--out", "o"], 2, "unknown TrainSettings settings"),
+        (["train", "--epochs", "2.5"], 2, "argument --epochs: must be a positive integer, got 2.5"),
+        (["prepare", "d", "--split", "s.json", "--seed", "-1"], 2, "must be a whole number >= 0, got -1"),
+        (["prepare", "d", "--split", "s.json", "--fractions", ".9", ".9", ".9"], 2, "must sum to 1"),
         (
             [
                 "candidates",
@@ -58,7 +63,7 @@ def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files
             1,
             "plain.md has no <!-- report:candidates --> block to fill",
         ),
-        (["candidates", "no-such-card.json", "--against", "bad.toml"], 1, "unknown TrainSettings settings"),
+        (["candidates", "no-such-card.json", "--against", "bad.toml"], 2, "unknown TrainSettings settings"),
         (
             ["release", "student.toml", "--out", "o", "--run-dir", "run"],
             1,
@@ -69,10 +74,10 @@ def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files
             1,
             "[members] names 1 recipe(s); serving together needs two",
         ),
-        (["release", "missing.toml", "--out", "o"], 1, "no-such-member.toml"),
+        (["release", "missing.toml", "--out", "o"], 2, "cannot read the recipe no-such-member.toml"),
         (
             ["release", "student.toml", "--out", "o", "--set", "model.frozen_copy=maybe"],
-            1,
+            2,
             "model.frozen_copy must be true or false, got 'maybe'",
         ),
     ],
@@ -80,6 +85,7 @@ def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files
 def test_given_bad_input_when_run_then_one_line_on_stderr_and_no_traceback(tmp_path, argv, status, message):
     (tmp_path / "plain.md").write_text("a doc without generated blocks\n")
     (tmp_path / "bad.toml").write_text('[[data]]\nfolder = "x"\n[train]\nfine_epoch = 3\n')
+    (tmp_path / "broken.toml").write_text('[[data]\nfolder = "x"\n')
     (tmp_path / "student.toml").write_text('[[data]]\nfolder = "x"\n[distill]\nteacher = "run/model.keras"\n')
     (tmp_path / "pair.toml").write_text('[[data]]\nfolder = "x"\n[members]\nrecipes = ["student.toml"]\n')
     (tmp_path / "missing.toml").write_text(
