@@ -21,6 +21,8 @@ from training.recipe import RecipeError, key_value
 
 #: The defaults of the options below: the dataclasses the runs record in their cards.
 TRAIN, TRANSFER = TrainConfig(), TransferConfig()
+#: Options that name a folder to write into, in every command that has them.
+FOLDER_OPTIONS = ("out", "run_dir", "release", "cache")
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides the progress
 
@@ -39,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     if fractions is not None and abs(sum(fractions) - 1) > 1e-6:
         given = " + ".join(map(str, fractions))
         parser.error(f"argument --fractions: train, val and test must sum to 1, got {given}")
+    for name in () if args.command == "preview" else FOLDER_OPTIONS:  # preview's --out is a PNG
+        path = getattr(args, name, None)
+        if path is not None and path.exists() and not path.is_dir():  # found now, not after the training
+            parser.error(f"argument --{name.replace('_', '-')}: {path} is a file, not a folder")
     try:
         return args.run(args) or 0
     except RecipeError as exc:
