@@ -48,6 +48,8 @@ DEFAULTS = {
     "train_subset": None,
     "val_subset": None,
 }
+#: The settings a run must take from a list: the from-scratch CNN or the Lite0 of ``training.transfer``.
+CHOICES = {"architecture": ("cnn", "efficientnet_lite0"), "mode": ("frozen", "fine-tuned")}
 COLUMNS = [
     "run",
     "architecture",
@@ -74,9 +76,17 @@ def load_grid(path: Path) -> list[dict]:
     """The runs of a grid file; an unknown setting is an error, not silently ignored."""
     text = Path(path).read_text()
     document = tomllib.loads(text) if Path(path).suffix == ".toml" else json.loads(text)
-    defaults = DEFAULTS | document.get("defaults", {})
-    runs = [dict(run) for run in document.get("runs", [])]
-    grid = document.get("grid", {})
+    defaults, runs, grid = document.get("defaults", {}), document.get("runs", []), document.get("grid", {})
+    if not (
+        isinstance(defaults, dict)
+        and isinstance(runs, list)
+        and all(isinstance(run, dict) for run in runs)
+        and isinstance(grid, dict)
+        and all(isinstance(values, list) for values in grid.values())
+    ):
+        raise ValueError(f"{path}: 'defaults' is a table, 'runs' a list of tables, 'grid' a table of lists")
+    defaults = DEFAULTS | defaults
+    runs = [dict(run) for run in runs]
     if grid:
         keys = list(grid)
         runs += [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
@@ -85,7 +95,12 @@ def load_grid(path: Path) -> list[dict]:
     unknown = {key for run in [document.get("defaults", {}), *runs] for key in run} - set(DEFAULTS)
     if unknown:
         raise ValueError(f"{path}: unknown settings {sorted(unknown)}; known: {sorted(DEFAULTS)}")
-    return [defaults | run for run in runs]
+    runs = [defaults | run for run in runs]
+    for key, allowed in CHOICES.items():
+        wrong = sorted({str(run[key]) for run in runs} - set(allowed))
+        if wrong:
+            raise ValueError(f"{path}: {key} is one of {', '.join(allowed)}, got {', '.join(wrong)}")
+    return runs
 
 
 def subset(split: Split, run: dict) -> Split:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 from conftest import photo_folders
@@ -42,6 +43,27 @@ def test_given_an_unknown_setting_when_loaded_then_a_clear_error(tmp_path):
     grid.write_text("[[runs]]\nlearning_rate = 0.1\n")
 
     with pytest.raises(ValueError, match="unknown settings \\['learning_rate'\\]"):
+        load_grid(grid)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[grid]\nepochs = 5\n", "'grid' a table of lists"),
+        ("runs = [1]\n", "'runs' a list of tables"),
+        ("defaults = 3\n[[runs]]\n", "'defaults' is a table"),
+        (
+            '[[runs]]\narchitecture = "resnet50"\n',
+            "architecture is one of cnn, efficientnet_lite0, got resnet50",
+        ),
+        ('[grid]\nmode = ["frozen", "tuned"]\n', "mode is one of frozen, fine-tuned, got tuned"),
+    ],
+)
+def test_given_a_grid_file_of_the_wrong_shape_when_loaded_then_a_clear_error(tmp_path, text, message):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(text)
+
+    with pytest.raises(ValueError, match=re.escape(message)):
         load_grid(grid)
 
 
