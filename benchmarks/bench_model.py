@@ -22,6 +22,7 @@ import numpy as np
 
 from catdog import load_image, preprocess
 from catdog.classifier import Interpreter
+from training import modelcard
 
 PHOTOS = Path(__file__).parent.parent / "tests" / "fixtures" / "photos"
 RESULTS = Path(__file__).parent / "results" / "model.json"
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
                 "ratio_to_baseline": round(ms / best[0], 2),
             }
             card_path.write_text(json.dumps(card, indent=1) + "\n")
+            modelcard.write(m.folder)  # the page shows the latency too
     return results
 
 

@@ -309,6 +309,9 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help="docs whose <!-- report:headline --> / <!-- report:cards --> blocks to regenerate",
     )
+    card = _command(commands, cmd_card, "write each model folder's README.md from its model.json")
+    card.add_argument("models", type=Path, nargs="+", help="model folders (model.json)")
+
     candidates = _command(
         commands, cmd_candidates, "tabulate model cards: each recipe's change, val mistakes, test, cost"
     )
@@ -662,6 +665,17 @@ def cmd_report(args) -> None:
     from training import build
 
     build.compare(recipe, run_dir, args.models, args.out, gallery=args.gallery, docs=args.docs)
+
+
+def cmd_card(args) -> None:
+    """Rewrite ``README.md`` from ``model.json`` in each folder (``training.modelcard``): releases write
+    it themselves; this is for a card edited by hand or written before the page existed."""
+    from training.modelcard import write
+
+    for folder in args.models:
+        if not (folder / "model.json").is_file():
+            raise FileNotFoundError(f"no model.json in {folder}")
+        print(f"wrote {write(folder)}")
 
 
 def cmd_candidates(args) -> None:

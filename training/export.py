@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from catdog.card import CARD_FILE, MODEL_FILE, ModelCard, sha256_file
 from catdog.classifier import Interpreter
+from training import modelcard
 from training.data import LABELS, Split
 from training.evaluate import evaluate_models, predict_keras, predict_tflite
 from training.models import MODELS
@@ -107,9 +108,11 @@ def update_card(folder: str | os.PathLike, **fields) -> dict:
 
 
 def _write_card(folder: Path, document: dict) -> None:
-    """Write ``model.json``, refusing a card that serving could not read (``catdog.card.ModelCard``)."""
+    """Write ``model.json``, refusing a card that serving could not read (``catdog.card.ModelCard``), and
+    the page rendered from it (``training.modelcard``)."""
     ModelCard.from_dict(document, source=f"the card for {folder}")
     (folder / CARD_FILE).write_text(json.dumps(document, indent=1) + "\n")
+    modelcard.write(folder)
 
 
 def representative_sample(pixels: np.ndarray, count: int = 300, seed: int = 0) -> np.ndarray:

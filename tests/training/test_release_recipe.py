@@ -16,6 +16,7 @@ import pytest
 keras = pytest.importorskip("keras")
 build = pytest.importorskip("training.build")
 from training.evaluate import predict_litert  # noqa: E402
+from training.modelcard import render  # noqa: E402
 from training.report import answer  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -36,6 +37,7 @@ def test_given_a_recipe_when_released_then_the_card_follows_the_serving_contract
     assert sources["asirra"]["counts"] == {"cat": 20, "dog": 20, "neither": 0}
     assert sources["breeds"]["counts"]["neither"] == 30
     assert (out / "evaluation" / "report.md").is_file()
+    assert (out / "README.md").read_text() == render(card)  # the page for people, from the final card
 
 
 def test_given_the_recipes_threshold_rule_when_released_then_the_card_has_its_threshold_on_val(release_run):

@@ -1,0 +1,199 @@
+"""The model card for people: ``README.md`` beside ``model.json``, rendered from it and nothing else.
+
+``model.json`` is what serving and the reports read; an engineer deciding whether to trust a model reads
+a page. Every figure on the page comes from the JSON, so the two cannot disagree: the page is rewritten
+whenever the JSON is (``training.export``, ``benchmarks/bench_model.py --card``) and by ``python -m
+training card MODEL_DIR``.
+
+Public API:
+    render(card) -> markdown;  write(folder) -> the README.md path
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from training.report import HEADLINE_NAMES
+
+README = "README.md"
+
+
+def write(folder: str | Path) -> Path:
+    folder = Path(folder)
+    path = folder / README
+    path.write_text(render(json.loads((folder / "model.json").read_text())))
+    return path
+
+
+def render(card: dict) -> str:
+    lines = [
+        f"# {card['name']} {card['version']}",
+        "",
+        "Generated from `model.json` by `python -m training card` (also on every release); do not edit.",
+        "",
+        *_what_it_does(card),
+        *_trained_on(card),
+        *_how_well(card),
+        *_rebuild(card),
+    ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.2f} %"
+
+
+def _what_it_does(card: dict) -> list[str]:
+    labels, neither = card["labels"], card.get("neither") or {}
+    size = card["input"]["size"]
+    if neither.get("method") == "class-probability":
+        rule = (
+            f'Serving (`catdog`) answers "neither" when p(neither) >= {neither["threshold"]}, else the '
+            "larger of p(cat) and p(dog); the confidence is the probability of the answer given. The "
+            f"threshold was chosen on the {neither.get('chosen_on', 'validation photos')}."
+        )
+    elif neither:
+        rule = (
+            f'Serving (`catdog`) answers "neither" when the {neither["method"]} is below '
+            f"{neither['threshold']}, else the larger of p(cat) and p(dog)."
+        )
+    else:
+        rule = 'Serving (`catdog`) answers the larger of the probabilities: it never answers "neither".'
+    lines = [
+        "## What it does",
+        "",
+        f"One photo in, the probabilities of {', '.join(f'`{label}`' for label in labels)} out, "
+        f"as a {card['quantization']} TFLite model. {rule}",
+        "",
+        f"- Input: {size} x {size} RGB pixels 0..255 as uint8; resizing and EXIF orientation are "
+        "`catdog.preprocess`'s, normalization is inside the model.",
+        f"- Network: {card.get('backbone', 'see the recipe')}.",
+    ]
+    size_mb = card.get("file_bytes")
+    lines.append(
+        f"- File: `model.tflite`{f', {size_mb / 1e6:.2f} MB' if size_mb else ''}, sha256 `{card['sha256']}`."
+    )
+    latency = card.get("latency")
+    if latency:
+        ratio = latency.get("ratio_to_baseline")
+        lines.append(
+            f"- Latency: {latency['median_ms_per_image']} ms per photo on {latency.get('threads', 1)} thread "
+            f"({latency.get('runtime', 'LiteRT')}; `{latency.get('measured_by', 'a benchmark')}`"
+            + (f", {ratio} x `{latency['baseline']}` in the same run" if ratio else "")
+            + ")."
+        )
+    return [*lines, ""]
+
+
+def _trained_on(card: dict) -> list[str]:
+    dataset = card.get("dataset") or {}
+    sources = dataset.get("sources") or {}
+    if not sources:
+        return []
+    labels = card["labels"]
+    lines = [
+        "## Trained on",
+        "",
+        "| folder | " + " | ".join(labels) + " | train / val / test fractions |",
+        "| --- |" + " ---: |" * len(labels) + " --- |",
+    ]
+    for name, source in sources.items():
+        counts = source.get("counts", {})
+        fractions = " / ".join(str(f) for f in source.get("fractions", []))
+        lines.append(
+            f"| `{source.get('folder', name)}` | "
+            + " | ".join(f"{counts.get(label, 0):,}" for label in labels)
+            + f" | {fractions} |"
+        )
+    sizes = dataset.get("split_sizes") or {}
+    if sizes:
+        parts = ", ".join(
+            f"{part} {counts.get('total', sum(counts.values())):,}" for part, counts in sizes.items()
+        )
+        lines += ["", f"Photos per part of the split: {parts}."]
+    evaluation = card.get("evaluation_folders") or {}
+    if evaluation:
+        measured = ", ".join(f"`{name}` ({count:,} photos)" for name, count in evaluation.items())
+        lines += ["", f"Measured on, never trained on: {measured}."]
+    return [*lines, ""]
+
+
+def _how_well(card: dict) -> list[str]:
+    metrics = card.get("metrics") or {}
+    if "per_kind" in metrics:
+        return _three_class_figures(metrics)
+    int8 = metrics.get("int8") or {}
+    if "accuracy" not in int8:
+        return []
+    lines = [
+        "## How well it does",
+        "",
+        f"On the {metrics.get('split', 'test')} split ({metrics.get('count', '?'):,} photos): "
+        f"{_percent(int8['accuracy'])} right (int8), "
+        f"{_percent((metrics.get('float') or {}).get('accuracy'))} (float).",
+        "",
+        "| class | precision | recall | photos |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for label, figures in (int8.get("per_class") or {}).items():
+        lines.append(
+            f"| {label} | {_percent(figures['precision'])} | {_percent(figures['recall'])} "
+            f"| {figures['support']:,} |"
+        )
+    return [*lines, ""]
+
+
+def _three_class_figures(metrics: dict) -> list[str]:
+    int8, float_ = metrics.get("int8") or {}, metrics.get("float") or {}
+    lines = [
+        "## How well it does",
+        "",
+        'End to end, as served (the answer a user gets, "neither" included), int8 beside the float network:',
+        "",
+        "| figure | int8 | float |",
+        "| --- | ---: | ---: |",
+    ]
+    for key, name in HEADLINE_NAMES.items():
+        if key not in int8:
+            continue
+        value, other = int8[key], float_.get(key)
+        if isinstance(value, int):
+            lines.append(f"| {name} | {value} | {'' if other is None else other} |")
+        else:
+            lines.append(f"| {name} | {_percent(value)} | {_percent(other)} |")
+    lines += [
+        "",
+        "By kind of photo (int8): the weak spots are the rows with the lowest right share. Which photos "
+        "it gets wrong, and why: `evaluation/report.md` beside this card after `python -m training "
+        "release`, and the error analysis in the repository's `docs/analysis/`.",
+        "",
+        '| set / kind | photos | right | pets answered "neither" |',
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, figures in metrics["per_kind"].items():
+        right = figures.get("accuracy")
+        if right is None:  # photos without a pet: right means answered "neither"
+            right = figures.get("non-pets_answered_neither", figures.get("look-alikes_answered_neither"))
+        lines.append(
+            f"| {name} | {figures['count']:,} | {_percent(right)} "
+            f"| {_percent(figures.get('pets_answered_neither'))} |"
+        )
+    return [*lines, ""]
+
+
+def _rebuild(card: dict) -> list[str]:
+    recipe = (card.get("training") or {}).get("recipe")
+    if not isinstance(recipe, dict) or "release" not in recipe:
+        return []
+    return [
+        "## Rebuild",
+        "",
+        "The resolved recipe, every default included, is `training.recipe` in `model.json`; in the "
+        f"repository it is `training/recipes/{card['version']}.toml`:",
+        "",
+        "```bash",
+        f"python -m training release training/recipes/{card['version']}.toml --out models/catdog",
+        "```",
+        "",
+    ]
