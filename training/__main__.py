@@ -192,7 +192,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     transfer.add_argument(
         "--fine-epochs",
-        type=int,
+        type=_non_negative_int,
         default=TRANSFER.fine_epochs,
         help="fine-tuning epochs, 0 = frozen only (default %(default)s)",
     )

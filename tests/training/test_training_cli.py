@@ -49,6 +49,11 @@ def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files
         (["release", "bad.toml", "--out", "o", "--set", "train.epochs"], 2, "--set wants KEY=VALUE"),
         (["report", "m", "--recipe", "bad.toml", "--out", "o"], 2, "unknown TrainSettings settings"),
         (["train", "--epochs", "2.5"], 2, "argument --epochs: must be a positive integer, got 2.5"),
+        (
+            ["transfer", "--fine-epochs", "-1"],
+            2,
+            "argument --fine-epochs: must be a whole number >= 0, got -1",
+        ),
         (["release", "bad.toml", "--out", "plain.md"], 2, "argument --out: plain.md is a file, not a folder"),
         (
             ["report", "m", "--recipe", "bad.toml", "--out", "o", "--run-dir", "plain.md"],
