@@ -91,13 +91,21 @@ def test_given_a_damaged_label_when_the_object_is_labelled_again_then_it_is_repl
     assert label["label"] == "cat" and label["source"]["etag"] == etag
 
 
+def cat_then_dog(cat_photos, dog_photos) -> tuple[str, str, str]:
+    """A key whose first version is a cat and whose current one a dog: (key, cat's id, dog's id)."""
+    key = "archive/a.jpg"
+    return (
+        key,
+        put(key, cat_photos[0].read_bytes())["VersionId"],
+        put(key, dog_photos[0].read_bytes())["VersionId"],
+    )
+
+
 def test_given_a_task_naming_an_older_version_when_run_then_it_is_classified_and_not_written_over_the_newer(
     versioned, cat_photos, dog_photos
 ):
     _, batch = versioned
-    key = "archive/a.jpg"
-    v1 = put(key, cat_photos[0].read_bytes())["VersionId"]
-    v2 = put(key, dog_photos[0].read_bytes())["VersionId"]
+    key, v1, v2 = cat_then_dog(cat_photos, dog_photos)
 
     newer = run_task(batch, key, v2)
     older = run_task(batch, key, v1)
@@ -113,9 +121,7 @@ def test_given_a_task_naming_an_older_version_since_deleted_when_run_then_the_cu
     versioned, cat_photos, dog_photos
 ):
     _, batch = versioned
-    key = "archive/a.jpg"
-    v1 = put(key, cat_photos[0].read_bytes())["VersionId"]
-    v2 = put(key, dog_photos[0].read_bytes())["VersionId"]
+    key, v1, v2 = cat_then_dog(cat_photos, dog_photos)
     run_task(batch, key, v2)
     boto3.client("s3").delete_object(Bucket=BUCKET, Key=key, VersionId=v1)
 
