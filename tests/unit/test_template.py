@@ -336,8 +336,8 @@ def test_given_a_reserved_concurrency_parameter_then_a_number_reserves_and_caps_
 
     assert deployed("240") == "240"
     assert deployed("none") is None  # the property is left out: no reservation
-    # a flood is capped unless the deployer opts out
-    assert deployed(template["Parameters"][parameter]["Default"]) not in (None, "none")
+    # the default deploys on any account: a reservation needs a limit 100 above it, new accounts have 10
+    assert deployed(template["Parameters"][parameter]["Default"]) is None
     # 0 would stop the function altogether: an outage, not a limit
     assert not [value for value in ("0", "", "-1", "1.5", "None", "all") if re.fullmatch(pattern, value)]
 
@@ -501,3 +501,20 @@ def test_given_any_queue_policy_then_each_service_may_send_only_from_a_named_sou
         for statement in statements
     )
     assert all("aws:SourceArn" in statement["Condition"]["ArnEquals"] for statement in statements)
+
+
+@pytest.mark.parametrize("parameter", ["MaxImageBytes", "MaxPixels"])
+@pytest.mark.parametrize("value", ["1", "20971520", "0", "1.5", "2e7", "-5", ""])
+def test_given_a_size_limit_parameter_then_cloudformation_accepts_exactly_what_the_functions_do(
+    template, parameter, value
+):
+    from catdog.settings import Settings
+
+    accepted = re.fullmatch(template["Parameters"][parameter]["AllowedPattern"], value) is not None
+    try:
+        Settings.from_env({"MAX_IMAGE_BYTES" if parameter == "MaxImageBytes" else "MAX_PIXELS": value})
+        cold_start = True
+    except ValueError:
+        cold_start = False
+
+    assert accepted == cold_start
