@@ -174,8 +174,12 @@ def test_given_a_task_with_an_empty_key_when_run_then_it_is_a_permanent_failure(
     assert boto3.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
 
 
-def test_given_a_label_key_in_the_manifest_when_run_then_it_is_refused_and_nothing_is_written(batch):
-    result = run(batch, "labels/x.jpg.json")
+@pytest.mark.parametrize("key", ["labels/x.jpg.json", "bulk-labels/archive/x.jpg.json"])
+def test_given_a_label_key_in_the_manifest_when_run_then_it_is_skipped_as_done_and_nothing_is_written(
+    batch, key
+):
+    result = run(batch, key)
 
-    assert result["resultCode"] == "PermanentFailure"
+    # done, not failed: a whole-bucket inventory lists every label, which must not abort the job
+    assert (result["resultCode"], result["resultString"]) == ("Succeeded", "skipped: a label, not a photo")
     assert boto3.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
