@@ -125,6 +125,22 @@ def test_given_the_transformed_template_then_every_invoke_permission_names_its_s
             assert names["__ApiId__"] == {"Ref": "WebApi"}
 
 
+def test_given_the_transformed_template_then_no_role_gets_a_managed_policy_beyond_logs_and_traces(
+    transformed,
+):
+    """The template's own grants are checked in tests/unit/test_template.py; SAM adds managed policies
+    for some events (an SQS event: AWSLambdaSQSQueueExecutionRole, every queue of the account). Only
+    logging and tracing may come that way."""
+    allowed = {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
+    managed = {
+        name: {str(arn).rsplit("/", 1)[-1] for arn in r["Properties"].get("ManagedPolicyArns", [])}
+        for name, r in transformed.items()
+        if r["Type"] == "AWS::IAM::Role"
+    }
+
+    assert managed and not {name: arns - allowed for name, arns in managed.items() if arns - allowed}
+
+
 def test_given_the_transformed_template_then_undelivered_upload_events_reach_the_failure_queue(transformed):
     """The queue policy names SAM's generated rule by its logical ID: it must be the upload rule."""
     (rule_name,) = [name for name, r in transformed.items() if r["Type"] == "AWS::Events::Rule"]

@@ -142,6 +142,11 @@ GRANTS = {
         ("s3:PutObject", "bucket/${LabelsPrefix}*"),
         ("s3:PutObject", "bucket/${BulkLabelsPrefix}*"),
         ("s3:ListBucket", "bucket"),
+        # its event source mapping's, on its own queue (SAM's SQS event would grant them on every queue)
+        ("sqs:ReceiveMessage", "WorkQueue.Arn"),
+        ("sqs:DeleteMessage", "WorkQueue.Arn"),
+        ("sqs:GetQueueAttributes", "WorkQueue.Arn"),
+        ("sqs:ChangeMessageVisibility", "WorkQueue.Arn"),
     },
     "BatchOperationsRole": {
         ("lambda:InvokeFunction", "BatchFunction.Arn"),
@@ -344,9 +349,9 @@ def test_given_a_reserved_concurrency_parameter_then_a_number_reserves_and_caps_
 
 def test_given_the_unbounded_functions_then_the_queue_is_capped_by_its_event_source(resources):
     """The queue function's cap is its SQS event source's, not a reservation; the web page is throttled."""
-    (work,) = resources["QueueFunction"]["Properties"]["Events"].values()
+    work = resources["QueueWorkSource"]["Properties"]
 
-    assert work["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "QueueMaxConcurrency"}}
+    assert work["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "QueueMaxConcurrency"}}
     assert "ReservedConcurrentExecutions" not in resources["QueueFunction"]["Properties"]
     assert resources["WebApi"]["Properties"]["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
 
@@ -452,7 +457,7 @@ def test_given_failed_work_then_it_lands_in_an_encrypted_queue_that_keeps_it_14_
     queues = _of_type(resources, "AWS::SQS::Queue")
     classify = resources["ClassifyFunction"]["Properties"]["EventInvokeConfig"]
     work = queues["WorkQueue"]
-    (sqs_event,) = resources["QueueFunction"]["Properties"]["Events"].values()
+    work_source = resources["QueueWorkSource"]["Properties"]
 
     assert classify["MaximumRetryAttempts"] == 2
     assert classify["DestinationConfig"]["OnFailure"] == {
@@ -470,7 +475,8 @@ def test_given_failed_work_then_it_lands_in_an_encrypted_queue_that_keeps_it_14_
     assert all(queue["SqsManagedSseEnabled"] is True for queue in queues.values())
     # a message is not handed out again while a slow batch still holds it (6 x the function's timeout)
     assert work["VisibilityTimeout"] >= 6 * resources["QueueFunction"]["Properties"]["Timeout"]
-    assert sqs_event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert work_source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert work_source["EventSourceArn"] == {"Fn::GetAtt": "WorkQueue.Arn"}
 
 
 def test_given_an_upload_event_eventbridge_cannot_deliver_then_it_joins_the_failed_invocations(resources):
