@@ -91,9 +91,14 @@ def test_given_the_bucket_policy_then_plain_http_and_tls_below_1_2_are_refused_t
     policy = resources["PhotoBucketPolicy"]["Properties"]
     statements = policy["PolicyDocument"]["Statement"]
     everything = [{"Fn::GetAtt": "PhotoBucket.Arn"}, {"Fn::Sub": "${PhotoBucket.Arn}/*"}]
+    (grant,) = [statement for statement in statements if statement["Effect"] == "Allow"]
 
     assert policy["Bucket"] == {"Ref": "PhotoBucket"}
-    assert all(statement["Effect"] == "Deny" for statement in statements), "the policy grants nothing"
+    # the one grant: S3 Inventory of this bucket, in this account, writing into the batch prefix only
+    assert (grant["Principal"], grant["Action"]) == ({"Service": "s3.amazonaws.com"}, "s3:PutObject")
+    assert grant["Resource"] == {"Fn::Sub": "${PhotoBucket.Arn}/${BatchPrefix}inventory/*"}
+    assert grant["Condition"]["ArnLike"] == {"aws:SourceArn": {"Fn::GetAtt": "PhotoBucket.Arn"}}
+    assert grant["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
     denials = [
         statement["Condition"]
         for statement in statements
