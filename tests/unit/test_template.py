@@ -369,8 +369,10 @@ def _of_type(resources: dict, kind: str) -> dict:
 
 
 def _watched(alarm: dict) -> tuple[str, str, str]:
-    """(namespace, metric, the resource of this stack it names) of one alarm."""
-    (dimension,) = alarm["Dimensions"]
+    """(namespace, metric, the resource of this stack it names) of one alarm; an API's alarm also names
+    its stage."""
+    dimension, *stage = alarm["Dimensions"]
+    assert stage in ([], [{"Name": "Stage", "Value": "$default"}])
     value = dimension["Value"]
     target = value["Ref"] if "Ref" in value else value["Fn::GetAtt"].removesuffix(".QueueName")
     return alarm["Namespace"], alarm["MetricName"], target
@@ -411,6 +413,7 @@ def test_given_the_alarms_then_they_watch_the_failure_queues_and_the_functions_e
         ("AWS/Lambda", "Errors", "BatchFunction"),
         ("AWS/Lambda", "Errors", "QueueFunction"),
         ("AWS/Lambda", "Errors", "WebFunction"),
+        ("AWS/ApiGateway", "5xx", "WebApi"),  # the web function answers its own errors as JSON 500s
         ("AWS/Lambda", "Throttles", "ClassifyFunction"),
         ("AWS/Lambda", "Throttles", "BatchFunction"),
         ("AWS/Lambda", "Throttles", "QueueFunction"),
