@@ -532,3 +532,20 @@ def test_given_a_size_limit_parameter_then_cloudformation_accepts_exactly_what_t
         cold_start = False
 
     assert accepted == cold_start
+
+
+def test_given_the_functions_then_each_logs_to_its_own_group_kept_for_the_retention_parameter(
+    template, resources
+):
+    groups = _of_type(resources, "AWS::Logs::LogGroup")
+    used = {
+        name: function["LoggingConfig"]["LogGroup"]["Ref"]
+        for name, function in _of_type(resources, "AWS::Serverless::Function").items()
+    }
+
+    assert sorted(used.values()) == sorted(groups)  # one group a function, none unused
+    assert all(group["RetentionInDays"] == {"Ref": "LogRetentionDays"} for group in groups.values())
+    assert (
+        template["Parameters"]["LogRetentionDays"]["Default"]
+        in (template["Parameters"]["LogRetentionDays"]["AllowedValues"])
+    )
