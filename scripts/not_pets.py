@@ -445,5 +445,10 @@ def main(not_pets: Path, other_pets: Path) -> None:
 
 
 if __name__ == "__main__":
-    args = [Path(arg) for arg in sys.argv[1:]]
-    main(*args, *[Path("tests/fixtures/not-pets"), Path("tests/fixtures/other-pets")][len(args) :])
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("not_pets", type=Path, nargs="?", default=Path("tests/fixtures/not-pets"))
+    parser.add_argument("other_pets", type=Path, nargs="?", default=Path("tests/fixtures/other-pets"))
+    args = parser.parse_args()
+    main(args.not_pets, args.other_pets)
