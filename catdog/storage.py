@@ -28,22 +28,26 @@ TRANSIENT_CODES = CONFLICT_CODES | {
 }
 
 
+def _code(exc: BaseException) -> str | None:
+    """The error code S3 answered with; None for anything that is not an S3 answer."""
+    return exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether a retry can cure ``exc`` (throttling, a 5xx, a dropped connection)."""
     if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return error.get("Code") in TRANSIENT_CODES or status >= 500
+        return _code(exc) in TRANSIENT_CODES or status >= 500
     # a request botocore refuses to send (an empty key, a bad parameter) fails the same way every time
     return isinstance(exc, BotoCoreError) and not isinstance(exc, ParamValidationError)
 
 
 def is_not_found(exc: BaseException) -> bool:
-    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in NOT_FOUND_CODES
+    return _code(exc) in NOT_FOUND_CODES
 
 
 def is_archived(exc: BaseException) -> bool:
-    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in ARCHIVED_CODES
+    return _code(exc) in ARCHIVED_CODES
 
 
 def read_json(s3, bucket: str, key: str) -> tuple[object | None, str | None]:

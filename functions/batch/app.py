@@ -52,8 +52,9 @@ def label_task(task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
     logger.append_keys(bucket=bucket, key=key, task_id=task.task_id)
     if not key:  # a manifest line without a key: no retry can give it one
         return task.build_task_batch_response("PermanentFailure", "refused: the task names no key")
-    if labeler.settings.is_label(key):  # an inventory of the whole bucket lists the labels too: done, not
-        # failed, or they would count towards the share of failed tasks at which Batch Operations stops a job
+    # An inventory of the whole bucket lists the labels too: done, not failed, or they would count
+    # towards the share of failed tasks at which Batch Operations stops a job.
+    if labeler.settings.is_label(key):
         return task.build_task_batch_response("Succeeded", "skipped: a label, not a photo")
     try:
         version_id = task.s3_version_id
