@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.build import end_to_end_figures, load_part_pixels, photos_of, prepare
-from training.evaluate import predict_litert
+from training.build import end_to_end_figures, evaluate_tflite, photos_of, prepare
 from training.recipe import THRESHOLD_RULES, load_recipe
 from training.report import answer, val_mistakes, val_threshold
 
@@ -50,12 +49,7 @@ def main() -> None:
     prepared = prepare(recipe, args.run_dir)
     photos = photos_of(prepared)
     size = json.loads((args.model / "model.json").read_text())["input"]["size"]
-    probabilities = {
-        name: predict_litert(
-            args.model / "model.tflite", load_part_pixels(prepared, rows, size, recipe.cache_dir)
-        )
-        for name, rows in photos.items()
-    }
+    probabilities = evaluate_tflite(args.model / "model.tflite", prepared, photos, size, recipe.cache_dir)
     rules = {rule: replace(recipe.neither, threshold_rule=rule) for rule in THRESHOLD_RULES}
     results = {"recipe": str(args.recipe), "model": str(args.model), "rules": {}}
     for rule, neither in rules.items():
