@@ -389,9 +389,11 @@ def fine_tune(recipe: Recipe, top, classifier, sets, val: tuple, log=print, keep
 
 def run_key(recipe: Recipe) -> str:
     """What a fine-tuning run depends on: the resolved recipe without its names, its number of runs and
-    where the released graph reads the ImageNet logits (``model.frozen_copy``: after training)."""
+    what is decided after training: where the released graph reads the ImageNet logits
+    (``model.frozen_copy``) and how the vote and the threshold are chosen (``[neither]``), so a release
+    that changes only those reuses the runs."""
     same = recipe_dict(replace(recipe, release=ReleaseInfo(), train=replace(recipe.train, soup=1)))
-    del same["model"]["frozen_copy"]
+    del same["model"]["frozen_copy"], same["neither"]
     return json.dumps(same, sort_keys=True)
 
 

@@ -36,14 +36,18 @@ def frozen_phase(release_run):
     return recipe, sets, val, top, classifier, start
 
 
-def _fine_tune(frozen_phase, folder, model=None, **train):
-    """``fine_tune`` from the frozen phase's start with these ``[model]`` and ``[train]`` changes, keeping
-    each run in ``folder``; (the runs it trained, its scores, the weights it leaves)."""
+def _fine_tune(frozen_phase, folder, model=None, neither=None, **train):
+    """``fine_tune`` from the frozen phase's start with these ``[model]``, ``[neither]`` and ``[train]``
+    changes, keeping each run in ``folder``; (the runs it trained, its scores, the weights it leaves)."""
     recipe, sets, val, top, classifier, start = frozen_phase
     for variable, value in zip(top.variables + classifier.variables, start, strict=True):
         variable.assign(value)
-    model, train = replace(recipe.model, **(model or {})), replace(recipe.train, **train)
-    recipe = replace(recipe, model=model, train=train)
+    recipe = replace(
+        recipe,
+        model=replace(recipe.model, **(model or {})),
+        neither=replace(recipe.neither, **(neither or {})),
+        train=replace(recipe.train, **train),
+    )
     histories, scores = build.fine_tune(recipe, top, classifier, sets, val, log=_quiet, keep=folder)
     return histories, scores, top.get_weights() + classifier.get_weights()
 
@@ -104,18 +108,26 @@ def test_given_a_kept_run_when_the_soup_grows_then_only_the_new_run_trains(froze
         np.testing.assert_allclose(mean, (a + b) / 2, rtol=0, atol=1e-7)
 
 
-def test_given_a_run_kept_with_the_frozen_copy_when_the_recipe_drops_the_copy_then_the_run_is_reused(
-    frozen_phase, tmp_path
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"model": {"frozen_copy": False}},
+        {"neither": {"threshold_rule": "max-pets-neither", "max_pets_neither": 0.2}},
+    ],
+    ids=["frozen copy dropped", "threshold rule changed"],
+)
+def test_given_a_kept_run_when_the_recipe_changes_only_after_training_then_the_run_is_reused(
+    frozen_phase, tmp_path, change
 ):
     seed = frozen_phase[0].train.seed
-    _, _, with_copy = _fine_tune(frozen_phase, tmp_path, soup=1)
+    _, _, before_change = _fine_tune(frozen_phase, tmp_path, soup=1)
     kept = tmp_path / f"fine-tune-seed-{seed}.npz"
     before = kept.stat().st_mtime_ns
-    histories, _, without_copy = _fine_tune(frozen_phase, tmp_path, model={"frozen_copy": False}, soup=1)
+    histories, _, after_change = _fine_tune(frozen_phase, tmp_path, soup=1, **change)
 
-    assert histories == {}, "where the graph reads the ImageNet logits does not change training"
+    assert histories == {}, "where the graph reads the ImageNet logits, or how T is chosen, does not train"
     assert kept.stat().st_mtime_ns == before
-    for a, b in zip(with_copy, without_copy, strict=True):
+    for a, b in zip(before_change, after_change, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
