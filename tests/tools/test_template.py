@@ -141,6 +141,14 @@ def test_given_the_transformed_template_then_no_role_gets_a_managed_policy_beyon
     assert managed and not {name: arns - allowed for name, arns in managed.items() if arns - allowed}
 
 
+def test_given_the_transformed_template_then_a_deploy_deletes_the_layer_versions_it_replaced(transformed):
+    """SAM retains every layer version by default: one more per deploy, kept for ever."""
+    layers = {name: r for name, r in transformed.items() if r["Type"] == "AWS::Lambda::LayerVersion"}
+
+    assert len(layers) == 2
+    assert {name: r.get("DeletionPolicy") for name, r in layers.items()} == dict.fromkeys(layers, "Delete")
+
+
 def test_given_the_transformed_template_then_undelivered_upload_events_reach_the_failure_queue(transformed):
     """The queue policy names SAM's generated rule by its logical ID: it must be the upload rule."""
     (rule_name,) = [name for name, r in transformed.items() if r["Type"] == "AWS::Events::Rule"]
