@@ -108,13 +108,39 @@ def test_given_the_bucket_policy_then_plain_http_and_tls_below_1_2_are_refused_t
     assert {"NumericLessThan": {"s3:TlsVersion": 1.2}} in denials
 
 
-def test_given_the_lifecycle_then_unfinished_multipart_uploads_are_aborted_and_nothing_expires(resources):
-    (rule,) = resources["PhotoBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+def _lifecycle(template: dict, **values: str) -> dict:
+    """The bucket's lifecycle rules by Id as CloudFormation deploys them for these parameter values."""
+    rules = template["Resources"]["PhotoBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    deployed = _resolved(rules, _parameter_values(template, **values), template["Conditions"])
+    return {rule.pop("Id"): rule for rule in deployed}
 
-    assert rule["Status"] == "Enabled"
-    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
-    # the whole bucket, and only the parts: no photo, label or report is ever expired or moved
-    assert set(rule) == {"Id", "Status", "AbortIncompleteMultipartUpload"}
+
+def test_given_the_default_lifecycle_then_unfinished_multipart_uploads_are_aborted_and_nothing_expires(
+    template,
+):
+    # the whole bucket, and only the parts: no photo, label or report is expired or moved unless asked
+    assert _lifecycle(template) == {
+        "AbortIncompleteMultipartUploads": {
+            "Status": "Enabled",
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        }
+    }
+
+
+def test_given_days_to_expire_uploads_then_photos_and_their_labels_expire_and_nothing_else(template):
+    pattern = template["Parameters"]["ExpireUploadsAfterDays"]["AllowedPattern"]
+    assert not [value for value in ("0", "", "-1", "1.5", "None") if re.fullmatch(pattern, value)]
+    assert re.fullmatch(pattern, "30")
+
+    rules = _lifecycle(
+        template, ExpireUploadsAfterDays="30", UploadsPrefix="incoming/", LabelsPrefix="results/"
+    )
+
+    assert {rule.get("Prefix") for rule in rules.values()} == {None, "incoming/", "results/"}
+    for name in ("ExpireUploads", "ExpireLabels"):
+        assert rules[name]["Status"] == "Enabled"
+        assert rules[name]["ExpirationInDays"] == "30"
+        assert rules[name]["NoncurrentVersionExpiration"] == {"NoncurrentDays": "30"}
 
 
 # --- What each function may do ------------------------------------------------------------------------
@@ -241,10 +267,14 @@ def test_given_the_batch_operations_role_then_only_batch_operations_of_this_acco
 PREFIXES = ("UploadsPrefix", "LabelsPrefix", "BulkLabelsPrefix", "BatchPrefix")
 
 
+def _is_function(value) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and next(iter(value)).startswith(("Ref", "Fn::"))
+
+
 def _evaluate(expression, values: dict, conditions: dict | None = None):
     """The rule and condition functions the template uses, as CloudFormation evaluates them for these
     parameter values; ``Ref AWS::NoValue`` is None (the property is left out)."""
-    if not isinstance(expression, dict):
+    if not _is_function(expression):
         return expression
     ((function, argument),) = expression.items()
     if function == "Ref":
@@ -263,6 +293,22 @@ def _evaluate(expression, values: dict, conditions: dict | None = None):
     if function == "Fn::Or":
         return any(arguments)
     raise AssertionError(f"a rule function this test does not evaluate: {function}")
+
+
+def _resolved(value, values: dict, conditions: dict):
+    """A property with the functions in it evaluated (``_evaluate``); what ``AWS::NoValue`` leaves out
+    is gone from its list or object."""
+    if _is_function(value):
+        return _resolved(_evaluate(value, values, conditions), values, conditions)
+    if isinstance(value, dict):
+        return {
+            k: v
+            for k, v in ((k, _resolved(v, values, conditions)) for k, v in value.items())
+            if v is not None
+        }
+    if isinstance(value, list):
+        return [v for v in (_resolved(item, values, conditions) for item in value) if v is not None]
+    return value
 
 
 def _parameter_values(template: dict, **values: str) -> dict:
