@@ -115,6 +115,10 @@ def load_image(
 
 def _decode(image: Image.Image | None, stream, max_pixels: int, size: int | None) -> Image.Image:
     """Open (unless given), check, decode and convert; every decoder failure becomes ``InvalidImage``."""
+    if max_pixels > (Image.MAX_IMAGE_PIXELS or max_pixels):
+        # Pillow's own cap (89.5 MP) stays a second guard, but never below the configured one; only ever
+        # raised, so threads with different limits cannot undercut each other
+        Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         with warnings.catch_warnings():
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; make every excess an error.

@@ -30,6 +30,9 @@ from catdog.storage import WriteConflict, is_archived, is_not_found, read_json, 
 
 #: How often one object is read and decided again when other writers keep changing its label meanwhile.
 WRITE_ATTEMPTS = 4
+#: Errors that depend on a setting (MAX_IMAGE_BYTES, MAX_PIXELS) as well as on the object: never current,
+#: so that raising the limit and asking again labels the photo.
+SETTING_ERRORS = frozenset({"too_large", "too_many_pixels"})
 
 
 def now_iso() -> str:
@@ -51,7 +54,8 @@ class Labeler:
 
     def label(self, bucket: str, key: str, *, etag: str | None = None, version_id: str | None = None) -> dict:
         """Classify the current version of ``s3://bucket/key`` and write its label JSON, unless the label
-        is current: made from this object version (ETag and version id) by this model (sha256).
+        is current: made from this object version (ETag and version id) by this release of the model
+        (name, version and sha256: a release may change only the card's threshold).
 
         ``etag`` and ``version_id`` are what the triggering event or listing saw, if anything: when the
         existing label was made from them by this model, the duplicate costs one small GET and nothing is
@@ -100,6 +104,8 @@ class Labeler:
                 record = job.error(
                     "archived", f"the object is in {storage} storage: restore it, then label it"
                 )
+                if pinned and not self._is_current_version(bucket, key, seen.version_id):
+                    return {**record, "superseded": True}  # an older version in the archive
             else:
                 raise
             if existing is not None and "error" not in existing:
@@ -125,13 +131,15 @@ class Labeler:
         return record
 
     def _made_from(self, label: dict, seen: _Seen, *, exact: bool = False) -> bool:
-        """Whether ``label`` was made by this model from the object version ``seen`` names. Unless
-        ``exact`` (``seen`` is what S3 just answered), a part ``seen`` does not know is not compared."""
+        """Whether ``label`` was made by this release of the model from the object version ``seen``
+        names, and does not depend on a setting (``SETTING_ERRORS``). Unless ``exact`` (``seen`` is what
+        S3 just answered), a part ``seen`` does not know is not compared."""
         if seen.etag is None and seen.version_id is None:
             return False
-        source = label.get("source") or {}
+        source, model = label.get("source") or {}, self.classifier.info
         return (
-            label["model"].get("sha256") == self.classifier.info["sha256"]
+            {name: label["model"].get(name) for name in model} == model
+            and label.get("error", {}).get("code") not in SETTING_ERRORS
             and (seen.etag is None or source.get("etag") == seen.etag)
             and ((seen.version_id is None and not exact) or source.get("version_id") == seen.version_id)
         )

@@ -88,10 +88,19 @@ class Settings:
         """Whether ``key`` is one of our labels (an upload's or a bulk object's): never classified."""
         return key.startswith(self.labels_prefix) or key.startswith(self.bulk_labels_prefix)
 
+    def never_labelled(self, key: str) -> str | None:
+        """Why ``key`` gets no label, whichever path asks: one of our labels (so writes cannot recurse),
+        or a folder marker (``uploads/2024/``, what the S3 console's "Create folder" writes); else None."""
+        if self.is_label(key):
+            return "a label, not a photo"
+        if key.endswith("/"):
+            return "a folder marker, not a photo"
+        return None
+
     def is_upload(self, key: str) -> bool:
-        """Whether an event for ``key`` should be labelled; a label never is, so writes cannot recurse,
-        nor is a folder marker (``uploads/2024/``, what the S3 console's "Create folder" writes)."""
-        return key.startswith(self.uploads_prefix) and not key.endswith("/") and not self.is_label(key)
+        """Whether an event for ``key`` should be labelled: under the uploads prefix, and not a key that
+        is ``never_labelled``."""
+        return key.startswith(self.uploads_prefix) and self.never_labelled(key) is None
 
     def is_photo(self, key: str) -> bool:
         """Whether a bulk job should classify ``key``: an accepted image name, never one of our labels."""

@@ -52,12 +52,15 @@ def is_archived(exc: BaseException) -> bool:
 
 def read_json(s3, bucket: str, key: str) -> tuple[object | None, str | None]:
     """The parsed document at ``key`` and its ETag: ``(None, None)`` when there is none, ``(None, etag)``
-    when it is not JSON (then it is replaced, on the condition that it is still that object)."""
+    when it is not JSON, or archived by a lifecycle rule (then it is replaced, on the condition that it
+    is still that object)."""
     try:
         stored = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         if is_not_found(exc):
             return None, None
+        if is_archived(exc):
+            return None, s3.head_object(Bucket=bucket, Key=key)["ETag"]
         raise
     body = stored["Body"].read()
     try:

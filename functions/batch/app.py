@@ -52,10 +52,11 @@ def label_task(task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
     logger.append_keys(bucket=bucket, key=key, task_id=task.task_id)
     if not key:  # a manifest line without a key: no retry can give it one
         return task.build_task_batch_response("PermanentFailure", "refused: the task names no key")
-    # An inventory of the whole bucket lists the labels too: done, not failed, or they would count
-    # towards the share of failed tasks at which Batch Operations stops a job.
-    if labeler.settings.is_label(key):
-        return task.build_task_batch_response("Succeeded", "skipped: a label, not a photo")
+    # An inventory of the whole bucket lists the labels and folder markers too: done, not failed, or
+    # they would count towards the share of failed tasks at which Batch Operations stops a job.
+    skipped = labeler.settings.never_labelled(key)
+    if skipped:
+        return task.build_task_batch_response("Succeeded", f"skipped: {skipped}")
     try:
         version_id = task.s3_version_id
         record = labeler.label_version(bucket, key, version_id) if version_id else labeler.label(bucket, key)

@@ -61,8 +61,9 @@ def record_handler(record: SQSRecord) -> None:
     if not found:
         logger.info("dropped: no object to label", extra={"message_id": record.message_id})
     for bucket, key, etag, version_id in found:
-        if labeler.settings.is_label(key):
-            logger.info("ignored: a label, not a photo", extra={"bucket": bucket, "key": key})
+        skipped = labeler.settings.never_labelled(key)
+        if skipped:
+            logger.info(f"ignored: {skipped}", extra={"bucket": bucket, "key": key})
             continue
         record = labeler.label(bucket, key, etag=etag, version_id=version_id)
         report(record, logger=logger, metrics=metrics)

@@ -5,6 +5,7 @@ model."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from urllib.parse import quote_plus
 
 import boto3
@@ -201,16 +202,19 @@ def test_given_the_label_keeps_changing_under_the_writer_when_run_then_the_task_
     assert writes == ["*"] * WRITE_ATTEMPTS  # read and decided again each time, then left to a retry
 
 
+@pytest.mark.parametrize(
+    "other",
+    [{"version": "1.2.0", "sha256": "0" * 64}, {"version": "2.3.9"}],
+    ids=["another network", "the same network, another release (its card's threshold)"],
+)
 def test_given_a_label_made_by_another_model_when_the_same_event_comes_again_then_it_is_redone(
-    handlers, dog_photos
+    handlers, dog_photos, other
 ):
     classify, _ = handlers
     event = put_event(KEY, put(KEY, dog_photos[0].read_bytes())["ETag"])
     classify.lambda_handler(event, LambdaContext())
-    old = {
-        **read_json(BUCKET, LABEL_KEY),
-        "model": {"name": "catdog", "version": "1.2.0", "sha256": "0" * 64},
-    }
+    old = read_json(BUCKET, LABEL_KEY)
+    old["model"] |= other
     put(LABEL_KEY, json.dumps(old).encode())
 
     result = classify.lambda_handler(event, LambdaContext())
@@ -234,3 +238,63 @@ def test_given_the_same_bytes_uploaded_again_as_a_new_version_when_its_event_arr
 
     assert result["written"] == 1
     assert read_json(BUCKET, LABEL_KEY)["source"]["version_id"] == second["VersionId"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "code"), [("max_image_bytes", "too_large"), ("max_pixels", "too_many_pixels")]
+)
+def test_given_a_photo_refused_by_a_limit_when_the_limit_is_raised_and_asked_again_then_it_is_classified(
+    handlers, cat_photos, monkeypatch, setting, code
+):
+    # GIVEN a photo refused under a limit below its size
+    classify, _ = handlers
+    event = put_event(KEY, put(KEY, cat_photos[0].read_bytes())["ETag"])
+    raised = classify.labeler
+    monkeypatch.setattr(
+        classify, "labeler", replace(raised, settings=replace(raised.settings, **{setting: 1}))
+    )
+    classify.lambda_handler(event, LambdaContext())
+    assert read_json(BUCKET, LABEL_KEY)["error"]["code"] == code
+
+    # WHEN the limit is raised and the same event comes again (a retry, or a backfill)
+    monkeypatch.setattr(classify, "labeler", raised)
+    result = classify.lambda_handler(event, LambdaContext())
+
+    # THEN the refusal was not current: the photo is classified
+    assert result["written"] == 1
+    assert read_json(BUCKET, LABEL_KEY)["label"] == "cat"
+
+
+def test_given_an_older_version_in_glacier_when_its_task_runs_then_the_current_versions_label_stays(
+    versioned, cat_photos
+):
+    _, batch = versioned
+    s3 = boto3.client("s3")
+    key = "archive/a.jpg"
+    older = s3.put_object(Bucket=BUCKET, Key=key, Body=cat_photos[0].read_bytes(), StorageClass="GLACIER")
+    current = put(key, b"not a photo")["VersionId"]
+    run_task(batch, key, current)
+
+    task = run_task(batch, key, older["VersionId"])
+
+    assert task["answer"]["error"] == "archived" and task["answer"]["superseded"] is True
+    label = read_json(BUCKET, "bulk-labels/archive/a.jpg.json")
+    assert (label["error"]["code"], label["source"]["version_id"]) == ("invalid_image", current)
+
+
+def test_given_a_label_moved_to_glacier_when_its_photo_is_labelled_again_then_the_label_is_replaced(
+    handlers, cat_photos
+):
+    _, batch = handlers
+    put("archive/b.jpg", cat_photos[1].read_bytes())
+    run_task(batch, "archive/b.jpg")
+    label_key = "bulk-labels/archive/b.jpg.json"
+    s3 = boto3.client("s3")
+    s3.copy_object(
+        Bucket=BUCKET, Key=label_key, CopySource={"Bucket": BUCKET, "Key": label_key}, StorageClass="GLACIER"
+    )
+
+    task = run_task(batch, "archive/b.jpg")
+
+    assert (task["resultCode"], task["answer"]["label"]) == ("Succeeded", "cat")
+    assert s3.head_object(Bucket=BUCKET, Key=label_key).get("StorageClass", "STANDARD") == "STANDARD"

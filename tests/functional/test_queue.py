@@ -168,13 +168,14 @@ def test_given_an_object_removed_notification_when_handled_then_nothing_is_writt
     assert label_keys() == set()
 
 
-def test_given_a_labels_key_when_handled_then_nothing_is_written(queue):
-    put("labels/cat.jpg.json", b"{}")
+@pytest.mark.parametrize("key", ["labels/cat.jpg.json", "archive/2024/", "uploads/2024/"])
+def test_given_a_labels_key_or_a_folder_marker_when_handled_then_nothing_is_written(queue, key):
+    put(key, b"{}" if key.endswith(".json") else b"")
 
-    response = queue.lambda_handler(sqs_event(reference("labels/cat.jpg.json")), LambdaContext())
+    response = queue.lambda_handler(sqs_event(reference(key)), LambdaContext())
 
     assert response == {"batchItemFailures": []}
-    assert label_keys() == {"labels/cat.jpg.json"}
+    assert label_keys() == ({key} if key.startswith("labels/") else set())
 
 
 def test_given_an_enqueued_prefix_when_the_queue_is_drained_then_every_photo_is_labelled(

@@ -88,6 +88,17 @@ def test_given_more_pixels_than_the_cap_when_loaded_then_image_too_large():
     assert load_image(data, max_pixels=300 * 300).size == (300, 300)
 
 
+def test_given_a_cap_above_pillows_own_when_loaded_then_the_configured_cap_decides(cat_photos, monkeypatch):
+    # GIVEN Pillow's decompression-bomb cap below the photo (as its 89.5 MP is below a MAX_PIXELS of 200 MP)
+    width, height = Image.open(cat_photos[0]).size
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", width * height // 4)
+
+    # WHEN the photo is loaded with a configured cap above it, THEN it decodes; below it, it is refused
+    assert load_image(cat_photos[0], max_pixels=width * height).size == (width, height)
+    with pytest.raises(ImageTooLarge, match=f"above the cap of {width * height - 1:,}"):
+        load_image(cat_photos[0], max_pixels=width * height - 1)
+
+
 # --- every decoder failure is an InvalidImage; only the accepted formats are decoded ----------------
 
 
