@@ -21,8 +21,9 @@ from catdog.imagetypes import BY_MEDIA_TYPE, IMAGE_TYPES, SUFFIXES, TYPE_NAMES
 from catdog.settings import Settings
 from catdog.storage import is_not_found
 
-#: How long a presigned POST stays valid: long enough for a slow phone upload, short enough to expire.
-UPLOAD_EXPIRES_SECONDS = 600
+#: How long a presigned POST stays valid: S3 refuses an upload still arriving when it expires, so an hour
+#: lets a 20 MB photo through a 6 kB/s phone link; short enough that a leaked form soon expires.
+UPLOAD_EXPIRES_SECONDS = 3600
 MAX_NAME_CHARS = 120
 
 ASSETS = {
@@ -109,6 +110,8 @@ def read_label(s3, bucket: str, key: str, settings: Settings) -> dict:
     an older release, a damaged document) is answered exactly like no label, so it neither leaks nor
     tells whether it exists.
     """
+    if not key:
+        raise ApiError(400, "bad_request", "the key query parameter is required")
     if not key.startswith(settings.uploads_prefix) or len(key) == len(settings.uploads_prefix):
         raise ApiError(400, "bad_key", f"labels exist only for keys under {settings.uploads_prefix}")
     pending = ApiError(404, "pending", f"no label for {key} yet")

@@ -59,12 +59,12 @@ def internal_error(error: Exception) -> Response:
     return api_error(api.ApiError(500, "internal_error", "the request failed; it can be retried"))
 
 
-@app.get("/")
+@app.route("/", method=["GET", "HEAD"])
 def index() -> Response:
     return _asset("index.html")
 
 
-@app.get("/static/<name>")
+@app.route("/static/<name>", method=["GET", "HEAD"])
 def static_file(name: str) -> Response:
     return _asset(name)
 
@@ -95,7 +95,13 @@ def label() -> dict:
 
 def _asset(name: str) -> Response:
     body, content_type = api.asset(name)
-    return Response(200, content_type, body.decode(), headers={"Cache-Control": "max-age=300"})
+    headers = {
+        # the page is revalidated on every visit, so that a release reaches browsers at once
+        "Cache-Control": "no-cache" if name == "index.html" else "max-age=300",
+        "X-Content-Type-Options": "nosniff",
+    }
+    head = app.current_event.http_method == "HEAD"
+    return Response(200, content_type, "" if head else body.decode(), headers=headers)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -173,3 +173,206 @@ def test_given_a_photo_dropped_on_the_page_when_labelled_then_its_card_shows_the
     verdict = card.find_element("css selector", ".label-name").text.lower()
     assert verdict == "cat"
     assert "dragging" not in browser.find_element("id", "dropzone").get_attribute("class")
+
+
+# Label polls answer "pending" until the test sets window.releaseLabels: a classifier as slow as needed.
+HOLD_LABELS = """
+    const realFetch = window.fetch;
+    window.fetch = (url, options) => String(url).startsWith("api/labels") && !window.releaseLabels
+        ? Promise.resolve(new Response('{"error": {"code": "pending"}}', {status: 404}))
+        : realFetch(url, options);
+"""
+
+
+def states(browser) -> list[str]:
+    return browser.execute_script("return [...document.querySelectorAll('.card')].map(c => c.dataset.state)")
+
+
+def leaving_is_questioned(browser) -> bool:
+    """Whether the page's beforeunload handler asks the browser to confirm leaving."""
+    return browser.execute_script(
+        "const event = new Event('beforeunload', {cancelable: true});"
+        "window.dispatchEvent(event); return event.defaultPrevented"
+    )
+
+
+def test_given_photos_awaiting_labels_when_more_are_chosen_then_they_upload_meanwhile_and_leaving_asks(
+    served, browser, cat_photos, dog_photos
+):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(served.url)
+    browser.execute_script(HOLD_LABELS)
+    assert not leaving_is_questioned(browser)
+
+    choose_files(browser, *cat_photos[:3], *dog_photos[:2])  # more than the 3 uploads at a time
+    # all five uploaded while none has its label: polling does not hold an upload slot
+    WebDriverWait(browser, 30).until(lambda driver: states(driver) == ["classifying"] * 5)
+    assert leaving_is_questioned(browser)
+    browser.execute_script("window.releaseLabels = true")
+    cards = wait_until_settled(browser, 5)
+
+    assert {card.get_attribute("data-state") for card in cards} == {"done"}
+    assert not leaving_is_questioned(browser)
+
+
+def test_given_the_network_failing_when_polling_then_the_label_still_shows_and_a_failed_presign_says_so(
+    served, browser, cat_photos, tmp_path
+):
+    offline = tmp_path / "offline.jpg"
+    offline.write_bytes(cat_photos[1].read_bytes())
+    browser.get(served.url)
+    # the first two polls find no network, the next two a throttled and a failing server; the presign
+    # of offline.jpg finds no network
+    browser.execute_script("""
+        const realFetch = window.fetch;
+        const answers = [null, null, 429, 503];
+        window.fetch = (url, options) => {
+            if (String(url).startsWith("api/uploads") && options.body.includes("offline.jpg")) {
+                return Promise.reject(new TypeError("Failed to fetch"));
+            }
+            if (!String(url).startsWith("api/labels") || !answers.length) return realFetch(url, options);
+            const status = answers.shift();
+            if (!status) return Promise.reject(new TypeError("Failed to fetch"));
+            return Promise.resolve(new Response("{}", {status}));
+        };
+    """)
+
+    choose_files(browser, cat_photos[0], offline)
+    cards = wait_until_settled(browser, 2)
+
+    cat = card_for(cards, cat_photos[0].name)
+    assert cat.get_attribute("data-state") == "done"
+    assert cat.find_element("css selector", ".label-name").text == "Cat"
+    failed = card_for(cards, "offline.jpg")
+    assert failed.get_attribute("data-state") == "error"
+    assert failed.find_element("css selector", ".status").text == (
+        "The server could not be reached: check the connection and try again."
+    )
+
+
+def test_given_a_photo_without_extension_and_an_empty_file_when_chosen_then_one_is_labelled_one_refused(
+    served, browser, cat_photos, tmp_path
+):
+    camera = tmp_path / "IMG_1234"  # the browser gives it no type
+    camera.write_bytes(cat_photos[0].read_bytes())
+    readme = tmp_path / "README"
+    readme.write_text("not a photo either\n")
+    empty = tmp_path / "empty.jpg"
+    empty.touch()
+    browser.get(served.url)
+
+    choose_files(browser, camera, readme, empty)
+    cards = wait_until_settled(browser, 3)
+
+    assert card_for(cards, "IMG_1234").get_attribute("data-label") == "cat"
+    assert "not a photo" in card_for(cards, "README").find_element("css selector", ".status").text
+    assert card_for(cards, "empty.jpg").find_element("css selector", ".status").text == "The file is empty."
+
+
+def test_given_an_upload_when_a_screen_reader_listens_then_it_hears_each_state_once_not_each_percent(
+    served, browser, cat_photos, tmp_path
+):
+    big = tmp_path / "big.jpg"  # a real photo padded to 190 kB, sent at 100 kB/s: many progress events
+    big.write_bytes(cat_photos[0].read_bytes() + b"\0" * (190_000 - cat_photos[0].stat().st_size))
+    browser.get(served.url)
+    browser.execute_cdp_cmd("Network.enable", {})
+    conditions = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 100_000}
+    browser.execute_cdp_cmd("Network.emulateNetworkConditions", conditions)
+    browser.execute_script("""
+        window.announced = [];
+        new MutationObserver(() => {
+            const text = document.querySelector(".card .status").textContent;
+            if (text !== window.announced.at(-1)) window.announced.push(text);
+        }).observe(document.getElementById("results"), {subtree: true, childList: true, characterData: true});
+    """)
+
+    choose_files(browser, big)
+    (card,) = wait_until_settled(browser, 1)
+
+    announced = browser.execute_script("return window.announced")
+    # (the queued card's "Waiting to upload…" may be replaced before the observer runs)
+    heard = [text.split(" ")[0] for text in announced if not text.startswith("Waiting")]
+    assert heard == ["Uploading…", "Classifying…", "Labelled"], announced
+    nested = "[aria-live] [aria-live], [aria-live] [role=status], [role=status] [aria-live]"
+    assert not browser.find_elements("css selector", nested)
+    assert card.find_element("css selector", ".progress").get_attribute("aria-label") == "Upload of big.jpg"
+
+
+def contrast(foreground: str, background: str) -> float:
+    """WCAG's contrast ratio of two computed ``rgb(r, g, b)`` colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(c) / 255 for c in re.findall(r"\d+", colour)[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted([luminance(foreground), luminance(background)], reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_given_a_cat_and_a_photo_without_a_pet_when_labelled_then_the_labels_read_well_in_light_and_dark(
+    served, browser, cat_photos
+):
+    rocket = REPO / "tests" / "fixtures" / "not-pets" / "rocket.jpg"
+    browser.get(served.url)
+
+    choose_files(browser, cat_photos[0], rocket)
+    cards = wait_until_settled(browser, 2)
+
+    assert (
+        card_for(cards, "rocket.jpg").find_element("css selector", ".label-name").text
+        == "Neither cat nor dog"
+    )
+    cat = card_for(cards, cat_photos[0].name)
+    for scheme in ("light", "dark"):
+        browser.execute_cdp_cmd(
+            "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": scheme}]}
+        )
+        colours = [cat.find_element("css selector", ".label").value_of_css_property("color")]
+        colours.append(cat.value_of_css_property("background-color"))
+        assert contrast(*colours) >= 3, (scheme, colours)  # WCAG AA for large text
+
+
+def test_given_a_phone_when_a_label_arrives_then_its_card_keeps_its_height(served, browser, cat_photos):
+    rocket = REPO / "tests" / "fixtures" / "not-pets" / "rocket.jpg"
+    metrics = {"width": 360, "height": 740, "deviceScaleFactor": 1, "mobile": True}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    browser.get(served.url)
+    browser.execute_script(HOLD_LABELS)
+
+    choose_files(browser, cat_photos[0], rocket)
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 30).until(lambda driver: states(driver) == ["classifying"] * 2)
+    classifying = [card.rect["height"] for card in browser.find_elements("css selector", ".card")]
+    browser.execute_script("window.releaseLabels = true")
+    labelled = [card.rect["height"] for card in wait_until_settled(browser, 2)]
+
+    assert labelled == classifying
+
+
+@pytest.mark.parametrize(("inference", "shown"), [(8.44, "8.4"), (123.4, "123")])
+def test_given_a_label_when_shown_then_its_inference_time_reads_as_plain_milliseconds(
+    served, browser, cat_photos, inference, shown
+):
+    browser.get(served.url)
+    # the label as the API sends it, with the inference time of a slower machine
+    browser.execute_script(
+        """
+        const realFetch = window.fetch;
+        window.fetch = async (url, options) => {
+            const response = await realFetch(url, options);
+            if (!String(url).startsWith("api/labels") || !response.ok) return response;
+            const label = await response.json();
+            label.timing_ms.inference = arguments[0];
+            return new Response(JSON.stringify(label), {status: 200});
+        };
+        """,
+        inference,
+    )
+
+    choose_files(browser, cat_photos[0])
+    (card,) = wait_until_settled(browser, 1)
+
+    assert card.find_element("css selector", ".status").text.startswith(f"Labelled in {shown} ms by model v")

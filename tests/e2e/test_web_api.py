@@ -224,6 +224,23 @@ def test_given_the_page_when_fetched_then_its_html_and_assets_are_served(served)
     assert requests.get(f"{served.url}static/../api.py", timeout=10).status_code == 404
 
 
+def test_given_the_docs_shell_recipe_when_run_against_serve_then_a_name_with_spaces_gets_its_label(served):
+    docs = (REPO / "docs" / "web.md").read_text()
+    recipe = re.search(r"From a shell, against `catdog serve`:\n\n```bash\n(.*?)```", docs, re.S).group(1)
+    assert '"my cat.jpg"' in recipe  # a name that an unquoted $(...) would split at the space
+
+    run = subprocess.run(
+        ["bash", "-c", recipe.replace("localhost:8000/", served.url)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    label = json.loads(run.stdout)
+    assert label["key"].endswith("/my cat.jpg") and label["label"] == "cat", run.stderr
+
+
 def test_given_a_busy_port_when_serve_starts_then_it_says_so_in_one_line(serving_model):
     with socket.create_server(("127.0.0.1", 0)) as busy:
         port = busy.getsockname()[1]

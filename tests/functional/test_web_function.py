@@ -11,6 +11,8 @@ import base64
 import copy
 import hashlib
 import json
+import time
+from datetime import datetime
 from urllib.parse import parse_qsl, quote, unquote
 
 import boto3
@@ -35,6 +37,12 @@ def web(monkeypatch, tmp_path):
 def call(web, method: str, path: str, body: object = None) -> tuple[int, str, dict]:
     """Invoke the function as the HTTP API would (the path URL-decoded, the query string as sent and its
     values decoded); returns status, content type and body."""
+    response = invoke(web, method, path, body)
+    return response["statusCode"], response["headers"]["Content-Type"], response["body"]
+
+
+def invoke(web, method: str, path: str, body: object = None) -> dict:
+    """The function's whole response to one request, built as in ``call``."""
     event = copy.deepcopy(load_event("web-create-upload.json"))
     path, _, query = path.partition("?")
     event["rawPath"] = event["requestContext"]["http"]["path"] = unquote(path)
@@ -43,8 +51,7 @@ def call(web, method: str, path: str, body: object = None) -> tuple[int, str, di
         event["queryStringParameters"] = dict(parse_qsl(query))
     event["requestContext"]["http"]["method"] = method
     event["body"] = body if body is None or isinstance(body, str) else json.dumps(body)
-    response = web.lambda_handler(event, LambdaContext())
-    return response["statusCode"], response["headers"]["Content-Type"], response["body"]
+    return web.lambda_handler(event, LambdaContext())
 
 
 def test_given_the_sample_event_when_an_upload_is_requested_then_a_presigned_post_with_limits_comes_back(web):
@@ -60,6 +67,18 @@ def test_given_the_sample_event_when_an_upload_is_requested_then_a_presigned_pos
     assert ["content-length-range", 1, MAX_BYTES] in policy["conditions"]
     assert {"Content-Type": "image/jpeg"} in policy["conditions"]
     assert {"key": upload["key"]} in policy["conditions"]
+
+
+def test_given_an_upload_request_when_presigned_then_the_form_stays_valid_for_an_hour(web):
+    before = time.time()
+    upload = json.loads(
+        call(web, "POST", "/api/uploads", {"filename": "c.jpg", "content_type": "image/jpeg"})[2]
+    )
+
+    policy = json.loads(base64.b64decode(upload["fields"]["policy"]))
+    expires = datetime.fromisoformat(policy["expiration"]).timestamp()
+    # 20 MB at 6 kB/s, a slow phone link, takes 56 minutes: S3 refuses a form that expires meanwhile
+    assert upload["expires_in"] == 3600 and before + 3600 - 5 <= expires <= time.time() + 3600 + 5
 
 
 def test_given_a_presigned_post_when_checked_like_s3_then_a_photo_passes_and_a_bigger_file_does_not(
@@ -159,6 +178,34 @@ def test_given_the_page_when_requested_then_the_html_and_its_assets_are_served(w
     assert call(web, "GET", "/static/other.js")[0] == 404
     health = json.loads(call(web, "GET", "/api/health")[2])
     assert health["bucket"] == BUCKET and health["max_bytes"] == MAX_BYTES
+
+
+@pytest.mark.parametrize("path", ["/api/labels", "/api/labels?key="])
+def test_given_no_key_when_a_label_is_asked_for_then_400_says_the_key_is_required(web, path):
+    status, _, body = call(web, "GET", path)
+
+    assert status == 400
+    assert json.loads(body) == {
+        "error": {"code": "bad_request", "message": "the key query parameter is required"}
+    }
+
+
+def test_given_the_page_when_requested_then_the_html_is_revalidated_and_no_asset_is_type_sniffed(web):
+    page, script = invoke(web, "GET", "/"), invoke(web, "GET", "/static/app.js")
+
+    assert page["headers"]["Cache-Control"] == "no-cache"  # a release reaches browsers at once
+    assert script["headers"]["Cache-Control"] == "max-age=300"
+    assert (
+        page["headers"]["X-Content-Type-Options"] == script["headers"]["X-Content-Type-Options"] == "nosniff"
+    )
+
+
+@pytest.mark.parametrize("path", ["/", "/static/app.css"])
+def test_given_a_head_request_for_the_page_when_answered_then_its_headers_without_a_body(web, path):
+    head, get = invoke(web, "HEAD", path), invoke(web, "GET", path)
+
+    assert head["statusCode"] == 200 and head["body"] == "" and get["body"]
+    assert head["headers"] == get["headers"]
 
 
 @pytest.mark.parametrize(

@@ -5,13 +5,23 @@ const MAX_PARALLEL_UPLOADS = 3;
 const POLL_FIRST_MS = 300;
 const POLL_MAX_MS = 2000;
 const POLL_GIVE_UP_MS = 90000;
+// What a file without a type (no or an unknown extension, e.g. "IMG_1234") starts with, if it is a photo.
+const SIGNATURES = [
+  ["image/jpeg", /^\xff\xd8\xff/],
+  ["image/png", /^\x89PNG/],
+  ["image/gif", /^GIF8/],
+  ["image/webp", /^RIFF[^]{4}WEBP/],
+  ["image/bmp", /^BM/],
+  ["image/tiff", /^(II\*\0|MM\0\*)/],
+];
 
 const results = document.getElementById("results");
 const template = document.getElementById("card-template");
 const dropzone = document.getElementById("dropzone");
 let service = { max_bytes: null, image_types: [] };
-let active = 0;
-const waiting = [];
+let uploading = 0; // S3 POSTs in flight: at most MAX_PARALLEL_UPLOADS
+const waiting = []; // uploads waiting for one of those slots
+let unsettled = 0; // photos not yet labelled or failed: leaving the page would lose them
 
 fetch("api/health")
   .then((response) => response.json())
@@ -44,26 +54,43 @@ for (const type of ["dragleave", "drop"]) {
   });
 }
 document.addEventListener("drop", (event) => addFiles(event.dataTransfer.files));
+window.addEventListener("beforeunload", (event) => {
+  if (unsettled) event.preventDefault(); // the browser asks whether to leave
+});
 
 function addFiles(files) {
   const batch = document.createDocumentFragment();
   for (const file of files) {
     const card = createCard(file);
     batch.append(card.element);
-    waiting.push(() => process(file, card));
+    unsettled += 1;
+    process(file, card).finally(() => {
+      unsettled -= 1;
+    });
   }
   results.prepend(batch); // the newest choice on top, in the order chosen
   document.getElementById("empty").hidden = results.children.length > 0;
-  pump();
+}
+
+// Only the upload itself takes a slot: a photo waiting for its label does not hold back the next upload.
+function inUploadSlot(work) {
+  return new Promise((resolve, reject) => {
+    waiting.push(() =>
+      work()
+        .then(resolve, reject)
+        .finally(() => {
+          uploading -= 1;
+          pump();
+        }),
+    );
+    pump();
+  });
 }
 
 function pump() {
-  while (active < MAX_PARALLEL_UPLOADS && waiting.length) {
-    active += 1;
-    waiting.shift()().finally(() => {
-      active -= 1;
-      pump();
-    });
+  while (uploading < MAX_PARALLEL_UPLOADS && waiting.length) {
+    uploading += 1;
+    waiting.shift()();
   }
 }
 
@@ -86,9 +113,10 @@ function createCard(file) {
   }
   const card = {
     element,
+    // The results list is a live region: only a new state is written, never each percent of an upload.
     status(text, state) {
       get(".status").textContent = text;
-      if (state) element.dataset.state = state;
+      element.dataset.state = state;
     },
     progress(fraction) {
       get(".progress").value = Math.round(fraction * 100);
@@ -101,7 +129,8 @@ function createCard(file) {
       const percent = (p) => `${(p * 100).toFixed(1)}%`;
       element.dataset.label = label.label;
       // "neither": the model's check found no cat or dog in the photo
-      get(".label-name").textContent = label.label === "neither" ? "neither cat nor dog" : label.label;
+      const name = label.label === "neither" ? "neither cat nor dog" : label.label;
+      get(".label-name").textContent = name[0].toUpperCase() + name.slice(1);
       get(".label-confidence").textContent = `${percent(label.confidence)} sure`;
       get(".bar").setAttribute("aria-label", `Confidence ${percent(label.confidence)}`);
       get(".bar span").style.width = percent(label.confidence);
@@ -110,8 +139,11 @@ function createCard(file) {
         .map(([name, p]) => `${name} ${percent(p)}`)
         .concat(score)
         .join(" · ");
+      get(".probabilities").title = get(".probabilities").textContent; // a phone may cut the line short
       get(".verdict").hidden = false;
-      const ms = label.timing_ms ? ` in ${label.timing_ms.inference.toPrecision(2)} ms` : "";
+      const inference = label.timing_ms && label.timing_ms.inference;
+      // two significant digits below 100 ms, whole milliseconds above (toPrecision(2) wrote 1.2e+2)
+      const ms = inference ? ` in ${inference < 100 ? inference.toPrecision(2) : Math.round(inference)} ms` : "";
       card.status(`Labelled${ms} by model v${label.model.version}`, "done");
       get(".status").title = `${label.model.name} ${label.model.version} (sha256 ${label.model.sha256})`;
     },
@@ -122,16 +154,21 @@ function createCard(file) {
 
 async function process(file, card) {
   try {
+    if (file.size === 0) throw new Error("The file is empty.");
     if (service.max_bytes && file.size > service.max_bytes) {
       throw new Error(`Too large: ${formatBytes(file.size)}, the limit is ${formatBytes(service.max_bytes)}.`);
     }
-    card.status("Preparing upload…", "uploading");
-    const upload = await api("api/uploads", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ filename: file.name, content_type: file.type || "application/octet-stream" }),
+    const type = await contentType(file);
+    const upload = await inUploadSlot(async () => {
+      card.status("Uploading…", "uploading");
+      const presigned = await api("api/uploads", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ filename: file.name, content_type: type }),
+      });
+      await postToS3(presigned, file, card);
+      return presigned;
     });
-    await postToS3(upload, file, card);
     card.status("Classifying…", "classifying");
     const label = await pollLabel(upload.key);
     if (label.error) {
@@ -144,8 +181,17 @@ async function process(file, card) {
   }
 }
 
+async function contentType(file) {
+  if (file.type) return file.type;
+  const head = new Uint8Array(await file.slice(0, 12).arrayBuffer());
+  const found = SIGNATURES.find(([, signature]) => signature.test(String.fromCharCode(...head)));
+  return found ? found[0] : "application/octet-stream"; // the API then says it is not a photo
+}
+
 async function api(path, options) {
-  const response = await fetch(path, options);
+  const response = await fetch(path, options).catch(() => {
+    throw new Error("The server could not be reached: check the connection and try again.");
+  });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     throw new Error(body.error ? body.error.message : `The server answered ${response.status}.`);
@@ -161,10 +207,7 @@ function postToS3(upload, file, card) {
     const request = new XMLHttpRequest();
     request.open("POST", upload.url);
     request.upload.addEventListener("progress", (event) => {
-      if (event.lengthComputable) {
-        card.progress(event.loaded / event.total);
-        card.status(`Uploading… ${Math.round((event.loaded / event.total) * 100)}%`);
-      }
+      if (event.lengthComputable) card.progress(event.loaded / event.total);
     });
     request.addEventListener("load", () => {
       if (request.status >= 200 && request.status < 300) {
@@ -191,17 +234,23 @@ async function pollLabel(key) {
   const path = `api/labels?key=${encodeURIComponent(key)}`;
   const started = Date.now();
   let delay = POLL_FIRST_MS;
+  let trouble; // why the last poll got no label
   while (Date.now() - started < POLL_GIVE_UP_MS) {
-    const response = await fetch(path);
-    if (response.ok) return response.json();
-    if (response.status !== 404) {
+    // a phone losing its network for a moment, throttling or a failing server: ask again later
+    const response = await fetch(path).catch(() => null);
+    if (response && response.ok) return response.json();
+    const status = response ? response.status : 0;
+    if (status !== 0 && status !== 404 && status !== 429 && status < 500) {
       const body = await response.json().catch(() => ({}));
-      throw new Error(body.error ? body.error.message : `The server answered ${response.status}.`);
+      throw new Error(body.error ? body.error.message : `The server answered ${status}.`);
     }
+    if (status === 0) trouble = "the server could not be reached.";
+    else if (status === 404) trouble = "is the classify function running?"; // not labelled yet
+    else trouble = `the server answered ${status}.`;
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(delay * 1.5, POLL_MAX_MS);
   }
-  throw new Error("No label after 90 s: is the classify function running?");
+  throw new Error(`No label after 90 s: ${trouble}`);
 }
 
 function describeError(error) {
