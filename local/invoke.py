@@ -178,6 +178,18 @@ def load_function(
         **globals_.get("Environment", {}).get("Variables", {}),
         **props.get("Environment", {}).get("Variables", {}),
     }
+    # a parameter without a default that the function reads: sam deploy would ask for it, and without it
+    # the function fails at cold start
+    undefined = set(template.get("Parameters", {})) - set(parameters)
+    needed = sorted(
+        {raw["Ref"] for raw in variables.values() if isinstance(raw, dict) and raw.get("Ref") in undefined}
+    )
+    if needed:
+        given = " ".join(f"{name}=..." for name in needed)
+        missing = ", ".join(needed)
+        raise UsageError(
+            f"{logical_id} needs {missing}, which has no default: pass --parameter-overrides {given}"
+        )
     environment = {k: str(v) for k, raw in variables.items() if (v := value(raw)) is not None}
     # sam local invoke overrides only variables that the template declares.
     for section in ("Parameters", logical_id):
@@ -496,9 +508,12 @@ class Emulator:
                 error_header = response.headers.get("X-Amz-Function-Error")
         except (OSError, urllib.error.URLError) as exc:
             log = "\n".join(self._emulator_log)
-            raise RuntimeError(
-                f"no answer from the emulator in {wait} s ({exc}); its log ends:\n{log}"
-            ) from None
+            problem = (  # an HTTP answer is an answer: the function failed, it did not time out
+                f"the emulator answered {exc.code} {exc.reason}"
+                if isinstance(exc, urllib.error.HTTPError)
+                else f"no answer from the emulator in {wait} s ({exc})"
+            )
+            raise RuntimeError(f"{problem}; its log ends:\n{log}") from None
         round_trip = (time.perf_counter() - started) * 1000
         report = self._reports.get(timeout=10)
         try:

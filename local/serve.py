@@ -144,9 +144,12 @@ def _serve(args: argparse.Namespace) -> None:
         web = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno())
         cleanup.callback(web.server_close)
 
+        printed = set()  # keys whose label line is out: the samples' summary comes after all of theirs
+
         def on_done(event: dict) -> None:
             for key in _event_keys(event):
                 print(_describe(key, _label_of(s3, args.bucket, key, settings)), flush=True)
+                printed.add(key)
 
         def on_error(event: dict, exc: Exception) -> None:
             keys = ", ".join(_event_keys(event))
@@ -165,7 +168,7 @@ def _serve(args: argparse.Namespace) -> None:
         cleanup.callback(worker.stop)
         print(f"catdog: embedded S3 at {storage.endpoint}, bucket {args.bucket}, model {model}", flush=True)
         print(f"catdog: the classify function logs to {log_path}", flush=True)
-        _classify_samples(s3, args.bucket, args.samples, settings)
+        _classify_samples(s3, args.bucket, args.samples, settings, printed)
         try:  # a Ctrl+C right after the line, before werkzeug's own handler, stops as cleanly
             print(f"\ncatdog is serving the upload page on {url}  (Ctrl+C to stop)", flush=True)
             web.serve_forever()  # returns on Ctrl+C: werkzeug catches it
@@ -189,11 +192,9 @@ def _listen(host: str, port: int) -> socket.socket:
     """The page's socket; an address this machine does not have is a bad argument, a busy port is not."""
     try:
         return socket.create_server((host, port))
-    except socket.gaierror as exc:
-        raise UsageError(f"cannot listen on {host}: {exc.strerror}") from exc
-    except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        if exc.errno == errno.EADDRNOTAVAIL:
+    except OSError as exc:  # create_server re-raises a name that does not resolve as OSError(EAI_...)
+        reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else str(exc.strerror or exc)
+        if exc.errno == errno.EADDRNOTAVAIL or (exc.errno or 0) < 0:  # not this machine's, or no such name
             raise UsageError(f"cannot listen on {host}: {reason}") from exc
         raise ServeError(f"cannot listen on {host}:{port}: {reason}") from exc
 
@@ -212,8 +213,9 @@ def _point_aws_at(endpoint: str, secret_key: str, model: Path, bucket: str) -> N
         os.environ.setdefault(name, value)
 
 
-def _classify_samples(s3, bucket: str, folder: Path, settings: Settings) -> None:
-    """Upload every photo in ``folder`` to the bucket and wait until each has its label."""
+def _classify_samples(s3, bucket: str, folder: Path, settings: Settings, printed: set[str]) -> None:
+    """Upload every photo in ``folder`` to the bucket and wait until each has its label, and its line
+    in ``printed``."""
     photos = sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p.name))
     if not photos:
         return
@@ -224,7 +226,7 @@ def _classify_samples(s3, bucket: str, folder: Path, settings: Settings) -> None
     started = time.monotonic()
     while time.monotonic() < started + LABEL_WAIT_SECONDS:
         labels = [_label_of(s3, bucket, key, settings) for key in keys]
-        if all(labels):
+        if all(labels) and printed.issuperset(keys):
             counts = Counter(label.get("label", "error") for label in labels)
             summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
             elapsed = time.monotonic() - started

@@ -50,6 +50,9 @@ def test_given_the_bundled_samples_when_serve_starts_then_it_prints_a_label_for_
     assert {name: found.group(1) for name, found in printed.items()} == {
         name: name.split("-")[0] for name in printed
     }
+    # and the summary comes after every sample's line (the worker thread prints those)
+    summary = next(i for i, line in enumerate(served.output) if "samples labelled" in line)
+    assert max(served.output.index(line) for line in lines.values()) < summary, served.output
 
 
 @pytest.mark.parametrize(

@@ -178,8 +178,12 @@ def test_given_the_web_function_and_a_bucket_parameter_when_invoked_then_it_pres
         (["NoSuchFunction", "events/s3-put.json"], "unknown function 'NoSuchFunction'"),
         (["classify", "events/no-such-event.json"], "no such event file"),
         (["classify", "events/s3-put.json", "--env-vars", "no-such-file.json"], "no such file"),
+        (
+            ["web", "events/web-create-upload.json"],
+            "WebFunction needs BucketName, which has no default: pass --parameter-overrides BucketName=...",
+        ),
     ],
-    ids=["unknown-function", "missing-event", "missing-env-vars"],
+    ids=["unknown-function", "missing-event", "missing-env-vars", "parameter-without-default"],
 )
 def test_given_a_bad_argument_when_the_script_runs_then_it_is_a_one_line_error_with_status_2(
     built, args, message

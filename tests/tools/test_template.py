@@ -207,3 +207,27 @@ def test_given_only_the_built_layers_when_a_photo_is_classified_then_it_works_wi
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() in {"cat", "dog"}
+
+
+def test_given_a_relative_model_folder_when_the_model_layer_is_built_then_make_says_to_give_an_absolute_one(
+    tmp_path,
+):
+    """make runs in layers/model, where a relative CATDOG_MODEL_DIR names nothing (cp: cannot stat)."""
+
+    def build(model_dir: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["make", "build-ModelLayer", f"ARTIFACTS_DIR={tmp_path}"],
+            cwd=REPO / "layers" / "model",
+            env={**os.environ, "CATDOG_MODEL_DIR": model_dir},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    relative = build("models/catdog-cnn")
+    absolute = build(str(REPO / "models" / "catdog-cnn"))
+
+    assert relative.returncode != 0 and "must be an absolute path" in relative.stderr
+    assert "CATDOG_MODEL_DIR=$PWD/models/catdog-cnn" in relative.stderr
+    assert absolute.returncode == 0, absolute.stderr
+    assert filecmp.cmp(tmp_path / "model" / "model.tflite", REPO / "models" / "catdog-cnn" / "model.tflite")
