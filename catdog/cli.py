@@ -2,15 +2,17 @@
 
 Each subcommand is one row of ``COMMANDS`` (name, help, arguments, run); adding one is adding a row.
 Exit codes: 0 everything was classified/sent, 1 some images failed (each one is in the output with its
-error), 2 bad usage (a one-line message, never a traceback).
+error), 2 bad usage (a one-line message, never a traceback), 130 / 143 stopped by Ctrl+C / SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -23,7 +25,7 @@ from tqdm import tqdm
 
 from catdog import bulk
 from catdog.card import ModelCard
-from catdog.enqueue import enqueue
+from catdog.enqueue import enqueue, queue_region
 from catdog.inputs import UsageError, expand, list_images, parse_s3_url
 from catdog.settings import Settings, model_path_from_env
 
@@ -33,6 +35,13 @@ OUTPUT_FORMATS = (".jsonl", ".csv")
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line instead of the usage block
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def settings_from_env() -> Settings:
+    try:
+        return Settings.from_env()
+    except ValueError as exc:  # MAX_IMAGE_BYTES=abc is bad usage, not an image that failed
+        raise UsageError(f"{exc} (in the environment)") from exc
 
 
 # --- classify ---------------------------------------------------------------------------------------
@@ -49,7 +58,13 @@ def classify_arguments(parser: argparse.ArgumentParser) -> None:
         "in a checkout the released model is models/catdog",
     )
     parser.add_argument("--output", "-o", help="write rows to results.jsonl or results.csv (default: stdout)")
-    parser.add_argument("--workers", "-w", type=int, default=bulk.default_workers(), help="parallel workers")
+    parser.add_argument(
+        "--workers",
+        "-w",
+        type=int,
+        default=bulk.default_workers(),
+        help=f"parallel workers (1 to {bulk.max_workers()}: 4 per core, at least 8)",
+    )
     parser.add_argument(
         "--executor",
         choices=bulk.EXECUTORS,
@@ -64,23 +79,28 @@ def classify_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_classify(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    with _stopping_on_signals():
+        return _classify(args)
+
+
+def _classify(args: argparse.Namespace) -> int:
+    settings = settings_from_env()
     s3_paths = [p for p in args.paths if p.startswith("s3://")]
     for url in s3_paths:
         parse_s3_url(url)
     if args.write_labels and not s3_paths:
         raise UsageError("--write-labels needs at least one s3:// path")
-    if args.workers < 1:
-        raise UsageError("--workers must be at least 1")
+    if not 1 <= args.workers <= bulk.max_workers():
+        raise UsageError(f"--workers must be 1 to {bulk.max_workers()}, not {args.workers}")
     output_format(args.output)
     if args.model is None:
         raise UsageError("no model: pass --model DIR (in a checkout: models/catdog) or set MODEL_PATH")
     model = str(args.model)
     card = _load_card(model)
+    started = time.perf_counter()  # listing is part of the run: a long or stalled one shows in the rate
     items = list(expand(args.paths, bulk.s3_client, settings))
 
     counts: Counter[str] = Counter()
-    started = time.perf_counter()
     with Output(args.output, card) as write, _progress(len(items), "img") as bar:
         rows = bulk.classify_all(
             items,
@@ -90,19 +110,53 @@ def run_classify(args: argparse.Namespace) -> int:
             settings=settings,
             write_labels=args.write_labels,
         )
-        for row in rows:
-            write(row)
-            counts["errors" if "error" in row else row["label"]] += 1
-            bar.update(1)
+        # closed at once on an interrupt, so that the pool stops then, not when the traceback is freed
+        with contextlib.closing(rows):
+            for row in rows:
+                write(row)
+                counts["errors" if "error" in row else row["label"]] += 1
+                bar.update(1)
     elapsed = time.perf_counter() - started
     total = sum(counts.values())
     per_label = ", ".join(f"{label} {counts[label]}" for label in card.answers)
+    images = "1 image" if total == 1 else f"{total} images"
     print(
-        f"catdog: {total} images in {elapsed:.1f} s ({total / elapsed:.1f} images/s): "
+        f"catdog: {images} in {elapsed:.1f} s ({total / elapsed:.1f} images/s): "
         f"{per_label}, errors {counts['errors']}",
         file=sys.stderr,
     )
     return 1 if counts["errors"] else 0
+
+
+class Stopped(KeyboardInterrupt):
+    """Ctrl+C or SIGTERM; the exit code is 128 + the signal's number (130, 143), as a shell reports it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.exit_code = 128 + signum
+
+
+@contextlib.contextmanager
+def _stopping_on_signals():
+    """SIGTERM (``kill``, ``timeout``, a container stopping) stops a run as Ctrl+C does: the rows so far
+    written whole, the workers ended. The first signal wins and later ones are ignored, so that a second
+    Ctrl+C cannot cut that clean-up short and leave workers running. The caller's handlers come back
+    afterwards (``main`` may run inside another program, a test runner)."""
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {each: signal.getsignal(each) for each in signals}
+
+    def stop(signum, frame):
+        for each in signals:
+            signal.signal(each, signal.SIG_IGN)
+        raise Stopped(signum)
+
+    for each in signals:
+        signal.signal(each, stop)
+    try:
+        yield
+    finally:
+        for each, handler in previous.items():
+            signal.signal(each, handler)
 
 
 def _load_card(model: str) -> ModelCard:
@@ -127,17 +181,19 @@ class Output:
 
     def __enter__(self) -> Callable[[dict], None]:
         try:
-            self.stream = open(self.output, "w", newline="") if self.output else sys.stdout
+            self.stream = open(self.output, "w", encoding="utf-8", newline="") if self.output else sys.stdout
         except OSError as exc:
             raise UsageError(f"cannot write {self.output}: {exc.strerror}") from exc
         if not self.csv:
-            return self._write_json
+            self._write_row = self._write_json
+            return self._write
         # one column for each probability the model gives; a prototype "neither" check adds its score
         probabilities = [f"p_{label}" for label in self.card.labels]
         columns = ["path", "label", "confidence", *probabilities, *self._score_column]
         self.table = csv.DictWriter(self.stream, [*columns, "error_code", "error_message"])
         self.table.writeheader()
-        return self._write_csv
+        self._write_row = self._write_csv
+        return self._write
 
     def __exit__(self, *exc_info) -> None:
         if self.output:
@@ -148,6 +204,12 @@ class Output:
     @property
     def _score_column(self) -> list[str]:
         return ["pet_score"] if self.card.has_pet_score else []
+
+    def _write(self, row: dict) -> None:
+        """Each row flushed as it comes: a run that stalls or is killed (``kill -9``, out of memory) has
+        every row so far in its output, not all but the last 8 KB of them."""
+        self._write_row({**row, "path": printable(row["path"])})
+        self.stream.flush()
 
     def _write_json(self, row: dict) -> None:
         self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -168,6 +230,13 @@ class Output:
         )
 
 
+def printable(path: str) -> str:
+    """A file name that is not valid UTF-8 (its bytes kept as surrogates by ``os.fsdecode``, which no
+    UTF-8 output takes) with those bytes as ``\\xff`` escapes: the row is written and still names the file.
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def _progress(total: int | None, unit: str):
     # disable=None: a live bar with rate and ETA on a terminal, silence in logs and pipes.
     return tqdm(total=total, unit=unit, file=sys.stderr, disable=None, smoothing=0.1, dynamic_ncols=True)
@@ -181,7 +250,7 @@ def enqueue_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--queue-url",
         default=os.environ.get("QUEUE_URL"),
-        help="the SQS queue (default: $QUEUE_URL; the stack's QueueUrl output)",
+        help="the SQS queue (default: $QUEUE_URL; the stack's WorkQueueUrl output)",
     )
 
 
@@ -189,8 +258,12 @@ def run_enqueue(args: argparse.Namespace) -> int:
     if not args.queue_url:
         raise UsageError("--queue-url (or $QUEUE_URL) is required")
     targets = [parse_s3_url(url) for url in args.prefixes]
-    settings = Settings.from_env()
-    s3, sqs = bulk.s3_client(), boto3.session.Session().client("sqs", config=bulk.S3_CONFIG)
+    settings = settings_from_env()
+    session = boto3.session.Session()
+    region = session.region_name or queue_region(args.queue_url)
+    if region is None:
+        raise UsageError(f"no AWS region configured, and none in {args.queue_url}: set AWS_DEFAULT_REGION")
+    s3, sqs = bulk.s3_client(), session.client("sqs", region_name=region, config=bulk.S3_CONFIG)
     refs = (ref for bucket, prefix in targets for ref in list_images(s3, bucket, prefix, settings))
     with _progress(None, "msg") as bar:
         report = enqueue(sqs, args.queue_url, refs, on_batch=bar.update)
@@ -265,9 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"catdog {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("catdog: interrupted", file=sys.stderr)
-        return 130
+        return getattr(exc, "exit_code", 130)
     except Exception as exc:  # AWS credentials, network: still one line, never a traceback
         print(f"catdog {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ to the caller so no object is silently skipped.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,12 +18,21 @@ from catdog.inputs import S3Ref
 
 BATCH_SIZE = 10  # SQS SendMessageBatch takes at most 10 entries
 RETRIES = 5
+#: An AWS queue URL names its region: ``https://sqs.eu-west-1.amazonaws.com/123456789012/name``.
+QUEUE_URL_REGION = re.compile(r"https://sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
 
 
 @dataclass
 class EnqueueReport:
     sent: int = 0
     failed: list[tuple[S3Ref, str]] = field(default_factory=list)
+
+
+def queue_region(queue_url: str) -> str | None:
+    """The region in an AWS queue URL, so that ``catdog enqueue`` needs no region configured (S3 needs
+    none); None for a URL that names none (an S3-compatible or local endpoint)."""
+    match = QUEUE_URL_REGION.match(queue_url)
+    return match[1] if match else None
 
 
 def message_body(ref: S3Ref) -> str:

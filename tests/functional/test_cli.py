@@ -3,12 +3,15 @@ model, and S3/SQS served by moto over real HTTP (``AWS_ENDPOINT_URL``)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -16,7 +19,9 @@ from pathlib import Path
 import boto3
 import pytest
 from conftest import PHOTOS
+from PIL import Image
 
+from catdog.inputs import expand
 from catdog.settings import Settings
 
 
@@ -110,6 +115,137 @@ def test_given_a_corrupt_file_and_a_missing_path_when_classified_to_csv_then_err
     assert "Traceback" not in result.stderr
 
 
+def test_given_a_long_listing_when_classified_then_the_summary_time_includes_it(
+    tmp_path, serving_model, cat_photos
+):
+    folder = tmp_path / "archive"
+    for i in range(50):  # 60,000 names that are not photos: a walk of about half a second
+        (folder / f"{i:03d}").mkdir(parents=True)
+        for j in range(1200):
+            (folder / f"{i:03d}" / f"{j}.txt").touch()
+    shutil.copy(cat_photos[0], folder / "cat.jpg")
+    started = time.perf_counter()
+    assert list(expand([str(folder)], None, Settings())) == [folder / "cat.jpg"]
+    listing = time.perf_counter() - started
+
+    result = catdog("classify", str(folder), "--model", str(serving_model))
+
+    summary = result.stderr.splitlines()[-1]
+    assert summary.startswith("catdog: 1 image in "), summary
+    assert float(summary.split(" in ")[1].split(" s ")[0]) >= listing / 2, (summary, listing)
+
+
+@pytest.mark.parametrize("output", ["rows.csv", "rows.jsonl", "stdout"])
+def test_given_a_file_name_that_is_not_utf8_when_classified_then_every_row_is_written_as_utf8(
+    output, tmp_path, serving_model, cat_photos, dog_photos
+):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(cat_photos[0], os.fsencode(folder) + "/caf\xe9.jpg".encode("latin-1"))  # not UTF-8
+    shutil.copy(dog_photos[0], folder / "zz-after.jpg")
+    target = tmp_path / output
+    to_file = ["-o", str(target)] if output != "stdout" else []
+    command = [sys.executable, "-m", "catdog.cli", "classify", str(folder), "--model", str(serving_model)]
+
+    result = subprocess.run([*command, *to_file], capture_output=True, timeout=120, check=False)  # bytes
+
+    text = (target.read_bytes() if to_file else result.stdout).decode("utf-8")  # strict: valid UTF-8
+    paths = (
+        [row["path"] for row in csv.DictReader(text.splitlines())]
+        if output.endswith(".csv")
+        else [json.loads(line)["path"] for line in text.splitlines()]
+    )
+    assert result.returncode == 0, result.stderr
+    assert paths == [f"{folder}/caf\\xe9.jpg", f"{folder}/zz-after.jpg"]
+    assert b"2 images" in result.stderr
+
+
+def processes_in_group(group: int) -> list[str]:
+    """The command lines of the live (not zombie) processes of a process group, read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, pgid = stat.read_text().rsplit(")", 1)[1].split()[:3]
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # it ended meanwhile
+            continue
+        if int(pgid) == group and state != "Z":
+            found.append(command)
+    return found
+
+
+@pytest.fixture(scope="module")
+def big_photos(tmp_path_factory, cat_photos) -> Path:
+    """200 names for one real photo enlarged to 36 Mpx (a PNG, so decoded whole: about 0.6 s each here),
+    so that a run lasts minutes and can be interrupted or killed midway, with work still queued."""
+    folder = tmp_path_factory.mktemp("big")
+    with Image.open(cat_photos[0]) as photo:
+        photo.convert("RGB").resize((6000, 6000)).save(folder / "big.png", compress_level=1)
+    for i in range(200):
+        os.link(folder / "big.png", folder / f"{i:03d}.png")
+    return folder
+
+
+def test_given_a_long_run_when_killed_then_the_rows_classified_before_it_are_in_the_output(
+    big_photos, tmp_path, serving_model
+):
+    output = tmp_path / "rows.jsonl"
+    command = [sys.executable, "-m", "catdog.cli", "classify", str(big_photos), "-o", str(output)]
+    run = subprocess.Popen([*command, "--model", str(serving_model)], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not output.exists() or output.stat().st_size == 0:  # a row is out
+            assert run.poll() is None and time.monotonic() < deadline, "no row was written"
+            time.sleep(0.05)
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)  # as the out-of-memory killer does: no clean-up at all
+        run.wait()
+
+    # A row takes about 0.6 s here; buffered, the first rows came out 8 KB (about 50 rows) at a time.
+    lines = output.read_text().splitlines(keepends=True)
+    assert 0 < len(lines) < 10 and all(line.endswith("\n") and json.loads(line)["label"] for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("signals", "code"),
+    [((signal.SIGINT, signal.SIGINT), 130), ((signal.SIGTERM,), 143)],
+    ids=["ctrl-c-twice", "sigterm"],
+)
+def test_given_a_process_pool_run_when_interrupted_then_it_stops_at_once_and_leaves_nothing_running(
+    signals, code, big_photos, tmp_path, serving_model
+):
+    output = tmp_path / "rows.jsonl"
+    command = [sys.executable, "-m", "catdog.cli", "classify", str(big_photos), "--model", str(serving_model)]
+    command += ["-o", str(output), "--executor", "process", "--workers", "2"]
+    with (tmp_path / "stderr").open("w") as stderr:
+        run = subprocess.Popen(command, stderr=stderr, start_new_session=True)  # its own process group
+    try:
+        deadline = time.monotonic() + 180
+        while not output.exists() or output.stat().st_size == 0:  # the workers are classifying
+            assert run.poll() is None and time.monotonic() < deadline, "no row was written"
+            time.sleep(0.1)
+        for each in signals:
+            if each == signal.SIGINT:  # Ctrl+C reaches the whole process group
+                os.killpg(run.pid, each)
+            else:  # kill, timeout or a supervisor signal the command only
+                run.send_signal(each)
+            time.sleep(0.3)
+
+        # the workers' queued images alone take 15 s or more: they are dropped, not finished
+        exit_code = run.wait(timeout=8)
+        deadline = time.monotonic() + 20
+        while processes_in_group(run.pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert processes_in_group(run.pid) == []
+        assert exit_code == code
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)  # whatever the run left behind, so no test leaks it
+    lines = output.read_text().splitlines(keepends=True)
+    assert 0 < len(lines) < 200 and all(line.endswith("\n") and json.loads(line)["label"] for line in lines)
+    assert (tmp_path / "stderr").read_text().endswith("catdog: interrupted\n")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -117,9 +253,12 @@ def test_given_a_corrupt_file_and_a_missing_path_when_classified_to_csv_then_err
         (["classify", "x.jpg", "--output", "out.txt"], "--output must end in .jsonl or .csv"),
         (["classify", "x.jpg", "--model", "/no/such/model"], "cannot load the model"),
         (["classify", "x.jpg", "--write-labels"], "--write-labels needs at least one s3:// path"),
+        (["classify", "x.jpg", "-w", "0"], "--workers must be 1 to "),
+        (["classify", "x.jpg", "-w", "99999999999"], "--workers must be 1 to "),
         (["classify", "s3://"], "no bucket in s3://"),
         (["classify", "x.jpg"], "no model: pass --model DIR"),
         (["enqueue", "s3://bucket/uploads/"], "--queue-url"),
+        (["enqueue", "s3://b/x", "--queue-url", "http://127.0.0.1:9/1/q"], "set AWS_DEFAULT_REGION"),
         (["classify", "s3://my bucket/x", "--model", "models/catdog"], "'my bucket' is not a bucket name"),
         (["enqueue", "s3://my bucket/x", "--queue-url", "http://q"], "'my bucket' is not a bucket name"),
         (["serve", "--port", "99999"], "a port is 0-65535, not '99999'"),
@@ -131,16 +270,40 @@ def test_given_a_corrupt_file_and_a_missing_path_when_classified_to_csv_then_err
             "no folder /no/such/folder for --function-log",
         ),
         (["serve", "--host", "192.0.2.1", "--port", "0"], "cannot listen on 192.0.2.1: "),
+        (["serve", "--host", "nosuchhost.invalid", "--port", "0"], "cannot listen on nosuchhost.invalid: "),
     ],
 )
 def test_given_bad_usage_when_run_then_exit_2_with_one_line_and_no_traceback(args, message):
-    env = {k: v for k, v in os.environ.items() if k not in ("QUEUE_URL", "MODEL_PATH")}
+    unset = ("QUEUE_URL", "MODEL_PATH", "AWS_DEFAULT_REGION", "AWS_REGION")
+    env = {**{k: v for k, v in os.environ.items() if k not in unset}, "AWS_CONFIG_FILE": os.devnull}
 
     result = catdog(*args, env=env)
 
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if not line.startswith("INFO:")]
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"MAX_IMAGE_BYTES": "abc"}, "MAX_IMAGE_BYTES='abc': a limit is a whole number of at least 1"),
+        ({"UPLOADS_PREFIX": "labels/"}, "UPLOADS_PREFIX='labels/': the uploads, labels and bulk labels"),
+    ],
+)
+@pytest.mark.parametrize("command", ["classify", "enqueue"])
+def test_given_a_bad_setting_in_the_environment_when_run_then_exit_2_with_one_line(
+    command, setting, message, serving_model
+):
+    args = [str(PHOTOS), "--model", str(serving_model)] if command == "classify" else ["s3://b/x"]
+    env = {**os.environ, "QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/q", **setting}
+
+    result = catdog(command, *args, env=env)
+
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("INFO:")]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert result.stdout == ""
 
 
 @pytest.fixture
@@ -245,6 +408,24 @@ def test_given_objects_above_max_image_bytes_when_classified_without_write_label
     assert all(f"above the limit of {limit:,}" in row["error"]["message"] for row in found)
 
 
+def test_given_local_files_above_max_image_bytes_when_classified_then_too_large_rows_as_for_s3(
+    tmp_path, serving_model, cat_photos
+):
+    small, big = sorted(cat_photos[:2], key=lambda photo: photo.stat().st_size)
+    limit = small.stat().st_size  # the small photo is exactly at the limit, the big one above it
+    env = {**os.environ, "MAX_IMAGE_BYTES": str(limit)}
+
+    result = catdog("classify", str(small), str(big), "--model", str(serving_model), env=env)
+
+    assert result.returncode == 1
+    at_limit, above = [json.loads(line) for line in result.stdout.splitlines()]
+    assert at_limit["label"] == "cat"
+    assert above["error"] == {
+        "code": "too_large",
+        "message": f"{big.stat().st_size:,} bytes is above the limit of {limit:,}",
+    }
+
+
 def test_given_an_empty_object_when_classified_with_or_without_write_labels_then_the_code_is_empty(
     aws, bucket, serving_model
 ):
@@ -283,3 +464,24 @@ def test_given_a_prefix_when_enqueued_then_one_message_per_image_and_exit_0(aws,
     expected = [f"uploads/cat-{i} é.jpg" for i in range(3)] + [f"uploads/deep/dog-{i}.JPG" for i in range(3)]
     assert sorted(keys) == sorted([*expected, "uploads/broken.png"])
     assert "7 messages sent, 0 failed" in result.stderr
+
+
+def test_given_no_region_configured_when_enqueued_to_an_aws_queue_url_then_its_region_is_used(aws, bucket):
+    url = boto3.client("sqs", region_name="eu-west-1").create_queue(QueueName=f"{bucket}-eu")["QueueUrl"]
+    account, name = url.rsplit("/", 2)[1:]
+    env = {k: v for k, v in aws.items() if k not in ("AWS_DEFAULT_REGION", "AWS_REGION")}
+
+    result = catdog(
+        "enqueue",
+        f"s3://{bucket}/uploads/deep/",
+        "--queue-url",
+        f"https://sqs.eu-west-1.amazonaws.com/{account}/{name}",  # what the stack's WorkQueueUrl looks like
+        env={**env, "AWS_CONFIG_FILE": os.devnull},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "3 messages sent, 0 failed" in result.stderr
+    attributes = boto3.client("sqs", region_name="eu-west-1").get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "3"

@@ -1,4 +1,5 @@
-"""``send_message_batch`` partial failures: retried when SQS can cure them, reported when it cannot.
+"""``send_message_batch`` partial failures: retried when SQS can cure them, reported when it cannot;
+and the region a queue URL names.
 
 moto never fails an entry, so these use a recording stand-in that answers like SQS does.
 """
@@ -7,7 +8,9 @@ from __future__ import annotations
 
 import json
 
-from catdog.enqueue import enqueue, send_batch
+import pytest
+
+from catdog.enqueue import enqueue, queue_region, send_batch
 from catdog.inputs import S3Ref
 
 
@@ -70,3 +73,16 @@ def test_given_a_sender_fault_or_endless_failures_when_sent_then_they_are_report
         ("uploads/2.jpg", "Boom: x"),
     ]
     assert len(sqs.calls) == 3
+
+
+@pytest.mark.parametrize(
+    ("url", "region"),
+    [
+        ("https://sqs.eu-west-1.amazonaws.com/123456789012/catdog-WorkQueue-x", "eu-west-1"),
+        ("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q", "cn-north-1"),
+        ("http://127.0.0.1:5000/123456789012/q", None),
+        ("https://sqs.example.com/q", None),
+    ],
+)
+def test_given_a_queue_url_when_its_region_is_asked_then_the_region_it_names_or_none(url, region):
+    assert queue_region(url) == region
