@@ -71,7 +71,9 @@ def classify_item(item: Item) -> dict:
     try:
         if isinstance(item, S3Ref):
             return _classify_s3(item)
-        size, limit = item.stat().st_size, _local.settings.max_image_bytes
+        # a str or Path from the Python API as well; what is not a file is left to the decoder's words
+        size = os.stat(item).st_size if os.path.isfile(item) else 0
+        limit = _local.settings.max_image_bytes
         if size > limit:  # the limit and words of an S3 object's (refuse_oversized), wherever a photo is
             return _error_row(path, "too_large", f"{size:,} bytes is above the limit of {limit:,}")
         prediction = _local.classifier.classify(item, max_pixels=_local.settings.max_pixels)
