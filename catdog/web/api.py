@@ -21,8 +21,8 @@ from catdog.imagetypes import BY_MEDIA_TYPE, IMAGE_TYPES, SUFFIXES, TYPE_NAMES
 from catdog.settings import Settings
 from catdog.storage import is_not_found
 
-#: How long a presigned POST stays valid: S3 refuses an upload still arriving when it expires, so an hour
-#: lets a 20 MB photo through a 6 kB/s phone link; short enough that a leaked form soon expires.
+#: How long a presigned POST stays valid: an hour lets a 20 MB photo through a 6 kB/s phone link (600 s
+#: refused one at 29 kB/s); short enough that a leaked form soon expires.
 UPLOAD_EXPIRES_SECONDS = 3600
 MAX_NAME_CHARS = 120
 

@@ -595,3 +595,19 @@ def test_given_the_functions_then_each_logs_to_its_own_group_kept_for_the_retent
         template["Parameters"]["LogRetentionDays"]["Default"]
         in (template["Parameters"]["LogRetentionDays"]["AllowedValues"])
     )
+
+
+def test_given_the_web_function_then_the_http_api_routes_the_page_for_get_and_head_and_the_api_for_all(
+    resources,
+):
+    """An HTTP API answers only the methods its routes name: HEAD (uptime checks) needs routes of its own."""
+    events = resources["WebFunction"]["Properties"]["Events"].values()
+    routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events if e["Type"] == "HttpApi"}
+
+    assert routes == {
+        ("GET", "/"),
+        ("HEAD", "/"),
+        ("GET", "/static/{name}"),
+        ("HEAD", "/static/{name}"),
+        ("ANY", "/api/{proxy+}"),
+    }
