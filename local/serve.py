@@ -32,6 +32,7 @@ from catdog.web.api import ApiError, read_label
 from local import RELEASED_MODEL, SAMPLES
 
 LABEL_WAIT_SECONDS = 60
+WILDCARD_HOSTS = ("0.0.0.0", "")  # listening on every IPv4 address of this machine
 #: The handler's powertools settings outside Lambda; any of them can be overridden from the environment.
 POWERTOOLS_DEFAULTS = {
     "POWERTOOLS_SERVICE_NAME": "catdog",
@@ -120,7 +121,7 @@ def _serve(args: argparse.Namespace) -> None:
         sqs = boto3.client("sqs")
 
         loopback = args.host in ("127.0.0.1", "localhost", "::1")
-        url = f"http://{args.host}:{listener.getsockname()[1]}/"
+        url, lan_url = _page_urls(args.host, listener.getsockname()[1])
         storage.page_port = listener.getsockname()[1]  # the page's origin is the only one CORS allows
         try:
             queue = embedded.create_pipeline(s3, sqs, args.bucket, settings.uploads_prefix)
@@ -166,11 +167,14 @@ def _serve(args: argparse.Namespace) -> None:
         worker = embedded.UploadWorker(sqs, queue, handler, on_done, on_error, log, on_bad_message)
         worker.start()
         cleanup.callback(worker.stop)
-        print(f"catdog: embedded S3 at {storage.endpoint}, bucket {args.bucket}, model {model}", flush=True)
+        s3_url = _page_urls(args.host, storage.get_host_and_port()[1])[0].rstrip("/")
+        print(f"catdog: embedded S3 at {s3_url}, bucket {args.bucket}, model {model}", flush=True)
         print(f"catdog: the classify function logs to {log_path}", flush=True)
         _classify_samples(s3, args.bucket, args.samples, settings, printed)
         try:  # a Ctrl+C right after the line, before werkzeug's own handler, stops as cleanly
             print(f"\ncatdog is serving the upload page on {url}  (Ctrl+C to stop)", flush=True)
+            if lan_url:
+                print(f"catdog: from another device on this network, open {lan_url}", flush=True)
             web.serve_forever()  # returns on Ctrl+C: werkzeug catches it
         except KeyboardInterrupt:
             pass
@@ -197,6 +201,20 @@ def _listen(host: str, port: int) -> socket.socket:
         if exc.errno == errno.EADDRNOTAVAIL or (exc.errno or 0) < 0:  # not this machine's, or no such name
             raise UsageError(f"cannot listen on {host}: {reason}") from exc
         raise ServeError(f"cannot listen on {host}:{port}: {reason}") from exc
+
+
+def _page_urls(host: str, port: int) -> tuple[str, str | None]:
+    """The page's address on this machine, and on the network when listening on every address: a
+    browser cannot open 0.0.0.0, and a phone needs this machine's own address."""
+    if host not in WILDCARD_HOSTS:
+        return f"http://{host}:{port}/", None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:  # a UDP connect sends nothing: it only asks the routing table which address goes out
+            probe.connect(("192.0.2.1", 9))
+            address = probe.getsockname()[0]
+        except OSError:  # no route at all: the name is the best there is
+            address = socket.gethostname()
+    return f"http://127.0.0.1:{port}/", f"http://{address}:{port}/"
 
 
 def _point_aws_at(endpoint: str, secret_key: str, model: Path, bucket: str) -> None:

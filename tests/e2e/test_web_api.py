@@ -12,6 +12,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from urllib.parse import quote
 
 import pytest
@@ -179,6 +180,24 @@ def test_given_the_page_on_a_lan_address_when_it_uploads_then_cors_allows_its_or
         assert preflight("http://evil.example").status_code == 403
         assert posted.status_code == 204 and posted.headers["Access-Control-Allow-Origin"] == page
         assert lan.wait_for_label(upload["key"])["label"] == "cat"
+    finally:
+        stop(lan.process)
+
+
+def test_given_every_address_when_serve_starts_then_the_urls_it_prints_open_the_page(serving_model, tmp_path):
+    lan = start(serving_model, tmp_path / "classify.log", ("--host", "0.0.0.0", "--samples", str(tmp_path)))
+    try:
+        deadline = time.monotonic() + 10
+        while not (other := [line for line in lan.output if "from another device" in line]):
+            assert time.monotonic() < deadline, lan.output
+            time.sleep(0.1)
+        elsewhere = other[0].rsplit(" ", 1)[1]
+
+        assert "0.0.0.0" not in "\n".join(lan.output)
+        assert lan.url.startswith("http://127.0.0.1:") and lan.s3_endpoint.startswith("http://127.0.0.1:")
+        assert requests.get(lan.url, timeout=10).status_code == 200
+        # the address another device would use is this machine's own, so it answers here too
+        assert elsewhere != lan.url and requests.get(elsewhere, timeout=10).status_code == 200
     finally:
         stop(lan.process)
 
