@@ -103,8 +103,8 @@ class Settings:
         return key.startswith(self.uploads_prefix) and self.never_labelled(key) is None
 
     def is_photo(self, key: str) -> bool:
-        """Whether a bulk job should classify ``key``: an accepted image name, never one of our labels."""
-        return is_image_name(key) and not self.is_label(key)
+        """Whether a bulk job should classify ``key``: an image name that is not ``never_labelled``."""
+        return is_image_name(key) and self.never_labelled(key) is None
 
 
 def _count(env: Mapping[str, str], name: str, default: int) -> int:
