@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from catdog.card import ModelCard
 from catdog.classifier import Classifier
 from catdog.images import InvalidImage
-from catdog.inputs import Item, Missing, S3Ref
+from catdog.inputs import CONNECTION_ERRORS, Item, Missing, S3Ref
 from catdog.labeling import Labeler, refuse_oversized
 from catdog.settings import Settings
 from catdog.storage import is_archived, is_not_found
@@ -32,6 +33,28 @@ from catdog.storage import is_archived, is_not_found
 EXECUTORS = ("thread", "process")
 #: Adaptive retries absorb S3 throttling (503 SlowDown) before an image is reported failed.
 S3_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, max_pool_connections=32)
+#: Images in a row that failed with a connection error (``CONNECTION_ERRORS``, each after all of
+#: S3_CONFIG's retries) after which ``classify_all`` stops: the endpoint is gone, not one object, and
+#: every further image would only fail as slowly.
+MAX_CONNECTION_ERRORS = 5
+
+
+def _names(classes) -> set[str]:
+    return {name for cls in classes for name in (cls.__name__, *_names(cls.__subclasses__()))}
+
+
+#: The error codes ``classify_item`` gives a connection error (it names a botocore error by its class).
+CONNECTION_ERROR_CODES = frozenset(_names(CONNECTION_ERRORS))
+
+
+class EndpointLost(Exception):
+    """``classify_all`` stopped after ``errors`` connection errors in a row. Every image it started has
+    had its row; ``not_attempted`` are the items it never tried, in their order."""
+
+    def __init__(self, errors: int, not_attempted: list[Item]):
+        super().__init__(f"stopped after {errors} connection errors in a row")
+        self.errors, self.not_attempted = errors, not_attempted
+
 
 _local = threading.local()
 
@@ -67,7 +90,7 @@ def classify_item(item: Item) -> dict:
     """
     if isinstance(item, Missing):
         return _error_row(item.path, item.code, item.message)
-    path = item.path if isinstance(item, S3Ref) else str(item)
+    path = item_path(item)
     try:
         if isinstance(item, S3Ref):
             return _classify_s3(item)
@@ -109,8 +132,43 @@ def _classify_s3(ref: S3Ref) -> dict:
     return {"path": ref.path, **prediction.as_dict()}
 
 
+def item_path(item: Item) -> str:
+    return str(item) if isinstance(item, str | os.PathLike) else item.path
+
+
 def _error_row(path: str, code: str, message: str) -> dict:
     return {"path": path, "error": {"code": code, "message": message}}
+
+
+def is_connection_error(row: dict) -> bool:
+    return row.get("error", {}).get("code") in CONNECTION_ERROR_CODES
+
+
+def classify_chunk(chunk: list[Item]) -> list[dict]:
+    """The rows of a worker's chunk of items, in order. After ``MAX_CONNECTION_ERRORS`` connection errors
+    in a row the rest of the chunk is left untried (shorter list), as ``classify_all`` then stops too."""
+    rows: list[dict] = []
+    in_a_row = 0
+    for item in chunk:
+        rows.append(classify_item(item))
+        in_a_row = in_a_row + 1 if is_connection_error(rows[-1]) else 0
+        if in_a_row == MAX_CONNECTION_ERRORS:
+            break
+    return rows
+
+
+class _Inline:
+    """A chunk classified in the caller's thread when its rows are asked for: a run without a pool
+    stands in for a ``Future`` that has not started yet."""
+
+    def __init__(self, chunk: list[Item]):
+        self.chunk = chunk
+
+    def cancel(self) -> bool:
+        return True
+
+    def result(self) -> list[dict]:
+        return classify_chunk(self.chunk)
 
 
 def classify_all(
@@ -122,20 +180,56 @@ def classify_all(
     settings: Settings | None = None,
     write_labels: bool = False,
 ) -> Iterator[dict]:
-    """Rows for ``items`` in their order; ``workers=1`` runs inline with no pool at all."""
+    """Rows for ``items`` in their order; ``workers=1`` runs inline with no pool at all.
+
+    After ``MAX_CONNECTION_ERRORS`` connection errors in a row, with images still to do, it stops:
+    images not started are dropped, those already started still give their rows, and then
+    ``EndpointLost`` names the ones never attempted.
+    """
+    items = list(items)
     initargs = (str(model), settings or Settings(), write_labels)
     if workers <= 1:
         init_worker(*initargs)
-        yield from map(classify_item, items)
+        yield from _in_order(deque(([item], _Inline([item])) for item in items))
         return
+    # Chunks amortise the inter-process round trip; small enough to keep the progress bar moving.
+    size = 16 if executor == "process" else 1
     pool = _pool(executor, workers, initargs)
     try:
-        # Chunks amortise the inter-process round trip; small enough to keep the progress bar moving.
-        yield from pool.map(classify_item, items, chunksize=16 if executor == "process" else 1)
-    except BaseException:  # Ctrl+C, SIGTERM, or the caller stopped reading (GeneratorExit)
+        chunks = [items[start : start + size] for start in range(0, len(items), size)]
+        yield from _in_order(deque((chunk, pool.submit(classify_chunk, chunk)) for chunk in chunks))
+    except BaseException:  # Ctrl+C, SIGTERM, the caller stopped reading (GeneratorExit), EndpointLost
         _abandon(pool)
         raise
     pool.shutdown()
+
+
+def _in_order(pending: deque) -> Iterator[dict]:
+    """The rows of ``(chunk, future)`` pairs in order, each future's result dropped once yielded."""
+    in_a_row = 0
+    while pending:
+        chunk, future = pending.popleft()
+        rows = future.result()
+        yield from rows
+        for row in rows:
+            in_a_row = in_a_row + 1 if is_connection_error(row) else 0
+        if in_a_row >= MAX_CONNECTION_ERRORS and (pending or len(rows) < len(chunk)):
+            yield from _stop(in_a_row, list(chunk[len(rows) :]), pending)
+            return
+
+
+def _stop(errors: int, not_attempted: list[Item], pending: deque) -> Iterator[dict]:
+    """Drop the chunks no worker has started, yield the rows of those started (their images were tried,
+    whatever came of it), then raise ``EndpointLost`` if any image was left untried."""
+    # Last first: workers take chunks from the front, so the ones still running stay a prefix.
+    dropped = [later.cancel() for _, later in reversed(pending)][::-1]
+    for (chunk, later), cancelled in zip(pending, dropped, strict=True):
+        rows = [] if cancelled else later.result()
+        yield from rows
+        not_attempted += chunk[len(rows) :]
+    pending.clear()
+    if not_attempted:
+        raise EndpointLost(errors, not_attempted)
 
 
 def _abandon(pool: Executor) -> None:

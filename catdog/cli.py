@@ -2,7 +2,10 @@
 
 Each subcommand is one row of ``COMMANDS`` (name, help, arguments, run); adding one is adding a row.
 Exit codes: 0 everything was classified/sent, 1 some images failed (each one is in the output with its
-error), 2 bad usage (a one-line message, never a traceback), 130 / 143 stopped by Ctrl+C / SIGTERM.
+error), 2 bad usage or an endpoint that cannot be reached before anything was done (a one-line message,
+never a traceback), 3 stopped part way because the endpoint went away (``classify``: after
+``bulk.MAX_CONNECTION_ERRORS`` connection errors in a row, the images not attempted counted in the
+summary; ``enqueue``: at the first), 130 / 143 stopped by Ctrl+C / SIGTERM.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from tqdm import tqdm
 
 from catdog import bulk
 from catdog.card import ModelCard
-from catdog.enqueue import enqueue, queue_region
-from catdog.inputs import UsageError, expand, list_images, parse_s3_url
+from catdog.enqueue import EnqueueReport, enqueue, queue_region
+from catdog.inputs import CONNECTION_ERRORS, Unreachable, UsageError, expand, list_images, parse_s3_url
 from catdog.settings import Settings, model_path_from_env
 
 OUTPUT_FORMATS = (".jsonl", ".csv")
+#: The exit code of a run the endpoint's going away stopped part way (2 when nothing was done yet).
+EXIT_ENDPOINT_LOST = 3
 
 
 class Parser(argparse.ArgumentParser):
@@ -101,6 +106,7 @@ def _classify(args: argparse.Namespace) -> int:
     items = list(expand(args.paths, bulk.s3_client, settings))
 
     counts: Counter[str] = Counter()
+    lost = None
     with Output(args.output, card) as write, _progress(len(items), "img") as bar:
         rows = bulk.classify_all(
             items,
@@ -112,20 +118,31 @@ def _classify(args: argparse.Namespace) -> int:
         )
         # closed at once on an interrupt, so that the pool stops then, not when the traceback is freed
         with contextlib.closing(rows):
-            for row in rows:
-                write(row)
-                counts["errors" if "error" in row else row["label"]] += 1
-                bar.update(1)
+            try:
+                for row in rows:
+                    write(row)
+                    counts["errors" if "error" in row else row["label"]] += 1
+                    bar.update(1)
+            except bulk.EndpointLost as exc:  # every image attempted has its row, written above
+                lost = exc
     elapsed = time.perf_counter() - started
     total = sum(counts.values())
     per_label = ", ".join(f"{label} {counts[label]}" for label in card.answers)
-    images = "1 image" if total == 1 else f"{total} images"
-    print(
-        f"catdog: {images} in {elapsed:.1f} s ({total / elapsed:.1f} images/s): "
-        f"{per_label}, errors {counts['errors']}",
-        file=sys.stderr,
+    summary = (
+        f"catdog: {_images(total)} in {elapsed:.1f} s ({total / elapsed:.1f} images/s): "
+        f"{per_label}, errors {counts['errors']}"
     )
+    if lost:
+        first = printable(bulk.item_path(lost.not_attempted[0]))
+        summary += f"; {lost}: {_images(len(lost.not_attempted))} not attempted (the first: {first})"
+    print(summary, file=sys.stderr)
+    if lost:
+        return EXIT_ENDPOINT_LOST
     return 1 if counts["errors"] else 0
+
+
+def _images(count: int) -> str:
+    return "1 image" if count == 1 else f"{count} images"
 
 
 class Stopped(KeyboardInterrupt):
@@ -265,11 +282,21 @@ def run_enqueue(args: argparse.Namespace) -> int:
         raise UsageError(f"no AWS region configured, and none in {args.queue_url}: set AWS_DEFAULT_REGION")
     s3, sqs = bulk.s3_client(), session.client("sqs", region_name=region, config=bulk.S3_CONFIG)
     refs = (ref for bucket, prefix in targets for ref in list_images(s3, bucket, prefix, settings))
+    report, lost = EnqueueReport(), None
     with _progress(None, "msg") as bar:
-        report = enqueue(sqs, args.queue_url, refs, on_batch=bar.update)
+        try:
+            enqueue(sqs, args.queue_url, refs, on_batch=bar.update, report=report)
+        except CONNECTION_ERRORS as exc:  # S3 (listing) or SQS, retries spent: later objects would fail too
+            lost = f"{type(exc).__name__}: {exc}"
+            if not report.sent and not report.failed:
+                raise Unreachable(f"cannot reach the endpoint: {lost}") from exc
     for ref, reason in report.failed:
         print(f"catdog: not sent: {ref.path}: {reason}", file=sys.stderr)
-    print(f"catdog: {report.sent} messages sent, {len(report.failed)} failed", file=sys.stderr)
+    summary = f"catdog: {report.sent} messages sent, {len(report.failed)} failed"
+    if lost:
+        print(f"{summary}; stopped, the rest were not listed or sent: {lost}", file=sys.stderr)
+        return EXIT_ENDPOINT_LOST
+    print(summary, file=sys.stderr)
     if report.sent == 0 and not report.failed:
         print(f"catdog: no image objects under {' '.join(args.prefixes)}", file=sys.stderr)
         return 1
@@ -335,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except UsageError as exc:
+    except (UsageError, Unreachable) as exc:
         print(f"catdog {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:

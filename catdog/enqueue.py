@@ -72,9 +72,12 @@ def send_batch(sqs, queue_url: str, batch: list[S3Ref], *, retries: int = RETRIE
     return sent, failed
 
 
-def enqueue(sqs, queue_url: str, refs: Iterable[S3Ref], on_batch=None) -> EnqueueReport:
-    """Send every ref; ``on_batch(n)`` is called after each request (for a progress bar)."""
-    report = EnqueueReport()
+def enqueue(
+    sqs, queue_url: str, refs: Iterable[S3Ref], on_batch=None, report: EnqueueReport | None = None
+) -> EnqueueReport:
+    """Send every ref; ``on_batch(n)`` is called after each request (for a progress bar). Counts go to
+    ``report`` as they come, so that a caller still has them when an AWS error ends the run."""
+    report = EnqueueReport() if report is None else report
     for batch in batches(refs):
         sent, failed = send_batch(sqs, queue_url, batch)
         report.sent += sent

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as EndpointError
 
 from catdog.imagetypes import is_image_name
 from catdog.settings import Settings
@@ -21,6 +22,17 @@ from catdog.settings import Settings
 
 class UsageError(ValueError):
     """The user asked for something malformed (exit code 2), as opposed to an image that failed."""
+
+
+#: botocore's errors of not reaching an endpoint at all, its retries spent: refused, no such host, timed
+#: out, cut off mid-answer. Not an answer about one bucket or object (a ``ClientError``: NoSuchKey,
+#: AccessDenied), nor a photo that does not decode.
+CONNECTION_ERRORS = (EndpointError, HTTPClientError)
+
+
+class Unreachable(Exception):
+    """An endpoint that could not be reached before anything was done (exit code 2, as for a bad
+    setting: nothing was classified or sent, and the cause is the environment, not an image)."""
 
 
 @dataclass(frozen=True)
@@ -104,11 +116,15 @@ def _walk(folder: Path) -> list[Path]:
 
 
 def _expand_s3(s3, bucket: str, prefix: str, url: str, settings: Settings) -> Iterator[Item]:
+    """A prefix's images; a prefix S3 refuses to list (no such bucket, access denied) is one ``Missing``
+    row, an endpoint that cannot be reached stops the run (``Unreachable``): every prefix would fail."""
     found = False
     try:
         for ref in list_images(s3, bucket, prefix, settings):
             found = True
             yield ref
+    except CONNECTION_ERRORS as exc:
+        raise Unreachable(f"cannot list {url}: {type(exc).__name__}: {exc}") from exc
     except ClientError as exc:
         error = exc.response.get("Error", {})
         yield Missing(url, error.get("Code", "ClientError"), error.get("Message", str(exc)))

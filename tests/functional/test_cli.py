@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,11 +19,13 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.config import Config
 from conftest import PHOTOS
 from PIL import Image
 
-from catdog import cli
-from catdog.inputs import expand
+from catdog import bulk, cli
+from catdog import enqueue as enqueue_module
+from catdog.inputs import S3Ref, expand
 from catdog.settings import Settings
 
 
@@ -485,3 +488,190 @@ def test_given_no_region_configured_when_enqueued_to_an_aws_queue_url_then_its_r
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
     )
     assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "3"
+
+
+# --- an S3/SQS endpoint that cannot be reached, or goes away during a run ---------------------------
+
+
+@pytest.fixture
+def dead_endpoint():
+    """A local port that refuses every connection: bound, so that nothing else takes it, never listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def moto_process():
+    """A moto server in a process of its own, which a test can kill: all its sockets close with it. It
+    also ends when its stdin closes, so that it never outlives the test run."""
+    code = (
+        "import sys; from moto.server import ThreadedMotoServer; "
+        "server = ThreadedMotoServer('127.0.0.1', 0, verbose=False); server.start(); "
+        "print(server.get_host_and_port()[1], flush=True); sys.stdin.read()"
+    )
+    command = [sys.executable, "-c", code]
+    server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        yield f"http://127.0.0.1:{int(server.stdout.readline())}", server
+    finally:
+        server.kill()
+        server.wait()
+
+
+def use_endpoint(monkeypatch, endpoint: str) -> None:
+    """The CLI, run in this process, and the test's own clients on ``endpoint``, with one attempt per
+    request: botocore's ten attempts (bulk.S3_CONFIG) would only make each connection error slower."""
+    settings = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    one_attempt = Config(retries={"mode": "adaptive", "max_attempts": 1})
+    monkeypatch.setattr(bulk, "S3_CONFIG", bulk.S3_CONFIG.merge(one_attempt))
+
+
+def photo_bucket(photos: list[Path]) -> tuple[str, list[str]]:
+    """A fresh bucket with ``photos`` under uploads/, and their keys in listing order."""
+    name = f"catdog-lost-{uuid.uuid4().hex[:8]}"
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=name)
+    keys = [f"uploads/{i:02d}-{photo.name}" for i, photo in enumerate(photos)]
+    for key, photo in zip(keys, photos, strict=True):
+        s3.put_object(Bucket=name, Key=key, Body=photo.read_bytes())
+    return name, keys
+
+
+@pytest.mark.parametrize("command", ["classify", "enqueue"])
+def test_given_an_endpoint_that_refuses_connections_when_a_prefix_is_listed_then_exit_2_with_one_line(
+    command, dead_endpoint, serving_model, monkeypatch, capsys, tmp_path
+):
+    # GIVEN an S3 (and SQS) endpoint where nothing answers
+    use_endpoint(monkeypatch, dead_endpoint)
+    output = tmp_path / "rows.jsonl"
+    args = {
+        "classify": ["--model", str(serving_model), "-o", str(output)],
+        "enqueue": ["--queue-url", f"{dead_endpoint}/123456789012/work"],
+    }[command]
+
+    # WHEN a prefix is to be listed
+    code = cli.main([command, "s3://photos/archive/", *args])
+
+    # THEN one line names the prefix or the endpoint and the connection error, exit 2, and no rows
+    assert code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"catdog {command}: error: cannot "), line
+    assert "EndpointConnectionError: Could not connect to the endpoint URL" in line
+    assert f"{dead_endpoint}/photos?list-type=2" in line
+    assert not output.exists() or output.read_text() == ""
+
+
+def test_given_an_endpoint_that_goes_away_mid_run_when_classified_then_it_stops_and_counts_the_rest(
+    moto_process, serving_model, cat_photos, dog_photos, monkeypatch, capsys, tmp_path
+):
+    # GIVEN 20 photos in a bucket, and a server that goes away once 3 of them are classified
+    endpoint, server = moto_process
+    use_endpoint(monkeypatch, endpoint)
+    bucket, keys = photo_bucket([*cat_photos[:10], *dog_photos[:10]])
+    classify_item = bulk.classify_item
+
+    def classify_then_pull_the_plug(item):
+        row = classify_item(item)
+        if item.key == keys[2]:
+            server.kill()
+            server.wait()
+        return row
+
+    monkeypatch.setattr(bulk, "classify_item", classify_then_pull_the_plug)
+    output = tmp_path / "rows.jsonl"
+
+    # WHEN the prefix is classified, one image at a time
+    args = ["-w", "1", "--model", str(serving_model), "-o", str(output)]
+    code = cli.main(["classify", f"s3://{bucket}/uploads/", *args])
+
+    # THEN it stops after MAX_CONNECTION_ERRORS connection errors in a row with exit 3: each image tried
+    # has its row, in order, and the summary counts and names the ones never tried
+    assert code == 3
+    errors = bulk.MAX_CONNECTION_ERRORS
+    found = rows(output)
+    assert [row["path"] for row in found] == [f"s3://{bucket}/{key}" for key in keys[: 3 + errors]]
+    assert [row["label"] for row in found[:3]] == ["cat"] * 3
+    assert all(bulk.is_connection_error(row) for row in found[3:]), found[3:]
+    summary = capsys.readouterr().err.splitlines()[-1]
+    assert summary.startswith(f"catdog: {3 + errors} images in "), summary
+    left = 20 - 3 - errors
+    assert summary.endswith(
+        f"cat 3, dog 0, neither 0, errors {errors}; stopped after {errors} connection errors in a row: "
+        f"{left} images not attempted (the first: s3://{bucket}/{keys[3 + errors]})"
+    ), summary
+
+
+def test_given_an_endpoint_that_goes_away_mid_run_when_enqueued_then_the_messages_sent_are_counted_and_exit_3(
+    moto_process, cat_photos, monkeypatch, capsys
+):
+    # GIVEN 12 photos (two SendMessageBatch requests) and a server that goes away after the first
+    endpoint, server = moto_process
+    use_endpoint(monkeypatch, endpoint)
+    bucket, _ = photo_bucket(cat_photos[:12])
+    queue = boto3.client("sqs").create_queue(QueueName=bucket)["QueueUrl"]
+    send_batch = enqueue_module.send_batch
+
+    def send_then_pull_the_plug(*args, **kwargs):
+        sent = send_batch(*args, **kwargs)
+        server.kill()
+        server.wait()
+        return sent
+
+    monkeypatch.setattr(enqueue_module, "send_batch", send_then_pull_the_plug)
+
+    # WHEN the prefix is enqueued
+    code = cli.main(["enqueue", f"s3://{bucket}/uploads/", "--queue-url", queue])
+
+    # THEN the ten sent are counted, the stop and its cause are on the same line, and the exit code is 3
+    assert code == 3
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("catdog: 10 messages sent, 0 failed; stopped, the rest were not listed or sent: ")
+    assert "EndpointConnectionError: Could not connect to the endpoint URL" in line
+
+
+def test_given_a_thread_pool_and_an_endpoint_that_refuses_when_classified_then_each_image_tried_has_one_row(
+    dead_endpoint, serving_model, monkeypatch
+):
+    # GIVEN 200 objects behind an endpoint that refuses every connection, and two worker threads
+    use_endpoint(monkeypatch, dead_endpoint)
+    items = [S3Ref("photos", f"archive/{i:03d}.jpg") for i in range(200)]
+    found, not_attempted = [], []
+
+    # WHEN they are classified
+    try:
+        for row in bulk.classify_all(items, serving_model, workers=2, executor="thread"):
+            found.append(row)
+    except bulk.EndpointLost as lost:
+        not_attempted = lost.not_attempted
+
+    # THEN however the threads ran: at least the limit of connection errors, every image tried has its
+    # row, once and in order, and the rest are the images not attempted: the tried ones are a prefix
+    assert len(found) >= bulk.MAX_CONNECTION_ERRORS
+    assert all(bulk.is_connection_error(row) for row in found)
+    assert [row["path"] for row in found] + [ref.path for ref in not_attempted] == [i.path for i in items]
+
+
+def test_given_a_process_workers_chunk_and_an_endpoint_that_refuses_when_classified_then_it_stops_early(
+    dead_endpoint, serving_model, monkeypatch
+):
+    # GIVEN a chunk of 16 objects, as a process worker takes them, behind an endpoint that refuses
+    use_endpoint(monkeypatch, dead_endpoint)
+    bulk.init_worker(str(serving_model), Settings(), False)
+    chunk = [S3Ref("photos", f"archive/{i:02d}.jpg") for i in range(16)]
+
+    # WHEN the worker classifies it
+    found = bulk.classify_chunk(chunk)
+
+    # THEN it tries no more than the limit: the parent then stops the run, the rest not attempted
+    assert [row["path"] for row in found] == [ref.path for ref in chunk[: bulk.MAX_CONNECTION_ERRORS]]
+    assert all(bulk.is_connection_error(row) for row in found)
