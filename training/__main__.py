@@ -15,8 +15,10 @@ import sys
 from pathlib import Path
 
 from catdog import ModelError
+from training.backbones.specs import SPECS
 from training.config import CACHE_DIR, MAX_COST_POINTS, PROTOTYPES, SCHEDULES, TrainConfig, TransferConfig
 from training.data import FRACTIONS, LABELS, SPLITS, DataError, Split, make_split, scan
+from training.model_names import MODEL_NAMES
 from training.recipe import RecipeError, key_value
 
 #: The defaults of the options below: the dataclasses the runs record in their cards.
@@ -90,7 +92,13 @@ def _parser() -> argparse.ArgumentParser:
         "--split", type=Path, help="split JSON; made from --data if missing (default OUT/split.json)"
     )
     _split_options(train)
-    train.add_argument("--model", default=TRAIN.model, help="registered model name (default %(default)s)")
+    train.add_argument(  # checked here, before any photo is read and without loading TensorFlow
+        "--model",
+        choices=MODEL_NAMES,
+        default=TRAIN.model,
+        metavar="NAME",
+        help="registered model: %(choices)s (default %(default)s)",
+    )
     train.add_argument("--size", type=_positive_int, help="input size (default: the model's own)")
     train.add_argument(
         "--option",
@@ -180,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     transfer.add_argument(
         "--cut",
-        type=_positive_int,
+        type=_lite0_cut,
         default=TRANSFER.cut,
         help="fine-tune blocks CUT..15 (default %(default)s)",
     )
@@ -389,6 +397,12 @@ _positive_int = _checked(int, lambda value: value > 0, "a positive integer")
 _non_negative_int = _checked(int, lambda value: value >= 0, "a whole number >= 0")
 _positive_float = _checked(float, lambda value: value > 0, "positive")
 _non_negative = _checked(float, lambda value: value >= 0, ">= 0")
+#: ``transfer --cut``, checked against EfficientNet-Lite0's blocks (``efficientnet_lite.build_split``'s own
+#: rule) before the split is made and the activations cached, not after.
+_LITE0_BLOCKS = SPECS["efficientnet_lite0"].num_blocks
+_lite0_cut = _checked(
+    int, lambda value: 1 <= value < _LITE0_BLOCKS, f"a block index between 1 and {_LITE0_BLOCKS - 1}"
+)
 
 
 def _view_list(text: str) -> tuple[int, ...]:
@@ -618,6 +632,8 @@ def cmd_evaluate(args) -> None:
     from training.data import load_arrays
     from training.evaluate import evaluate_models, predict_keras
 
+    if args.keras and not args.keras.is_file():  # found now, not after the photos are loaded
+        raise FileNotFoundError(f"no Keras model at {args.keras}")
     split = Split.load(args.split, root=args.data)
     classifiers = {folder: Classifier(folder) for folder in args.models}
     sizes = {classifier.input_size for classifier in classifiers.values()}
@@ -662,6 +678,9 @@ def cmd_report(args) -> None:
     """Evaluate released model folders side by side on the val, test and evaluation photos of a recipe:
     per set, source, kind and breed, confusion tables, worst errors (training/report.py)."""
     recipe, run_dir = _recipe_and_run(args)
+    for folder in args.models:  # found now, not after the recipe's photos are scanned and split
+        if not (folder / "model.json").is_file() or not (folder / "model.tflite").is_file():
+            raise FileNotFoundError(f"no model.tflite + model.json in {folder}")
     from training import build
 
     build.compare(recipe, run_dir, args.models, args.out, gallery=args.gallery, docs=args.docs)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
+from training.model_names import MODEL_NAMES
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -30,6 +32,9 @@ MODELS: dict[str, ModelSpec] = {}
 
 
 def register(name: str, *, default_size: int, backbone: str | None = None):
+    if name not in MODEL_NAMES:  # the CLI would refuse it: --model takes training.model_names' names only
+        raise ValueError(f"model {name!r} is not in training.model_names.MODEL_NAMES: add it there")
+
     def decorate(builder: Callable[..., keras.Model]) -> Callable[..., keras.Model]:
         MODELS[name] = ModelSpec(builder, default_size, backbone or name)
         return builder

@@ -11,6 +11,7 @@ from conftest import photo_folders
 
 from training.__main__ import _parser, main, train_config, transfer_config
 from training.config import TrainConfig, TransferConfig
+from training.model_names import MODEL_NAMES
 
 REPO = Path(__file__).parents[2]
 RECIPES, CANDIDATES = REPO / "training" / "recipes", REPO / "docs" / "evaluation" / "candidates"
@@ -91,6 +92,27 @@ def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files
             2,
             "model.frozen_copy must be true or false, got 'maybe'",
         ),
+        (
+            ["train", "--data", "d", "--model", "resnet"],
+            2,
+            "argument --model: invalid choice: 'resnet' (choose from 'cnn', 'efficientnet_lite0', "
+            "'inception_v3', 'resnet50', 'vgg16')",
+        ),
+        (
+            ["transfer", "--data", "d", "--cut", "16"],
+            2,
+            "argument --cut: must be a block index between 1 and 15, got 16",
+        ),
+        (
+            ["report", "no-such-model", "--recipe", "pair.toml", "--out", "o"],
+            1,
+            "no model.tflite + model.json",
+        ),
+        (
+            ["evaluate", "m", "--keras", "no.keras", "--split", "s", "--out", "o"],
+            1,
+            "no Keras model at no.keras",
+        ),
     ],
 )
 def test_given_bad_input_when_run_then_one_line_on_stderr_and_no_traceback(tmp_path, argv, status, message):
@@ -113,6 +135,50 @@ def test_given_bad_input_when_run_then_one_line_on_stderr_and_no_traceback(tmp_p
     assert result.returncode == status
     assert result.stderr.count("\n") == 1 and message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_given_an_unknown_model_name_when_train_is_run_then_it_stops_before_reading_a_photo(
+    tmp_path, cat_photos, dog_photos
+):
+    # GIVEN a real photo folder, which a train run would scan and split first
+    data = photo_folders(tmp_path / "data", cat_photos[:5], dog_photos[:5])
+    out = tmp_path / "run"
+
+    # WHEN the model named is not a registered one
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--model",
+            "cnn2",
+        ],
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # THEN one argparse line naming the known models, exit 2, and no split made (no photo read, no
+    # TensorFlow start-up lines)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "argument --model: invalid choice: 'cnn2'" in result.stderr
+    assert all(repr(name) in result.stderr for name in MODEL_NAMES)
+    assert not out.exists()
+
+
+def test_given_the_model_registry_when_loaded_then_it_has_exactly_the_names_the_cli_accepts():
+    from training import models
+
+    assert sorted(models.MODELS) == sorted(MODEL_NAMES)
+    with pytest.raises(ValueError, match=r"not in training\.model_names\.MODEL_NAMES"):
+        models.register("unlisted", default_size=32)
 
 
 def test_given_help_when_asked_for_each_command_then_it_is_documented(capsys):
