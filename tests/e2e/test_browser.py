@@ -376,3 +376,124 @@ def test_given_a_label_when_shown_then_its_inference_time_reads_as_plain_millise
     (card,) = wait_until_settled(browser, 1)
 
     assert card.find_element("css selector", ".status").text.startswith(f"Labelled in {shown} ms by model v")
+
+
+# The texts of a card that are cut short (an ellipsis): wider or taller than a box that hides its overflow,
+# and the card itself if anything sticks out of it.
+CLIPPED = """
+    const card = arguments[0];
+    const hidden = (e) => getComputedStyle(e).overflow !== "visible";  // "hidden" or "hidden visible"…
+    const cut = (e) => e.scrollWidth > e.clientWidth || e.scrollHeight > e.clientHeight;
+    return [...card.querySelectorAll(arguments[1])].filter((e) => e.offsetParent && hidden(e) && cut(e))
+        .concat(cut(card) ? [card] : [])
+        .map((e) => `${e.className}: ${e.textContent}`);
+"""
+
+
+def test_given_a_cat_a_dog_and_a_photo_without_a_pet_when_labelled_then_their_cards_are_as_tall_wide_or_phone(
+    served, browser, cat_photos, dog_photos
+):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    rocket = REPO / "tests" / "fixtures" / "not-pets" / "rocket.jpg"
+    browser.set_window_size(1280, 900)
+    browser.get(served.url)
+
+    choose_files(browser, cat_photos[0], dog_photos[0], rocket)
+    cards = wait_until_settled(browser, 3)
+
+    assert [card.get_attribute("data-label") for card in cards] == ["cat", "dog", "neither"]
+    for width in (1280, 390):
+        browser.set_window_size(width, 900)
+        resized = f"return innerWidth <= {width}"
+        WebDriverWait(browser, 10).until(lambda driver, resized=resized: driver.execute_script(resized))
+        columns = {card.rect["x"] for card in cards}
+        assert len(columns) == (2 if width == 1280 else 1)  # a grid of two columns, or one on a phone
+        assert len({card.rect["height"] for card in cards}) == 1, (width, [c.rect for c in cards])
+        # on a phone the status and probability lines may end in "…" (docs/web.md), never the label
+        lines = ".label" if width < 520 else ".body *"
+        assert [browser.execute_script(CLIPPED, card, lines) for card in cards] == [[]] * 3, width
+    neither = cards[2].find_element("css selector", ".label-name")
+    assert neither.text == "Neither cat nor dog"
+
+
+STORED = "return JSON.parse(sessionStorage.getItem('catdog.uploads.v1'))"
+
+
+def shown(card) -> tuple:
+    """What a card tells the user."""
+    texts = [
+        card.find_element("css selector", c).text for c in (".name", ".status", ".label", ".probabilities")
+    ]
+    return (card.get_attribute("data-state"), card.get_attribute("data-label"), *texts)
+
+
+def test_given_labelled_photos_when_the_page_is_reloaded_then_their_cards_are_back_until_the_list_is_cleared(
+    served, browser, cat_photos, dog_photos
+):
+    browser.get(served.url)
+    choose_files(browser, cat_photos[0], dog_photos[0])
+    labelled = [shown(card) for card in wait_until_settled(browser, 2)]
+
+    browser.refresh()
+
+    assert [shown(card) for card in browser.find_elements("css selector", ".card")] == labelled
+    # the tab remembers the keys, names and labels the page received, not the photos
+    assert [set(entry) for entry in browser.execute_script(STORED)] == [{"key", "name", "label"}] * 2
+    browser.find_element("id", "clear").click()
+    assert browser.find_elements("css selector", ".card") == []
+    browser.refresh()
+    assert browser.find_elements("css selector", ".card") == []
+    assert browser.find_element("id", "empty").is_displayed()
+    assert not browser.find_element("id", "clear").is_displayed()
+
+
+def test_given_a_photo_awaiting_its_label_when_the_page_is_reloaded_then_it_waits_again_and_shows_the_label(
+    served, browser, cat_photos
+):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # labels stay "pending" until released, on the first page and on the reloaded one alike
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": HOLD_LABELS})
+    browser.get(served.url)
+    choose_files(browser, cat_photos[0])
+    WebDriverWait(browser, 30).until(lambda driver: states(driver) == ["classifying"])
+
+    browser.refresh()
+
+    assert states(browser) == ["classifying"]
+    assert browser.find_element("css selector", ".card .name").text == cat_photos[0].name
+    assert leaving_is_questioned(browser)  # still unsettled
+    assert not browser.find_element("id", "clear").is_displayed()  # nothing settled to clear
+    browser.execute_script("window.releaseLabels = true")
+    (card,) = wait_until_settled(browser, 1)
+    assert card.get_attribute("data-label") == "cat"
+    assert card.find_element("css selector", ".label-name").text == "Cat"
+    assert not leaving_is_questioned(browser)
+
+
+@pytest.mark.parametrize(
+    "broken_storage",
+    [
+        # disabled (blocked site data, some private modes): reading sessionStorage throws
+        "Object.defineProperty(window, 'sessionStorage',"
+        " {get: () => { throw new DOMException('', 'SecurityError'); }})",
+        # full: every write throws
+        'Storage.prototype.setItem = () => { throw new DOMException("full", "QuotaExceededError"); };',
+    ],
+    ids=["disabled", "full"],
+)
+def test_given_storage_disabled_or_full_when_photos_are_chosen_then_they_are_labelled_and_forgotten_on_reload(
+    served, browser, cat_photos, broken_storage
+):
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": broken_storage})
+    browser.get(served.url)
+
+    choose_files(browser, cat_photos[0])
+    (card,) = wait_until_settled(browser, 1)
+    assert card.get_attribute("data-label") == "cat"
+    browser.refresh()
+    assert browser.find_elements("css selector", ".card") == []
+    choose_files(browser, cat_photos[1])
+    (card,) = wait_until_settled(browser, 1)
+    assert card.get_attribute("data-label") == "cat"

@@ -15,13 +15,21 @@ const SIGNATURES = [
   ["image/tiff", /^(II\*\0|MM\0\*)/],
 ];
 
+// This tab's uploads as the page knows them: key, name and the label or error once received, never the
+// photo. sessionStorage: it survives a reload and a reopened tab, but is not shared with other tabs and
+// ends with the tab. Without it (disabled, private mode, full) the page works and forgets on reload.
+const STORE = "catdog.uploads.v1";
+const SETTLED = '.card[data-state="done"], .card[data-state="error"]';
+
 const results = document.getElementById("results");
 const template = document.getElementById("card-template");
 const dropzone = document.getElementById("dropzone");
+const clear = document.getElementById("clear");
+const remembered = new WeakMap(); // a card's element → {key, name, since} or with label, or error
 let service = { max_bytes: null, image_types: [] };
 let uploading = 0; // S3 POSTs in flight: at most MAX_PARALLEL_UPLOADS
 const waiting = []; // uploads waiting for one of those slots
-let unsettled = 0; // photos not yet labelled or failed: leaving the page would lose them
+let unsettled = 0; // photos not yet labelled or failed: leaving the page could lose them
 
 fetch("api/health")
   .then((response) => response.json())
@@ -58,18 +66,74 @@ window.addEventListener("beforeunload", (event) => {
   if (unsettled) event.preventDefault(); // the browser asks whether to leave
 });
 
+clear.addEventListener("click", () => {
+  for (const element of results.querySelectorAll(SETTLED)) {
+    const photo = element.querySelector(".thumb img").src;
+    if (photo.startsWith("blob:")) URL.revokeObjectURL(photo);
+    element.remove(); // photos still uploading or waiting for a label stay
+  }
+  save();
+  refresh();
+  document.getElementById("file-input").focus(); // the button is gone
+});
+restore();
+
 function addFiles(files) {
   const batch = document.createDocumentFragment();
   for (const file of files) {
-    const card = createCard(file);
+    const card = createCard(file.name, file);
     batch.append(card.element);
-    unsettled += 1;
-    process(file, card).finally(() => {
-      unsettled -= 1;
-    });
+    untilSettled(process(file, card));
   }
   results.prepend(batch); // the newest choice on top, in the order chosen
+  refresh();
+}
+
+function untilSettled(work) {
+  unsettled += 1;
+  work.finally(() => {
+    unsettled -= 1;
+  });
+}
+
+function refresh() {
   document.getElementById("empty").hidden = results.children.length > 0;
+  document.getElementById("results-bar").hidden = !results.querySelector(SETTLED); // nothing to clear
+}
+
+// The cards of the uploads this tab remembers, as they were; polling again for a label still missing.
+function restore() {
+  let entries;
+  try {
+    entries = JSON.parse(sessionStorage.getItem(STORE));
+  } catch {
+    return; // no storage, or not JSON
+  }
+  if (!Array.isArray(entries)) return;
+  entries = entries.filter((entry) => typeof entry?.key === "string" && typeof entry.name === "string");
+  // every card first: saving while only some are back would forget the others
+  const cards = entries.map((entry) => {
+    const card = createCard(entry.name);
+    remembered.set(card.element, entry);
+    results.append(card.element);
+    return card;
+  });
+  cards.forEach((card, i) => {
+    const entry = entries[i];
+    if (entry.label) settle(card, entry.label);
+    else if (entry.error) card.fail(entry.error, entry.detail);
+    else untilSettled(follow(card, entry));
+  });
+  refresh();
+}
+
+function save() {
+  const entries = [...results.children].map((element) => remembered.get(element)).filter(Boolean);
+  try {
+    sessionStorage.setItem(STORE, JSON.stringify(entries));
+  } catch {
+    // disabled or full: the page goes on, and forgets on reload
+  }
 }
 
 // Only the upload itself takes a slot: a photo waiting for its label does not hold back the next upload.
@@ -94,20 +158,28 @@ function pump() {
   }
 }
 
-function createCard(file) {
+// A card for a file chosen now, or without the file for an upload remembered from before a reload.
+function createCard(name, file) {
   const element = template.content.firstElementChild.cloneNode(true);
   const get = (selector) => element.querySelector(selector);
-  get(".name").textContent = file.name;
-  get(".name").title = file.name;
-  get(".progress").setAttribute("aria-label", `Upload of ${file.name}`);
+  get(".name").textContent = name;
+  get(".name").title = name;
+  get(".progress").setAttribute("aria-label", `Upload of ${name}`);
   const showType = () => {
     get(".thumb img").removeAttribute("src");
-    get(".thumb-type").textContent = file.name.includes(".") ? file.name.split(".").pop().slice(0, 4) : "?";
+    get(".thumb-type").textContent = name.includes(".") ? name.split(".").pop().slice(0, 4) : "?";
   };
-  if (file.type.startsWith("image/")) {
+  // what the page remembers of an upload: its key and name, then its outcome
+  const record = (outcome) => {
+    const entry = remembered.get(element);
+    if (!entry) return; // not uploaded: nothing to come back to
+    remembered.set(element, { key: entry.key, name: entry.name, ...outcome });
+    save();
+  };
+  if (file && file.type.startsWith("image/")) {
     get(".thumb img").addEventListener("error", showType); // not decodable: no broken-image icon
     get(".thumb img").src = URL.createObjectURL(file);
-    get(".thumb img").alt = `Your photo ${file.name}`;
+    get(".thumb img").alt = `Your photo ${name}`;
   } else {
     showType();
   }
@@ -117,6 +189,7 @@ function createCard(file) {
     status(text, state) {
       get(".status").textContent = text;
       element.dataset.state = state;
+      refresh();
     },
     progress(fraction) {
       get(".progress").value = Math.round(fraction * 100);
@@ -124,6 +197,7 @@ function createCard(file) {
     fail(message, detail) {
       card.status(message, "error");
       if (detail) get(".status").title = detail;
+      record({ error: message, detail });
     },
     show(label) {
       const percent = (p) => `${(p * 100).toFixed(1)}%`;
@@ -146,6 +220,7 @@ function createCard(file) {
       const ms = inference ? ` in ${inference < 100 ? inference.toPrecision(2) : Math.round(inference)} ms` : "";
       card.status(`Labelled${ms} by model v${label.model.version}`, "done");
       get(".status").title = `${label.model.name} ${label.model.version} (sha256 ${label.model.sha256})`;
+      record({ label });
     },
   };
   card.status("Waiting to upload…", "queued");
@@ -169,15 +244,29 @@ async function process(file, card) {
       await postToS3(presigned, file, card);
       return presigned;
     });
-    card.status("Classifying…", "classifying");
-    const label = await pollLabel(upload.key);
-    if (label.error) {
-      card.fail(`Not classified: ${describeError(label.error)}`, `${label.error.code}: ${label.error.message}`);
-      return;
-    }
-    card.show(label);
+    await follow(card, { key: upload.key, name: file.name, since: Date.now() });
   } catch (error) {
     card.fail(error.message);
+  }
+}
+
+// Waits for the label of an uploaded photo, remembered from now on (`since`: when the wait began).
+async function follow(card, entry) {
+  remembered.set(card.element, entry);
+  save();
+  card.status("Classifying…", "classifying");
+  try {
+    settle(card, await pollLabel(entry.key, entry.since));
+  } catch (error) {
+    card.fail(error.message);
+  }
+}
+
+function settle(card, label) {
+  if (label.error) {
+    card.fail(`Not classified: ${describeError(label.error)}`, `${label.error.code}: ${label.error.message}`);
+  } else {
+    card.show(label);
   }
 }
 
@@ -230,12 +319,12 @@ function s3Error(xml) {
   return message ? message.textContent : code && code.textContent;
 }
 
-async function pollLabel(key) {
+// `started`: when the wait began, earlier than now for an upload resumed after a reload; it asks at least once.
+async function pollLabel(key, started) {
   const path = `api/labels?key=${encodeURIComponent(key)}`;
-  const started = Date.now();
   let delay = POLL_FIRST_MS;
   let trouble; // why the last poll got no label
-  while (Date.now() - started < POLL_GIVE_UP_MS) {
+  do {
     // a phone losing its network for a moment, throttling or a failing server: ask again later
     const response = await fetch(path).catch(() => null);
     if (response && response.ok) return response.json();
@@ -249,7 +338,7 @@ async function pollLabel(key) {
     else trouble = `the server answered ${status}.`;
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(delay * 1.5, POLL_MAX_MS);
-  }
+  } while (Date.now() - started < POLL_GIVE_UP_MS);
   throw new Error(`No label after 90 s: ${trouble}`);
 }
 
