@@ -30,8 +30,8 @@ import keras
 import numpy as np
 
 from catdog.card import CLASS_PROBABILITY, NeitherCheck
-from training.data import Split
-from training.recipe import Recipe, ReleaseInfo, recipe_dict
+from training.data import Split, check_parts
+from training.recipe import Recipe, RecipeError, ReleaseInfo, recipe_dict
 from training.sources import LABELS3, dataset_card, make_source_split, scan_folder, source_of
 from training.threeclass import ViewBatches, assemble, build_backbone, copy_head, head
 from training.views import (
@@ -59,7 +59,11 @@ def eval_samples(folder, labels=LABELS3) -> list[tuple[Path, int, str]]:
     "neither" (its folder name is kept, to report look-alikes apart)."""
     folder = Path(folder)
     found = scan_folder(folder, labels)
-    rows = [(folder / s.path, s.label, s.path.split("/")[0]) for s in found.samples]
+    # the class folder, or for Kaggle's flat names (cat.1.jpg) the label
+    rows = [
+        (folder / s.path, s.label, s.path.split("/")[0] if "/" in s.path else labels[s.label])
+        for s in found.samples
+    ]
     for alias, label in FOLDER_ALIASES.items():
         extra = folder / alias
         if extra.is_dir():
@@ -86,8 +90,16 @@ def prepare(recipe: Recipe, run_dir: Path, log=print) -> Prepared:
     split_file = run_dir / "split.json"
     if split_file.is_file():
         split = Split.load(split_file)
+        made_from = _made_from(split)
+        wanted = _made_from(recipe)
+        if made_from != wanted:  # a run folder kept from another recipe must not decide this one's photos
+            raise RecipeError(
+                f"{split_file} was made from other [[data]] folders, fractions or seed than the recipe "
+                f"({made_from} against {wanted}): delete it, or give another --run-dir"
+            )
     else:
         split = make_source_split(list(recipe.data), LABELS3, seed=recipe.train.seed)
+        check_parts(split, ("train", "val"))  # the test part may lack a class: breeds-dev has no test photos
         split.save(split_file)
     log(f"split: {json.dumps(split.sizes())}")
     evals = {}
@@ -97,6 +109,18 @@ def prepare(recipe: Recipe, run_dir: Path, log=print) -> Prepared:
         evals[name] = [(str(path.resolve()), label, kind) for path, label, kind in rows]
         log(f"eval {name}: {len(rows)} photos")
     return Prepared(split, evals)
+
+
+def _made_from(source: Split | Recipe) -> dict:
+    """The folders (by name), fractions and seeds a split records, or a recipe asks for."""
+    if isinstance(source, Split):
+        folders = source.report.get("sources", {})
+        return {"seed": source.seed} | {
+            Path(name).name: [list(s["fractions"]), s["seed"]] for name, s in folders.items()
+        }
+    return {"seed": source.train.seed} | {
+        Path(s.folder).name: [list(s.fractions), s.seed] for s in source.data
+    }
 
 
 def _set_views(recipe: Recipe, source: str) -> int | tuple[int, ...]:

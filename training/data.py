@@ -1,12 +1,14 @@
 """From a folder of photos to reproducible, cached uint8 arrays.
 
 Public API:
-    scan(root, labels=LABELS) -> Scan
+    scan(root, labels=LABELS, allow_missing=False) -> Scan
         find the photos (class folders ``cat/``, ``dog/`` in any case, or Kaggle's flat ``cat.123.jpg``),
         decode every one through ``catdog.load_image`` to drop what is corrupt, empty or not an image, and
         drop exact duplicate files. ``Scan.report()`` says what was kept and skipped, and why.
     make_split(scan, fractions=(0.8, 0.1, 0.1), seed=0) -> Split
         stratified and seeded; ``Split.save(path)`` / ``Split.load(path)`` make it reproducible.
+    check_parts(split, parts=("train", "val", "test"))
+        a ``DataError`` unless each part holds a photo of every class the split holds.
     load_pixels(root, paths, size, cache_dir=None) -> uint8 array (n, size, size, 3)
         through ``catdog.load_image`` + ``catdog.preprocess`` only, cached on disk so that a second run
         does not decode thousands of JPEGs again.
@@ -72,12 +74,16 @@ class Scan:
         }
 
 
-def scan(root: str | os.PathLike, labels: tuple[str, ...] = LABELS) -> Scan:
-    """Find, validate and de-duplicate the photos under ``root``; see the module docstring."""
+def scan(root: str | os.PathLike, labels: tuple[str, ...] = LABELS, allow_missing: bool = False) -> Scan:
+    """Find, validate and de-duplicate the photos under ``root``; see the module docstring.
+
+    ``allow_missing``: a label may have no class folder, or no file named like it, at all (one of
+    several sources need not hold every class); a class folder or named file must still give a photo.
+    """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"data folder not found: {root}")
-    candidates, layout, ignored, skipped = _find(root, labels)
+    candidates, layout, ignored, skipped, absent = _find(root, labels, allow_missing)
     samples: list[Sample] = []
     first_by_hash: dict[str, Sample] = {}
     duplicates: list[dict] = []
@@ -104,20 +110,24 @@ def scan(root: str | os.PathLike, labels: tuple[str, ...] = LABELS) -> Scan:
             {"path": path, "reason": "same file under another label"} for path in sorted(conflicting)
         )
     result = Scan(root, tuple(labels), layout, samples, skipped, duplicates, ignored)
-    empty = [label for label, count in result.counts().items() if count == 0]
+    empty = [label for label, count in result.counts().items() if count == 0 and label not in absent]
     if empty:
         raise DataError(f"no usable photos for {', '.join(empty)} in {root}")
     return result
 
 
-def _find(root: Path, labels: tuple[str, ...]) -> tuple[list[tuple[Path, int]], str, list[str], list[dict]]:
-    """Pick the layout: class folders if any folder is named like a label, else flat Kaggle names."""
+def _find(
+    root: Path, labels: tuple[str, ...], allow_missing: bool
+) -> tuple[list[tuple[Path, int]], str, list[str], list[dict], list[str]]:
+    """Pick the layout: class folders if any folder is named like a label, else flat Kaggle names.
+
+    Also returns the labels that are absent (no folder, no named file) and allowed to be."""
     folders = sorted(path for path in root.iterdir() if path.is_dir() and not path.name.startswith("."))
     by_label = {label: [f for f in folders if f.name.lower() == label] for label in labels}
     skipped: list[dict] = []
     if any(by_label.values()):
         missing = [label for label, found in by_label.items() if not found]
-        if missing:
+        if missing and not allow_missing:
             raise DataError(
                 f"no folder for {', '.join(missing)} in {root} (found: {', '.join(f.name for f in folders)})"
             )
@@ -130,7 +140,7 @@ def _find(root: Path, labels: tuple[str, ...]) -> tuple[list[tuple[Path, int]], 
         ]
         matched = {f for found in by_label.values() for f in found}
         ignored = [f.name for f in folders if f not in matched]
-        return candidates, "folders", ignored, skipped
+        return candidates, "folders", ignored, skipped, missing
     candidates = []
     for path in sorted(root.iterdir()):
         if not path.is_file() or path.name.startswith("."):
@@ -145,7 +155,9 @@ def _find(root: Path, labels: tuple[str, ...]) -> tuple[list[tuple[Path, int]], 
             f"found neither class folders ({', '.join(labels)}) nor files named like "
             f"{labels[0]}.1.jpg in {root} (folders: {', '.join(f.name for f in folders) or 'none'})"
         )
-    return candidates, "flat", [f.name for f in folders], skipped
+    named = {index for _, index in candidates}
+    absent = [label for index, label in enumerate(labels) if index not in named] if allow_missing else []
+    return candidates, "flat", [f.name for f in folders], skipped, absent
 
 
 def _reason(exc: InvalidImage) -> str:
@@ -220,6 +232,24 @@ def make_split(scan: Scan, fractions: tuple[float, float, float] = FRACTIONS, se
     for name in SPLITS:  # interleave classes in a seeded order, so a prefix of a split is still mixed
         parts[name] = [parts[name][i] for i in rng.permutation(len(parts[name]))]
     return Split(scan.root, scan.labels, seed, tuple(fractions), parts, scan.report())
+
+
+def check_parts(split: Split, parts: tuple[str, ...] = SPLITS) -> None:
+    """A ``DataError`` unless each of ``parts`` holds a photo of every class found anywhere in ``split``.
+
+    Training on a part without a class, choosing on an empty val part or scoring a one-class test part
+    fails late and obscurely (a missing ``val_loss``, an unpack error) or not at all; a class that no
+    part holds (a source split without "neither" photos) is not asked for.
+    """
+    sizes = split.sizes()
+    present = [label for label in split.labels if any(sizes[part][label] for part in sizes)]
+    for part in parts:
+        missing = [label for label in present if not sizes[part][label]]
+        if missing or not sizes[part]["total"]:
+            what = " or ".join(missing) + " photo" if missing else "photo"
+            counts = ", ".join(f"{label}: {sizes[part][label]}" for label in present) or "none"
+            hint = f"add photos or give the {part} part a larger fraction"
+            raise DataError(f"the {part} part has no {what} ({counts}): {hint}")
 
 
 def cut_members(members: list, fractions, rng: np.random.Generator) -> dict[str, list]:

@@ -43,7 +43,8 @@ def register(name: str, *, default_size: int, backbone: str | None = None):
 
 
 def build(name: str, input_size: int | None = None, num_classes: int = 2, **options) -> keras.Model:
-    """Build the registered model ``name``; unknown names and options are a ``ValueError``."""
+    """Build the registered model ``name``; unknown names and options, and an input size too small for
+    the model, are a one-line ``ValueError``."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
     spec = MODELS[name]
@@ -80,6 +81,14 @@ def cnn(
     convs = (convs_per_block,) * len(filters) if isinstance(convs_per_block, int) else tuple(convs_per_block)
     if len(convs) != len(filters):
         raise ValueError(f"convs_per_block has {len(convs)} entries for {len(filters)} blocks")
+    # the stem's "same" conv leaves ceil(size / stride) px and each 2 x 2 pool halves that, rounding
+    # down; the last pool must leave 1 px, or Keras fails in many lines of ANSI colour codes
+    smallest = stem_stride * (2 ** len(filters) - 1) + 1
+    if input_size < smallest:
+        raise ValueError(
+            f"input size {input_size} is too small for cnn with these options (stem stride {stem_stride}, "
+            f"{len(filters)} pooling blocks): at least {smallest} px"
+        )
     inputs = keras.Input((input_size, input_size, 3), name="pixels")
     x = layers.Rescaling(1 / 255, name="scale_0_1")(inputs)
     x = _conv_bn_relu(x, stem_filters, stem_stride, batch_norm and bn_momentum, regularizer, "stem")

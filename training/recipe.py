@@ -258,6 +258,12 @@ def parse_recipe(document: dict, overrides=()) -> Recipe:
         if not any(source.fractions[index] > 0 for source in data):
             raise RecipeError(f"no [[data]] folder has a {part} fraction above 0: a release needs {part}")
     evals = tuple(entry["folder"] for entry in _tables(document, "eval"))
+    names = [Path(folder).name for folder in evals]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:  # reports, caches and view sets know an [[eval]] folder by its name
+        raise RecipeError(
+            f"[[eval]] folders must have different names, {twice[0]} is given twice: rename one"
+        )
     cache_dir = document.get("cache_dir", "runs/cache")
     if not isinstance(cache_dir, str) or not cache_dir:
         raise RecipeError(f"cache_dir must be a folder name, got {cache_dir!r}")

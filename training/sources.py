@@ -1,16 +1,18 @@
 """Several labelled photo folders as one data set, each folder (a *source*) split with its own fractions.
 
 A user has several sources too: the Asirra photos, breed photos, photos with neither animal. Each folder
-holds class folders named like the labels (``cat/``, ``dog/``, ``neither/``); a folder may lack a class
-(Asirra has no "neither"). Paths in the resulting ``training.data.Split`` are relative to the folders'
-common parent and start with the source's folder name (``petimages-180/cat/1.jpg``), so one split file
-covers every source, and ``source_of(path)`` tells them apart in every report.
+holds class folders named like the labels (``cat/``, ``dog/``, ``neither/``) or Kaggle's flat names
+(``cat.1.jpg``), as ``training.data.scan`` reads them; a folder may lack a class (Asirra has no
+"neither"). Paths in the resulting ``training.data.Split`` are relative to the folders' common parent
+and start with the source's folder name (``petimages-180/cat/1.jpg``), so one split file covers every
+source, and ``source_of(path)`` tells them apart in every report.
 
 Public API:
     Source(folder, fractions=(0.8, 0.1, 0.1), seed=0)   one folder and how it is split
     scan_folder(folder, labels) -> training.data.Scan   like ``data.scan``, a missing class allowed
     make_source_split(sources, labels, seed=0) -> Split  stratified per source and class, seeded;
-        exact duplicate files across sources are kept once (the first source wins)
+        exact duplicate files across sources are kept once (the first source wins); the same file under
+        two labels is a ``DataError``
     source_of(path) -> str;  breed_of(path) -> str       from the path and the file name
     dataset_card(split) -> dict                           the model card's ``dataset`` section
 """
@@ -39,20 +41,9 @@ class Source:
 
 
 def scan_folder(folder: str | os.PathLike, labels: tuple[str, ...] = LABELS3) -> Scan:
-    """``data.scan`` of the class folders present in ``folder`` (at least one), labels indexed as given."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"data folder not found: {folder}")
-    present = tuple(
-        label for label in labels if any(p.is_dir() and p.name.lower() == label for p in folder.iterdir())
-    )
-    if not present:
-        raise DataError(f"no class folder ({', '.join(labels)}) in {folder}")
-    found = scan(folder, present)
-    remap = {index: labels.index(label) for index, label in enumerate(present)}
-    found.samples = [Sample(s.path, remap[s.label]) for s in found.samples]
-    found.labels = tuple(labels)
-    return found
+    """``data.scan`` of ``folder`` (class folders or flat names, at least one class), labels indexed as
+    given: a source need not hold every class."""
+    return scan(folder, labels, allow_missing=True)
 
 
 def make_source_split(sources: list[Source], labels: tuple[str, ...] = LABELS3, seed: int = 0) -> Split:
@@ -66,17 +57,23 @@ def make_source_split(sources: list[Source], labels: tuple[str, ...] = LABELS3, 
         raise DataError(f"the same folder is given twice: {names}")
     parts: dict[str, list[Sample]] = {name: [] for name in SPLITS}
     report: dict = {"sources": {}}
-    seen: dict[str, str] = {}
+    seen: dict[str, Sample] = {}
     for source, folder, name in zip(sources, folders, names, strict=True):
         found = scan_folder(folder, labels)
         kept, cross = [], []
         for sample in found.samples:
             digest = hashlib.sha256((folder / sample.path).read_bytes()).hexdigest()
-            if digest in seen:
-                cross.append({"path": f"{name}/{sample.path}", "same_as": seen[digest]})
+            path, first = f"{name}/{sample.path}", seen.get(digest)
+            if first is None:
+                seen[digest] = Sample(path, sample.label)
+                kept.append(seen[digest])
                 continue
-            seen[digest] = f"{name}/{sample.path}"
-            kept.append(Sample(f"{name}/{sample.path}", sample.label))
+            if first.label != sample.label:  # the data set contradicts itself: only the user can settle it
+                raise DataError(
+                    f"the same photo is {labels[first.label]} as {root / first.path} and "
+                    f"{labels[sample.label]} as {root / path}: remove the wrong one"
+                )
+            cross.append({"path": path, "same_as": first.path})
         rng = np.random.default_rng(source.seed)
         sizes = {}
         for index, label in enumerate(labels):

@@ -1,6 +1,7 @@
 """The data loader on real photos and on every kind of bad file a download can hold."""
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -9,7 +10,7 @@ from conftest import photo_folders
 
 from catdog import Classifier
 from catdog.images import model_input
-from training.data import DataError, Split, load_pixels, make_split, scan
+from training.data import DataError, Split, check_parts, load_pixels, make_split, scan
 
 
 def test_given_kaggle_petimages_with_bad_files_when_scanned_then_they_are_skipped_with_reasons(
@@ -135,6 +136,37 @@ def test_given_bad_fractions_when_splitting_then_a_data_error(tmp_path, cat_phot
     result = scan(photo_folders(tmp_path, cat_photos[:3], dog_photos[:3]))
     with pytest.raises(DataError, match="summing to 1"):
         make_split(result, (0.8, 0.1, 0.2))
+
+
+@pytest.mark.parametrize(
+    ("cats", "dogs", "fractions", "message"),
+    [
+        (3, 3, (0.8, 0.1, 0.1), "the val part has no cat or dog photo (cat: 0, dog: 0): add photos or give"),
+        (
+            5,
+            10,
+            (0.8, 0.1, 0.1),
+            "the val part has no cat photo (cat: 0, dog: 1): add photos or give the val part",
+        ),
+        (10, 10, (0.9, 0.1, 0.0), "the test part has no cat or dog photo (cat: 0, dog: 0)"),
+        (10, 10, (0.0, 0.5, 0.5), "the train part has no cat or dog photo (cat: 0, dog: 0)"),
+        (2, 10, (0.2, 0.4, 0.4), "the train part has no cat photo (cat: 0, dog: 2)"),
+    ],
+)
+def test_given_a_split_part_without_a_class_when_checked_then_a_data_error_names_the_part_and_its_counts(
+    tmp_path, cat_photos, dog_photos, cats, dogs, fractions, message
+):
+    split = make_split(scan(photo_folders(tmp_path, cat_photos[:cats], dog_photos[:dogs])), fractions)
+    with pytest.raises(DataError, match=re.escape(message)):
+        check_parts(split)
+
+
+def test_given_every_part_with_both_classes_when_checked_then_no_error_and_unchecked_parts_may_lack_one(
+    tmp_path, cat_photos, dog_photos
+):
+    root = photo_folders(tmp_path, cat_photos[:10], dog_photos[:10])
+    check_parts(make_split(scan(root)))
+    check_parts(make_split(scan(root), (0.9, 0.1, 0.0)), ("train", "val"))
 
 
 def test_given_photos_when_loaded_through_the_cache_then_the_pixels_the_classifier_sees(

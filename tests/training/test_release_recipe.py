@@ -365,3 +365,40 @@ def test_given_a_plain_cat_dog_card_when_compared_then_it_answers_its_argmax_and
     np.testing.assert_array_equal(answers, np.argmax(split, axis=1))
     assert [("cat", "dog")[a] for a in answers] == [p.label for p in served]
     np.testing.assert_allclose(confidences, [p.confidence for p in served], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda d: d["data"][0].update(fractions=[0.8, 0.1, 0.1]), "asirra"),
+        (lambda d: d["data"].pop(), "breeds"),
+        (lambda d: d.setdefault("train", {}).update(seed=7), "'seed': 7"),
+    ],
+)
+def test_given_a_run_folder_split_from_another_recipe_when_prepared_then_it_is_refused(
+    release_run, tiny_recipe, change, named
+):
+    from training.recipe import RecipeError, parse_recipe
+
+    # GIVEN the run folder of the tiny release, its split.json made from its recipe's [[data]]
+    recipe, _, _, run_dir = release_run
+    assert build.prepare(recipe, run_dir, log=lambda message: None).split.parts  # the same recipe: reused
+    document = json.loads(json.dumps(tiny_recipe))
+    change(document)
+
+    # WHEN a recipe with other folders, fractions or seed is prepared in it, THEN it is refused, named
+    with pytest.raises(RecipeError, match=f"split.json was made from other .*{named}"):
+        build.prepare(parse_recipe(document), run_dir, log=lambda message: None)
+
+
+def test_given_a_flat_kaggle_eval_folder_when_scanned_then_each_photo_is_of_its_label_kind(
+    tmp_path, cat_photos, dog_photos
+):
+    flat = tmp_path / "kaggle"
+    flat.mkdir()
+    for index, photo in enumerate(cat_photos[:2] + dog_photos[:3]):
+        shutil.copy(photo, flat / f"{'cat' if index < 2 else 'dog'}.{index}.jpg")
+
+    rows = build.eval_samples(flat)
+
+    assert sorted((label, kind) for _, label, kind in rows) == [(0, "cat")] * 2 + [(1, "dog")] * 3

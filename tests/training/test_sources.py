@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from catdog import load_image, preprocess
-from training.data import DataError
+from training.data import LABELS, DataError, check_parts
 from training.recipe import parse_recipe
-from training.sources import Source, breed_of, make_source_split, source_of
+from training.sources import LABELS3, Source, breed_of, make_source_split, source_of
 from training.uploads import UploadAugment, occlude, view, zoom_out
 from training.views import cache_key
 
@@ -54,10 +54,68 @@ def test_given_the_same_photo_in_two_sources_when_split_then_it_is_kept_once(
     assert split.report["sources"]["second"]["duplicates_removed"] == 3
 
 
-def test_given_a_folder_without_any_class_folder_when_split_then_a_clear_error(tmp_path):
+def test_given_the_same_photo_under_two_labels_in_two_sources_when_split_then_a_data_error_names_both(
+    tmp_path, cat_photos, dog_photos
+):
+    first = _folder(tmp_path / "first", {"cat": cat_photos[:4], "dog": dog_photos[:4]})
+    second = _folder(tmp_path / "second", {"cat": cat_photos[4:8], "dog": dog_photos[4:8]})
+    shutil.copy(cat_photos[1], second / "dog" / "mislabelled.jpg")
+
+    with pytest.raises(DataError) as error:
+        make_source_split([Source(str(first)), Source(str(second))])
+
+    root = tmp_path.resolve()
+    assert str(error.value) == (
+        f"the same photo is cat as {root / 'first' / 'cat' / cat_photos[1].name} and "
+        f"dog as {root / 'second' / 'dog' / 'mislabelled.jpg'}: remove the wrong one"
+    )
+
+
+@pytest.mark.parametrize("labels", [LABELS, LABELS3])
+def test_given_a_class_folder_source_and_a_flat_kaggle_source_when_split_then_both_are_read_with_their_labels(
+    tmp_path, cat_photos, dog_photos, labels
+):
+    folders = _folder(tmp_path / "folders", {"cat": cat_photos[:5], "dog": dog_photos[:5]})
+    flat = tmp_path / "kaggle"
+    flat.mkdir()
+    for index, photo in enumerate(cat_photos[5:10]):
+        shutil.copy(photo, flat / f"cat.{index}.jpg")
+    for index, photo in enumerate(dog_photos[5:10]):
+        shutil.copy(photo, flat / f"Dog.{index}.jpg")
+
+    split = make_source_split(
+        [Source(str(folders), (0.6, 0.2, 0.2)), Source(str(flat), (0.6, 0.2, 0.2))], labels
+    )
+
+    assert split.report["sources"]["kaggle"]["counts"] == {
+        label: 5 if label != "neither" else 0 for label in labels
+    }
+    every = {s.path: labels[s.label] for part in split.parts.values() for s in part}
+    assert every["kaggle/cat.0.jpg"] == "cat" and every["kaggle/Dog.4.jpg"] == "dog"
+    assert every[f"folders/dog/{dog_photos[0].name}"] == "dog"
+    assert split.sizes()["test"] == {label: 2 if label != "neither" else 0 for label in labels} | {"total": 4}
+
+
+def test_given_a_folder_without_class_folders_or_named_files_when_split_then_a_clear_error(tmp_path):
     (tmp_path / "empty" / "other").mkdir(parents=True)
-    with pytest.raises(DataError, match="no class folder"):
+    with pytest.raises(DataError, match="found neither class folders"):
         make_source_split([Source(str(tmp_path / "empty"))])
+
+
+def test_given_a_source_split_when_checked_then_classes_of_no_source_are_not_asked_for_and_others_are(
+    tmp_path, cat_photos, dog_photos
+):
+    asirra = _folder(tmp_path / "asirra", {"cat": cat_photos[:10], "dog": dog_photos[:10]})
+    breeds = _folder(tmp_path / "breeds", {"cat": cat_photos[10:15], "neither": dog_photos[10:15]})
+    check_parts(make_source_split([Source(str(asirra))]))
+
+    split = make_source_split([Source(str(asirra)), Source(str(breeds), (0.6, 0.4, 0.0))])
+
+    with pytest.raises(
+        DataError, match=re.escape("the test part has no neither photo (cat: 1, dog: 1, neither: 0)")
+    ):
+        check_parts(split)
+    check_parts(split, ("train", "val"))
 
 
 @pytest.mark.parametrize(
@@ -177,6 +235,11 @@ def test_given_a_recipe_when_parsed_then_unset_settings_are_the_dataclass_defaul
         ({"data": {"folder": "x"}}, [], "each [[data]] is a table with a folder (note the double brackets)"),
         ({"data": [{"fractions": [1, 0, 0]}]}, [], "each [[data]] is a table with a folder"),
         ({"eval": {"folder": "y"}}, [], "each [[eval]] is a table with a folder"),
+        (
+            {"eval": [{"folder": "a/dev"}, {"folder": "b/dev"}]},
+            [],
+            "[[eval]] folders must have different names, dev is given twice",
+        ),
         ({"train": 3}, [], "[train] must be a table of settings, got 3"),
         ({"data": [{"folder": "x", "fractions": [0.9, 0.9, 0.9]}]}, [], "summing to 1, got [0.9, 0.9, 0.9]"),
         ({"data": [{"folder": "x", "fractions": [0, 0.5, 0.5]}]}, [], "a train fraction of 0 trains on none"),
