@@ -17,7 +17,7 @@ from pathlib import Path
 from catdog import ModelError
 from training.backbones.specs import SPECS
 from training.config import CACHE_DIR, MAX_COST_POINTS, PROTOTYPES, SCHEDULES, TrainConfig, TransferConfig
-from training.data import FRACTIONS, LABELS, SPLITS, DataError, Split, make_split, scan
+from training.data import FRACTIONS, LABELS, SPLITS, DataError, Split, check_parts, make_split, scan
 from training.model_names import MODEL_NAMES
 from training.recipe import RecipeError, key_value
 
@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--split", type=Path, help="split JSON; made from --data if missing (default OUT/split.json)"
     )
-    _split_options(train)
+    _split_options(train, saved=True)
     train.add_argument(  # checked here, before any photo is read and without loading TensorFlow
         "--model",
         choices=MODEL_NAMES,
@@ -182,7 +182,7 @@ def _parser() -> argparse.ArgumentParser:
     transfer.add_argument("--data", type=Path, help="photo folder (needed unless --split exists)")
     transfer.add_argument("--out", type=Path, default=Path("runs/transfer"), help="run folder")
     transfer.add_argument("--split", type=Path, help="split JSON; made from --data if missing")
-    _split_options(transfer)
+    _split_options(transfer, saved=True)
     transfer.add_argument(
         "--size", type=_positive_int, default=TRANSFER.input_size, help="input size (default %(default)s)"
     )
@@ -271,7 +271,12 @@ def _parser() -> argparse.ArgumentParser:
     analyse = _command(commands, cmd_analyse, "misclassification gallery, calibration, saliency")
     analyse.add_argument("--model", type=Path, default=Path("models/catdog"), help="released model folder")
     _saved_split(analyse, "split JSON (default runs/cnn/split.json)", default=Path("runs/cnn/split.json"))
-    analyse.add_argument("--out", type=Path, default=Path("docs/analysis"), help="output folder")
+    analyse.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/analysis"),
+        help="output folder (default %(default)s; the committed analysis is docs/analysis, see its README)",
+    )
     analyse.add_argument(
         "--low-confidence", type=_positive_float, default=0.9, help="below this a right answer is shown too"
     )
@@ -337,17 +342,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _split_options(parser: argparse.ArgumentParser) -> None:
+def _split_options(parser: argparse.ArgumentParser, saved: bool = False) -> None:
+    """--seed and --fractions; with ``saved`` (a split file may exist already) they default to None, so
+    that only what the user gave is checked against the saved split."""
     parser.add_argument(
-        "--seed", type=_non_negative_int, default=0, help="split (and training) seed (default 0)"
+        "--seed",
+        type=_non_negative_int,
+        default=None if saved else 0,
+        help="split (and training) seed (default 0)",
     )
     parser.add_argument(
         "--fractions",
         type=_positive_float,
         nargs=3,
-        default=list(FRACTIONS),
+        default=None if saved else list(FRACTIONS),
         metavar=("TRAIN", "VAL", "TEST"),
-        help="of each class (default %(default)s)",
+        help=f"of each class (default {' '.join(map(str, FRACTIONS))})",
     )
 
 
@@ -420,24 +430,79 @@ def _options(pairs: list[str]) -> dict:
     return {key: tuple(value) if isinstance(value, list) else value for key, value in options.items()}
 
 
-def _prepared(split_path: Path, data: Path | list[Path] | None, seed: int, fractions) -> Split:
+def _prepared(
+    split_path: Path, data: Path | list[Path] | None, seed: int | None, fractions, parts=SPLITS
+) -> Split:
     """The saved split, else one made from ``data``: one folder as ``prepare`` does, several folders
     (a list of more than one) by ``training.sources.make_source_split``, each with ``fractions`` and
-    ``seed``; a saved split of several folders keeps its own root (the folders' common parent)."""
+    ``seed`` (None: not given, the defaults); a saved split of several folders keeps its own root (the
+    folders' common parent). A saved split that the options given now contradict is refused, and so is
+    a split whose ``parts`` lack a class (``training.data.check_parts``), before it is saved."""
     folders = data if isinstance(data, list) else [data] if data is not None else []
     if split_path.is_file():
-        return Split.load(split_path, root=folders[0] if len(folders) == 1 else None)
+        split = Split.load(split_path, root=folders[0] if len(folders) == 1 else None)
+        contradiction = _contradiction(split, folders, seed, fractions)
+        if contradiction:
+            raise DataError(
+                f"{split_path} was made {contradiction}: delete it for a new split, or write to another --out"
+            )
+        check_parts(split, parts)
+        return split
     if not folders:
         raise DataError(f"no split file at {split_path}: give --data to make one")
+    seed, fractions = 0 if seed is None else seed, tuple(fractions or FRACTIONS)
     if len(folders) == 1:
-        split = make_split(scan(folders[0]), tuple(fractions), seed)
+        split = make_split(scan(folders[0]), fractions, seed)
     else:
         from training.sources import Source, make_source_split
 
-        sources = [Source(str(folder), tuple(fractions), seed) for folder in folders]
+        sources = [Source(str(folder), fractions, seed) for folder in folders]
         split = make_source_split(sources, LABELS, seed)
+    _print_left_out(split)
+    check_parts(split, parts)
     split.save(split_path)
     return split
+
+
+def _contradiction(split: Split, folders: list[Path], seed: int | None, fractions) -> str | None:
+    """How a saved split differs from the folders, seed and fractions given now, if it does: a split left
+    in a run folder by an earlier run must not silently win over new options."""
+    sources = split.report.get("sources")
+    if sources:
+        names = [Path(folder).resolve().name for folder in folders]
+        if folders and sorted(names) != sorted(Path(name).name for name in sources):
+            return f"from the folders {', '.join(sorted(sources))}, not {', '.join(names)}"
+        recorded = {tuple(source["fractions"]) for source in sources.values()}
+    else:
+        if len(folders) > 1:
+            return f"from one folder ({split.root}), not from {len(folders)}"
+        missing = [s.path for s in split.parts["train"][:20] if not (split.root / s.path).is_file()]
+        if missing:
+            return f"from other photos ({missing[0]} is not in {split.root})"
+        recorded = {tuple(split.fractions)}
+    if seed is not None and seed != split.seed:
+        return f"with --seed {split.seed}, not {seed}"
+    if fractions is not None and recorded != {tuple(fractions)}:
+        was = " / ".join(" ".join(map(str, f)) for f in sorted(recorded))
+        return f"with --fractions {was}, not {' '.join(map(str, fractions))}"
+    return None
+
+
+def _print_left_out(split: Split) -> None:
+    """Every folder ignored, file skipped and duplicate dropped, each on its own line: a data set is not
+    cut down silently."""
+    sources = split.report.get("sources")
+    reports = {f"{name}/": report for name, report in sources.items()} if sources else {"": split.report}
+    for prefix, report in reports.items():
+        for folder in report.get("ignored_folders", []):
+            print(f"ignored folder {prefix}{folder}")
+        for entry in report.get("skipped", []):
+            print(f"skipped {prefix}{entry['path']}: {entry['reason']}")
+        duplicates = report.get("duplicates_removed")
+        for entry in duplicates if isinstance(duplicates, list) else []:
+            print(f"duplicate {prefix}{entry['path']} of {prefix}{entry['same_as']}")
+        for entry in report.get("duplicates_of_other_sources", []):
+            print(f"duplicate {entry['path']} of {entry['same_as']}")
 
 
 def cmd_prepare(args) -> None:
@@ -447,10 +512,7 @@ def cmd_prepare(args) -> None:
     split.save(args.split)
     report = split.report
     print(json.dumps({"counts": report["counts"], "sizes": split.sizes()}))
-    for entry in report["skipped"]:
-        print(f"skipped {entry['path']}: {entry['reason']}")
-    for entry in report["duplicates_removed"]:
-        print(f"duplicate {entry['path']} of {entry['same_as']}")
+    _print_left_out(split)
     print(f"wrote {args.split}")
 
 
@@ -469,7 +531,6 @@ def cmd_train(args) -> None:
     """Train a registered model on the training split with augmentation, early stopping, a learning-rate
     schedule and the best validation checkpoint (OUT/best.keras, OUT/curves.png). With --release, also
     export int8 + float TFLite and evaluate them on the test split."""
-    split = _prepared(args.split or args.out / "split.json", args.data, args.seed, args.fractions)
     if args.threads:
         import tensorflow as tf
 
@@ -479,8 +540,11 @@ def cmd_train(args) -> None:
     from training.data import load_arrays
     from training.train import fit
 
-    config = train_config(args)
-    model = models.build(config.model, config.input_size, len(split.labels), **config.options)
+    split_path, config = args.split or args.out / "split.json", train_config(args)
+    labels = Split.load(split_path).labels if split_path.is_file() else LABELS
+    # built first: a --size or --option it cannot take fails before thousands of photos are scanned
+    model = models.build(config.model, config.input_size, len(labels), **config.options)
+    split = _prepared(split_path, args.data, args.seed, args.fractions, _parts_needed(args))
     config.input_size = size = model.input_shape[1]
     arrays = load_arrays(split, size, args.cache)
     train = arrays["train"]
@@ -493,6 +557,11 @@ def cmd_train(args) -> None:
     model = fit(model, train, arrays["val"], args.out, config)
     if args.release:
         _release(model, split, arrays, args, folder=args.release, run_dir=args.out)
+
+
+def _parts_needed(args) -> tuple[str, ...]:
+    """Training chooses on val; only a release is scored on test."""
+    return SPLITS if args.release else ("train", "val")
 
 
 def train_config(args) -> TrainConfig:
@@ -508,7 +577,7 @@ def train_config(args) -> TrainConfig:
         patience=args.patience,
         augment=args.augment,
         views=args.views,
-        seed=args.seed,
+        seed=TRAIN.seed if args.seed is None else args.seed,
     )
 
 
@@ -552,7 +621,8 @@ def cmd_transfer(args) -> None:
     from training.data import load_arrays
     from training.transfer import save_run, train_transfer
 
-    split = _prepared(args.split or args.out / "split.json", args.data, args.seed, args.fractions)
+    split_path = args.split or args.out / "split.json"
+    split = _prepared(split_path, args.data, args.seed, args.fractions, _parts_needed(args))
     config = transfer_config(args)
     result = train_transfer(split, config)
     save_run(result, config, args.out)
@@ -572,7 +642,7 @@ def transfer_config(args) -> TransferConfig:
         fine_epochs=args.fine_epochs,
         fine_lr=args.lr,
         patience=args.patience,
-        seed=args.seed,
+        seed=TRANSFER.seed if args.seed is None else args.seed,
         cache_dir=str(args.cache),
     )
 
@@ -627,27 +697,33 @@ def cmd_experiment(args) -> None:
 
 def cmd_evaluate(args) -> None:
     """Accuracy, per-class and macro precision/recall/F1 and confusion matrices of TFLite models (and
-    optionally the Keras model) on one part of a split, with the differences between them."""
+    optionally the Keras model) on one part of a split, with the differences between them. Each model
+    sees the photos at its own input size and is scored by its served answers, "neither" included."""
     from catdog import Classifier
     from training.data import load_arrays
-    from training.evaluate import evaluate_models, predict_keras
+    from training.evaluate import evaluate_models, predict_keras, served
 
     if args.keras and not args.keras.is_file():  # found now, not after the photos are loaded
         raise FileNotFoundError(f"no Keras model at {args.keras}")
     split = Split.load(args.split, root=args.data)
-    classifiers = {folder: Classifier(folder) for folder in args.models}
-    sizes = {classifier.input_size for classifier in classifiers.values()}
-    if len(sizes) != 1:
-        raise ValueError(f"the models take different input sizes {sorted(sizes)}: evaluate them separately")
-    pixels, labels = load_arrays(split, sizes.pop(), args.cache, parts=(args.part,))[args.part]
-    probabilities = {}
+    check_parts(split, (args.part,))
+    classifiers = {str(folder): Classifier(folder) for folder in args.models}
+    keras_model = None
     if args.keras:
         import keras
 
-        probabilities["keras"] = predict_keras(keras.models.load_model(args.keras), pixels)
-    for folder, classifier in classifiers.items():
-        probabilities[str(folder)] = classifier.predict(pixels)
-    report = evaluate_models(probabilities, labels, split.labels, args.out)
+        keras_model = keras.models.load_model(args.keras)
+    sizes = {c.input_size for c in classifiers.values()} | (
+        {keras_model.input_shape[1]} if keras_model else set()
+    )
+    photos = {size: load_arrays(split, size, args.cache, parts=(args.part,))[args.part] for size in sizes}
+    probabilities, answers = {}, {}
+    if keras_model is not None:
+        probabilities["keras"] = predict_keras(keras_model, photos[keras_model.input_shape[1]][0])
+    for name, classifier in classifiers.items():
+        probabilities[name], answers[name] = served(classifier, photos[classifier.input_size][0])
+    y_true = next(iter(photos.values()))[1]
+    report = evaluate_models(probabilities, y_true, split.labels, args.out, answers)
     print(json.dumps(report["summary"], indent=1))
 
 

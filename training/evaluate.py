@@ -4,11 +4,12 @@ Public API:
     predict_keras(model, pixels, batch_size=64) -> probabilities (n, labels)
     predict_tflite(folder, pixels) -> probabilities (n, labels), through ``catdog.Classifier.predict``,
         the very code that serves the model
+    served(classifier, pixels) -> (probabilities, answers): what the served model says, "neither" included
     predict_litert(model_file, pixels, threads=2) -> the dequantized output, LiteRT alone
     classification_metrics(y_true, y_pred, labels) -> {"accuracy", "per_class", "macro", "confusion"}
-    evaluate_models(probabilities, y_true, labels, out_dir) -> report dict
-        metrics of each model, its differences from the first model (the reference), written
-        to ``out_dir/evaluation.json`` plus one ``confusion-<name>.png`` per model.
+    evaluate_models(probabilities, y_true, labels, out_dir, answers=None) -> report dict
+        metrics of each model (of its served answers where given), its differences from the first model
+        (the reference), written to ``out_dir/evaluation.json`` plus one ``confusion-<name>.png`` each.
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ def predict_tflite(folder: str | os.PathLike, pixels: np.ndarray) -> np.ndarray:
     return Classifier(folder).predict(pixels)
 
 
+def served(classifier: Classifier, pixels: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Probabilities ``(n, labels)`` and the answers the served model gives, "neither" included, from one
+    pass of ``Classifier.classify_pixels`` per photo."""
+    predictions = [classifier.classify_pixels(image) for image in pixels]
+    probabilities = [[p.probabilities[label] for label in classifier.labels] for p in predictions]
+    return np.array(probabilities, dtype=np.float64), [p.label for p in predictions]
+
+
 def predict_litert(model_file: str | os.PathLike, pixels: np.ndarray, threads: int = 2) -> np.ndarray:
     """The (dequantized) single output of a TFLite file for uint8 pixels, one photo per invoke, read
     with LiteRT directly: models whose card ``catdog.Classifier`` does not know yet (3-class 2.0.0)."""
@@ -57,7 +66,8 @@ def predict_litert(model_file: str | os.PathLike, pixels: np.ndarray, threads: i
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels) -> dict:
-    """Confusion rows are true labels, columns predictions; a class never predicted has precision 0."""
+    """Confusion rows are true labels, columns predictions; a class never predicted has precision 0, and
+    the macro average is over the classes the photos have."""
     labels = list(labels)
     confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
     np.add.at(confusion, (np.asarray(y_true), np.asarray(y_pred)), 1)
@@ -75,8 +85,10 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels) -> di
             "f1": round(float(f1), 6),
             "support": int(actual),
         }
+    # a class no photo has ("neither" among cat and dog photos) is an answer, not a class to average over
+    present = [scores for scores in per_class.values() if scores["support"]] or list(per_class.values())
     macro = {
-        metric: round(float(np.mean([scores[metric] for scores in per_class.values()])), 6)
+        metric: round(float(np.mean([scores[metric] for scores in present])), 6)
         for metric in ("precision", "recall", "f1")
     }
     return {
@@ -93,28 +105,43 @@ def evaluate_models(
     y_true: np.ndarray,
     labels,
     out_dir: str | os.PathLike,
+    answers: dict[str, list[str]] | None = None,
 ) -> dict:
     """Metrics per model plus, against the first model (the reference): accuracy change in points, label
-    agreement and the largest and mean absolute probability difference on the same photos."""
+    agreement and the largest and mean absolute probability difference on the same photos.
+
+    A model's predictions are its argmax unless ``answers`` gives its served answers (``Classifier``'s
+    rule, "neither" included): a cat answered "neither" is then wrong, as it is for the user, and the
+    confusion table gains a "neither" column. Probability differences need the same outputs; models
+    with other outputs are compared by their answers alone."""
     if not probabilities:
         raise ValueError("nothing to evaluate")
+    answers = answers or {}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    labels = list(labels)
+    space = labels + sorted({a for given in answers.values() for a in given} - set(labels))
+    predicted = {
+        name: np.array([space.index(a) for a in answers[name]]) if name in answers else probs.argmax(axis=1)
+        for name, probs in probabilities.items()
+    }
     reference = next(iter(probabilities))
     base = probabilities[reference]
-    report: dict = {"labels": list(labels), "count": len(y_true), "reference": reference, "models": {}}
+    report: dict = {"labels": space, "count": len(y_true), "reference": reference, "models": {}}
     for name, probs in probabilities.items():
-        metrics = classification_metrics(y_true, probs.argmax(axis=1), labels)
+        metrics = classification_metrics(y_true, predicted[name], space)
         if name != reference:
-            difference = np.abs(probs - base)
-            metrics["versus_reference"] = {
+            versus = {
                 "accuracy_points": round(
                     100 * (metrics["accuracy"] - report["models"][reference]["accuracy"]), 4
                 ),
-                "label_agreement": round(float(np.mean(probs.argmax(axis=1) == base.argmax(axis=1))), 6),
-                "max_probability_difference": round(float(difference.max()), 6),
-                "mean_probability_difference": round(float(difference.mean()), 6),
+                "label_agreement": round(float(np.mean(predicted[name] == predicted[reference])), 6),
             }
+            if probs.shape == base.shape:
+                difference = np.abs(probs - base)
+                versus["max_probability_difference"] = round(float(difference.max()), 6)
+                versus["mean_probability_difference"] = round(float(difference.mean()), 6)
+            metrics["versus_reference"] = versus
         report["models"][name] = metrics
         save_confusion(metrics, out / f"confusion-{_slug(name)}.png", title=name)
     report["summary"] = {

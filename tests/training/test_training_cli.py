@@ -227,3 +227,119 @@ def test_given_cards_and_other_json_when_tabulated_then_each_card_is_its_change_
     (pair,) = [line for line in out.splitlines() if line.startswith("| pair-224-two-recipes |")]
     changed = pair.split(" | ")[1]  # a graph of members: its own sections only, the rest is each member's
     assert changed.startswith("`members.recipes = [") and changed.count("`") == 2 and "**33**" in pair
+
+
+@pytest.fixture
+def saved_split(tmp_path, cat_photos, dog_photos):
+    """A run folder whose split.json was made from one photo folder with seed 0 and 60/20/20."""
+    from training.__main__ import _prepared
+
+    data = photo_folders(tmp_path / "data", cat_photos[:10], dog_photos[:10])
+    return data, _prepared(tmp_path / "run" / "split.json", data, 0, (0.6, 0.2, 0.2))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"seed": 1}, "was made with --seed 0, not 1"),
+        ({"fractions": (0.8, 0.1, 0.1)}, "was made with --fractions 0.6 0.2 0.2, not 0.8 0.1 0.1"),
+        ({"other_photos": True}, "was made from other photos"),
+        ({"two_folders": True}, "was made from one folder"),
+    ],
+)
+def test_given_a_saved_split_when_other_options_are_given_then_it_is_refused_not_silently_used(
+    saved_split, tmp_path, cat_photos, dog_photos, options, message
+):
+    from training.__main__ import _prepared
+    from training.data import DataError
+
+    data, _ = saved_split
+    folders: Path | list[Path] = data
+    if options.pop("other_photos", False):
+        folders = photo_folders(tmp_path / "other", cat_photos[10:20], dog_photos[10:20])
+    if options.pop("two_folders", False):
+        folders = [data, photo_folders(tmp_path / "more", cat_photos[10:12], dog_photos[10:12])]
+    with pytest.raises(DataError, match=message):
+        _prepared(tmp_path / "run" / "split.json", folders, options.get("seed"), options.get("fractions"))
+
+
+def test_given_a_saved_split_when_the_same_or_no_options_are_given_then_it_is_used(saved_split, tmp_path):
+    from training.__main__ import _prepared
+
+    data, made = saved_split
+    for seed, fractions in ((None, None), (0, (0.6, 0.2, 0.2))):
+        split = _prepared(tmp_path / "run" / "split.json", data, seed, fractions)
+        assert split.parts == made.parts
+
+
+def test_given_a_stale_split_when_train_is_run_then_one_line_and_the_split_is_kept(
+    saved_split, tmp_path, capsys
+):
+    data, _ = saved_split
+    split_file = tmp_path / "run" / "split.json"
+    before = split_file.read_text()
+
+    argv = ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--seed", "2", "--epochs", "1"]
+    status = main(argv)
+
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err == (
+        f"python -m training train: error: {split_file} was made with --seed 0, not 2: delete it for a new "
+        "split, or write to another --out\n"
+    )
+    assert split_file.read_text() == before
+
+
+def test_given_folders_with_bad_files_when_train_makes_its_split_then_what_is_left_out_is_printed(
+    tmp_path, cat_photos, dog_photos, capsys
+):
+    from training.__main__ import _prepared
+
+    one = photo_folders(tmp_path / "one", cat_photos[:6], dog_photos[:6])
+    (one / "cat" / "broken.jpg").write_bytes(b"\xff\xd8\xff")
+    (one / "notes").mkdir()
+    two = photo_folders(tmp_path / "two", cat_photos[:1] + cat_photos[6:9], dog_photos[6:9])
+
+    _prepared(tmp_path / "single.json", one, None, None, parts=("train",))
+    _prepared(tmp_path / "sources.json", [one, two], None, None, parts=("train",))
+
+    lines = capsys.readouterr().out.splitlines()
+    assert "ignored folder notes" in lines
+    assert any(line.startswith("skipped cat/broken.jpg:") for line in lines)
+    assert any(line.startswith("skipped one/cat/broken.jpg:") for line in lines)
+    assert f"duplicate two/cat/{cat_photos[0].name} of one/cat/{cat_photos[0].name}" in lines
+
+
+def test_given_no_out_when_analyse_is_parsed_then_it_writes_under_runs_not_into_the_tracked_docs():
+    assert _parser().parse_args(["analyse"]).out == Path("runs/analysis")
+
+
+def test_given_too_few_photos_for_a_val_part_when_train_makes_its_split_then_refused_and_not_saved(
+    tmp_path, cat_photos, dog_photos, capsys
+):
+    data = photo_folders(tmp_path / "data", cat_photos[:3], dog_photos[:3])
+    out = tmp_path / "run"
+
+    status = main(["train", "--data", str(data), "--out", str(out), "--fractions", "0.9", "0.05", "0.05"])
+
+    assert status == 1
+    assert capsys.readouterr().err == (
+        "python -m training train: error: the val part has no cat or dog photo (cat: 0, dog: 0): "
+        "add photos or give the val part a larger fraction\n"
+    )
+    assert not (out / "split.json").exists()  # a rerun with other fractions is not refused as stale
+
+
+def test_given_a_size_the_cnn_cannot_take_when_train_is_run_then_one_line_before_any_photo_is_scanned(
+    tmp_path, capsys
+):
+    out = tmp_path / "run"
+
+    status = main(["train", "--data", str(tmp_path / "not-scanned"), "--out", str(out), "--size", "16"])
+
+    assert status == 1
+    err = capsys.readouterr().err
+    assert err.startswith("python -m training train: error: input size 16 is too small for cnn")
+    assert err.count("\n") == 1 and "\x1b" not in err
+    assert not out.exists()

@@ -1,0 +1,83 @@
+"""``python -m training evaluate``: real photos, real int8 models, scored by what the served model says."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import REPO, photo_folders
+
+from catdog import Classifier
+from training.__main__ import main
+from training.data import Split
+
+
+@pytest.fixture(scope="module")
+def split_file(tmp_path_factory, cat_photos, dog_photos):
+    """The 40 fixture photos, half of them in the test part."""
+    from training.data import make_split, scan
+
+    root = tmp_path_factory.mktemp("evaluate")
+    data = photo_folders(root / "data", cat_photos, dog_photos)
+    return make_split(scan(data), (0.4, 0.1, 0.5), seed=0).save(root / "split.json")
+
+
+def test_given_a_model_answering_neither_when_evaluated_then_its_served_answers_are_scored(
+    three_class_model_dir, split_file, tmp_path, capsys
+):
+    # GIVEN the tiny 3-class model with its threshold at the median p(neither): half its answers are
+    # "neither" although "neither" is never its largest probability
+    split = Split.load(split_file)
+    photos = [split.root / s.path for s in split.parts["test"]]
+    model = shutil.copytree(three_class_model_dir, tmp_path / "model")
+    p_neither = [Classifier(model).classify(photo).probabilities["neither"] for photo in photos]
+    card = json.loads((model / "model.json").read_text())
+    card["neither"]["threshold"] = float(np.median(p_neither))
+    (model / "model.json").write_text(json.dumps(card))
+
+    # WHEN it is evaluated
+    out = tmp_path / "out"
+    argv = ["evaluate", str(model), "--split", str(split_file), "--out", str(out)]
+    assert main([*argv, "--cache", str(tmp_path / "cache")]) == 0
+
+    # THEN the figures are those of the served answers: a pet answered "neither" is wrong
+    report = json.loads((out / "evaluation.json").read_text())
+    classifier = Classifier(model)
+    answers = [classifier.classify(photo).label for photo in photos]
+    truth = [split.labels[s.label] for s in split.parts["test"]]
+    metrics = report["models"][str(model)]
+    assert report["labels"] == ["cat", "dog", "neither"]
+    assert metrics["accuracy"] == pytest.approx(np.mean(np.array(answers) == np.array(truth)), abs=1e-6)
+    matrix = np.array(metrics["confusion"]["matrix"])
+    assert matrix[:, 2].sum() == answers.count("neither") > 0
+    assert matrix[2].sum() == 0  # no photo is labelled "neither"
+    assert set(metrics["macro"]) == {"precision", "recall", "f1"}
+    assert json.loads(capsys.readouterr().out)[str(model)]["accuracy"] == metrics["accuracy"]
+
+
+def test_given_models_of_different_input_sizes_when_evaluated_together_then_each_sees_its_own_size(
+    split_file, tmp_path
+):
+    # GIVEN the released from-scratch CNN and the released transfer model, as docs/training.md compares them
+    cnn, main_model = REPO / "models/catdog-cnn", REPO / "models/catdog"
+    assert Classifier(cnn).input_size != Classifier(main_model).input_size
+
+    # WHEN both are evaluated on the same photos
+    out = tmp_path / "out"
+    argv = ["evaluate", str(cnn), str(main_model), "--split", str(split_file), "--out", str(out)]
+    assert main([*argv, "--cache", str(tmp_path / "cache")]) == 0
+
+    # THEN each is scored on the photos at its own size, and compared by answers alone
+    report = json.loads((out / "evaluation.json").read_text())
+    split = Split.load(split_file)
+    for folder in (cnn, main_model):
+        classifier = Classifier(folder)
+        answers = [classifier.classify(split.root / s.path).label for s in split.parts["test"]]
+        right = [a == split.labels[s.label] for a, s in zip(answers, split.parts["test"], strict=True)]
+        assert report["models"][str(folder)]["accuracy"] == pytest.approx(np.mean(right), abs=1e-6)
+    versus = report["models"][str(main_model)]["versus_reference"]
+    assert 0 <= versus["label_agreement"] <= 1
+    assert "max_probability_difference" not in versus  # 2 outputs against 3: no such difference
+    assert len(list(out.glob("confusion-*.png"))) == 2
