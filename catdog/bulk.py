@@ -31,8 +31,12 @@ from catdog.settings import Settings
 from catdog.storage import is_archived, is_not_found
 
 EXECUTORS = ("thread", "process")
-#: Adaptive retries absorb S3 throttling (503 SlowDown) before an image is reported failed.
-S3_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, max_pool_connections=32)
+#: Adaptive retries absorb S3 throttling (503 SlowDown) before an image is reported failed. S3 answers a
+#: connection in milliseconds; botocore's default connect timeout (60 s, for each of the 10 attempts) made
+#: an endpoint that never answers cost 10 minutes a request before the run could give up.
+S3_CONFIG = Config(
+    retries={"mode": "adaptive", "max_attempts": 10}, max_pool_connections=32, connect_timeout=5
+)
 #: Images in a row that failed with a connection error (``CONNECTION_ERRORS``, each after all of
 #: S3_CONFIG's retries) after which ``classify_all`` stops: the endpoint is gone, not one object, and
 #: every further image would only fail as slowly.
