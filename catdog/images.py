@@ -25,7 +25,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
 from catdog.imagetypes import PILLOW_FORMATS, TYPE_NAMES
 from catdog.settings import DEFAULT_MAX_PIXELS
@@ -45,6 +45,14 @@ _large_decode = threading.Lock()
 #: canvas as soon as the file is opened; then the frame is copied and decoded into the image: four
 #: RGBA copies, 16 bytes a pixel, where every other format needs at most 8 (bench_memory.py).
 PIXEL_CAP_SHARE = {"WEBP": 2}
+#: Rows an image may have. Pillow keeps an 8-byte pointer per row besides the pixels, so a 243 kB PNG
+#: of 1 x 50,000,000 RGBA pixels peaked at 679 MB in the classify process (a 50 MP photo: 334 MB).
+#: No photo comes near: JPEG and GIF stop at 65,535 rows, WebP at 16,383; 1,000,000 rows cost 8 MB.
+MAX_ROWS = 1_000_000
+# Pillow decodes an uncompressed TIFF itself with one Python tile per strip, all made when the file is
+# opened, before any check: a 20 MB TIFF of 2.9 million one-row strips took 1.1 GB and 33 s. libtiff,
+# which already decodes every compressed TIFF, reads it as one tile (0.5 s, 140 MB).
+TiffImagePlugin.READ_LIBTIFF = True
 
 #: EXIF orientation -> the transpose that makes the stored pixels upright.
 _ORIENTATION = {
@@ -158,6 +166,8 @@ def _words(exc: Exception) -> str:
 
 def _check_pixels(size: tuple[int, int], max_pixels: int, fmt: str | None = None) -> None:
     width, height = size
+    if height > MAX_ROWS:
+        raise ImageTooLarge(f"image is {width}x{height}: more than {MAX_ROWS:,} rows")
     cap = max_pixels // PIXEL_CAP_SHARE.get(fmt, 1)
     if width * height > cap:
         of = " for a WebP image" if fmt == "WEBP" else ""

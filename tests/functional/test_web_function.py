@@ -171,6 +171,13 @@ def test_given_a_bad_upload_request_when_sent_then_the_error_is_json(web, body, 
     assert answer[0] == status and json.loads(answer[2])["error"]["code"] == code
 
 
+def test_given_an_upload_request_nested_too_deep_to_parse_when_sent_then_400_not_a_500(web):
+    # a 4 kB body that Python's JSON parser gives up on: it was a 500, which sets off WebServerErrorsAlarm
+    status, _, body = call(web, "POST", "/api/uploads", "[" * 2000 + "]" * 2000)
+
+    assert status == 400 and json.loads(body)["error"]["code"] == "bad_request"
+
+
 def test_given_the_page_when_requested_then_the_html_and_its_assets_are_served(web):
     status, content_type, page = call(web, "GET", "/")
     assert status == 200 and content_type.startswith("text/html") and 'id="file-input"' in page

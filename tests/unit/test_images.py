@@ -248,3 +248,66 @@ def test_given_a_webp_over_half_the_pixel_cap_when_loaded_then_it_is_refused_bef
     assert str(caught.value) == "image is 300x200 = 60,000 pixels, above the cap of 59,999 for a WebP image"
     assert load_image(data, max_pixels=2 * 300 * 200).size == (300, 200)
     assert load_image(_encode(Image.new("RGB", (300, 200)), "PNG"), max_pixels=300 * 200).size == (300, 200)
+
+
+# --- shapes that cost far more memory than their pixels --------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+def test_given_an_image_one_pixel_wide_and_over_a_million_rows_when_loaded_then_it_is_refused_before_decoding(
+    fmt,
+):
+    # Pillow keeps 8 bytes a row besides the pixels: 1 x 50,000,000 RGBA (a 243 kB PNG) peaked at 679 MB
+    tall = _encode(Image.new("L", (1, 1_000_001)), fmt, compression="tiff_deflate" if fmt == "TIFF" else None)
+
+    with pytest.raises(ImageTooLarge, match="1x1000001: more than 1,000,000 rows"):
+        load_image(tall)
+    assert load_image(_encode(Image.new("L", (1, 1_000_000)), "PNG"), size=224).mode == "RGB"
+
+
+def _uncompressed_tiff_of_one_row_strips(rows: int) -> bytes:
+    """A 1-pixel-wide greyscale TIFF, uncompressed, one strip a row (the strips share one byte)."""
+    entries = [
+        (256, 4, 1, 1),  # ImageWidth
+        (257, 4, 1, rows),  # ImageLength
+        (258, 3, 1, 8),  # BitsPerSample
+        (259, 3, 1, 1),  # Compression: none
+        (262, 3, 1, 1),  # PhotometricInterpretation: black is zero
+        (273, 4, rows, 0),  # StripOffsets, filled in below
+        (277, 3, 1, 1),  # SamplesPerPixel
+        (278, 4, 1, 1),  # RowsPerStrip
+        (279, 3, rows, 0),  # StripByteCounts, filled in below
+    ]
+    offsets_at = 8 + 2 + 12 * len(entries) + 4
+    counts_at = offsets_at + 4 * rows
+    pixel_at = counts_at + 2 * rows
+    arrays = {273: offsets_at, 279: counts_at}
+    ifd = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHII", tag, kind, count, arrays.get(tag, value)) for tag, kind, count, value in entries
+    )
+    return (
+        b"II*\x00"
+        + struct.pack("<I", 8)
+        + ifd
+        + b"\x00" * 4
+        + struct.pack(f"<{rows}I", *[pixel_at] * rows)
+        + struct.pack(f"<{rows}H", *[1] * rows)
+        + b"\x80"
+    )
+
+
+def test_given_an_uncompressed_tiff_of_many_one_row_strips_when_loaded_then_it_costs_what_its_pixels_do():
+    # Pillow's own decoder made a Python tile per strip when the file was opened, before any check: 2.9 M
+    # strips (a 20 MB file) took 1.1 GB and 33 s; here 200,000 strips took 70 MB of Python objects
+    import tracemalloc
+
+    data = _uncompressed_tiff_of_one_row_strips(200_000)
+    tracemalloc.start()
+    try:
+        image = load_image(data, size=224)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert image.mode == "RGB" and np.asarray(image).mean() == 128
+    assert peak < 10 * 1024 * 1024
