@@ -36,10 +36,11 @@ def queue_region(queue_url: str) -> str | None:
 
 
 def message_body(ref: S3Ref) -> str:
+    """JSON in ASCII: S3 keys may hold U+FFFE and U+FFFF, characters SQS refuses in a message body."""
     message = {"bucket": ref.bucket, "key": ref.key}
     if ref.etag:
         message["etag"] = ref.etag
-    return json.dumps(message, ensure_ascii=False)
+    return json.dumps(message)
 
 
 def batches(refs: Iterable[S3Ref], size: int = BATCH_SIZE) -> Iterator[list[S3Ref]]:

@@ -90,9 +90,11 @@ def safe_name(filename: str, media_type: str) -> str:
     """The last path part of ``filename``, printable, bounded, and ending in its type's suffix.
 
     Spaces, ``+`` and non-ASCII letters are kept (the pipeline handles them); path separators, control
-    characters and a misleading or upper-case suffix are not.
+    characters and a misleading or upper-case suffix are not; nor is ``${``: S3 replaces ``${filename}``
+    in a POST form's key with the name the browser sends, which would store the photo under a key the
+    page never polls.
     """
-    name = unicodedata.normalize("NFC", re.split(r"[\\/]", filename)[-1])
+    name = unicodedata.normalize("NFC", re.split(r"[\\/]", filename)[-1]).replace("${", "{")
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
     path, suffixes = PurePosixPath(name), BY_MEDIA_TYPE[media_type].suffixes
     if path.suffix.lower() in suffixes:

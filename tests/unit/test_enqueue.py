@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from catdog.enqueue import enqueue, queue_region, send_batch
+from catdog.enqueue import enqueue, message_body, queue_region, send_batch
 from catdog.inputs import S3Ref
 
 
@@ -86,3 +86,13 @@ def test_given_a_sender_fault_or_endless_failures_when_sent_then_they_are_report
 )
 def test_given_a_queue_url_when_its_region_is_asked_then_the_region_it_names_or_none(url, region):
     assert queue_region(url) == region
+
+
+def test_given_a_key_with_characters_sqs_refuses_when_made_a_message_then_the_body_is_ascii_json():
+    key = "uploads/caf\u00e9 \uffff\ufffe.jpg"
+
+    body = message_body(S3Ref("bucket", key))
+
+    # SQS accepts #x9, #xA, #xD, #x20-#xD7FF, #xE000-#xFFFD and above: not U+FFFE or U+FFFF
+    assert all(ch in "\t\n\r" or 0x20 <= ord(ch) <= 0x7E for ch in body)
+    assert json.loads(body) == {"bucket": "bucket", "key": key}

@@ -19,6 +19,7 @@ from catdog.web.api import MAX_NAME_CHARS, safe_name
         ("tab\tand\nnewline.gif", "image/gif", "tabandnewline.gif"),
         ("", "image/bmp", "photo.bmp"),
         ("...", "image/jpeg", "photo.jpg"),
+        ("${filename}.jpg", "image/jpeg", "{filename}.jpg"),  # S3 substitutes it in POST form keys
     ],
 )
 def test_given_a_browser_file_name_when_made_safe_then_it_is_one_clean_key_part(
