@@ -14,7 +14,8 @@ What a Lambda pays for is measured the way Lambda pays it:
 * the runtime layer's unzipped and zipped size, built by ``sam build`` exactly as deployed.
 
 Every engine runs in its own subprocess (TensorFlow and LiteRT never share one), best-of/median
-figures over ``--rounds`` because the machine is shared. Results go to benchmarks/results/lambda.json.
+figures over ``--rounds`` because the machine is shared. Results go to benchmarks/results/lambda.json
+(``--out`` for a trial run that must not replace them).
 
     nice -n 10 .venv/bin/python benchmarks/bench_lambda.py [--model models/catdog] [--keras model.keras]
 """
@@ -290,6 +291,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="passes over the photos per engine")
     parser.add_argument("--cold-runs", type=int, default=5, help="fresh processes per engine")
     parser.add_argument("--max-pixels", type=int, default=50_000_000)
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
     parser.add_argument("--worker", choices=["warm", "big"], help=argparse.SUPPRESS)
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     parser.add_argument("--photo", type=Path, help=argparse.SUPPRESS)
@@ -312,8 +314,8 @@ def main(argv: list[str] | None = None) -> None:
         "big_photos": big_photos(args.model, args.photos, args.max_pixels),
         "layers": layer_size(args.model),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
 

@@ -13,7 +13,8 @@ files: two threads must not hold two full decodes at once.
 
     nice -n 10 .venv/bin/python benchmarks/bench_memory.py [--before 4e70ce6] [--only png-i16,...]
 
-Results: benchmarks/results/memory.json (and docs/benchmarks.md).
+Results: benchmarks/results/memory.json (and docs/benchmarks.md), or ``--out`` for a trial run; with
+``--only`` the other cases' rows are kept from that file.
 """
 
 from __future__ import annotations
@@ -230,10 +231,13 @@ def checkout(ref: str, folder: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--before", default="4e70ce6", help="the commit to compare with (default: main)")
+    parser.add_argument(
+        "--before", default="4e70ce6", help="the commit to compare with (default: 4e70ce6, decoding as 1.3.0)"
+    )
     parser.add_argument("--only", help="comma-separated case names (default: all)")
     parser.add_argument("--files", type=Path, default=Path(tempfile.gettempdir()) / "catdog-bench-memory")
     parser.add_argument("--workers-cases", default="png-rgba,tiff-f,jpeg-cmyk-progressive")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else list(CASES)
     args.files.mkdir(parents=True, exist_ok=True)
@@ -241,7 +245,7 @@ def main() -> None:
     started = time.perf_counter()
 
     # --only re-measures some cases and keeps the others' rows from the last run
-    previous = json.loads(RESULTS.read_text()) if args.only and RESULTS.exists() else {}
+    previous = json.loads(args.out.read_text()) if args.only and args.out.exists() else {}
     cases = previous.get("cases", {})
     workers = previous.get("catdog_classify_two_copies", {})
     for name in names:
@@ -260,7 +264,8 @@ def main() -> None:
             f"after {after['peak_rss_mb']} MB {after['outcome']} {after['cpu_seconds']} s CPU",
             flush=True,
         )
-        save(args.before, cases, workers, time.perf_counter() - started + previous.get("seconds", 0))
+        seconds = time.perf_counter() - started + previous.get("seconds", 0)
+        save(args.out, args.before, cases, workers, seconds)
 
     for name in [n for n in args.workers_cases.split(",") if n in names]:
         path = build(name, args.files)
@@ -269,10 +274,11 @@ def main() -> None:
             for version, tree in trees.items()
         }
         print(f"catdog classify 2 x {name}: {json.dumps(workers[name])}", flush=True)
-        save(args.before, cases, workers, time.perf_counter() - started + previous.get("seconds", 0))
+        seconds = time.perf_counter() - started + previous.get("seconds", 0)
+        save(args.out, args.before, cases, workers, seconds)
 
 
-def save(before: str, cases: dict, workers: dict, seconds: float) -> None:
+def save(out: Path, before: str, cases: dict, workers: dict, seconds: float) -> None:
     """Write the results so far (a crash keeps every finished case) and the MemorySize they call for."""
     accepted = [row for row in cases.values() if row["after"]["outcome"] != "too_many_pixels"]
     worst = max(accepted, key=lambda row: row["after"]["peak_rss_mb"] or float("inf"))
@@ -292,7 +298,8 @@ def save(before: str, cases: dict, workers: dict, seconds: float) -> None:
         "memory_size_mb_for_85_percent": memory_size,
         "seconds": round(seconds, 1),
     }
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"worst accepted, after: {worst['after']['peak_rss_mb']} MB -> MemorySize >= {memory_size} MB")
 
 
