@@ -402,3 +402,10 @@ def test_given_a_flat_kaggle_eval_folder_when_scanned_then_each_photo_is_of_its_
     rows = build.eval_samples(flat)
 
     assert sorted((label, kind) for _, label, kind in rows) == [(0, "cat")] * 2 + [(1, "dog")] * 3
+
+
+def test_given_int8_and_float_figures_when_compared_then_shares_are_points_and_counts_stay_counts():
+    int8 = {"val_mistakes": 24, "asirra_test_accuracy": 0.989769, "look_alikes_neither": None}
+    float_ = {"val_mistakes": 23, "asirra_test_accuracy": 0.991103, "look_alikes_neither": 0.95}
+
+    assert build.int8_minus_float(int8, float_) == {"val_mistakes": 1, "asirra_test_accuracy": -0.1334}
