@@ -5,7 +5,8 @@ Exit codes: 0 everything was classified/sent, 1 some images failed (each one is 
 error), 2 bad usage or an endpoint that cannot be reached before anything was done (a one-line message,
 never a traceback), 3 stopped part way because the endpoint went away (``classify``: after
 ``bulk.MAX_CONNECTION_ERRORS`` connection errors in a row, the images not attempted counted in the
-summary; ``enqueue``: at the first), 130 / 143 stopped by Ctrl+C / SIGTERM.
+summary; ``enqueue``: at the first), 130 / 143 stopped by Ctrl+C / SIGTERM, 141 when stdout's reader
+went away (``| head``).
 """
 
 from __future__ import annotations
@@ -19,22 +20,33 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 import boto3
+from botocore.exceptions import ClientError
 from tqdm import tqdm
 
 from catdog import bulk
 from catdog.card import ModelCard
 from catdog.enqueue import EnqueueReport, enqueue, queue_region
-from catdog.inputs import CONNECTION_ERRORS, Unreachable, UsageError, expand, list_images, parse_s3_url
+from catdog.inputs import (
+    CONNECTION_ERRORS,
+    S3Ref,
+    Unreachable,
+    UsageError,
+    expand,
+    list_images,
+    parse_s3_url,
+)
 from catdog.settings import Settings, model_path_from_env
 
 OUTPUT_FORMATS = (".jsonl", ".csv")
 #: The exit code of a run the endpoint's going away stopped part way (2 when nothing was done yet).
 EXIT_ENDPOINT_LOST = 3
+#: The exit code when stdout's reader went away, a shell's for a writer that SIGPIPE stopped (128 + 13).
+EXIT_BROKEN_PIPE = 141
 
 
 class Parser(argparse.ArgumentParser):
@@ -281,8 +293,8 @@ def run_enqueue(args: argparse.Namespace) -> int:
     if region is None:
         raise UsageError(f"no AWS region configured, and none in {args.queue_url}: set AWS_DEFAULT_REGION")
     s3, sqs = bulk.s3_client(), session.client("sqs", region_name=region, config=bulk.S3_CONFIG)
-    refs = (ref for bucket, prefix in targets for ref in list_images(s3, bucket, prefix, settings))
     report, lost = EnqueueReport(), None
+    refs = _listed(s3, targets, settings, report)
     with _progress(None, "msg") as bar:
         try:
             enqueue(sqs, args.queue_url, refs, on_batch=bar.update, report=report)
@@ -301,6 +313,19 @@ def run_enqueue(args: argparse.Namespace) -> int:
         print(f"catdog: no image objects under {' '.join(args.prefixes)}", file=sys.stderr)
         return 1
     return 1 if report.failed else 0
+
+
+def _listed(s3, targets: list[tuple[str, str]], settings: Settings, report: EnqueueReport) -> Iterator[S3Ref]:
+    """Each prefix's images. A prefix S3 refuses to list (no such bucket, access denied) is a failure of
+    its own, as a row is in ``classify``, and the next prefix is listed: raised, it would also have
+    dropped the images listed but not yet sent and every later prefix, with no count."""
+    for bucket, prefix in targets:
+        try:
+            yield from list_images(s3, bucket, prefix, settings)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            reason = f"cannot list it: {error.get('Code', 'ClientError')}: {error.get('Message', exc)}"
+            report.failed.append((S3Ref(bucket, prefix), reason))
 
 
 # --- entry point ------------------------------------------------------------------------------------
@@ -368,6 +393,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print("catdog: interrupted", file=sys.stderr)
         return getattr(exc, "exit_code", 130)
+    except BrokenPipeError:  # `catdog classify ... | head`: the reader has what it wanted; no error to tell
+        with contextlib.suppress(OSError):  # nor one at exit, when Python flushes stdout again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # AWS credentials, network: still one line, never a traceback
         print(f"catdog {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -380,11 +380,22 @@ def prepare(s3, objects: list[tuple[str, str]], settings: Settings, photo: Path 
 
 def label_versions(s3, buckets: list[str], settings: Settings) -> dict[tuple[str, str], str]:
     """Every label (of uploads and of bulk objects) in ``buckets``, with what tells a rewrite apart."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     versions = {}
     for bucket, prefix in itertools.product(buckets, (settings.labels_prefix, settings.bulk_labels_prefix)):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                versions[(bucket, obj["Key"])] = f"{obj['ETag']} {obj['LastModified']}"
+        try:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    versions[(bucket, obj["Key"])] = f"{obj['ETag']} {obj['LastModified']}"
+        except ClientError as exc:  # with --aws: a bucket that is not there, or not the caller's to list
+            error = exc.response.get("Error", {})
+            reason = f"{error.get('Code', 'ClientError')}: {error.get('Message', exc)}"
+            raise UsageError(f"--aws: cannot list s3://{bucket}/{prefix}: {reason}") from None
+        except BotoCoreError as exc:  # no credentials, no endpoint
+            raise UsageError(
+                f"--aws: cannot list s3://{bucket}/{prefix}: {type(exc).__name__}: {exc}"
+            ) from None
     return versions
 
 

@@ -79,6 +79,32 @@ def test_given_a_folder_of_photos_when_classified_then_one_jsonl_row_each_and_ex
     assert all(f"{label} {n}" in result.stderr for label, n in counts.items())
 
 
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_given_stdout_piped_to_a_reader_that_stops_when_classified_then_it_ends_quietly_with_141(
+    executor, serving_model
+):
+    # GIVEN `catdog classify PHOTOS | head -1`: a reader that takes one row and closes the pipe
+    command = [sys.executable, "-m", "catdog.cli", "classify", str(PHOTOS), "--model", str(serving_model)]
+    process = subprocess.Popen(
+        [*command, "-w", "1", "--executor", executor],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    first = process.stdout.readline()
+    process.stdout.close()
+
+    # WHEN it writes its next rows
+    stderr = process.stderr.read()
+    code = process.wait(timeout=120)
+
+    # THEN the row read was whole, nothing claims that images failed, and the exit code is a shell's for
+    # a writer stopped by SIGPIPE (141), not 1 ("some images failed")
+    assert json.loads(first)["label"] in {"cat", "dog", "neither"}
+    assert code == 141, stderr
+    assert "Error" not in stderr and "Traceback" not in stderr, stderr
+
+
 def test_given_the_released_model_when_the_fixture_photos_are_classified_then_at_least_39_of_40_right(
     serving_model,
 ):
@@ -467,6 +493,39 @@ def test_given_a_prefix_when_enqueued_then_one_message_per_image_and_exit_0(aws,
     expected = [f"uploads/cat-{i} é.jpg" for i in range(3)] + [f"uploads/deep/dog-{i}.JPG" for i in range(3)]
     assert sorted(keys) == sorted([*expected, "uploads/broken.png"])
     assert "7 messages sent, 0 failed" in result.stderr
+
+
+def test_given_an_unlistable_prefix_among_others_when_enqueued_then_the_others_are_sent_and_it_is_named(
+    aws, bucket
+):
+    # GIVEN three prefixes, the second in a bucket that does not exist (a typo), the first with 7 images
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName=f"{bucket}-typo")["QueueUrl"]
+
+    # WHEN they are enqueued in one run
+    result = catdog(
+        "enqueue",
+        f"s3://{bucket}/uploads/",
+        "s3://no-such-bucket-here/archive/",
+        f"s3://{bucket}/uploads/deep/",
+        "--queue-url",
+        url,
+        env=aws,
+    )
+
+    # THEN every image of the two good prefixes is sent (the 7 listed before the typo are not dropped), the
+    # bad prefix is named with S3's reason, the summary counts both, and the exit code is 1
+    keys = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        keys += [json.loads(m["Body"])["key"] for m in messages]
+        for m in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    assert len(keys) == 7 + 3, result.stderr
+    assert result.returncode == 1
+    assert (
+        "catdog: not sent: s3://no-such-bucket-here/archive/: cannot list it: NoSuchBucket" in result.stderr
+    )
+    assert "catdog: 10 messages sent, 1 failed" in result.stderr
 
 
 def test_given_no_region_configured_when_enqueued_to_an_aws_queue_url_then_its_region_is_used(aws, bucket):

@@ -273,3 +273,33 @@ def test_given_aws_and_an_endpoint_when_invoked_then_the_function_uses_that_s3_a
     stored = s3.get_object(Bucket="catdog-photos", Key="labels/pets/whiskers.jpg.json")["Body"].read()
     assert labels_written(result.stderr)["labels/pets/whiskers.jpg.json"] == json.loads(stored)
     check_label(json.loads(stored), "uploads/pets/whiskers.jpg", "dog")
+
+
+def test_given_aws_and_a_bucket_that_is_not_there_when_invoked_then_one_line_and_status_2(
+    built, moto_endpoint, monkeypatch, tmp_path
+):
+    # GIVEN --aws, and an event naming a bucket that this S3 does not have
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    event = (REPO / "events" / "s3-put.json").read_text().replace('"catdog-photos"', '"catdog-not-there"')
+    assert "catdog-not-there" in event
+    (tmp_path / "event.json").write_text(event)
+
+    # WHEN the event is invoked
+    result = run_python(
+        "-m",
+        "local.invoke",
+        "classify",
+        str(tmp_path / "event.json"),
+        "--build-dir",
+        str(built),
+        "--aws",
+        "--emulator",
+    )
+
+    # THEN one line names the bucket and S3's answer, with the status of a bad argument, no traceback
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("invoke: --aws: cannot list s3://catdog-not-there/labels/: NoSuchBucket"), line
