@@ -251,6 +251,32 @@ def test_given_the_network_failing_when_polling_then_the_label_still_shows_and_a
     )
 
 
+def test_given_the_api_throttling_a_presign_when_uploading_then_the_page_asks_again_and_the_photo_is_labelled(
+    served, browser, cat_photos
+):
+    """On AWS the API's throttle (20 requests/s) is shared with the label polls, which a big batch makes
+    many: a presign answered 429 failed its photo with "The server answered 429." """
+    browser.get(served.url)
+    browser.execute_script("""
+        const realFetch = window.fetch;
+        window.throttledPresigns = 2;
+        window.fetch = (url, options) => {
+            if (String(url).startsWith("api/uploads") && window.throttledPresigns > 0) {
+                window.throttledPresigns -= 1;
+                return Promise.resolve(new Response('{"message":"Too Many Requests"}', {status: 429}));
+            }
+            return realFetch(url, options);
+        };
+    """)
+
+    choose_files(browser, cat_photos[0])
+    (card,) = wait_until_settled(browser, 1)
+
+    assert card.get_attribute("data-state") == "done", card.find_element("css selector", ".status").text
+    assert card.find_element("css selector", ".label-name").text == "Cat"
+    assert browser.execute_script("return window.throttledPresigns") == 0  # both 429s were answered
+
+
 def test_given_a_photo_without_extension_and_an_empty_file_when_chosen_then_one_is_labelled_one_refused(
     served, browser, cat_photos, tmp_path
 ):

@@ -140,7 +140,26 @@ def test_given_days_to_expire_uploads_then_photos_and_their_labels_expire_and_no
     for name in ("ExpireUploads", "ExpireLabels"):
         assert rules[name]["Status"] == "Enabled"
         assert rules[name]["ExpirationInDays"] == "30"
-        assert rules[name]["NoncurrentVersionExpiration"] == {"NoncurrentDays": "30"}
+
+
+def _last_copy_deleted_on_day(rule: dict) -> int:
+    """The day (after upload) S3 deletes the last copy of an object a rule expires, on a versioned bucket:
+    expiry only adds a delete marker, so the photo itself is then a noncurrent version, deleted
+    ``NoncurrentDays`` after it became noncurrent."""
+    return int(rule["ExpirationInDays"]) + int(rule["NoncurrentVersionExpiration"]["NoncurrentDays"])
+
+
+@pytest.mark.parametrize("days", ["1", "30", "365"])
+def test_given_days_to_expire_uploads_on_a_versioned_bucket_when_they_pass_then_all_versions_go_a_day_later(
+    template, days
+):
+    rules = _lifecycle(template, ExpireUploadsAfterDays=days, BucketVersioning="Enabled")
+
+    # the page promises "deleted after that many days": before, a photo stayed twice that long
+    assert [_last_copy_deleted_on_day(rules[name]) for name in ("ExpireUploads", "ExpireLabels")] == [
+        int(days) + 1,
+        int(days) + 1,
+    ]
 
 
 # --- What each function may do ------------------------------------------------------------------------

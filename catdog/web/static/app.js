@@ -5,6 +5,7 @@ const MAX_PARALLEL_UPLOADS = 3;
 const POLL_FIRST_MS = 300;
 const POLL_MAX_MS = 2000;
 const POLL_GIVE_UP_MS = 90000;
+const PRESIGN_GIVE_UP_MS = 30000; // throttled that long: the API is overloaded, say so
 // What a file without a type (no or an unknown extension, e.g. "IMG_1234") starts with, if it is a photo.
 const SIGNATURES = [
   ["image/jpeg", /^\xff\xd8\xff/],
@@ -236,11 +237,7 @@ async function process(file, card) {
     const type = await contentType(file);
     const upload = await inUploadSlot(async () => {
       card.status("Uploading…", "uploading");
-      const presigned = await api("api/uploads", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ filename: file.name, content_type: type }),
-      });
+      const presigned = await presign(file, type);
       await postToS3(presigned, file, card);
       return presigned;
     });
@@ -283,9 +280,30 @@ async function api(path, options) {
   });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
-    throw new Error(body.error ? body.error.message : `The server answered ${response.status}.`);
+    const error = new Error(body.error ? body.error.message : `The server answered ${response.status}.`);
+    error.status = response.status;
+    throw error;
   }
   return body;
+}
+
+// The API's throttle (20 requests/s, bursts of 50) is shared with the label polls, which a big batch of
+// photos makes many: a throttled presign is asked again, as a throttled poll is, not shown as a failure.
+async function presign(file, type) {
+  const request = {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ filename: file.name, content_type: type }),
+  };
+  const started = Date.now();
+  for (let delay = POLL_FIRST_MS; ; delay = Math.min(delay * 1.5, POLL_MAX_MS)) {
+    try {
+      return await api("api/uploads", request);
+    } catch (error) {
+      if (error.status !== 429 || Date.now() - started > PRESIGN_GIVE_UP_MS) throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
 }
 
 function postToS3(upload, file, card) {
