@@ -249,8 +249,9 @@ def _parser() -> argparse.ArgumentParser:
     neither.add_argument(
         "--docs",
         type=Path,
-        default=Path("docs"),
-        help="for neither-tradeoff.md and images/neither-tradeoff.png",
+        default=Path("runs/neither"),
+        help="for neither-tradeoff.md and images/neither-tradeoff.png (default %(default)s; release "
+        "1.3.0's are in docs/, written with --docs docs)",
     )
     neither.add_argument(
         "--max-cost",
@@ -285,7 +286,12 @@ def _parser() -> argparse.ArgumentParser:
     experiment = _command(commands, cmd_experiment, "run a grid of training runs into a results table")
     experiment.add_argument("--grid", type=Path, required=True, help="grid file (.json or .toml)")
     _saved_split(experiment, "split JSON (fixed for every run)", required=True)
-    experiment.add_argument("--out", type=Path, default=Path("docs"), help="for experiments.md and .csv")
+    experiment.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/experiments"),
+        help="for experiments.md and .csv (default %(default)s; the committed ones: --out docs)",
+    )
     experiment.add_argument("--runs", type=Path, default=Path("runs/experiments"), help="run folders")
     _cache_option(experiment, "pixel + activation cache")
     release = _command(
@@ -753,6 +759,11 @@ def cmd_release(args) -> None:
 def cmd_report(args) -> None:
     """Evaluate released model folders side by side on the val, test and evaluation photos of a recipe:
     per set, source, kind and breed, confusion tables, worst errors (training/report.py)."""
+    from training.report import has_markers
+
+    for doc in args.docs:  # found now, not after every model has answered every photo
+        if not any(has_markers(doc, name) for name in ("report:headline", "report:cards")):
+            raise ValueError(f"{doc} has no <!-- report:headline --> or <!-- report:cards --> block to fill")
     recipe, run_dir = _recipe_and_run(args)
     for folder in args.models:  # found now, not after the recipe's photos are scanned and split
         if not (folder / "model.json").is_file() or not (folder / "model.tflite").is_file():
@@ -787,7 +798,10 @@ def cmd_candidates(args) -> None:
         if "recipe" not in card.get("training", {}) or "per_kind" not in card.get("metrics", {}):
             print(f"{path}: not a model card with a recipe and per-kind figures, left out", file=sys.stderr)
             continue
-        cards[card["version"] if path.stem == "model" else path.stem] = card
+        name = card["version"] if path.stem == "model" else path.stem
+        if name in cards:  # two release folders of one version (a candidate keeps its recipe's): both rows
+            name = f"{name} ({path.parent.name if path.stem == 'model' else path.parent.as_posix()})"
+        cards[name] = card
     lines = candidates_table(cards, reference, f"{args.against.stem}'s recipe")
     for doc in args.docs:
         if not fill_markers(doc, "report:candidates", lines):

@@ -704,7 +704,8 @@ def export_release(
         **{f"{k}/{n}": v for k, d in probabilities.items() for n, v in d.items()},
     )
     val_labels = np.array([p.label for p in photos["val"]])
-    threshold = val_threshold(probabilities["int8"]["val"], val_labels, recipe.neither)
+    # rounded as the card stores it (``NeitherCheck.to_dict``): the figures are those of the served rule
+    threshold = round(val_threshold(probabilities["int8"]["val"], val_labels, recipe.neither), 6)
     everything = [p for name in photos for p in photos[name]]
     reports, figures = {}, {}
     for kind, probs in probabilities.items():

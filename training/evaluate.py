@@ -49,7 +49,9 @@ def served(classifier: Classifier, pixels: np.ndarray) -> tuple[np.ndarray, list
 
 def predict_litert(model_file: str | os.PathLike, pixels: np.ndarray, threads: int = 2) -> np.ndarray:
     """The (dequantized) single output of a TFLite file for uint8 pixels, one photo per invoke, read
-    with LiteRT directly: models whose card ``catdog.Classifier`` does not know yet (3-class 2.0.0)."""
+    with LiteRT directly: models whose card ``catdog.Classifier`` does not know yet (3-class 2.0.0).
+    Each row is scaled to sum to 1 as ``catdog.Classifier.outputs`` scales it: a uint8 output's steps
+    of 1/256 sum to 255/256 or 257/256, and a threshold on p(neither) must see what serving sees."""
     from catdog.classifier import Interpreter
 
     interpreter = Interpreter(model_path=str(model_file), num_threads=threads)
@@ -61,7 +63,9 @@ def predict_litert(model_file: str | os.PathLike, pixels: np.ndarray, threads: i
         interpreter.set_tensor(tensor_in["index"], image[np.newaxis].astype(tensor_in["dtype"]))
         interpreter.invoke()
         values = interpreter.get_tensor(tensor_out["index"])[0].astype(np.float64)
-        out.append((values - zero) * scale if scale else values)
+        values = (values - zero) * scale if scale else values
+        total = values.sum()
+        out.append(values / total if total > 0 else values)
     return np.array(out)
 
 

@@ -100,7 +100,26 @@ def load_grid(path: Path) -> list[dict]:
         wrong = sorted({str(run[key]) for run in runs} - set(allowed))
         if wrong:
             raise ValueError(f"{path}: {key} is one of {', '.join(allowed)}, got {', '.join(wrong)}")
+    for number, run in enumerate(runs, start=1):  # found now, not after the runs before it have trained
+        _check_run(path, number, run)
     return runs
+
+
+def _check_run(path: Path, number: int, run: dict) -> None:
+    """A size the CNN cannot take or a cut past Lite0's blocks, as the one line ``train`` and
+    ``transfer`` give, naming the run."""
+    from training.backbones.specs import SPECS
+
+    blocks = SPECS["efficientnet_lite0"].num_blocks
+    try:
+        if run["architecture"] == "cnn":
+            from training import models
+
+            models.build("cnn", run["size"], 2, dropout=run["dropout"])
+        elif not 1 <= run["cut"] < blocks:
+            raise ValueError(f"cut must be a block index between 1 and {blocks - 1}, got {run['cut']}")
+    except ValueError as exc:
+        raise ValueError(f"{path}: run {number}: {exc}") from None
 
 
 def subset(split: Split, run: dict) -> Split:

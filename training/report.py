@@ -279,13 +279,19 @@ def candidates_table(cards: dict[str, dict], reference, reference_name: str) -> 
     return lines
 
 
+def has_markers(path, name: str) -> bool:
+    """Whether ``path`` has a ``<!-- name -->`` ... ``<!-- /name -->`` block for ``fill_markers``."""
+    text = Path(path).read_text()
+    return f"<!-- {name} -->" in text and f"<!-- /{name} -->" in text
+
+
 def fill_markers(path, name: str, lines: list[str]) -> bool:
     """Replace the text between ``<!-- name -->`` and ``<!-- /name -->`` in ``path``; False if absent."""
     path = Path(path)
+    if not has_markers(path, name):
+        return False
     text = path.read_text()
     start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
-    if start not in text or end not in text:
-        return False
     before, rest = text.split(start, 1)
     _, after = rest.split(end, 1)
     path.write_text(before + start + "\n" + "\n".join(lines) + "\n" + end + after)

@@ -81,3 +81,30 @@ def test_given_models_of_different_input_sizes_when_evaluated_together_then_each
     assert 0 <= versus["label_agreement"] <= 1
     assert "max_probability_difference" not in versus  # 2 outputs against 3: no such difference
     assert len(list(out.glob("confusion-*.png"))) == 2
+
+
+def test_given_a_uint8_output_not_summing_to_1_when_report_answers_then_they_are_the_served_answers(
+    three_class_model_dir, tmp_path
+):
+    from catdog.images import model_input
+    from training.build import model_answers
+    from training.evaluate import predict_litert
+
+    # GIVEN the tiny 3-class model and a photo whose uint8 output sums to 255/256 (0.27 + 0.55 + 0.176):
+    # served, p(neither) is scaled to 0.1765 (catdog.Classifier); read raw, it is 0.1758
+    photo = REPO / "tests" / "fixtures" / "not-pets" / "brick.jpg"
+    pixels = model_input(photo, 32)[np.newaxis]
+    model = shutil.copytree(three_class_model_dir, tmp_path / "model")
+    card = json.loads((model / "model.json").read_text())
+    card["neither"]["threshold"] = 0.176  # between the two
+    (model / "model.json").write_text(json.dumps(card))
+    served = Classifier(model).classify(photo)
+    assert served.label == "neither"
+
+    # WHEN the report's reading of the model answers it (training.build.model_answers: `report`)
+    answers, confidences, _ = model_answers(model, lambda rows, size: pixels, {"val": [photo]})
+
+    # THEN it is the served answer, with the served probabilities
+    assert ["cat", "dog", "neither"][answers[0]] == served.label
+    assert confidences[0] == pytest.approx(served.confidence, abs=1e-6)
+    np.testing.assert_allclose(predict_litert(model / "model.tflite", pixels).sum(axis=1), 1, atol=1e-9)

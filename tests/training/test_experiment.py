@@ -91,3 +91,20 @@ def test_given_a_small_grid_when_run_then_one_measured_row_per_run(tmp_path, cat
     table = (tmp_path / "docs" / "experiments.md").read_text()
     assert table.count("\n| 1 | cnn |") == 1 and "| 2 | efficientnet_lite0 |" in table
     assert list(rows[0]) == COLUMNS
+
+
+@pytest.mark.parametrize(
+    "run, message",
+    [
+        ({"architecture": "cnn", "size": 40}, "run 2: input size 40 is too small for cnn"),
+        ({"cut": 16}, "run 2: cut must be a block index between 1 and 15, got 16"),
+    ],
+)
+def test_given_a_run_that_cannot_be_built_after_a_good_one_when_loaded_then_refused_before_training(
+    tmp_path, run, message
+):
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"defaults": {"size": 64}, "runs": [{"architecture": "cnn"}, run]}))
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_grid(grid)

@@ -118,3 +118,23 @@ def test_given_a_path_without_suffix_when_a_figure_is_saved_then_the_png_it_wrot
 
     assert saved == tmp_path / "preview.png" and saved.is_file()
     assert not (tmp_path / "preview").exists()
+
+
+def test_given_a_doc_without_report_markers_when_report_is_asked_to_fill_it_then_one_line_before_any_work(
+    tmp_path, capsys
+):
+    from training.__main__ import main
+
+    # GIVEN a doc with no <!-- report:headline --> or <!-- report:cards --> block, and nothing else ready
+    doc = tmp_path / "notes.md"
+    doc.write_text("# Notes\n\nNo generated tables here.\n")
+
+    # WHEN `report` is asked to fill it
+    argv = ["report", str(tmp_path / "model"), "--recipe", str(tmp_path / "recipe.toml")]
+    status = main([*argv, "--out", str(tmp_path / "out"), "--docs", str(doc)])
+
+    # THEN it says so in one line (it used to evaluate every model, then leave the doc as it was, exit 0)
+    error = capsys.readouterr().err
+    assert status == 1 and error.count("\n") == 1
+    assert f"{doc} has no <!-- report:headline --> or <!-- report:cards --> block" in error
+    assert doc.read_text() == "# Notes\n\nNo generated tables here.\n" and not (tmp_path / "out").exists()

@@ -229,6 +229,23 @@ def test_given_cards_and_other_json_when_tabulated_then_each_card_is_its_change_
     assert changed.startswith("`members.recipes = [") and changed.count("`") == 2 and "**33**" in pair
 
 
+def test_given_two_release_folders_of_one_version_when_tabulated_then_each_card_has_its_row(tmp_path, capsys):
+    # GIVEN the release and a candidate built from its recipe with one --set: both cards say 2.1.0
+    release, candidate = tmp_path / "models" / "catdog", tmp_path / "runs" / "candidate-280px"
+    for folder, source in ((release, "2.1.0.json"), (candidate, "2.1.0-recipe-280px.json")):
+        folder.mkdir(parents=True)
+        card = json.loads((CANDIDATES / source).read_text())
+        (folder / "model.json").write_text(json.dumps(card | {"version": "2.1.0"}))
+
+    # WHEN their model.json files are tabulated
+    cards = [str(release / "model.json"), str(candidate / "model.json")]
+    assert main(["candidates", *cards, "--against", str(RECIPES / "2.1.0.toml")]) == 0
+
+    # THEN both are rows (the second used to replace the first, silently), told apart by their folder
+    rows = [line.split(" | ")[:2] for line in capsys.readouterr().out.splitlines()[2:]]
+    assert rows == [["| 2.1.0", "nothing"], ["| 2.1.0 (candidate-280px)", "`model.size = 280`"]]
+
+
 @pytest.fixture
 def saved_split(tmp_path, cat_photos, dog_photos):
     """A run folder whose split.json was made from one photo folder with seed 0 and 60/20/20."""
@@ -311,8 +328,18 @@ def test_given_folders_with_bad_files_when_train_makes_its_split_then_what_is_le
     assert f"duplicate two/cat/{cat_photos[0].name} of one/cat/{cat_photos[0].name}" in lines
 
 
-def test_given_no_out_when_analyse_is_parsed_then_it_writes_under_runs_not_into_the_tracked_docs():
-    assert _parser().parse_args(["analyse"]).out == Path("runs/analysis")
+@pytest.mark.parametrize(
+    ("argv", "option", "default"),
+    [
+        (["analyse"], "out", "runs/analysis"),
+        (["neither", "m.keras", "--split", "s.json", "--out", "o"], "docs", "runs/neither"),
+        (["experiment", "--grid", "g.toml", "--split", "s.json"], "out", "runs/experiments"),
+    ],
+)
+def test_given_no_output_folder_when_parsed_then_the_command_writes_under_runs_not_into_tracked_docs(
+    argv, option, default
+):
+    assert getattr(_parser().parse_args(argv), option) == Path(default)
 
 
 def test_given_too_few_photos_for_a_val_part_when_train_makes_its_split_then_refused_and_not_saved(
