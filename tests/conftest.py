@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -35,6 +36,20 @@ def photo_folders(root: Path, cats: list[Path], dogs: list[Path], names=("cat", 
         for photo in photos:
             shutil.copy(photo, root / name / photo.name)
     return root
+
+
+def half_neither_model(three_class_model: Path, photos: list[Path], folder: Path) -> Path:
+    """A copy of the tiny 3-class model whose threshold is the median p(neither) of ``photos``: its
+    p(neither) never reaches 0.5, so half its answers are "neither" by the card's rule although
+    "neither" is never its largest probability."""
+    from catdog import Classifier
+
+    model = shutil.copytree(three_class_model, folder)
+    p_neither = [Classifier(model).classify(photo).probabilities["neither"] for photo in photos]
+    card = json.loads((model / "model.json").read_text())
+    card["neither"]["threshold"] = float(np.median(p_neither))
+    (model / "model.json").write_text(json.dumps(card))
+    return model
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import photo_folders
+from conftest import half_neither_model, photo_folders
 
 from training.analyse import expected_calibration_error, occlusion_map
 
@@ -92,21 +92,13 @@ def test_given_a_folder_without_a_model_when_analysed_then_one_line_error(split_
 def test_given_a_three_class_model_when_analysed_then_errors_are_the_served_answers_neither_included(
     three_class_model_dir, split_file, tmp_path
 ):
-    import shutil
-
     from catdog import Classifier
     from training.__main__ import main
     from training.data import Split
 
     split = Split.load(split_file)
     photos = [split.root / s.path for s in split.parts["test"]]
-    # The tiny model's p(neither) never reaches 0.5: a threshold at its median makes half the answers
-    # "neither" by the card's rule although "neither" is never the largest probability.
-    model = shutil.copytree(three_class_model_dir, tmp_path / "model")
-    p_neither = [Classifier(model).classify(photo).probabilities["neither"] for photo in photos]
-    card = json.loads((model / "model.json").read_text())
-    card["neither"]["threshold"] = float(np.median(p_neither))
-    (model / "model.json").write_text(json.dumps(card))
+    model = half_neither_model(three_class_model_dir, photos, tmp_path / "model")
     out = tmp_path / "analysis"
     argv = ["analyse", "--model", str(model), "--split", str(split_file), "--out", str(out)]
     assert main([*argv, "--cache", str(tmp_path / "cache"), "--low-confidence", "1"]) == 0

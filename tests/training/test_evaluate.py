@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import REPO, photo_folders
+from conftest import REPO, half_neither_model, photo_folders
 
 from catdog import Classifier
 from training.__main__ import main
@@ -27,15 +27,10 @@ def split_file(tmp_path_factory, cat_photos, dog_photos):
 def test_given_a_model_answering_neither_when_evaluated_then_its_served_answers_are_scored(
     three_class_model_dir, split_file, tmp_path, capsys
 ):
-    # GIVEN the tiny 3-class model with its threshold at the median p(neither): half its answers are
-    # "neither" although "neither" is never its largest probability
+    # GIVEN the tiny 3-class model answering "neither" for half the photos by its card's threshold
     split = Split.load(split_file)
     photos = [split.root / s.path for s in split.parts["test"]]
-    model = shutil.copytree(three_class_model_dir, tmp_path / "model")
-    p_neither = [Classifier(model).classify(photo).probabilities["neither"] for photo in photos]
-    card = json.loads((model / "model.json").read_text())
-    card["neither"]["threshold"] = float(np.median(p_neither))
-    (model / "model.json").write_text(json.dumps(card))
+    model = half_neither_model(three_class_model_dir, photos, tmp_path / "model")
 
     # WHEN it is evaluated
     out = tmp_path / "out"
