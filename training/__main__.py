@@ -445,6 +445,7 @@ def _prepared(
     folders' common parent). A saved split that the options given now contradict is refused, and so is
     a split whose ``parts`` lack a class (``training.data.check_parts``), before it is saved."""
     folders = data if isinstance(data, list) else [data] if data is not None else []
+    _check_data_given(split_path, folders)
     if split_path.is_file():
         split = Split.load(split_path, root=folders[0] if len(folders) == 1 else None)
         contradiction = _contradiction(split, folders, seed, fractions)
@@ -454,8 +455,6 @@ def _prepared(
             )
         check_parts(split, parts)
         return split
-    if not folders:
-        raise DataError(f"no split file at {split_path}: give --data to make one")
     seed, fractions = 0 if seed is None else seed, tuple(fractions or FRACTIONS)
     if len(folders) == 1:
         split = make_split(scan(folders[0]), fractions, seed)
@@ -468,6 +467,20 @@ def _prepared(
     check_parts(split, parts)
     split.save(split_path)
     return split
+
+
+def _check_data_given(split_path: Path, folders: list[Path]) -> None:
+    """What can be told of --split and --data without TensorFlow or a photo read, told first."""
+    if split_path.is_file():
+        return
+    if not folders:
+        raise DataError(f"no split file at {split_path}: give --data to make one")
+    names = [Path(folder).resolve() for folder in folders]
+    if len(set(names)) != len(names):
+        raise DataError(f"the same folder is given twice: {[str(folder) for folder in folders]}")
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise DataError(f"data folder not found: {folder}")
 
 
 def _contradiction(split: Split, folders: list[Path], seed: int | None, fractions) -> str | None:
@@ -537,6 +550,8 @@ def cmd_train(args) -> None:
     """Train a registered model on the training split with augmentation, early stopping, a learning-rate
     schedule and the best validation checkpoint (OUT/best.keras, OUT/curves.png). With --release, also
     export int8 + float TFLite and evaluate them on the test split."""
+    split_path, config = args.split or args.out / "split.json", train_config(args)
+    _check_data_given(split_path, args.data or [])  # before TensorFlow loads (10 s)
     if args.threads:
         import tensorflow as tf
 
@@ -546,7 +561,6 @@ def cmd_train(args) -> None:
     from training.data import load_arrays
     from training.train import fit
 
-    split_path, config = args.split or args.out / "split.json", train_config(args)
     labels = Split.load(split_path).labels if split_path.is_file() else LABELS
     # built first: a --size or --option it cannot take fails before thousands of photos are scanned
     model = models.build(config.model, config.input_size, len(labels), **config.options)

@@ -359,11 +359,12 @@ def test_given_too_few_photos_for_a_val_part_when_train_makes_its_split_then_ref
 
 
 def test_given_a_size_the_cnn_cannot_take_when_train_is_run_then_one_line_before_any_photo_is_scanned(
-    tmp_path, capsys
+    tmp_path, cat_photos, dog_photos, capsys
 ):
+    data = photo_folders(tmp_path / "data", cat_photos[:10], dog_photos[:10])
     out = tmp_path / "run"
 
-    status = main(["train", "--data", str(tmp_path / "not-scanned"), "--out", str(out), "--size", "16"])
+    status = main(["train", "--data", str(data), "--out", str(out), "--size", "16"])
 
     assert status == 1
     err = capsys.readouterr().err
