@@ -110,14 +110,13 @@ def _check_run(path: Path, number: int, run: dict) -> None:
     ``transfer`` give, naming the run."""
     from training.backbones.specs import SPECS
 
-    blocks = SPECS["efficientnet_lite0"].num_blocks
     try:
         if run["architecture"] == "cnn":
             from training import models
 
             models.build("cnn", run["size"], 2, dropout=run["dropout"])
-        elif not 1 <= run["cut"] < blocks:
-            raise ValueError(f"cut must be a block index between 1 and {blocks - 1}, got {run['cut']}")
+        else:
+            SPECS["efficientnet_lite0"].check_cut(run["cut"])
     except ValueError as exc:
         raise ValueError(f"{path}: run {number}: {exc}") from None
 

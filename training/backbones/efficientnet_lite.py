@@ -92,8 +92,7 @@ def build_split(
     Composed, the two are ``build(input_size)``. A recipe caches the first model's outputs once and
     trains the second on them, which on a CPU is many times cheaper than running the whole network.
     """
-    if not 0 < cut < spec.num_blocks:
-        raise ValueError(f"cut must be a block index between 1 and {spec.num_blocks - 1}, got {cut}")
+    spec.check_cut(cut)
     sources: dict[str, str] = {}
     pixels = keras.Input((input_size, input_size, 3), name="pixels")
     bottom = keras.Model(

@@ -45,6 +45,11 @@ class Spec:
     def num_blocks(self) -> int:
         return sum(stage[-1] for stage in self.stages)
 
+    def check_cut(self, cut: int) -> None:
+        """A ValueError unless the network can be cut before block ``cut`` (no TensorFlow needed)."""
+        if not 0 < cut < self.num_blocks:
+            raise ValueError(f"cut must be a block index between 1 and {self.num_blocks - 1}, got {cut}")
+
     @property
     def description(self) -> str:
         package = self.weights_package.replace("_", "-")
