@@ -6,7 +6,10 @@ thread: an interpreter is not thread-safe) and reuse it for every image.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,8 +80,9 @@ class Classifier:
         self.neither = self.card.neither
         self.info = self.card.info
 
-        self._interpreter = Interpreter(model_path=str(self.model_path), num_threads=num_threads)
-        self._interpreter.allocate_tensors()
+        with _without_banner():
+            self._interpreter = Interpreter(model_path=str(self.model_path), num_threads=num_threads)
+            self._interpreter.allocate_tensors()
         (self._input,) = self._interpreter.get_input_details()
         _, height, width, channels = self._input["shape"]
         if height != width or channels != 3:
@@ -157,6 +161,29 @@ class Classifier:
                 return NEITHER, 1.0 - float(similarity[0])
         best = max(self.card.pets, key=by_label.__getitem__)
         return best, by_label[best]
+
+
+#: what LiteRT's C++ logger writes to stderr at the first interpreter of a process: in a terminal it
+#: reads as a message of catdog's, in CloudWatch as a line outside the structured logs
+BANNER = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+
+
+@contextlib.contextmanager
+def _without_banner():
+    """Holds back what is written to file descriptor 2 meanwhile, and writes it back without LiteRT's
+    banner: no environment variable silences that logger, and a line of another thread is kept."""
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as held:
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            if rest := held.read().replace(BANNER, b""):
+                os.write(2, rest)
 
 
 def _quantize(batch: np.ndarray, details: dict) -> np.ndarray:

@@ -91,3 +91,25 @@ def test_given_one_changed_byte_in_the_model_when_loaded_then_model_error(tiny_m
 
     with pytest.raises(ModelError, match=r"the card \(tiny 0\.0\.0\) says"):
         Classifier(folder)
+
+
+def test_given_a_fresh_process_when_a_classifier_is_made_then_litert_writes_nothing_to_stderr(serving_model):
+    import subprocess
+    import sys
+
+    # the banner is written once a process, so only a process of its own shows it
+    script = f"from catdog import Classifier; Classifier({str(serving_model)!r}); print('made')"
+    made = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+
+    assert made.stdout == "made\n" and made.stderr == ""
+
+
+def test_given_other_output_on_stderr_meanwhile_when_the_banner_is_held_back_then_the_rest_is_kept(capfd):
+    import os
+
+    from catdog.classifier import BANNER, _without_banner
+
+    with _without_banner():
+        os.write(2, b"another thread's line\n" + BANNER + b"and its next\n")
+
+    assert capfd.readouterr().err == "another thread's line\nand its next\n"
