@@ -16,7 +16,7 @@ environment, the same moto server over HTTP), so only the emulator differs:
 * peak memory (VmHWM / ru_maxrss) of the function's process after the warm invocations.
 
 Emulator and in-process runs alternate, ``--runs`` fresh processes each. Results go to
-benchmarks/results/invoke.json.
+benchmarks/results/invoke.json (``--out`` for a trial run that must not replace them).
 
     nice -n 10 .venv/bin/python -m benchmarks.bench_invoke [--runs 5] [--warm 20]
 """
@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="fresh processes for each way")
     parser.add_argument("--warm", type=int, default=20, help="warm invocations after the first")
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
     args = parser.parse_args(argv)
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     photos = sorted(PHOTOS.rglob("*.jpg"))[: args.warm + 1]
@@ -192,8 +193,8 @@ def main(argv: list[str] | None = None) -> None:
         "emulator_runs": emulated,
         "in_process_runs": in_process,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
 
 

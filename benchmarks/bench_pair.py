@@ -6,7 +6,7 @@ budget at 260 px; this measures the pair at smaller inputs before anyone trains 
 ImageNet weights and untrained heads, shaped as a release would be (Lite2's features and ImageNet logits
 into a cat / dog / neither head, Lite0's features into a cat / dog head, the mean of the two cat / dog
 splits), so their latency is a release's; their answers mean nothing. Timed by ``bench_model`` against
-1.3.0 and the release, in the same run:
+1.3.0 and the release, in the same run (results in benchmarks/results/pair.json, or ``--out``):
 
     nice -n 10 .venv/bin/python benchmarks/bench_pair.py runs/release-1.3.0 models/catdog --sizes 224 240 260
 """
@@ -57,7 +57,7 @@ def export_pair(size: int, folder: Path) -> Path:
     return folder
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("baseline", type=Path, help="release 1.3.0's folder (the latency budget's unit)")
     parser.add_argument("release", type=Path, help="the release it would replace")
@@ -65,9 +65,10 @@ def main() -> None:
     parser.add_argument(
         "--work", type=Path, default=Path("runs/pair-latency"), help="for the exported graphs"
     )
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
+    args = parser.parse_args(argv)
     pairs = [export_pair(size, args.work / str(size)) for size in args.sizes]
-    bench([str(args.baseline), *map(str, pairs), str(args.release), "--out", str(RESULTS)])
+    bench([str(args.baseline), *map(str, pairs), str(args.release), "--out", str(args.out)])
 
 
 if __name__ == "__main__":
