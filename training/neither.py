@@ -87,6 +87,8 @@ def prototypes(features: np.ndarray, count: int = PROTOTYPES, seed: int = 0) -> 
     from sklearn.cluster import KMeans
 
     unit = _unit(features.reshape(-1, features.shape[-1]))
+    if count > len(unit):  # KMeans would say only "n_samples=5 should be >= n_clusters=8"
+        raise ValueError(f"{count} prototypes need as many training photos; there are {len(unit)}")
     return _unit(KMeans(count, n_init=1, random_state=seed).fit(unit).cluster_centers_).astype(np.float32)
 
 

@@ -29,6 +29,13 @@ def test_given_features_in_two_directions_when_prototyped_then_unit_centres_in_t
     assert sorted(np.round(np.abs(centres @ east), 1)) == pytest.approx([0.0, 1.0], abs=0.1)
 
 
+def test_given_more_prototypes_than_photos_when_prototyped_then_it_says_so_in_the_options_terms():
+    features = np.random.default_rng(0).normal(size=(5, 1, 4))
+
+    with pytest.raises(ValueError, match="8 prototypes need as many training photos; there are 5"):
+        neither.prototypes(features, count=8)
+
+
 def test_given_a_transfer_model_when_the_check_is_added_then_probabilities_stay_and_the_similarity_is_cosine(
     transfer_run, cat_photos, dog_photos
 ):
