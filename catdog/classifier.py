@@ -10,6 +10,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,13 +168,17 @@ class Classifier:
 #: reads as a message of catdog's, in CloudWatch as a line outside the structured logs
 BANNER = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
 
+#: file descriptor 2 is one for the whole process: two threads that swapped it at once would leave it on
+#: the first one's held-back file, and everything after (a bulk run's summary) would vanish
+_stderr_held = threading.Lock()
+
 
 @contextlib.contextmanager
 def _without_banner():
     """Holds back what is written to file descriptor 2 meanwhile, and writes it back without LiteRT's
     banner: no environment variable silences that logger, and a line of another thread is kept."""
     sys.stderr.flush()
-    with tempfile.TemporaryFile() as held:
+    with _stderr_held, tempfile.TemporaryFile() as held:
         saved = os.dup(2)
         os.dup2(held.fileno(), 2)
         try:

@@ -113,3 +113,26 @@ def test_given_other_output_on_stderr_meanwhile_when_the_banner_is_held_back_the
         os.write(2, b"another thread's line\n" + BANNER + b"and its next\n")
 
     assert capfd.readouterr().err == "another thread's line\nand its next\n"
+
+
+def test_given_classifiers_made_at_once_in_threads_when_done_then_stderr_is_where_it_was(serving_model):
+    import subprocess
+    import sys
+
+    # a bulk run's thread workers each make their own interpreter at the same moment; each of them holds
+    # stderr back meanwhile, and none may leave it pointing at another's held-back file
+    script = (
+        "import sys, threading\n"
+        "from catdog import Classifier\n"
+        "start = threading.Barrier(8)\n"
+        "def make():\n"
+        "    start.wait()\n"
+        f"    Classifier({str(serving_model)!r})\n"
+        "threads = [threading.Thread(target=make) for _ in range(8)]\n"
+        "[thread.start() for thread in threads]\n"
+        "[thread.join() for thread in threads]\n"
+        "print('summary', file=sys.stderr)\n"
+    )
+    made = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+
+    assert made.returncode == 0 and made.stderr == "summary\n"
