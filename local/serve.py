@@ -167,8 +167,9 @@ def _serve(args: argparse.Namespace) -> None:
         worker = embedded.UploadWorker(sqs, queue, handler, on_done, on_error, log, on_bad_message)
         worker.start()
         cleanup.callback(worker.stop)
-        s3_url = _page_urls(args.host, storage.get_host_and_port()[1])[0].rstrip("/")
-        print(f"catdog: embedded S3 at {s3_url}, bucket {args.bucket}, model {model}", flush=True)
+        s3_urls = [u.rstrip("/") for u in _page_urls(args.host, storage.get_host_and_port()[1]) if u]
+        s3_at = f"{s3_urls[0]}, {s3_urls[1]} on this network" if len(s3_urls) > 1 else s3_urls[0]
+        print(f"catdog: embedded S3 at {s3_at}, bucket {args.bucket}, model {model}", flush=True)
         print(f"catdog: the classify function logs to {log_path}", flush=True)
         _classify_samples(s3, args.bucket, args.samples, settings, printed)
         try:  # a Ctrl+C right after the line, before werkzeug's own handler, stops as cleanly

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
@@ -192,8 +192,12 @@ def test_given_every_address_when_serve_starts_then_the_urls_it_prints_open_the_
             assert time.monotonic() < deadline, lan.output
             time.sleep(0.1)
         elsewhere = other[0].rsplit(" ", 1)[1]
+        s3_elsewhere = re.search(r"embedded S3 at \S+, (\S+) on this network", "\n".join(lan.output))
 
         assert "0.0.0.0" not in "\n".join(lan.output)
+        # the S3 the other device's browser posts its upload to is named by the same address
+        assert s3_elsewhere and urlsplit(s3_elsewhere[1]).hostname == urlsplit(elsewhere).hostname
+        assert requests.get(s3_elsewhere[1], timeout=10).status_code < 500
         assert lan.url.startswith("http://127.0.0.1:") and lan.s3_endpoint.startswith("http://127.0.0.1:")
         assert requests.get(lan.url, timeout=10).status_code == 200
         # the address another device would use is this machine's own, so it answers here too
