@@ -320,7 +320,11 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--recipe", type=Path, required=True, help="recipe whose photos to use")
     report.add_argument("--run-dir", type=Path, help="run folder with split.json")
     report.add_argument("--out", type=Path, required=True, help="folder for report.json/.md, errors CSV")
-    report.add_argument("--gallery", type=Path, help="also a PNG of the worst errors (shows the photos)")
+    report.add_argument(
+        "--gallery",
+        type=Path,
+        help="also a PNG of the worst errors (shows the photos); several models: PATH-<version>.png each",
+    )
     report.add_argument(
         "--docs",
         type=Path,
@@ -805,8 +809,11 @@ def cmd_candidates(args) -> None:
     from training.recipe import load_recipe
     from training.report import candidates_table, fill_markers
 
-    reference, cards = load_recipe(args.against), {}
+    reference, cards, seen = load_recipe(args.against), {}, set()
     for path in args.cards:
+        if path.resolve() in seen:  # named again by a glob (`2.1.0.json docs/…/*.json`): one row
+            continue
+        seen.add(path.resolve())
         card = json.loads(path.read_text())
         card = card if isinstance(card, dict) else {}
         if "recipe" not in card.get("training", {}) or "per_kind" not in card.get("metrics", {}):

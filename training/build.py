@@ -724,12 +724,13 @@ def export_release(
         "confusion": reports["int8"]["confusion"],
         "report": "evaluation/report.md (per breed, float beside int8, worst errors)",
     }
+    folders = ", ".join(Path(source.folder).name for source in recipe.data)
     section = {
         **NeitherCheck(CLASS_PROBABILITY, threshold).to_dict(),
         "output_index": LABELS3.index("neither"),
         "rule": "answer 'neither' when p(neither) >= threshold, else the larger of p(cat), p(dog); "
         "confidence = the probability of the answer",
-        "chosen_on": "val split (Asirra val + breeds-dev val), int8 model, photos that show a cat or dog",
+        "chosen_on": f"val parts of {folders}, int8 model",
         "max_pets_answered_neither": recipe.neither.max_pets_neither,
         "threshold_rule": recipe.neither.threshold_rule,
         "measured": {k: v for k, v in figures["int8"].items() if "neither" in k},
@@ -819,8 +820,10 @@ def compare(
         )
         reports[name] = summarize(everything, answers, confidences, np.argmax(splits[name], axis=1))
         errors[name] = worst_errors(everything, answers, confidences)
-        if gallery is not None:
-            save_gallery(errors[name], prepared.split.root, gallery.with_name(f"{gallery.stem}-{name}.png"))
+        if gallery is not None:  # the path asked for; one a model when there are several
+            path = gallery if len(folders) == 1 else gallery.with_name(f"{gallery.stem}-{name}.png")
+            saved = save_gallery(errors[name], prepared.split.root, path)
+            print(f"gallery of {name}'s worst errors: {saved}")
     write_report(reports, errors, out, pairs(everything, splits))
     from training.report import cards_table, fill_markers, headline_table
 

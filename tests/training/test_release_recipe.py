@@ -51,6 +51,7 @@ def test_given_the_recipes_threshold_rule_when_released_then_the_card_has_its_th
     )
     assert card["neither"]["threshold_rule"] == "fewest-val-mistakes"
     assert card["neither"]["threshold"] == round(val_threshold(p_val, labels, recipe.neither), 6)
+    assert card["neither"]["chosen_on"] == "val parts of asirra, breeds, int8 model"  # this recipe's folders
 
 
 def test_given_the_released_tflite_when_run_then_one_output_of_three_probabilities(release_run, cat_photos):
@@ -309,8 +310,9 @@ def test_given_two_model_folders_when_compared_then_the_pairs_agree_with_each_mo
     recipe, _, out, run_dir = release_run
     plain = FIXTURES / "models" / "tiny"  # 32 px, two classes: each model reads the photos at its own size
 
-    reports = build.compare(recipe, run_dir, [out, plain], tmp_path)
+    reports = build.compare(recipe, run_dir, [out, plain], tmp_path, gallery=tmp_path / "gallery.png")
 
+    assert sorted(p.name for p in tmp_path.glob("gallery*")) == sorted(f"gallery-{n}.png" for n in reports)
     rows = json.loads((tmp_path / "pairs.json").read_text())
     first, second = reports
     assert {tuple(r["models"]) for r in rows} == {(first, second)}
@@ -321,6 +323,16 @@ def test_given_two_model_folders_when_compared_then_the_pairs_agree_with_each_mo
             assert row[key] == round(figures["pets"] * (1 - figures["argmax_accuracy"]))
         assert row["both_wrong"] <= min(row["first_wrong"], row["second_wrong"])
     assert f"# Two models together: {first}, {second}" in (tmp_path / "pairs.md").read_text()
+
+
+def test_given_one_model_and_a_gallery_path_when_compared_then_the_gallery_is_that_file(
+    release_run, tmp_path
+):
+    recipe, _, out, run_dir = release_run
+
+    build.compare(recipe, run_dir, [out], tmp_path, gallery=tmp_path / "gallery.png")
+
+    assert [p.name for p in tmp_path.glob("gallery*")] == ["gallery.png"]  # was gallery-9.9.9.png
 
 
 @pytest.mark.parametrize(("threshold", "all_neither"), [(2.0, True), (-2.0, False)])

@@ -237,11 +237,16 @@ def test_given_two_release_folders_of_one_version_when_tabulated_then_each_card_
         card = json.loads((CANDIDATES / source).read_text())
         (folder / "model.json").write_text(json.dumps(card | {"version": "2.1.0"}))
 
-    # WHEN their model.json files are tabulated
-    cards = [str(release / "model.json"), str(candidate / "model.json")]
+    # WHEN their model.json files are tabulated, the release named again as a glob would name it
+    cards = [
+        str(release / "model.json"),
+        str(candidate / "model.json"),
+        str(release / ".." / "catdog/model.json"),
+    ]
     assert main(["candidates", *cards, "--against", str(RECIPES / "2.1.0.toml")]) == 0
 
-    # THEN both are rows (the second used to replace the first, silently), told apart by their folder
+    # THEN both are rows (the second used to replace the first, silently), told apart by their folder;
+    # one file named twice is one row
     rows = [line.split(" | ")[:2] for line in capsys.readouterr().out.splitlines()[2:]]
     assert rows == [["| 2.1.0", "nothing"], ["| 2.1.0 (candidate-280px)", "`model.size = 280`"]]
 
