@@ -159,8 +159,9 @@ def headline(report: dict) -> dict:
     """The figures issue #12 asks for, from a ``summarize`` report (sets that are missing are left out)."""
     sets, kinds = report["set"], report["kind"]
     out = {}
-    if "asirra-val" in sets:  # what releases are chosen on, beside what they are measured on
-        out["val_mistakes"] = val_mistakes(kinds)["total"]
+    if any(name.endswith("-val") for name in sets):  # what releases are chosen on, beside what they are
+        out["val_mistakes"] = val_mistakes(kinds)["total"]  # measured on
+    if "asirra-val" in sets:
         out["asirra_val_accuracy"] = sets["asirra-val"]["accuracy"]
     if "asirra-test" in sets:
         test = sets["asirra-test"]
@@ -188,7 +189,7 @@ def headline(report: dict) -> dict:
 
 
 HEADLINE_NAMES = {
-    "val_mistakes": "val mistakes, end to end (Asirra + breeds-dev val: what releases are chosen on)",
+    "val_mistakes": "val mistakes, end to end (all val parts: what releases are chosen on)",
     "asirra_val_accuracy": "Asirra val: right (end to end)",
     "asirra_test_accuracy": "Asirra held-out test: right (end to end)",
     "asirra_test_argmax_accuracy": "Asirra held-out test: cat/dog argmax right",
@@ -241,18 +242,20 @@ def cards_table(cards: dict[str, dict]) -> list[str]:
 
 def val_mistakes(kinds: dict) -> dict[str, int]:
     """Wrong val answers, end to end, per kind of photo: what a release is chosen on. ``kinds`` is a
-    report's ``kind`` figures (a card's ``metrics.per_kind``)."""
-
-    def wrong(kind: str, rate: str) -> int:
-        figures = kinds.get(kind, {})
-        return round(figures.get("count", 0) * (1 - figures.get(rate, 1)))
-
-    counts = {
-        "asirra_pets": wrong("asirra-val/cat", "accuracy") + wrong("asirra-val/dog", "accuracy"),
-        "breeds_pets": wrong("breeds-dev-val/cat", "accuracy") + wrong("breeds-dev-val/dog", "accuracy"),
-        "non_pets": wrong("breeds-dev-val/non-pet", "non-pets_answered_neither"),
-        "look_alikes": wrong("breeds-dev-val/look-alike", "look-alikes_answered_neither"),
-    }
+    report's ``kind`` figures (a card's ``metrics.per_kind``): every source's val part counts, whatever
+    its folder is called; Asirra's pets apart from the other sources' pets."""
+    rates = {"non-pet": "non-pets_answered_neither", "look-alike": "look-alikes_answered_neither"}
+    counts = dict.fromkeys(("asirra_pets", "other_pets", "non_pets", "look_alikes"), 0)
+    for name, rates_of_kind in kinds.items():
+        part, _, kind = name.rpartition("/")
+        if not part.endswith("-val") or kind not in (*PET_KINDS, *rates):
+            continue
+        if kind in PET_KINDS:
+            key = "asirra_pets" if part == "asirra-val" else "other_pets"
+        else:
+            key = kind.replace("-", "_") + "s"
+        right = rates_of_kind.get(rates.get(kind, "accuracy"), 1)
+        counts[key] += round(rates_of_kind.get("count", 0) * (1 - right))
     return {"total": sum(counts.values())} | counts
 
 
@@ -260,7 +263,7 @@ def candidates_table(cards: dict[str, dict], reference, reference_name: str) -> 
     """One row per model card: what its recipe changes from ``reference`` (a Recipe), its int8 val
     mistakes (what it was chosen on), its Asirra test figures (measured after) and what it costs."""
     lines = [
-        f"| model | changed from {reference_name} | val mistakes: all (Asirra / breeds-dev pets / non-pets / "
+        f"| model | changed from {reference_name} | val mistakes: all (Asirra / other pets / non-pets / "
         "look-alikes) | Asirra test | argmax | file | latency |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: |",
     ]
@@ -271,7 +274,7 @@ def candidates_table(cards: dict[str, dict], reference, reference_name: str) -> 
         wrong = val_mistakes(card["metrics"]["per_kind"])
         int8, ratio = card["metrics"]["int8"], card.get("latency", {}).get("ratio_to_baseline")
         lines.append(
-            f"| {name} | {changed} | **{wrong['total']}** ({wrong['asirra_pets']} / {wrong['breeds_pets']} / "
+            f"| {name} | {changed} | **{wrong['total']}** ({wrong['asirra_pets']} / {wrong['other_pets']} / "
             f"{wrong['non_pets']} / {wrong['look_alikes']}) | {100 * int8['asirra_test_accuracy']:.2f} % "
             f"| {100 * int8['asirra_test_argmax_accuracy']:.2f} % | {card['file_bytes'] / 1e6:.2f} MB "
             f"| {'' if ratio is None else f'{ratio} x'} |"

@@ -54,7 +54,7 @@ def test_given_a_doc_with_markers_when_filled_then_only_the_block_between_them_c
     assert "old table" not in text and text.endswith("<!-- /report:headline -->\nafter\n")
     assert "| Asirra held-out test: right (end to end) | 100.00 % |" in text
     assert "| Asirra val: right (end to end) | 100.00 % |" in text
-    assert "| val mistakes, end to end (Asirra + breeds-dev val: what releases are chosen on) | 0 |" in text
+    assert "| val mistakes, end to end (all val parts: what releases are chosen on) | 0 |" in text
     unseen = "| Asirra held-out test, its petimages-180-more part (never in 1.3.0's training set): right |"
     assert unseen + " 100.00 % |" in text
     assert not fill_markers(doc, "report:cards", ["x"])
@@ -94,7 +94,7 @@ def test_given_answers_or_a_card_when_val_mistakes_are_counted_then_each_kind_of
     assert val_mistakes(kinds) == {
         "total": 3,
         "asirra_pets": 1,
-        "breeds_pets": 1,
+        "other_pets": 1,
         "non_pets": 0,
         "look_alikes": 1,
     }
@@ -103,10 +103,33 @@ def test_given_answers_or_a_card_when_val_mistakes_are_counted_then_each_kind_of
     assert val_mistakes(per_kind) == {
         "total": 33,
         "asirra_pets": 10,
-        "breeds_pets": 14,
+        "other_pets": 14,
         "non_pets": 4,
         "look_alikes": 5,
     }
+
+
+def test_given_val_folders_named_by_a_user_when_val_mistakes_are_counted_then_they_count_too():
+    # GIVEN a recipe whose folders are "mypets" and "house" (its val sets: mypets-val, house-val)
+    photos = [
+        Photo("m/cat/1.jpg", "mypets-val", "m", "cat", "cat", 0),
+        Photo("m/dog/2.jpg", "mypets-val", "m", "dog", "dog", 1),
+        Photo("h/neither/sofa.jpg", "house-val", "h", "sofa", "non-pet", 2),
+        Photo("h/neither/lamp.jpg", "house-val", "h", "lamp", "non-pet", 2),
+        Photo("o/neither/car.jpg", "other-sources-dev", "o", "car", "non-pet", 2),
+    ]
+    # WHEN a model calls the cat a dog and the sofa a cat (and the measured-only car a dog)
+    report = summarize(photos, np.array([1, 1, 0, 2, 1]), np.ones(len(photos)))
+
+    # THEN both are val mistakes (they were 0: only asirra-val and breeds-dev-val were counted)
+    assert val_mistakes(report["kind"]) == {
+        "total": 2,
+        "asirra_pets": 0,
+        "other_pets": 1,
+        "non_pets": 1,
+        "look_alikes": 0,
+    }
+    assert headline(report)["val_mistakes"] == 2
 
 
 def test_given_a_path_without_suffix_when_a_figure_is_saved_then_the_png_it_wrote_is_returned(tmp_path):
