@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 
 def report(record: dict, *, logger: Logger, metrics: Metrics) -> None:
-    """Log ``record`` (a ``label_object`` result) with its key and outcome, and count it."""
+    """Log ``record`` (a ``Labeler.label`` result) with its key and outcome, and count it."""
     where = {"bucket": record.get("bucket"), "key": record.get("key")}
     if record.get("skipped"):
         logger.info("already labelled: this object version, this model", extra=where)

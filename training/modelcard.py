@@ -66,8 +66,8 @@ def _what_it_does(card: dict) -> list[str]:
         f"One photo in, the probabilities of {', '.join(f'`{label}`' for label in labels)} out, "
         f"as a {card['quantization']} TFLite model. {rule}",
         "",
-        f"- Input: {size} x {size} RGB pixels 0..255 as uint8; resizing and EXIF orientation are "
-        "`catdog.preprocess`'s, normalization is inside the model.",
+        f"- Input: {size} x {size} RGB pixels 0..255 as uint8; EXIF orientation and resizing are "
+        "`catdog.images.model_input`'s, normalization is inside the model.",
         f"- Network: {card.get('backbone', 'see the recipe')}.",
     ]
     size_mb = card.get("file_bytes")
