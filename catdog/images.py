@@ -53,6 +53,13 @@ MAX_ROWS = 1_000_000
 # opened, before any check: a 20 MB TIFF of 2.9 million one-row strips took 1.1 GB and 33 s. libtiff,
 # which already decodes every compressed TIFF, reads it as one tile (0.5 s, 140 MB).
 TiffImagePlugin.READ_LIBTIFF = True
+# Pillow only warns between its MAX_IMAGE_PIXELS and twice that; every excess is an error here, as
+# Pillow's docs advise for untrusted images. Set once for the process: ``warnings.catch_warnings`` swaps
+# the process's one filter list, and threads that entered and left it at once lost the filter midway
+# (a warning printed between a bulk run's progress lines) or left it set for good.
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+#: raising Pillow's cap is a check and a write; two threads with different caps must not interleave them
+_pillow_cap = threading.Lock()
 
 #: EXIF orientation -> the transpose that makes the stored pixels upright.
 _ORIENTATION = {
@@ -123,28 +130,26 @@ def load_image(
 
 def _decode(image: Image.Image | None, stream, max_pixels: int, size: int | None) -> Image.Image:
     """Open (unless given), check, decode and convert; every decoder failure becomes ``InvalidImage``."""
-    if max_pixels > (Image.MAX_IMAGE_PIXELS or max_pixels):
-        # Pillow's own cap (89.5 MP) stays a second guard, but never below the configured one; only ever
-        # raised, so threads with different limits cannot undercut each other
-        Image.MAX_IMAGE_PIXELS = max_pixels
+    with _pillow_cap:
+        if max_pixels > (Image.MAX_IMAGE_PIXELS or max_pixels):
+            # Pillow's own cap (89.5 MP) stays a second guard, but never below the configured one; only
+            # ever raised, so threads with different limits cannot undercut each other
+            Image.MAX_IMAGE_PIXELS = max_pixels
     try:
-        with warnings.catch_warnings():
-            # Pillow only warns between MAX_IMAGE_PIXELS and twice that; make every excess an error.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            if image is None:
-                _check_webp_header(stream, max_pixels)  # before Image.open allocates its canvas
-                image = Image.open(stream, formats=PILLOW_FORMATS)
-            elif image.tell() != 0:
-                image.seek(0)
-            _check_pixels(image.size, max_pixels, image.format)
-            if size and stream is not None and image.format in ("JPEG", "MPO"):
-                image.draft(None, (REDUCING_GAP * size, REDUCING_GAP * size))
-            with _large_decode if _decode_bytes(image) > LARGE_DECODE_BYTES else nullcontext():
-                image.load()
-                orientation = _orientation(image)
-                rgb = _shrunk_rgb(image, _factor(image.size, size))
-            transpose = _ORIENTATION.get(orientation)
-            return rgb.transpose(transpose) if transpose is not None else rgb
+        if image is None:
+            _check_webp_header(stream, max_pixels)  # before Image.open allocates its canvas
+            image = Image.open(stream, formats=PILLOW_FORMATS)
+        elif image.tell() != 0:
+            image.seek(0)
+        _check_pixels(image.size, max_pixels, image.format)
+        if size and stream is not None and image.format in ("JPEG", "MPO"):
+            image.draft(None, (REDUCING_GAP * size, REDUCING_GAP * size))
+        with _large_decode if _decode_bytes(image) > LARGE_DECODE_BYTES else nullcontext():
+            image.load()
+            orientation = _orientation(image)
+            rgb = _shrunk_rgb(image, _factor(image.size, size))
+        transpose = _ORIENTATION.get(orientation)
+        return rgb.transpose(transpose) if transpose is not None else rgb
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

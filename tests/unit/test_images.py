@@ -99,6 +99,52 @@ def test_given_a_cap_above_pillows_own_when_loaded_then_the_configured_cap_decid
         load_image(cat_photos[0], max_pixels=width * height - 1)
 
 
+def test_given_a_photo_decoded_while_another_thread_opens_an_image_over_pillows_cap_then_no_warning_escapes(
+    cat_photos,
+):
+    import subprocess
+    import sys
+
+    # GIVEN a PNG whose header claims 100 MP (above Pillow's 89.5 MP, below twice that: where Pillow only
+    # warns), opened in one thread while a photo's decode in another begins before it and ends after it
+    # has begun: the order in which a bulk run's thread workers swapped the process's warning filters.
+    # A process of its own: pytest runs each test and each import under filters of its own.
+    script = f"""
+import io, threading
+from PIL import Image
+from catdog import ImageTooLarge, images, load_image
+header = io.BytesIO()
+Image.new("1", (10_000, 10_000)).save(header, "PNG")
+photo_began, bomb_began, photo_done = threading.Event(), threading.Event(), threading.Event()
+check_header = images._check_webp_header
+def in_turn(stream, max_pixels):
+    photo = threading.current_thread().name == "photo"
+    mine, theirs = (photo_began, bomb_began) if photo else (bomb_began, photo_done)
+    mine.set()
+    theirs.wait(10)
+    check_header(stream, max_pixels)
+images._check_webp_header = in_turn
+def photo():
+    load_image({str(cat_photos[0])!r}, size=224)
+    photo_done.set()
+worker = threading.Thread(target=photo, name="photo")
+worker.start()
+photo_began.wait(10)
+try:
+    load_image(header.getvalue())
+except ImageTooLarge:
+    print("refused")
+worker.join(10)
+print("photo decoded" if photo_done.is_set() else "photo not decoded")
+"""
+
+    # WHEN both run
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+
+    # THEN the bomb is refused and no warning reaches stderr (among a bulk run's progress lines)
+    assert run.stdout == "refused\nphoto decoded\n" and run.stderr == ""
+
+
 # --- every decoder failure is an InvalidImage; only the accepted formats are decoded ----------------
 
 
