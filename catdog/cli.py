@@ -18,6 +18,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -170,7 +171,11 @@ def _stopping_on_signals():
     """SIGTERM (``kill``, ``timeout``, a container stopping) stops a run as Ctrl+C does: the rows so far
     written whole, the workers ended. The first signal wins and later ones are ignored, so that a second
     Ctrl+C cannot cut that clean-up short and leave workers running. The caller's handlers come back
-    afterwards (``main`` may run inside another program, a test runner)."""
+    afterwards (``main`` may run inside another program, a test runner). Off the main thread, where
+    Python takes no handler, the run is left to that program's own handling."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     signals = (signal.SIGINT, signal.SIGTERM)
     previous = {each: signal.getsignal(each) for each in signals}
 

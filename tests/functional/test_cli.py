@@ -145,6 +145,26 @@ def test_given_a_corrupt_file_and_a_missing_path_when_classified_to_csv_then_err
     assert "Traceback" not in result.stderr
 
 
+def test_given_a_program_that_runs_main_in_a_thread_of_its_own_when_classifying_then_it_classifies(
+    cat_photos, serving_model, tmp_path
+):
+    import threading
+
+    # GIVEN a program (a notebook's worker, a job runner) calling catdog's main off its main thread,
+    # where Python takes no signal handler
+    output, codes = tmp_path / "labels.csv", []
+    args = ["classify", str(cat_photos[0]), "--model", str(serving_model), "--output", str(output)]
+
+    # WHEN it classifies a photo
+    worker = threading.Thread(target=lambda: codes.append(cli.main(args)))
+    worker.start()
+    worker.join(60)
+
+    # THEN the photo is classified (it was a ValueError, "signal only works in main thread")
+    assert codes == [0]
+    assert [row["label"] for row in csv.DictReader(output.open())] == ["cat"]
+
+
 def test_given_a_slow_listing_when_classified_then_the_summary_time_includes_it(
     tmp_path, serving_model, cat_photos, monkeypatch, capsys
 ):
