@@ -72,12 +72,14 @@ def s3_client():
     return boto3.session.Session().client("s3", config=S3_CONFIG)
 
 
-def init_worker(model: str, settings: Settings, write_labels: bool) -> None:
-    """Pool initializer: the worker's own interpreter (and S3 client, made on first use)."""
-    _local.classifier = Classifier(model)
-    _local.settings = settings
-    _local.write_labels = write_labels
-    _local.s3 = None
+def worker_state(model: str, settings: Settings, write_labels: bool) -> dict:
+    """What a worker classifies with: its own interpreter (and S3 client, made on first use)."""
+    return {"classifier": Classifier(model), "settings": settings, "write_labels": write_labels, "s3": None}
+
+
+def init_worker(*initargs) -> None:
+    """Pool initializer: a pool's thread or process is one run's worker for its whole life."""
+    vars(_local).update(worker_state(*initargs))
 
 
 def init_process_worker(*initargs) -> None:
@@ -163,16 +165,25 @@ def classify_chunk(chunk: list[Item]) -> list[dict]:
 
 class _Inline:
     """A chunk classified in the caller's thread when its rows are asked for: a run without a pool
-    stands in for a ``Future`` that has not started yet."""
+    stands in for a ``Future`` that has not started yet. The run's worker state is the caller thread's
+    only meanwhile, so that two runs read in turn (another model, other limits) or a run read from
+    another thread each classify with their own."""
 
-    def __init__(self, chunk: list[Item]):
-        self.chunk = chunk
+    def __init__(self, chunk: list[Item], state: dict):
+        self.chunk, self.state = chunk, state
 
     def cancel(self) -> bool:
         return True
 
     def result(self) -> list[dict]:
-        return classify_chunk(self.chunk)
+        caller = dict(vars(_local))
+        vars(_local).update(self.state)
+        try:
+            return classify_chunk(self.chunk)
+        finally:
+            self.state.update(vars(_local))  # the S3 client made on first use is kept for the next
+            vars(_local).clear()
+            vars(_local).update(caller)
 
 
 def classify_all(
@@ -193,8 +204,8 @@ def classify_all(
     items = list(items)
     initargs = (str(model), settings or Settings(), write_labels)
     if workers <= 1:
-        init_worker(*initargs)
-        yield from _in_order(deque(([item], _Inline([item])) for item in items))
+        state = worker_state(*initargs)
+        yield from _in_order(deque(([item], _Inline([item], state)) for item in items))
         return
     # Chunks amortise the inter-process round trip; small enough to keep the progress bar moving.
     size = 16 if executor == "process" else 1

@@ -718,6 +718,28 @@ def test_given_an_endpoint_that_goes_away_mid_run_when_enqueued_then_the_message
     assert "EndpointConnectionError: Could not connect to the endpoint URL" in line
 
 
+def test_given_two_runs_without_a_pool_read_in_turn_when_classified_then_each_keeps_its_model_and_limits(
+    serving_model, tiny_model_dir, cat_photos
+):
+    import threading
+
+    # GIVEN a run with the released model and a 1-byte limit, and a run with the tiny two-label model, in
+    # one thread (a program reading two generators in turn)
+    photos = [str(photo) for photo in cat_photos[:2]]
+    strict = bulk.classify_all(photos, serving_model, settings=Settings(max_image_bytes=1))
+    tiny = bulk.classify_all(photos, tiny_model_dir)
+
+    # WHEN their rows are read in turn, and the last one from another thread
+    rows = [next(strict), next(tiny), next(strict)]
+    other = threading.Thread(target=lambda: rows.append(next(tiny)))
+    other.start()
+    other.join(60)
+
+    # THEN each run classified with its own model and limits (the second run's took over the first's)
+    assert [row.get("error", {}).get("code") for row in rows[::2]] == ["too_large", "too_large"]
+    assert [sorted(row["probabilities"]) for row in rows[1::2]] == [["cat", "dog"], ["cat", "dog"]]
+
+
 def test_given_a_thread_pool_and_an_endpoint_that_refuses_when_classified_then_each_image_tried_has_one_row(
     dead_endpoint, serving_model, monkeypatch
 ):
