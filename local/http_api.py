@@ -34,7 +34,8 @@ class HttpApi:
 
     ``around`` wraps each invocation (``catdog serve`` sends the function's logs to a file with it).
     With ``s3_port_for_browsers``, presigned upload URLs name the host the browser reached the page by
-    and that port instead of the loopback address: how a phone on the LAN reaches the embedded S3.
+    and that port: how a phone on the LAN reaches the embedded S3, and the origin its CORS allows for a
+    page opened as ``localhost`` where ``127.0.0.1`` was printed.
     """
 
     def __init__(

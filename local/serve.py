@@ -120,7 +120,6 @@ def _serve(args: argparse.Namespace) -> None:
         s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
         sqs = boto3.client("sqs")
 
-        loopback = args.host in ("127.0.0.1", "localhost", "::1")
         url, lan_url = _page_urls(args.host, listener.getsockname()[1])
         storage.page_port = listener.getsockname()[1]  # the page's origin is the only one CORS allows
         try:
@@ -140,7 +139,7 @@ def _serve(args: argparse.Namespace) -> None:
             web_handler,
             lambda: embedded.LocalContext.of("web"),
             around=log.capture,
-            s3_port_for_browsers=None if loopback else storage.get_host_and_port()[1],
+            s3_port_for_browsers=storage.get_host_and_port()[1],
         )
         web = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno())
         cleanup.callback(web.server_close)

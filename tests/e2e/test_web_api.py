@@ -184,6 +184,28 @@ def test_given_the_page_on_a_lan_address_when_it_uploads_then_cors_allows_its_or
         stop(lan.process)
 
 
+def test_given_the_page_opened_as_localhost_when_it_uploads_then_s3_is_named_so_and_cors_allows_it(
+    served, cat_photos
+):
+    # GIVEN the page opened at http://localhost:PORT, where serve printed http://127.0.0.1:PORT
+    page = served.url.rstrip("/").replace("127.0.0.1", "localhost")
+    asked = requests.post(
+        f"{page}/api/uploads", json={"filename": "cat.jpg", "content_type": "image/jpeg"}, timeout=10
+    )
+    upload = asked.json()
+
+    # WHEN the page's browser posts the photo to the URL it was given
+    photo = {"file": ("cat.jpg", cat_photos[0].read_bytes())}
+    posted = requests.post(
+        upload["url"], data=upload["fields"], files=photo, headers={"Origin": page}, timeout=30
+    )
+
+    # THEN the embedded S3 is named as the page was, which CORS allows (it was 127.0.0.1, a refused origin)
+    assert asked.status_code == 201 and upload["url"].startswith("http://localhost:")
+    assert posted.status_code == 204 and posted.headers["Access-Control-Allow-Origin"] == page
+    assert served.wait_for_label(upload["key"])["label"] == "cat"
+
+
 def test_given_every_address_when_serve_starts_then_the_urls_it_prints_open_the_page(serving_model, tmp_path):
     lan = start(serving_model, tmp_path / "classify.log", ("--host", "0.0.0.0", "--samples", str(tmp_path)))
     try:
