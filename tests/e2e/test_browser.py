@@ -277,6 +277,63 @@ def test_given_the_api_throttling_a_presign_when_uploading_then_the_page_asks_ag
     assert browser.execute_script("return window.throttledPresigns") == 0  # both 429s were answered
 
 
+def test_given_a_phone_that_paused_the_page_past_the_deadline_when_it_wakes_then_it_asks_once_more(
+    served, browser, cat_photos
+):
+    """A phone pauses a page's timers while another app is in front: the wait for the next poll ended
+    after the 90 s deadline, and the page gave up without asking, though the label was there."""
+    browser.get(served.url)
+    # the first poll is answered "not yet" once the label exists, and the page's clock jumps 100 s
+    # during the wait that follows
+    browser.execute_script("""
+        const realFetch = window.fetch, realNow = Date.now, realSetTimeout = window.setTimeout;
+        let jumped = 0, first = true, pause = false;
+        Date.now = () => realNow() + jumped;
+        window.setTimeout = (callback, delay) => {
+            if (pause) [pause, jumped] = [false, 100000];
+            return realSetTimeout(callback, delay);
+        };
+        window.fetch = async (url, options) => {
+            if (!String(url).startsWith("api/labels") || !first) return realFetch(url, options);
+            first = false;
+            while (!(await realFetch(url, options)).ok) await new Promise((r) => realSetTimeout(r, 100));
+            pause = true;
+            return new Response("{}", {status: 404});
+        };
+    """)
+
+    choose_files(browser, cat_photos[0])
+    (card,) = wait_until_settled(browser, 1)
+
+    assert card.get_attribute("data-state") == "done", card.find_element("css selector", ".status").text
+    assert card.find_element("css selector", ".label-name").text == "Cat"
+
+
+def test_given_the_health_route_failing_when_the_page_loads_then_it_keeps_its_own_words_and_limits(
+    served, browser
+):
+    # GIVEN an API that throttles the page's health request (API Gateway answers {"message": …})
+    browser.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument",
+        {
+            "source": """
+                const realFetch = window.fetch;
+                window.fetch = (url, options) => String(url).startsWith("api/health")
+                    ? Promise.resolve(new Response('{"message":"Too Many Requests"}', {status: 429}))
+                    : realFetch(url, options);
+            """
+        },
+    )
+
+    # WHEN the page loads
+    browser.get(served.url)
+
+    # THEN it says what it said before the answer, rather than "undefined, up to NaN MB each"
+    assert browser.find_element("id", "limits").text == "Photos, several at once."
+    assert browser.find_element("id", "file-input").get_attribute("accept") == "image/*"
+    assert browser.find_element("id", "service").text == ""
+
+
 def test_given_a_photo_without_extension_and_an_empty_file_when_chosen_then_one_is_labelled_one_refused(
     served, browser, cat_photos, tmp_path
 ):

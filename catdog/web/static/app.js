@@ -33,7 +33,11 @@ const waiting = []; // uploads waiting for one of those slots
 let unsettled = 0; // photos not yet labelled or failed: leaving the page could lose them
 
 fetch("api/health")
-  .then((response) => response.json())
+  .then((response) => {
+    // an error answer (a throttled API's {"message": …}) is no health: the page keeps its defaults
+    if (!response.ok) throw new Error(`health: ${response.status}`);
+    return response.json();
+  })
   .then((health) => {
     service = health;
     const mb = (health.max_bytes / 1048576).toLocaleString(undefined, { maximumFractionDigits: 1 });
@@ -337,12 +341,14 @@ function s3Error(xml) {
   return message ? message.textContent : code && code.textContent;
 }
 
-// `started`: when the wait began, earlier than now for an upload resumed after a reload; it asks at least once.
+// `started`: when the wait began, earlier than now for an upload resumed after a reload. The last thing
+// before giving up is always a question: a phone that paused the page's timers past the deadline asks
+// once more on waking, and finds the label written meanwhile.
 async function pollLabel(key, started) {
   const path = `api/labels?key=${encodeURIComponent(key)}`;
   let delay = POLL_FIRST_MS;
   let trouble; // why the last poll got no label
-  do {
+  for (;;) {
     // a phone losing its network for a moment, throttling or a failing server: ask again later
     const response = await fetch(path).catch(() => null);
     if (response && response.ok) return response.json();
@@ -354,10 +360,10 @@ async function pollLabel(key, started) {
     if (status === 0) trouble = "the server could not be reached.";
     else if (status === 404) trouble = "is the classify function running?"; // not labelled yet
     else trouble = `the server answered ${status}.`;
+    if (Date.now() - started >= POLL_GIVE_UP_MS) throw new Error(`No label after 90 s: ${trouble}`);
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(delay * 1.5, POLL_MAX_MS);
-  } while (Date.now() - started < POLL_GIVE_UP_MS);
-  throw new Error(`No label after 90 s: ${trouble}`);
+  }
 }
 
 function describeError(error) {
