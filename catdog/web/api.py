@@ -60,10 +60,12 @@ def create_upload(s3, bucket: str, request: object, settings: Settings) -> dict:
         raise ApiError(400, "bad_request", '"filename" and "content_type" must both be strings')
     media_type = content_type.split(";")[0].strip().lower()
     if media_type not in BY_MEDIA_TYPE:
+        # an iPhone's HEIC is a photo too, of a type not read here: it is told so, not "not a photo"
+        what = "an image of a type not read here" if media_type.startswith("image/") else "not a photo"
         raise ApiError(
             415,
             "not_an_image",
-            f"{filename or 'the file'} is {media_type or 'of an unknown type'}, not a photo: "
+            f"{filename or 'the file'} is {media_type or 'of an unknown type'}, {what}: "
             f"choose a {TYPE_NAMES} image.",
         )
     key = f"{settings.uploads_prefix}{uuid.uuid4().hex}/{safe_name(filename, media_type)}"

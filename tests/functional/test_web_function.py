@@ -171,6 +171,20 @@ def test_given_a_bad_upload_request_when_sent_then_the_error_is_json(web, body, 
     assert answer[0] == status and json.loads(answer[2])["error"]["code"] == code
 
 
+def test_given_a_heic_photo_when_an_upload_is_requested_then_it_is_refused_as_a_type_not_read_here(
+    web,
+):
+    status, _, body = call(
+        web, "POST", "/api/uploads", {"filename": "IMG_0001.HEIC", "content_type": "image/heic"}
+    )
+
+    message = json.loads(body)["error"]["message"]
+    assert status == 415 and message.startswith(
+        "IMG_0001.HEIC is image/heic, an image of a type not read here: "
+    )
+    assert "JPEG" in message
+
+
 def test_given_an_upload_request_nested_too_deep_to_parse_when_sent_then_400_not_a_500(web):
     # a 4 kB body that Python's JSON parser gives up on: it was a 500, which sets off WebServerErrorsAlarm
     status, _, body = call(web, "POST", "/api/uploads", "[" * 2000 + "]" * 2000)
