@@ -7,6 +7,7 @@ A screenshot of the final page is saved in ``test-artifacts/`` for a human to lo
 from __future__ import annotations
 
 import base64
+import itertools
 import re
 from pathlib import Path
 
@@ -214,6 +215,33 @@ def test_given_photos_awaiting_labels_when_more_are_chosen_then_they_upload_mean
 
     assert {card.get_attribute("data-state") for card in cards} == {"done"}
     assert not leaving_is_questioned(browser)
+
+
+def test_given_many_photos_awaiting_labels_when_polling_then_the_page_asks_four_times_a_second_at_most(
+    served, browser, cat_photos, dog_photos
+):
+    """The API's throttle (20 requests/s) is shared by every visitor: each of 100 photos polling every
+    2 s on its own would take 50 of them."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(served.url)
+    browser.execute_script(
+        HOLD_LABELS + "window.polls = []; const held = window.fetch;"
+        "window.fetch = (url, options) => { if (String(url).startsWith('api/labels')) "
+        "window.polls.push(performance.now()); return held(url, options); };"
+    )
+
+    # GIVEN six photos waiting for their labels for a few seconds
+    choose_files(browser, *cat_photos[:3], *dog_photos[:3])
+    WebDriverWait(browser, 30).until(lambda driver: driver.execute_script("return window.polls.length") >= 12)
+    browser.execute_script("window.releaseLabels = true")
+    cards = wait_until_settled(browser, 6)
+
+    # THEN the page's label requests were spaced a quarter of a second apart (to the millisecond Date.now
+    # counts in; performance.now is finer); each photo was labelled once let through
+    polls = browser.execute_script("return window.polls")
+    assert {card.get_attribute("data-state") for card in cards} == {"done"}
+    assert min(later - earlier for earlier, later in itertools.pairwise(polls)) >= 240, polls
 
 
 def test_given_the_network_failing_when_polling_then_the_label_still_shows_and_a_failed_presign_says_so(

@@ -5,6 +5,9 @@ const MAX_PARALLEL_UPLOADS = 3;
 const POLL_FIRST_MS = 300;
 const POLL_MAX_MS = 2000;
 const POLL_GIVE_UP_MS = 90000;
+// The API's throttle (template.yaml: 20 requests/s) is shared by every visitor and route; the label polls
+// of one page are spaced this far apart whatever the number of photos waiting, 4 a second at most.
+const POLL_SPACING_MS = 250;
 const PRESIGN_GIVE_UP_MS = 30000; // throttled that long: the API is overloaded, say so
 // What a file without a type (no or an unknown extension, e.g. "IMG_1234") starts with, if it is a photo.
 const SIGNATURES = [
@@ -341,6 +344,15 @@ function s3Error(xml) {
   return message ? message.textContent : code && code.textContent;
 }
 
+let nextPoll = 0; // when this page may next ask for a label
+
+async function pollTurn() {
+  const now = Date.now();
+  const at = Math.max(now, nextPoll);
+  nextPoll = at + POLL_SPACING_MS;
+  if (at > now) await new Promise((resolve) => setTimeout(resolve, at - now));
+}
+
 // `started`: when the wait began, earlier than now for an upload resumed after a reload. The last thing
 // before giving up is always a question: a phone that paused the page's timers past the deadline asks
 // once more on waking, and finds the label written meanwhile.
@@ -350,6 +362,7 @@ async function pollLabel(key, started) {
   let trouble; // why the last poll got no label
   for (;;) {
     // a phone losing its network for a moment, throttling or a failing server: ask again later
+    await pollTurn();
     const response = await fetch(path).catch(() => null);
     if (response && response.ok) return response.json();
     const status = response ? response.status : 0;
