@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from catdog.classifier import Classifier
@@ -30,6 +31,14 @@ from catdog.storage import WriteConflict, is_archived, is_not_found, read_json, 
 
 #: How often one object is read and decided again when other writers keep changing its label meanwhile.
 WRITE_ATTEMPTS = 4
+#: The functions' S3 client. In-region S3 connects in milliseconds and sends a label or a photo's next
+#: bytes at once; botocore's defaults (60 s to connect and 60 s for each read, every attempt) let one
+#: stalled connection outlast the function's own timeout (30 s; 120 s for a batch of ten messages), which
+#: then failed with nothing reported. Here one call gives up after 3 x (2 + 5) = 21 s and raises, which
+#: a retry can cure.
+FUNCTION_S3_CONFIG = Config(
+    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
+)
 #: Errors that depend on a setting (MAX_IMAGE_BYTES, MAX_PIXELS) as well as on the object: never current,
 #: so that raising the limit and asking again labels the photo.
 SETTING_ERRORS = frozenset({"too_large", "too_many_pixels"})
@@ -50,7 +59,8 @@ class Labeler:
     @classmethod
     def from_env(cls) -> Labeler:
         """What a handler builds once at cold start: the model at ``MODEL_PATH`` (the model layer)."""
-        return cls(boto3.client("s3"), Classifier(model_path_from_env()), Settings.from_env())
+        s3 = boto3.client("s3", config=FUNCTION_S3_CONFIG)
+        return cls(s3, Classifier(model_path_from_env()), Settings.from_env())
 
     def label(self, bucket: str, key: str, *, etag: str | None = None, version_id: str | None = None) -> dict:
         """Classify the current version of ``s3://bucket/key`` and write its label JSON, unless the label

@@ -30,8 +30,19 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 labeler = Labeler.from_env()
 
 
+#: A message is begun only with this much of the invocation left: a stalled S3 call (21 s at most,
+#: FUNCTION_S3_CONFIG) and the largest photo's classification. One not begun fails alone and comes back;
+#: the invocation timing out instead would report nothing, and all ten messages would come back and
+#: count a receive towards the dead-letter queue.
+START_MARGIN_MS = 30_000
+
+
 class PoisonMessage(ValueError):
     """A message that names no S3 object: it fails, and after enough receives lands in the DLQ."""
+
+
+class NotStarted(RuntimeError):
+    """Too little of the invocation was left to begin a message: it is retried as it is."""
 
 
 def targets(body: str) -> list[tuple[str, str, str | None, str | None]]:
@@ -55,8 +66,11 @@ def targets(body: str) -> list[tuple[str, str, str | None, str | None]]:
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     """Raises (so the message is retried) only when a retry can help or the message is malformed."""
+    left = lambda_context.get_remaining_time_in_millis()
+    if left < START_MARGIN_MS:
+        raise NotStarted(f"{left} ms of the invocation left, not begun")
     found = targets(record.body)
     if not found:
         logger.info("dropped: no object to label", extra={"message_id": record.message_id})

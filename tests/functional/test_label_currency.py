@@ -298,3 +298,30 @@ def test_given_a_label_moved_to_glacier_when_its_photo_is_labelled_again_then_th
 
     assert (task["resultCode"], task["answer"]["label"]) == ("Succeeded", "cat")
     assert s3.head_object(Bucket=BUCKET, Key=label_key).get("StorageClass", "STANDARD") == "STANDARD"
+
+
+def test_given_s3_that_accepts_and_never_answers_when_a_function_labels_then_it_raises_within_its_timeout(
+    tiny_model_dir, monkeypatch
+):
+    import socket
+    import time
+
+    from botocore.exceptions import ReadTimeoutError
+
+    from catdog.labeling import Labeler
+
+    # GIVEN the functions' labeler on an S3 endpoint that accepts connections and never answers
+    with socket.create_server(("127.0.0.1", 0), backlog=8) as stalled:
+        aws_environment(monkeypatch, tiny_model_dir)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{stalled.getsockname()[1]}")
+        labeler = Labeler.from_env()
+
+        # WHEN it labels an upload
+        started = time.monotonic()
+        with pytest.raises(ReadTimeoutError):
+            labeler.label("catdog-photos", "uploads/cat.jpg")
+        waited = time.monotonic() - started
+
+    # THEN it gives up with an error a retry can cure, inside the classify function's 30 s (botocore's
+    # defaults waited 60 s for each of 3 reads: the function timed out instead); 3 x 5 s plus backoff
+    assert 15 <= waited < 25, waited

@@ -158,6 +158,25 @@ def test_given_s3_throttles_one_object_when_handled_then_only_its_message_is_ret
     assert label_keys() == {"labels/cat.jpg.json"}
 
 
+def test_given_an_invocation_running_out_of_time_when_handled_then_messages_not_begun_fail_alone(
+    queue, cat_photos
+):
+    # GIVEN three photos' messages, and an invocation with 40 s left at the first and 20 s at the others
+    for i in range(3):
+        put(f"uploads/{i}.jpg", cat_photos[i].read_bytes())
+    context = LambdaContext()
+    times = iter([40_000, 20_000, 20_000])
+    context.get_remaining_time_in_millis = lambda: next(times)
+
+    # WHEN the batch is handled
+    response = queue.lambda_handler(sqs_event(*(reference(f"uploads/{i}.jpg") for i in range(3))), context)
+
+    # THEN the first is labelled and the two not begun come back on their own, rather than the function
+    # timing out with nothing reported (all three back, each a receive nearer the dead-letter queue)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
+    assert label_keys() == {"labels/0.jpg.json"}
+
+
 def test_given_an_object_removed_notification_when_handled_then_nothing_is_written(queue):
     removed = json.loads(s3_notification("uploads/gone.jpg"))
     removed["Records"][0]["eventName"] = "ObjectRemoved:Delete"
