@@ -70,7 +70,8 @@ class Labeler:
         ``etag`` and ``version_id`` are what the triggering event or listing saw, if anything: when the
         existing label was made from them by this model, the duplicate costs one small GET and nothing is
         downloaded or rewritten. Returns the record, with ``"skipped": True`` (not stored) when nothing
-        was written.
+        was written, and ``"gone": True`` besides when the object no longer exists and its label made
+        before was kept.
         """
         seen = _Seen(_clean_etag(etag) if etag else None, version_id)
         return self._attempts(bucket, key, seen, pinned=False)
@@ -118,8 +119,9 @@ class Labeler:
                     return {**record, "superseded": True}  # an older version in the archive
             else:
                 raise
-            if existing is not None and "error" not in existing:
-                return {**existing, "skipped": True}  # a result made before beats "gone" or "archived"
+            if existing is not None and "error" not in existing:  # a result made before beats "gone" or
+                kept = {**existing, "skipped": True}  # "archived"; a job is still told it is gone
+                return {**kept, "gone": True} if is_not_found(exc) else kept
             write_json(self.s3, bucket, label_key, record, replaces=label_etag)
             return record
 

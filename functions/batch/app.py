@@ -70,6 +70,10 @@ def label_task(task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
     label_key = labeler.settings.label_key(key)
     # a version that is no longer the key's current one is answered here, its label left to the newer
     superseded = {"superseded": True} if record.get("superseded") else {}
+    if record.get("gone"):  # deleted since its label was made: the label stays, the task failed as any
+        return task.build_task_batch_response(  # missing object's does
+            "PermanentFailure", _summary(label_key, error="not_found", kept="the label made before")
+        )
     if "error" in record:
         code = "PermanentFailure" if record["error"]["code"] == "not_found" else "Succeeded"
         return task.build_task_batch_response(

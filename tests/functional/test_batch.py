@@ -76,6 +76,26 @@ def test_given_a_job_over_photos_a_corrupt_and_a_missing_object_when_run_then_co
     assert read_json(BUCKET, "labels/missing.jpg.json")["error"]["code"] == "not_found"
 
 
+def test_given_a_labelled_photo_deleted_before_its_task_when_run_then_permanent_failure_and_the_label_kept(
+    batch, cat_photos
+):
+    # GIVEN a photo labelled once, then deleted (after the manifest was made)
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=BUCKET, Key="uploads/cat.jpg", Body=cat_photos[0].read_bytes())
+    assert run(batch, "uploads/cat.jpg")["resultCode"] == "Succeeded"
+    label = read_json(BUCKET, "labels/cat.jpg.json")
+    s3.delete_object(Bucket=BUCKET, Key="uploads/cat.jpg")
+
+    # WHEN a job's task names it
+    result = run(batch, "uploads/cat.jpg")
+
+    # THEN the job lists it as gone, as it does a missing photo never labelled (it said Succeeded, so a
+    # failed-tasks-only report left it out), and its label is kept
+    assert result["resultCode"] == "PermanentFailure"
+    assert json.loads(result["resultString"])["error"] == "not_found"
+    assert read_json(BUCKET, "labels/cat.jpg.json") == label
+
+
 @pytest.mark.parametrize("sample", ["batch-job.json", "batch-job-v1.json"])
 def test_given_the_sample_events_of_both_schemas_when_run_then_the_decoded_key_is_labelled(
     batch, cat_photos, sample
