@@ -27,7 +27,14 @@ from botocore.exceptions import ClientError
 from catdog.classifier import Classifier
 from catdog.images import InvalidImage, model_input
 from catdog.settings import Settings, model_path_from_env
-from catdog.storage import WriteConflict, is_archived, is_not_found, read_json, write_json
+from catdog.storage import (
+    WriteConflict,
+    is_archived,
+    is_customer_encrypted,
+    is_not_found,
+    read_json,
+    write_json,
+)
 
 #: How often one object is read and decided again when other writers keep changing its label meanwhile.
 WRITE_ATTEMPTS = 4
@@ -117,6 +124,11 @@ class Labeler:
                 )
                 if pinned and not self._is_current_version(bucket, key, seen.version_id):
                     return {**record, "superseded": True}  # an older version in the archive
+            elif is_customer_encrypted(exc):  # written with a key only its writer has (SSE-C)
+                record = job.error(
+                    "encrypted",
+                    "the object is encrypted with a customer-provided key (SSE-C): it cannot be read",
+                )
             else:
                 raise
             if existing is not None and "error" not in existing:  # a result made before beats "gone" or

@@ -50,6 +50,13 @@ def is_archived(exc: BaseException) -> bool:
     return _code(exc) in ARCHIVED_CODES
 
 
+def is_customer_encrypted(exc: BaseException) -> bool:
+    """The object is encrypted with a key its writer kept (SSE-C): S3 answers 400 ``InvalidRequest``,
+    "The object was stored using a form of Server Side Encryption…", and no retry can read it."""
+    message = exc.response.get("Error", {}).get("Message", "") if isinstance(exc, ClientError) else ""
+    return _code(exc) == "InvalidRequest" and "server side encryption" in message.lower()
+
+
 def read_json(s3, bucket: str, key: str) -> tuple[object | None, str | None]:
     """The parsed document at ``key`` and its ETag: ``(None, None)`` when there is none, ``(None, etag)``
     when it is not JSON, or archived by a lifecycle rule (then it is replaced, on the condition that it

@@ -310,6 +310,39 @@ def test_given_an_archived_photo_when_handled_then_archived_is_recorded_and_once
     assert read_json(BUCKET, "labels/pets/whiskers.jpg.json")["label"] == "cat"
 
 
+def test_given_a_photo_encrypted_with_a_customer_key_when_handled_then_encrypted_is_recorded_not_retried(
+    app, cat_photos, monkeypatch
+):
+    # GIVEN an upload its writer encrypted with a key of its own (SSE-C), which S3 refuses to read without
+    # it as below (moto does not enforce SSE-C)
+    event = sample_event("s3-put.json", BUCKET)
+    upload(event_key(event), cat_photos[0].read_bytes())
+
+    get_object = app.labeler.s3.get_object
+
+    def needs_the_key(**kwargs):
+        if kwargs["Key"] != event_key(event):
+            return get_object(**kwargs)
+        message = (
+            "The object was stored using a form of Server Side Encryption. The correct parameters must be "
+            "provided to retrieve the object."
+        )
+        error = {
+            "Error": {"Code": "InvalidRequest", "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+        raise ClientError(error, "GetObject")
+
+    monkeypatch.setattr(app.labeler.s3, "get_object", needs_the_key)
+
+    # WHEN it is handled
+    classify(app, event)
+
+    # THEN an error label says so (it raised: two Lambda retries, then the failure queue, and no label)
+    label = read_json(BUCKET, "labels/pets/whiskers.jpg.json")
+    assert set(label) == ERROR_FIELDS and label["error"]["code"] == "encrypted"
+
+
 def test_given_s3_throttles_when_handled_then_the_error_propagates_for_a_lambda_retry(
     app, cat_photos, monkeypatch
 ):

@@ -386,6 +386,7 @@ function describeError(error) {
     too_large: "the file is too large",
     too_many_pixels: "the image has too many pixels",
     not_found: "the upload disappeared before it was read",
+    encrypted: "the upload is encrypted with a key of its own and cannot be read",
   };
   return plain[error.code] ? `${plain[error.code]}.` : `${error.code}: ${error.message}`;
 }
