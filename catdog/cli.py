@@ -34,6 +34,7 @@ from catdog.card import ModelCard
 from catdog.enqueue import EnqueueReport, enqueue, queue_region
 from catdog.inputs import (
     CONNECTION_ERRORS,
+    SETUP_ERRORS,
     S3Ref,
     Unreachable,
     UsageError,
@@ -394,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except (UsageError, Unreachable) as exc:
         print(f"catdog {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except SETUP_ERRORS as exc:  # a setting of this machine, as a bad option is
+        print(f"catdog {args.command}: error: {exc} (AWS_PROFILE, or aws configure)", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print("catdog: interrupted", file=sys.stderr)

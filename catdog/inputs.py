@@ -13,7 +13,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
 from botocore.exceptions import ConnectionError as EndpointError
 
 from catdog.imagetypes import is_image_name
@@ -28,6 +36,8 @@ class UsageError(ValueError):
 #: out, cut off mid-answer. Not an answer about one bucket or object (a ``ClientError``: NoSuchKey,
 #: AccessDenied), nor a photo that does not decode.
 CONNECTION_ERRORS = (EndpointError, HTTPClientError)
+#: No credentials, region or profile: a setting of this machine, which every prefix would meet alike.
+SETUP_ERRORS = (NoCredentialsError, PartialCredentialsError, NoRegionError, ProfileNotFound)
 
 
 class Unreachable(Exception):
@@ -125,6 +135,8 @@ def _expand_s3(s3, bucket: str, prefix: str, url: str, settings: Settings) -> It
             yield ref
     except CONNECTION_ERRORS as exc:
         raise Unreachable(f"cannot list {url}: {type(exc).__name__}: {exc}") from exc
+    except SETUP_ERRORS:
+        raise  # not a fact about this prefix: the command says it once
     except ClientError as exc:
         error = exc.response.get("Error", {})
         yield Missing(url, error.get("Code", "ClientError"), error.get("Message", str(exc)))

@@ -650,6 +650,33 @@ def test_given_an_endpoint_that_refuses_connections_when_a_prefix_is_listed_then
     assert not output.exists() or output.read_text() == ""
 
 
+@pytest.mark.parametrize("command", ["classify", "enqueue"])
+def test_given_no_aws_credentials_when_a_prefix_is_listed_then_exit_2_with_one_line_and_no_rows(
+    command, serving_model, monkeypatch, capsys, tmp_path
+):
+    # GIVEN a machine with no AWS credentials anywhere (no variables, files or instance metadata)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"):
+        monkeypatch.setenv(name, str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    output = tmp_path / "rows.jsonl"
+    args = {
+        "classify": ["--model", str(serving_model), "-o", str(output)],
+        "enqueue": ["--queue-url", "https://sqs.us-east-1.amazonaws.com/123456789012/work"],
+    }[command]
+
+    # WHEN a prefix is to be listed
+    code = cli.main([command, "s3://photos/archive/", *args])
+
+    # THEN it is a setting, said in one line with exit 2 (it was an error row "NoCredentialsError", exit 1)
+    assert code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == f"catdog {command}: error: Unable to locate credentials (AWS_PROFILE, or aws configure)"
+    assert not output.exists() or output.read_text() == ""
+
+
 def test_given_an_endpoint_that_goes_away_mid_run_when_classified_then_it_stops_and_counts_the_rest(
     moto_process, serving_model, cat_photos, dog_photos, monkeypatch, capsys, tmp_path
 ):
