@@ -49,6 +49,15 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"argument --{name.replace('_', '-')}: {path} is a file, not a folder")
     try:
         return args.run(args) or 0
+    except ModuleNotFoundError as exc:  # the serving venv (scripts/setup.sh) has no TensorFlow
+        if not exc.name or exc.name.split(".")[0] in ("catdog", "training", "local", "functions"):
+            raise
+        print(
+            f"python -m training {args.command}: error: needs {exc.name}, not installed here: "
+            "scripts/setup.sh --train",
+            file=sys.stderr,
+        )
+        return 2
     except RecipeError as exc:
         print(f"python -m training {args.command}: error: {exc}", file=sys.stderr)
         return 2

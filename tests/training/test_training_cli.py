@@ -376,3 +376,25 @@ def test_given_a_size_the_cnn_cannot_take_when_train_is_run_then_one_line_before
     assert err.startswith("python -m training train: error: input size 16 is too small for cnn")
     assert err.count("\n") == 1 and "\x1b" not in err
     assert not out.exists()
+
+
+def test_given_the_serving_venv_without_tensorflow_when_a_training_command_runs_then_one_line_says_so(
+    saved_split, tmp_path
+):
+    # GIVEN a Python where keras and TensorFlow cannot be imported (the venv scripts/setup.sh makes alone)
+    split = tmp_path / "run" / "split.json"
+    assert saved_split and split.is_file()
+    script = (
+        "import sys; sys.modules.update(keras=None, tensorflow=None); "
+        "from training.__main__ import main; "
+        f"sys.exit(main(['preview', '--split', {str(split)!r}, '--out', {str(tmp_path / 'p.png')!r}]))"
+    )
+
+    # WHEN a command that needs them runs
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+
+    # THEN one line names what is missing and the setup that adds it (it was a ModuleNotFoundError traceback)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr == (
+        "python -m training preview: error: needs keras, not installed here: scripts/setup.sh --train\n"
+    )
