@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from catdog.card import ModelCard, ModelError
     from catdog.classifier import Classifier, Prediction
-    from catdog.images import EmptyImage, ImageTooLarge, InvalidImage, load_image, preprocess
+    from catdog.images import EmptyImage, ImageTooLarge, InvalidImage, MissingImage, load_image, preprocess
 
 _EXPORTS = {
     "Classifier": "catdog.classifier",
@@ -22,6 +22,7 @@ _EXPORTS = {
     "EmptyImage": "catdog.images",
     "ImageTooLarge": "catdog.images",
     "InvalidImage": "catdog.images",
+    "MissingImage": "catdog.images",
     "load_image": "catdog.images",
     "preprocess": "catdog.images",
 }
@@ -30,6 +31,7 @@ __all__ = [
     "EmptyImage",
     "ImageTooLarge",
     "InvalidImage",
+    "MissingImage",
     "ModelCard",
     "ModelError",
     "Prediction",

@@ -88,6 +88,12 @@ class EmptyImage(InvalidImage):
     code = "empty"
 
 
+class MissingImage(InvalidImage):
+    """The path names no file: the code the CLI's rows and the functions' labels give a missing object."""
+
+    code = "not_found"
+
+
 class ImageTooLarge(InvalidImage):
     """The image has more pixels than the configured cap (a decompression-bomb guard)."""
 
@@ -120,7 +126,7 @@ def load_image(
     else:
         path = Path(source)
         if not path.is_file():
-            raise InvalidImage(f"not a file: {path}")
+            raise MissingImage(f"not a file: {path}")
         if path.stat().st_size == 0:
             raise EmptyImage("the file is empty")
         stream = path.open("rb")

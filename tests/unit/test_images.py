@@ -75,9 +75,10 @@ def test_given_a_truncated_photo_when_loaded_then_invalid_image(cat_photos):
         load_image(data[: len(data) // 2])
 
 
-def test_given_a_missing_path_when_loaded_then_invalid_image(tmp_path):
-    with pytest.raises(InvalidImage, match="not a file"):
+def test_given_a_missing_path_when_loaded_then_an_invalid_image_coded_not_found_as_the_cli_says(tmp_path):
+    with pytest.raises(InvalidImage, match="not a file") as missing:
         load_image(tmp_path / "nope.jpg")
+    assert missing.value.code == "not_found"  # it was invalid_image: a typo read as "not an image"
 
 
 def test_given_more_pixels_than_the_cap_when_loaded_then_image_too_large():
