@@ -37,7 +37,10 @@ for lock in "${locks[@]}"; do
   echo "setup: installing requirements/$lock.lock into .venv"
   .venv/bin/python -m pip install --quiet -r "requirements/$lock.lock"
   if [ "$lock" = serving ]; then
-    .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+    # setuptools warns, in a banner of asterisks, that folders named like the package may shadow it:
+    # that is the checkout's very layout, and the .pth below puts it first on purpose
+    PYTHONWARNINGS="ignore:Editable installation" \
+      .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
     # The checkout's own top-level folders (local/, training/, functions/) import from this venv too:
     # `catdog serve` is local/serve.py, which exists only in a checkout, never in the deployed package.
     site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
