@@ -686,12 +686,18 @@ def cmd_neither(args) -> None:
     exported, evaluated and carded as usual; then the threshold is chosen on the val split of the int8
     model (at most --max-cost points of accuracy), and the trade-off on the test split and on real
     photos without pets is written to --docs."""
+    from training.data import load_arrays, photos_in
+
+    # found now, not once the release folder holds the new model and a placeholder threshold
+    if not args.keras_model.is_file():
+        raise ValueError(f"no trained model at {args.keras_model}")
+    photos_in(args.not_pets)
+    split = Split.load(args.split, root=args.data)
+
     import keras
 
-    from training.data import load_arrays
     from training.neither import release_with_neither
 
-    split = Split.load(args.split, root=args.data)
     model = keras.models.load_model(args.keras_model)
     arrays = load_arrays(split, model.input_shape[1], args.cache)
     section = release_with_neither(

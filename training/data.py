@@ -313,3 +313,13 @@ def load_arrays(
         pixels = load_pixels(split.root, [s.path for s in samples], size, cache_dir)
         arrays[name] = (pixels, np.array([s.label for s in samples], dtype=np.int64))
     return arrays
+
+
+def photos_in(folder) -> list[Path]:
+    """The photos (.jpg, .png) directly in ``folder``: the not-pet photos a "neither" check is measured on."""
+    if not Path(folder).is_dir():
+        raise ValueError(f"no folder {folder}")
+    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not paths:
+        raise ValueError(f"no photos (.jpg, .png) in {folder}")
+    return paths

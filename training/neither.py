@@ -41,13 +41,13 @@ from catdog.images import model_input
 from training import figures
 from training.backbones import efficientnet_lite0
 from training.config import PROTOTYPES, TransferConfig
+from training.data import photos_in
 from training.transfer import activation_cache, cached_activations, pooled_features
 
 #: Photos of the Kaggle / Asirra set that show no cat and no dog (looked at, among the lowest-scored
 #: val and test photos: a blank picture, a forest, a portrait of Albert Einstein, a church). The check
 #: is right to call them "neither", so they do not count as cat/dog photos when it is measured.
 NO_PET_PHOTOS = frozenset({"cat/835.jpg", "cat/5418.jpg", "dog/1773.jpg", "dog/6475.jpg"})
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def cut_of(model: keras.Model) -> int:
@@ -162,13 +162,6 @@ def save_tradeoff(rows: list[dict], chosen: float, path, label: str) -> Path:
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="center right")
     return figures.save(figure, path, dpi=90)
-
-
-def photos_in(folder) -> list[Path]:
-    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
-    if not paths:
-        raise ValueError(f"no photos (.jpg, .png) in {folder}")
-    return paths
 
 
 def release_with_neither(

@@ -398,3 +398,29 @@ def test_given_the_serving_venv_without_tensorflow_when_a_training_command_runs_
     assert run.stderr == (
         "python -m training preview: error: needs keras, not installed here: scripts/setup.sh --train\n"
     )
+
+
+@pytest.mark.parametrize("mistake", ["model", "not_pets"])
+def test_given_a_mistyped_path_when_neither_runs_then_one_line_before_the_release_folder_is_touched(
+    saved_split, tmp_path, capsys, mistake
+):
+    # GIVEN a release folder, and a model file or a --not-pets folder that is not there
+    release = tmp_path / "release"
+    release.mkdir()
+    (release / "model.json").write_text('{"version": "2.4.0"}')
+    model = tmp_path / "run" / "model.keras"
+    model.write_bytes(b"a trained model")
+    argv = ["neither", str(model), "--split", str(tmp_path / "run" / "split.json"), "--out", str(release)]
+    argv += ["--not-pets", str(tmp_path / ("not-pets" if mistake == "not_pets" else "."))]
+    if mistake == "model":
+        argv[1] = str(tmp_path / "run" / "modle.keras")
+
+    # WHEN it runs
+    code = main(argv)
+
+    # THEN one line says which, and the release is as it was (it had held the new model and threshold 0)
+    message = {"model": "no trained model at", "not_pets": "no folder"}[mistake]
+    assert code == 1 and message in capsys.readouterr().err
+    assert [path.name for path in release.iterdir()] == ["model.json"]
+    assert (release / "model.json").read_text() == '{"version": "2.4.0"}'
+    assert saved_split
