@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ValueError, OSError, ModelError) as exc:
         print(f"python -m training {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl+C: one line, as catdog's own command line says it, not a traceback
+        print(f"python -m training {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -424,3 +424,24 @@ def test_given_a_mistyped_path_when_neither_runs_then_one_line_before_the_releas
     assert [path.name for path in release.iterdir()] == ["model.json"]
     assert (release / "model.json").read_text() == '{"version": "2.4.0"}'
     assert saved_split
+
+
+def test_given_ctrl_c_during_a_command_when_it_stops_then_one_line_and_exit_130(
+    tmp_path, cat_photos, dog_photos, monkeypatch, capsys
+):
+    import training.__main__ as cli
+
+    # GIVEN a command that Ctrl+C stops midway (as a long training run is)
+    def cmd_prepare(args):
+        """Stopped midway."""
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_prepare", cmd_prepare)
+    data = photo_folders(tmp_path / "data", cat_photos[:2], dog_photos[:2])
+
+    # WHEN it stops
+    code = cli.main(["prepare", str(data), "--split", str(tmp_path / "split.json")])
+
+    # THEN one line says so, with the shell's code for SIGINT (it was a 110-line traceback)
+    assert code == 130
+    assert capsys.readouterr().err == "python -m training prepare: interrupted\n"
