@@ -32,7 +32,14 @@ import numpy as np
 from catdog.card import CLASS_PROBABILITY, NeitherCheck
 from training.data import Split, check_parts
 from training.recipe import Recipe, RecipeError, ReleaseInfo, recipe_dict
-from training.sources import LABELS3, dataset_card, make_source_split, scan_folder, source_of
+from training.sources import (
+    LABELS3,
+    dataset_card,
+    make_source_split,
+    scan_folder,
+    source_of,
+    source_parts,
+)
 from training.threeclass import ViewBatches, assemble, build_backbone, copy_head, head
 from training.views import (
     KINDS,
@@ -141,9 +148,9 @@ def _set_views(recipe: Recipe, source: str) -> int | tuple[int, ...]:
 def view_sets(recipe: Recipe, prepared: Prepared) -> dict[str, ViewSet]:
     """The cached sets: train photos per source (their own number of views), val, test, eval folders."""
     split, sets = prepared.split, {}
-    sources = sorted({source_of(s.path) for s in split.parts["train"]})
+    sources = sorted({source_of(split, s.path) for s in split.parts["train"]})
     for source in sources:
-        paths = tuple(s.path for s in split.parts["train"] if source_of(s.path) == source)
+        paths = tuple(s.path for s in split.parts["train"] if source_of(split, s.path) == source)
         sets[f"train/{source}"] = ViewSet(split.root, paths, _set_views(recipe, source))
     for part in ("val", "test"):
         if split.parts[part]:
@@ -157,7 +164,7 @@ def labels_of(prepared: Prepared, name: str) -> np.ndarray:
     split = prepared.split
     if name.startswith("train/"):
         source = name.split("/", 1)[1]
-        return np.array([s.label for s in split.parts["train"] if source_of(s.path) == source])
+        return np.array([s.label for s in split.parts["train"] if source_of(split, s.path) == source])
     if name.startswith("eval/"):
         return np.array([label for _, label, _ in prepared.evals[name.split("/", 1)[1]]])
     return np.array([s.label for s in split.parts[name]])
@@ -519,8 +526,8 @@ def photos_of(prepared: Prepared) -> dict[str, list]:
     for part in ("val", "test"):
         out[part] = []
         for s in split.parts[part]:
-            source, inside = s.path.split("/", 1)
-            row = manifests.get(source, {}).get(inside, {})
+            name, inside = source_parts(split, s.path)
+            source, row = Path(name).name, manifests.get(name, {}).get(inside, {})
             out[part].append(
                 Photo(
                     s.path,

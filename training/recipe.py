@@ -254,6 +254,7 @@ def parse_recipe(document: dict, overrides=()) -> Recipe:
     data = tuple(_source(entry) for entry in _tables(document, "data"))
     if not data:
         raise RecipeError("a recipe needs at least one [[data]] folder")
+    _check_source_names([Path(source.folder).name for source in data], values["views"])
     for part, index in (("val", 1), ("test", 2)):
         if not any(source.fractions[index] > 0 for source in data):
             raise RecipeError(f"no [[data]] folder has a {part} fraction above 0: a release needs {part}")
@@ -286,6 +287,23 @@ def _check_ranges(values: dict) -> None:
         raise RecipeError(f"model.backbone: {exc}") from None
     if model.cut > blocks:
         raise RecipeError(f"model.cut must be at most {blocks} for {model.backbone}, got {model.cut}")
+
+
+def _check_source_names(names: list[str], views: ViewSettings) -> None:
+    """Per-source settings name a [[data]] folder by its name: a name given twice could not be told
+    apart, and one no folder has would be a setting silently never used."""
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise RecipeError(
+            f"[[data]] folders must have different names, {twice[0]} is given twice: rename one"
+        )
+    for setting in ("oversample", "source_views"):
+        unknown = sorted(set(getattr(views, setting)) - set(names))
+        if unknown:
+            raise RecipeError(
+                f"views.{setting} names {unknown[0]!r}, which is no [[data]] folder's name: "
+                f"one of {', '.join(names)}"
+            )
 
 
 def _tables(document: dict, section: str) -> list[dict]:

@@ -5,7 +5,7 @@ holds class folders named like the labels (``cat/``, ``dog/``, ``neither/``) or 
 (``cat.1.jpg``), as ``training.data.scan`` reads them; a folder may lack a class (Asirra has no
 "neither"). Paths in the resulting ``training.data.Split`` are relative to the folders' common parent
 and start with the source's folder name (``petimages-180/cat/1.jpg``), so one split file covers every
-source, and ``source_of(path)`` tells them apart in every report.
+source, and ``source_of(split, path)`` tells them apart in every report.
 
 Public API:
     Source(folder, fractions=(0.8, 0.1, 0.1), seed=0)   one folder and how it is split
@@ -13,7 +13,7 @@ Public API:
     make_source_split(sources, labels, seed=0) -> Split  stratified per source and class, seeded;
         exact duplicate files across sources are kept once (the first source wins); the same file under
         two labels is a ``DataError``
-    source_of(path) -> str;  breed_of(path) -> str       from the path and the file name
+    source_of(split, path) -> str;  breed_of(path) -> str   from the path and the file name
     dataset_card(split) -> dict                           the model card's ``dataset`` section
 """
 
@@ -102,9 +102,20 @@ def make_source_split(sources: list[Source], labels: tuple[str, ...] = LABELS3, 
     return Split(root, tuple(labels), seed, (0.0, 0.0, 0.0), parts, report)
 
 
-def source_of(path: str) -> str:
-    """The source folder of a split path (its first component)."""
-    return path.split("/", 1)[0]
+def source_parts(split: Split, path: str) -> tuple[str, str]:
+    """``(name, inside)`` of a split path: the split's name for its source folder, relative to the
+    folders' common parent (``breeds-dev``; ``home/me/cats`` beside a folder elsewhere), and the rest."""
+    for name in sorted(split.report.get("sources", {}), key=len, reverse=True):
+        if path.startswith(f"{name}/"):
+            return name, path[len(name) + 1 :]
+    first, _, inside = path.partition("/")  # a split of one folder
+    return first, inside
+
+
+def source_of(split: Split, path: str) -> str:
+    """The folder name of a split path's source: how recipes (``views.oversample``, ``source_views``)
+    and reports know it, wherever the folder is."""
+    return Path(source_parts(split, path)[0]).name
 
 
 def breed_of(path: str) -> str:

@@ -383,7 +383,7 @@ def test_given_a_plain_cat_dog_card_when_compared_then_it_answers_its_argmax_and
     ("change", "named"),
     [
         (lambda d: d["data"][0].update(fractions=[0.8, 0.1, 0.1]), "asirra"),
-        (lambda d: d["data"].pop(), "breeds"),
+        (lambda d: (d["data"].pop(), d.update(views={"train_views": 3})), "breeds"),
         (lambda d: d.setdefault("train", {}).update(seed=7), "'seed': 7"),
     ],
 )

@@ -37,8 +37,8 @@ def test_given_two_folders_when_split_then_each_keeps_its_own_fractions_and_path
     assert sizes["asirra"]["split_sizes"]["test"] == {"cat": 2, "dog": 2}
     assert sizes["breeds"]["split_sizes"]["test"] == {"cat": 0, "neither": 0}
     assert sizes["breeds"]["counts"] == {"cat": 5, "dog": 0, "neither": 5}
-    assert {source_of(s.path) for s in split.parts["test"]} == {"asirra"}
-    assert {s.label for s in split.parts["train"] if source_of(s.path) == "breeds"} == {0, 2}
+    assert {source_of(split, s.path) for s in split.parts["test"]} == {"asirra"}
+    assert {s.label for s in split.parts["train"] if source_of(split, s.path) == "breeds"} == {0, 2}
     again = make_source_split([Source(str(asirra), (0.6, 0.2, 0.2)), Source(str(breeds), (0.6, 0.4, 0.0))])
     assert again.parts == split.parts  # seeded
 
@@ -216,6 +216,32 @@ def test_given_a_recipe_when_parsed_then_unset_settings_are_the_dataclass_defaul
         parse_recipe({})
 
 
+def test_given_data_folders_in_different_places_when_split_then_each_source_is_known_by_its_folder_name(
+    tmp_path, cat_photos, dog_photos
+):
+    from training.build import labels_of, view_sets
+
+    # GIVEN a recipe's folders in two places (so the split names one "deep/mycats"), with per-source views
+    pets = _folder(tmp_path / "pets", {"cat": cat_photos[:5], "dog": dog_photos[:5]})
+    mine = _folder(tmp_path / "deep" / "mycats", {"cat": cat_photos[5:10]})
+    recipe = parse_recipe(
+        {
+            "data": [{"folder": str(pets)}, {"folder": str(mine), "fractions": [1.0, 0, 0]}],
+            "views": {"source_views": {"mycats": [0, 1, 2]}},
+        }
+    )
+    split = make_source_split(list(recipe.data))
+    prepared = type("Prepared", (), {"split": split, "evals": {}})()
+
+    # WHEN its training sets are made
+    sets = view_sets(recipe, prepared)
+
+    # THEN the nested folder is "mycats", with its own views (it was "deep", and its settings unused)
+    assert set(split.report["sources"]) == {"pets", "deep/mycats"}
+    assert sets["train/mycats"].views == (0, 1, 2) and len(sets["train/mycats"].paths) == 5
+    assert list(labels_of(prepared, "train/mycats")) == [0] * 5
+
+
 @pytest.mark.parametrize(
     ("document", "overrides", "message"),
     [
@@ -239,6 +265,21 @@ def test_given_a_recipe_when_parsed_then_unset_settings_are_the_dataclass_defaul
             {"eval": [{"folder": "a/dev"}, {"folder": "b/dev"}]},
             [],
             "[[eval]] folders must have different names, dev is given twice",
+        ),
+        (
+            {"data": [{"folder": "a/pets"}, {"folder": "b/pets"}]},
+            [],
+            "[[data]] folders must have different names, pets is given twice",
+        ),
+        (
+            {"views": {"oversample": {"breeds_dev": 2.0}}},
+            [],
+            "views.oversample names 'breeds_dev', which is no [[data]] folder's name: one of x",
+        ),
+        (
+            {"views": {"source_views": {"tinny": [0, 1]}}},
+            [],
+            "views.source_views names 'tinny', which is no [[data]] folder's name",
         ),
         ({"train": 3}, [], "[train] must be a table of settings, got 3"),
         ({"data": [{"folder": "x", "fractions": [0.9, 0.9, 0.9]}]}, [], "summing to 1, got [0.9, 0.9, 0.9]"),
