@@ -271,12 +271,55 @@ def parse_recipe(document: dict, overrides=()) -> Recipe:
     return Recipe(data=data, eval=evals, cache_dir=cache_dir, **values)
 
 
+#: Settings with both ends bounded, ``(low, high, wording)``: found when the recipe is read, not when
+#: the setting is first used, which for augmentation, dropout or the distillation weight is after the
+#: split and the activation cache (hours on the full data).
+BOUNDED = {
+    "augment.min_scale": (1e-3, 1.0, "a share of the photo's area, above 0 and at most 1"),
+    "augment.max_aspect": (1.0, 10.0, "at least 1"),
+    "augment.jitter": (0.0, 1.0, "from 0 to 1"),
+    "augment.blur_probability": (0.0, 1.0, "a probability, 0 to 1"),
+    "augment.jpeg_probability": (0.0, 1.0, "a probability, 0 to 1"),
+    "augment.zoom_out_probability": (0.0, 1.0, "a probability, 0 to 1"),
+    "augment.occlusion_probability": (0.0, 1.0, "a probability, 0 to 1"),
+    "augment.max_zoom_out": (1.0, 10.0, "at least 1"),
+    "train.dropout": (0.0, 0.99, "a rate from 0 to below 1"),
+    "train.head_lr": (1e-9, 1.0, "above 0"),
+    "train.fine_lr": (1e-9, 1.0, "above 0"),
+    "train.weight_decay": (0.0, 1.0, "from 0 to 1"),
+    "distill.weight": (0.0, 1.0, "a share, 0 to 1"),
+    "neither.max_pets_neither": (0.0, 1.0, "a share, 0 to 1"),
+}
+#: ``(low, high)`` pairs: ordered, and within these ends
+RANGES = {
+    "augment.jpeg_quality": (1, 100),
+    "augment.blur_radius": (0.0, 20.0),
+    "augment.occlusion_area": (0.0, 1.0),
+}
+
+
 def _check_ranges(values: dict) -> None:
     for key, least in MINIMA.items():
         section, name = key.split(".")
         value = getattr(values[section], name)
         if value < least:
             raise RecipeError(f"{key} must be at least {least}, got {value}")
+    for key, (low, high, wording) in BOUNDED.items():
+        section, name = key.split(".")
+        value = getattr(values[section], name)
+        if not low <= value <= high:
+            raise RecipeError(f"{key} must be {wording}, got {value}")
+    for key, (low, high) in RANGES.items():
+        section, name = key.split(".")
+        pair = getattr(values[section], name)
+        if len(pair) != 2 or not low <= pair[0] <= pair[1] <= high:
+            raise RecipeError(
+                f"{key} must be [low, high] with {low} <= low <= high <= {high}, got {list(pair)}"
+            )
+    views = [values["views"].train_views, *values["views"].source_views.values()]
+    for chosen in views:
+        if (isinstance(chosen, int) and chosen < 1) or (not isinstance(chosen, int) and not chosen):
+            raise RecipeError(f"views: every photo needs at least one view, got {chosen!r}")
     rule = values["neither"].threshold_rule
     if rule not in THRESHOLD_RULES:
         raise RecipeError(f"neither.threshold_rule must be one of {', '.join(THRESHOLD_RULES)}, got {rule!r}")

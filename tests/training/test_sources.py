@@ -254,6 +254,16 @@ def test_given_data_folders_in_different_places_when_split_then_each_source_is_k
             "neither.threshold_rule must be one of max-pets-neither, fewest",
         ),
         ({}, ["model.backbone=resnet"], "model.backbone: unknown EfficientNet-Lite variant 'resnet'"),
+        # found when the recipe is read: they had failed after the split and the cache, or not at all
+        (
+            {},
+            ["augment.min_scale=2"],
+            "augment.min_scale must be a share of the photo's area, above 0 and at",
+        ),
+        ({}, ["train.dropout=2"], "train.dropout must be a rate from 0 to below 1, got 2.0"),
+        ({}, ["distill.weight=7"], "distill.weight must be a share, 0 to 1, got 7.0"),
+        ({}, ["augment.jpeg_quality=[85, 25]"], "augment.jpeg_quality must be [low, high] with 1 <= low"),
+        ({}, ["views.train_views=0"], "views: every photo needs at least one view, got 0"),
         ({}, ["model.cut=40"], "model.cut must be at most 16 for efficientnet_lite0, got 40"),
         ({}, ["train.epochs"], "--set wants KEY=VALUE, got 'train.epochs'"),
         ({}, ["data.folder=/x"], "--set data.folder: [[data]] folders are set in the recipe file"),
