@@ -119,7 +119,7 @@ def test_given_two_members_when_released_then_the_card_names_both_and_their_own_
     ("change", "message"),
     [
         (lambda d: d | {"model": {"size": 96}}, "different input sizes"),
-        (lambda d: d | {"data": d["data"][:1]}, r"other \[\[data\]\]"),
+        (lambda d: d | {"data": d["data"][:1], "views": {"train_views": 3}}, r"other \[\[data\]\]"),
     ],
 )
 def test_given_members_that_cannot_share_a_graph_when_loaded_then_the_recipe_is_refused(
