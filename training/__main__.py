@@ -770,9 +770,10 @@ def cmd_evaluate(args) -> None:
 
 
 def _recipe_and_run(args):
-    from training.recipe import load_recipe
+    from training.recipe import check_paths, load_recipe
 
     recipe = load_recipe(args.recipe, getattr(args, "set", ()))
+    check_paths(recipe)
     return recipe, args.run_dir or Path("runs") / f"release-{recipe.release.version}"
 
 

@@ -415,6 +415,26 @@ def _settings(document: dict) -> dict[str, object]:
     return flat
 
 
+def check_paths(recipe: Recipe) -> None:
+    """The folders and files a recipe names are there: found before TensorFlow loads and the photos are
+    scanned, not after the split (an [[eval]] folder) or the activation cache (a teacher)."""
+    folders = [(f"[[data]] {s.folder}", Path(s.folder)) for s in recipe.data]
+    folders += [(f"[[eval]] {folder}", Path(folder)) for folder in recipe.eval]
+    for what, folder in folders:
+        if not folder.is_dir():
+            raise RecipeError(f"{what}: no such folder")
+    resolved = [folder.resolve() for _, folder in folders]
+    twice = sorted({str(f) for f in resolved if resolved.count(f) > 1})
+    if twice:
+        raise RecipeError(f"the folder {twice[0]} is given twice")
+    teacher = recipe.distill.teacher
+    if teacher and not Path(teacher).is_file():
+        raise RecipeError(f"distill.teacher: no trained model at {teacher}")
+    for folder in recipe.distill.ensemble:
+        if not (Path(folder) / "model.json").is_file() or not (Path(folder) / "model.tflite").is_file():
+            raise RecipeError(f"distill.ensemble: no model.tflite + model.json in {folder}")
+
+
 def check_run_dir(recipe: Recipe, run_dir) -> None:
     """A run writes ``<run_dir>/model.keras``: refuse the run folder whose model is this recipe's teacher."""
     teacher = recipe.distill.teacher

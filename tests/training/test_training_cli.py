@@ -445,3 +445,39 @@ def test_given_ctrl_c_during_a_command_when_it_stops_then_one_line_and_exit_130(
     # THEN one line says so, with the shell's code for SIGINT (it was a 110-line traceback)
     assert code == 130
     assert capsys.readouterr().err == "python -m training prepare: interrupted\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            '[[eval]]\nfolder = "{tmp}/other-sources-typo"\n',
+            "[[eval]] {tmp}/other-sources-typo: no such folder",
+        ),
+        ('[[eval]]\nfolder = "{data}"\n', "the folder {data} is given twice"),
+        (
+            '[distill]\nteacher = "{tmp}/run/model.keras"\n',
+            "distill.teacher: no trained model at {tmp}/run/model.keras",
+        ),
+        ('[distill]\nensemble = ["{tmp}"]\n', "distill.ensemble: no model.tflite + model.json in {tmp}"),
+    ],
+)
+def test_given_a_recipe_naming_a_path_that_is_not_there_when_released_then_one_line_before_any_work(
+    tmp_path, cat_photos, dog_photos, capsys, extra, message
+):
+    # GIVEN a recipe whose [[data]] folder is there, and an [[eval]] folder or a teacher that is not
+    data = photo_folders(tmp_path / "data", cat_photos[:4], dog_photos[:4])
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(f'[[data]]\nfolder = "{data}"\n' + extra.format(tmp=tmp_path, data=data))
+
+    # WHEN it is released
+    code = main(["release", str(recipe), "--out", str(tmp_path / "out"), "--run-dir", str(tmp_path / "run")])
+
+    # THEN one line names it, before the split or the cache (they were found after the split, or the
+    # cache: hours on the full data); nothing is written
+    assert code == 2
+    assert (
+        capsys.readouterr().err
+        == f"python -m training release: error: {message.format(tmp=tmp_path, data=data)}\n"
+    )
+    assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()
