@@ -796,6 +796,7 @@ def cmd_release(args) -> None:
 def cmd_report(args) -> None:
     """Evaluate released model folders side by side on the val, test and evaluation photos of a recipe:
     per set, source, kind and breed, confusion tables, worst errors (training/report.py)."""
+    from catdog.card import ModelCard
     from training.report import has_markers
 
     for doc in args.docs:  # found now, not after every model has answered every photo
@@ -805,6 +806,7 @@ def cmd_report(args) -> None:
     for folder in args.models:  # found now, not after the recipe's photos are scanned and split
         if not (folder / "model.json").is_file() or not (folder / "model.tflite").is_file():
             raise FileNotFoundError(f"no model.tflite + model.json in {folder}")
+        ModelCard.load(folder / "model.json")
     from training import build
 
     build.compare(recipe, run_dir, args.models, args.out, gallery=args.gallery, docs=args.docs)
@@ -813,11 +815,13 @@ def cmd_report(args) -> None:
 def cmd_card(args) -> None:
     """Rewrite ``README.md`` from ``model.json`` in each folder (``training.modelcard``): releases write
     it themselves; this is for a card edited by hand or written before the page existed."""
+    from catdog.card import ModelCard
     from training.modelcard import write
 
     for folder in args.models:
         if not (folder / "model.json").is_file():
             raise FileNotFoundError(f"no model.json in {folder}")
+        ModelCard.load(folder / "model.json")  # a card edited by hand: what serving needs, named
         print(f"wrote {write(folder)}")
 
 
@@ -835,8 +839,14 @@ def cmd_candidates(args) -> None:
         seen.add(path.resolve())
         card = json.loads(path.read_text())
         card = card if isinstance(card, dict) else {}
-        if "recipe" not in card.get("training", {}) or "per_kind" not in card.get("metrics", {}):
-            print(f"{path}: not a model card with a recipe and per-kind figures, left out", file=sys.stderr)
+        training, metrics = card.get("training"), card.get("metrics")
+        if not (
+            isinstance(training, dict)
+            and isinstance(training.get("recipe"), dict)
+            and isinstance(metrics, dict)
+            and {"per_kind", "int8"} <= set(metrics)
+        ):
+            print(f"{path}: not a model card with a recipe and int8 figures, left out", file=sys.stderr)
             continue
         name = card["version"] if path.stem == "model" else path.stem
         if name in cards:  # two release folders of one version (a candidate keeps its recipe's): both rows

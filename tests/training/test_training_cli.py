@@ -211,6 +211,10 @@ def test_given_cards_and_other_json_when_tabulated_then_each_card_is_its_change_
     doc.write_text("before\n<!-- report:candidates -->\nold\n<!-- /report:candidates -->\nafter\n")
     names = ("2.1.0.json", "2.1.0-recipe-280px.json", "soup-3-runs.json", "pair-224-two-recipes.json")
     cards = [CANDIDATES / name for name in names]
+    edited = json.loads(cards[0].read_text())  # a card edited by hand, without its int8 figures
+    del edited["metrics"]["int8"]
+    cards.append(tmp_path / "edited.json")
+    cards[-1].write_text(json.dumps(edited))
     assert (
         main(["candidates", *map(str, cards), "--against", str(RECIPES / "2.1.0.toml"), "--docs", str(doc)])
         == 0
@@ -223,7 +227,9 @@ def test_given_cards_and_other_json_when_tabulated_then_each_card_is_its_change_
         "| 10.80 MB | 1.74 x |",
     ]
     assert rows[1] in out and "old" not in doc.read_text() and doc.read_text().endswith("after\n")
-    assert err == f"{cards[2]}: not a model card with a recipe and per-kind figures, left out\n"
+    assert err == "".join(
+        f"{cards[i]}: not a model card with a recipe and int8 figures, left out\n" for i in (2, 4)
+    )
     (pair,) = [line for line in out.splitlines() if line.startswith("| pair-224-two-recipes |")]
     changed = pair.split(" | ")[1]  # a graph of members: its own sections only, the rest is each member's
     assert changed.startswith("`members.recipes = [") and changed.count("`") == 2 and "**33**" in pair
@@ -481,3 +487,23 @@ def test_given_a_recipe_naming_a_path_that_is_not_there_when_released_then_one_l
         == f"python -m training release: error: {message.format(tmp=tmp_path, data=data)}\n"
     )
     assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ("{}", "lacks a field serving needs (KeyError('labels'))"),
+        ('{"name": 1', "cannot read the model card"),
+    ],
+)
+def test_given_a_card_edited_by_hand_badly_when_its_page_is_written_then_one_line_names_the_file(
+    tmp_path, capsys, document, message
+):
+    (tmp_path / "model.json").write_text(document)
+
+    code = main(["card", str(tmp_path)])
+
+    # a KeyError traceback, or a JSON error that did not name the file
+    (line,) = capsys.readouterr().err.splitlines()
+    assert code == 1 and str(tmp_path / "model.json") in line and message in line
+    assert not (tmp_path / "README.md").exists()
