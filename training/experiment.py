@@ -75,7 +75,12 @@ LATENCY_PHOTOS = 30
 def load_grid(path: Path) -> list[dict]:
     """The runs of a grid file; an unknown setting is an error, not silently ignored."""
     text = Path(path).read_text()
-    document = tomllib.loads(text) if Path(path).suffix == ".toml" else json.loads(text)
+    try:
+        document = tomllib.loads(text) if Path(path).suffix == ".toml" else json.loads(text)
+    except ValueError as exc:  # tomllib's and json's errors say where, not which file
+        raise ValueError(f"{path}: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ValueError(f"{path}: a grid file is a table with 'defaults', 'runs' and/or 'grid'")
     defaults, runs, grid = document.get("defaults", {}), document.get("runs", []), document.get("grid", {})
     if not (
         isinstance(defaults, dict)

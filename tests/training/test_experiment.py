@@ -57,10 +57,12 @@ def test_given_an_unknown_setting_when_loaded_then_a_clear_error(tmp_path):
             "architecture is one of cnn, efficientnet_lite0, got resnet50",
         ),
         ('[grid]\nmode = ["frozen", "tuned"]\n', "mode is one of frozen, fine-tuned, got tuned"),
+        ("[grid\n", "grid.toml: Expected ']'"),  # the file named: TOML's error says only where
+        ('[{"epochs": 1}]', "grid.json: a grid file is a table"),  # an AttributeError traceback
     ],
 )
 def test_given_a_grid_file_of_the_wrong_shape_when_loaded_then_a_clear_error(tmp_path, text, message):
-    grid = tmp_path / "grid.toml"
+    grid = tmp_path / ("grid.json" if text.startswith("[{") else "grid.toml")
     grid.write_text(text)
 
     with pytest.raises(ValueError, match=re.escape(message)):
