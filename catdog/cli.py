@@ -82,7 +82,7 @@ def classify_arguments(parser: argparse.ArgumentParser) -> None:
         "-w",
         type=int,
         default=bulk.default_workers(),
-        help=f"parallel workers (1 to {bulk.max_workers()}: 4 per core, at least 8)",
+        help=f"parallel workers (default %(default)s, one per core; 1 to {bulk.max_workers()})",
     )
     parser.add_argument(
         "--executor",

@@ -108,7 +108,9 @@ class Function:
 def load_template(build_dir: Path) -> dict:
     path = build_dir / "template.yaml"
     if not path.is_file():
-        raise UsageError(f"no sam build output in {build_dir}: run `sam build` first (or pass --build-dir)")
+        raise UsageError(
+            f"no sam build output in {build_dir}: run `.venv-tools/bin/sam build` first (or pass --build-dir)"
+        )
     return yaml.safe_load(path.read_text())
 
 

@@ -61,7 +61,9 @@ def _bucket(text: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=_port, default=8000, help="port of the page, 0 for any free one")
+    parser.add_argument(
+        "--port", type=_port, default=8000, help="port of the page (default %(default)s; 0: any free one)"
+    )
     parser.add_argument("--bucket", type=_bucket, default="catdog-local", help="name of the embedded bucket")
     parser.add_argument(
         "--model",
