@@ -291,7 +291,7 @@ def _parser() -> argparse.ArgumentParser:
         help="output folder (default %(default)s; the committed analysis is docs/analysis, see its README)",
     )
     analyse.add_argument(
-        "--low-confidence", type=_positive_float, default=0.9, help="below this a right answer is shown too"
+        "--low-confidence", type=_confidence, default=0.9, help="below this a right answer is shown too"
     )
     _cache_option(analyse)
 
@@ -429,6 +429,7 @@ _positive_int = _checked(int, lambda value: value > 0, "a positive integer")
 _non_negative_int = _checked(int, lambda value: value >= 0, "a whole number >= 0")
 _positive_float = _checked(float, lambda value: value > 0, "positive")
 _non_negative = _checked(float, lambda value: value >= 0, ">= 0")
+_confidence = _checked(float, lambda value: 0 < value <= 1, "a confidence above 0 and at most 1")
 #: ``transfer --cut``, checked against EfficientNet-Lite0's blocks (``efficientnet_lite.build_split``'s own
 #: rule) before the split is made and the activations cached, not after.
 _LITE0_BLOCKS = SPECS["efficientnet_lite0"].num_blocks
@@ -770,10 +771,9 @@ def cmd_evaluate(args) -> None:
 
 
 def _recipe_and_run(args):
-    from training.recipe import check_paths, load_recipe
+    from training.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, getattr(args, "set", ()))
-    check_paths(recipe)
     return recipe, args.run_dir or Path("runs") / f"release-{recipe.release.version}"
 
 
@@ -782,12 +782,13 @@ def cmd_release(args) -> None:
     through the frozen network, train, export full-int8, choose the "neither" threshold on val, and
     measure every source (training/build.py). Defaults are those of training/recipe.py."""
     from training.members import load_members
-    from training.recipe import check_run_dir
+    from training.recipe import check_paths, check_run_dir
 
     recipe, run_dir = _recipe_and_run(args)  # a bad recipe fails before TensorFlow loads
     check_run_dir(recipe, run_dir)
     if recipe.members.recipes:
         load_members(recipe)
+    check_paths(recipe)
     from training import build
 
     build.build_release(recipe, args.out, run_dir, ablations=args.ablations)
@@ -797,6 +798,7 @@ def cmd_report(args) -> None:
     """Evaluate released model folders side by side on the val, test and evaluation photos of a recipe:
     per set, source, kind and breed, confusion tables, worst errors (training/report.py)."""
     from catdog.card import ModelCard
+    from training.recipe import check_paths
     from training.report import has_markers
 
     for doc in args.docs:  # found now, not after every model has answered every photo
@@ -807,6 +809,7 @@ def cmd_report(args) -> None:
         if not (folder / "model.json").is_file() or not (folder / "model.tflite").is_file():
             raise FileNotFoundError(f"no model.tflite + model.json in {folder}")
         ModelCard.load(folder / "model.json")
+    check_paths(recipe)
     from training import build
 
     build.compare(recipe, run_dir, args.models, args.out, gallery=args.gallery, docs=args.docs)

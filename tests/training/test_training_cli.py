@@ -104,6 +104,11 @@ def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files
             "argument --cut: must be a block index between 1 and 15, got 16",
         ),
         (
+            ["analyse", "--model", "m", "--split", "s", "--out", "o", "--low-confidence", "5"],
+            2,
+            "argument --low-confidence: must be a confidence above 0 and at most 1, got 5",
+        ),
+        (
             ["report", "no-such-model", "--recipe", "pair.toml", "--out", "o"],
             1,
             "no model.tflite + model.json",
@@ -462,8 +467,8 @@ def test_given_ctrl_c_during_a_command_when_it_stops_then_one_line_and_exit_130(
         ),
         ('[[eval]]\nfolder = "{data}"\n', "the folder {data} is given twice"),
         (
-            '[distill]\nteacher = "{tmp}/run/model.keras"\n',
-            "distill.teacher: no trained model at {tmp}/run/model.keras",
+            '[distill]\nteacher = "{tmp}/teacher/model.keras"\n',
+            "distill.teacher: no trained model at {tmp}/teacher/model.keras",
         ),
         ('[distill]\nensemble = ["{tmp}"]\n', "distill.ensemble: no model.tflite + model.json in {tmp}"),
     ],
