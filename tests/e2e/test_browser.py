@@ -572,7 +572,7 @@ def test_given_a_photo_awaiting_its_label_when_the_page_is_reloaded_then_it_wait
 
     browser.refresh()
 
-    assert states(browser) == ["classifying"]
+    assert states(browser) == ["classifying"], browser.find_element("css selector", ".card .status").text
     assert browser.find_element("css selector", ".card .name").text == cat_photos[0].name
     assert leaving_is_questioned(browser)  # still unsettled
     assert not browser.find_element("id", "clear").is_displayed()  # nothing settled to clear

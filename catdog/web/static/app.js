@@ -34,6 +34,7 @@ let service = { max_bytes: null, image_types: [] };
 let uploading = 0; // S3 POSTs in flight: at most MAX_PARALLEL_UPLOADS
 const waiting = []; // uploads waiting for one of those slots
 let unsettled = 0; // photos not yet labelled or failed: leaving the page could lose them
+let nextPoll = 0; // when this page may next ask for a label (POLL_SPACING_MS)
 
 fetch("api/health")
   .then((response) => {
@@ -343,8 +344,6 @@ function s3Error(xml) {
   if (code && code.textContent === "EntityTooLarge") return "the file is too large.";
   return message ? message.textContent : code && code.textContent;
 }
-
-let nextPoll = 0; // when this page may next ask for a label
 
 async function pollTurn() {
   const now = Date.now();
