@@ -136,11 +136,12 @@ def load_image(
 
 def _decode(image: Image.Image | None, stream, max_pixels: int, size: int | None) -> Image.Image:
     """Open (unless given), check, decode and convert; every decoder failure becomes ``InvalidImage``."""
-    with _pillow_cap:
-        if max_pixels > (Image.MAX_IMAGE_PIXELS or max_pixels):
+    if max_pixels > (Image.MAX_IMAGE_PIXELS or max_pixels):  # once a process: no lock per image
+        with _pillow_cap:
             # Pillow's own cap (89.5 MP) stays a second guard, but never below the configured one; only
             # ever raised, so threads with different limits cannot undercut each other
-            Image.MAX_IMAGE_PIXELS = max_pixels
+            if max_pixels > (Image.MAX_IMAGE_PIXELS or max_pixels):
+                Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         if image is None:
             _check_webp_header(stream, max_pixels)  # before Image.open allocates its canvas

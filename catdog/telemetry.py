@@ -14,11 +14,11 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 def report(record: dict, *, logger: Logger, metrics: Metrics) -> None:
     """Log ``record`` (a ``Labeler.label`` result) with its key and outcome, and count it."""
     where = {"bucket": record.get("bucket"), "key": record.get("key")}
-    if record.get("gone"):
-        logger.info("gone: the object no longer exists, its label made before is kept", extra=where)
-        metrics.add_metric(name="DuplicatesSkipped", unit=MetricUnit.Count, value=1)
-    elif record.get("skipped"):
-        logger.info("already labelled: this object version, this model", extra=where)
+    if record.get("skipped"):
+        if record.get("gone"):
+            logger.info("gone: the object no longer exists, its label made before is kept", extra=where)
+        else:
+            logger.info("already labelled: this object version, this model", extra=where)
         metrics.add_metric(name="DuplicatesSkipped", unit=MetricUnit.Count, value=1)
     elif record.get("superseded"):
         version = (record.get("source") or {}).get("version_id")
