@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from catdog.web.api import ApiError
+from catdog.web.api import ApiError, page_policy
 
 #: API requests are small JSON documents (photos go straight to S3): anything bigger is refused unread.
 MAX_BODY_BYTES = 64 * 1024
@@ -67,6 +67,8 @@ class HttpApi:
             UPLOADS_ROUTE
         ):
             response = _public_upload_url(response, environ, self.s3_port_for_browsers)
+        elif self.s3_port_for_browsers:
+            response = _public_page_policy(response, environ, self.s3_port_for_browsers)
         return _respond(start_response, response)
 
 
@@ -156,6 +158,19 @@ def _public_upload_url(response: dict, environ: dict, s3_port: int) -> dict:
     if response.get("statusCode") != 201:
         return response
     upload = json.loads(response["body"])
-    host = environ.get("HTTP_HOST", "").rsplit(":", 1)[0] or environ.get("SERVER_NAME", "localhost")
-    upload["url"] = urlunsplit(urlsplit(upload["url"])._replace(netloc=f"{host}:{s3_port}"))
+    upload["url"] = urlunsplit(urlsplit(upload["url"])._replace(netloc=_s3_netloc(environ, s3_port)))
     return {**response, "body": json.dumps(upload)}
+
+
+def _public_page_policy(response: dict, environ: dict, s3_port: int) -> dict:
+    """The page's policy lets it send to the S3 its upload URLs name (``_public_upload_url``)."""
+    headers = response.get("headers") or {}
+    if "Content-Security-Policy" not in headers:
+        return response
+    policy = page_policy(f"{environ['wsgi.url_scheme']}://{_s3_netloc(environ, s3_port)}")
+    return {**response, "headers": {**headers, "Content-Security-Policy": policy}}
+
+
+def _s3_netloc(environ: dict, s3_port: int) -> str:
+    host = environ.get("HTTP_HOST", "").rsplit(":", 1)[0] or environ.get("SERVER_NAME", "localhost")
+    return f"{host}:{s3_port}"

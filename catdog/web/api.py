@@ -14,6 +14,7 @@ import unicodedata
 import uuid
 from importlib import resources
 from pathlib import PurePosixPath
+from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
@@ -145,6 +146,29 @@ def health(bucket: str, settings: Settings) -> dict:
         # the file picker's accept list: media types for browsers that know them, suffixes for the rest
         "accept": ",".join([kind.media_type for kind in IMAGE_TYPES] + list(SUFFIXES)),
     }
+
+
+def page_policy(upload_origin: str) -> str:
+    """The page's Content-Security-Policy: it runs only its own script and style and talks only to its
+    API and to the bucket its uploads are presigned for, so that a script slipped into it (a file name
+    shown unescaped some day) could neither run nor send a photo elsewhere; no other site may frame it."""
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' blob:",  # the thumbnails are the chosen files themselves
+            f"connect-src 'self' {upload_origin}",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def asset(name: str) -> tuple[bytes, str]:

@@ -8,6 +8,7 @@ classify function. All of it is ``catdog.web.api``; ``catdog serve`` runs this v
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -100,8 +101,16 @@ def _asset(name: str) -> Response:
         "Cache-Control": "no-cache" if name == "index.html" else "max-age=300",
         "X-Content-Type-Options": "nosniff",
     }
+    if name == "index.html":
+        headers["Content-Security-Policy"] = api.page_policy(_upload_origin())
     head = app.current_event.http_method == "HEAD"
     return Response(200, content_type, "" if head else body.decode(), headers=headers)
+
+
+@functools.cache
+def _upload_origin() -> str:
+    """Where the page's uploads go: the bucket's own address (presigning is a signature, not a request)."""
+    return api.origin(s3.generate_presigned_post(bucket, settings.uploads_prefix)["url"])
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -608,3 +608,28 @@ def test_given_storage_disabled_or_full_when_photos_are_chosen_then_they_are_lab
     choose_files(browser, cat_photos[1])
     (card,) = wait_until_settled(browser, 1)
     assert card.get_attribute("data-label") == "cat"
+
+
+def test_given_a_script_slipped_into_the_page_when_it_is_inserted_then_the_pages_policy_stops_it(
+    served, browser
+):
+    browser.get(served.url)
+    browser.execute_script(
+        "window.blocked = [];"
+        "addEventListener('securitypolicyviolation', e => blocked.push(e.effectiveDirective), true);"
+    )
+
+    # as a file name shown unescaped would slip it in: an inline script and an inline handler
+    browser.execute_script(
+        "const s = document.createElement('script'); s.textContent = 'window.ran = true';"
+        "document.body.append(s);"
+        "document.body.insertAdjacentHTML('beforeend', '<img src=x onerror=\"window.ran = true\">');"
+    )
+
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        lambda driver: len(driver.execute_script("return blocked")) >= 2
+    )
+    assert browser.execute_script("return window.ran") is None
+    assert set(browser.execute_script("return blocked")) == {"script-src-elem", "script-src-attr"}

@@ -221,6 +221,22 @@ def test_given_the_page_when_requested_then_the_html_is_revalidated_and_no_asset
     )
 
 
+def test_given_the_page_when_requested_then_its_policy_runs_only_its_own_files_and_sends_only_to_its_bucket(
+    web,
+):
+    page = invoke(web, "GET", "/")
+    upload = json.loads(
+        call(web, "POST", "/api/uploads", {"filename": "a.jpg", "content_type": "image/jpeg"})[2]
+    )
+
+    policy = dict(d.strip().split(" ", 1) for d in page["headers"]["Content-Security-Policy"].split(";"))
+    bucket_origin = "/".join(upload["url"].split("/")[:3])  # where the page posts the photo
+    assert policy["connect-src"].split() == ["'self'", bucket_origin]
+    assert policy["script-src"] == policy["style-src"] == "'self'" and policy["default-src"] == "'none'"
+    assert policy["frame-ancestors"] == "'none'"
+    assert "Content-Security-Policy" not in invoke(web, "GET", "/static/app.js")["headers"]
+
+
 @pytest.mark.parametrize("path", ["/", "/static/app.css"])
 def test_given_a_head_request_for_the_page_when_answered_then_its_headers_without_a_body(web, path):
     head, get = invoke(web, "HEAD", path), invoke(web, "GET", path)

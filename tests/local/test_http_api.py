@@ -62,6 +62,23 @@ def test_given_a_lan_host_when_an_upload_is_presigned_then_its_url_names_that_ho
     assert response.get_json()["url"] == "http://192.0.2.7:5555/bucket"
 
 
+def test_given_a_lan_host_when_the_page_is_served_then_its_policy_lets_it_post_to_the_s3_its_uploads_name():
+    from catdog.web.api import page_policy
+
+    def page(event, context):
+        headers = {
+            "Content-Type": "text/html",
+            "Content-Security-Policy": page_policy("http://127.0.0.1:5555"),
+        }
+        return {"statusCode": 200, "headers": headers, "body": "<!doctype html>"}
+
+    client = Client(HttpApi(page, lambda: None, s3_port_for_browsers=5555))
+
+    response = client.get("/", headers={"Host": "192.0.2.7:8000"})
+
+    assert response.headers["Content-Security-Policy"] == page_policy("http://192.0.2.7:5555")
+
+
 def test_given_a_handler_that_raises_when_served_then_a_json_500_in_the_apis_shape():
     def broken(event, context):
         raise RuntimeError("secret internals")
