@@ -25,6 +25,14 @@ from training.recipe import RecipeError, key_value
 TRAIN, TRANSFER = TrainConfig(), TransferConfig()
 #: Options that name a folder to write into, in every command that has them.
 FOLDER_OPTIONS = ("out", "run_dir", "release", "cache")
+#: The option naming the release folder a command writes: written whole or not at all (training.staged).
+RELEASE_FOLDER = {
+    "train": "release",
+    "transfer": "release",
+    "export": "out",
+    "neither": "out",
+    "release": "out",
+}
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides the progress
 
@@ -47,8 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         path = getattr(args, name, None)
         if path is not None and path.exists() and not path.is_dir():  # found now, not after the training
             parser.error(f"argument --{name.replace('_', '-')}: {path} is a file, not a folder")
+    inside = _inside_release(args)
+    if inside:
+        parser.error(inside)
     try:
-        return args.run(args) or 0
+        return _run(args)
     except ModuleNotFoundError as exc:  # the serving venv (scripts/setup.sh) has no TensorFlow
         if not exc.name or exc.name.split(".")[0] in ("catdog", "training", "local", "functions"):
             raise
@@ -67,6 +78,35 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl+C: one line, as catdog's own command line says it, not a traceback
         print(f"python -m training {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _inside_release(args) -> str | None:
+    """A folder the command writes into that lies inside the release folder would be lost when the
+    staged release replaces it (a run folder's model.keras with it)."""
+    option = RELEASE_FOLDER.get(args.command)
+    release = getattr(args, option, None) if option else None
+    if release is None:
+        return None
+    written = {name: getattr(args, name, None) for name in (*FOLDER_OPTIONS, "float_out") if name != option}
+    model = getattr(args, "keras_model", None)  # export and neither write the float model beside it
+    if model is not None and written.get("float_out") is None:
+        written["keras_model"] = model.parent
+    for name, folder in written.items():
+        if folder is not None and release.resolve() in (folder.resolve(), *folder.resolve().parents):
+            shown = "the Keras model" if name == "keras_model" else f"argument --{name.replace('_', '-')}"
+            return f"{shown}: {folder} is within the release folder {release}, which a release replaces whole"
+    return None
+
+
+def _run(args) -> int:
+    option = RELEASE_FOLDER.get(args.command)
+    if option is None or getattr(args, option) is None:
+        return args.run(args) or 0
+    from training.staged import staged_folder
+
+    with staged_folder(getattr(args, option)) as stage:
+        setattr(args, option, stage)
+        return args.run(args) or 0
 
 
 def _parser() -> argparse.ArgumentParser:

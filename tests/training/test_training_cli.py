@@ -512,3 +512,144 @@ def test_given_a_card_edited_by_hand_badly_when_its_page_is_written_then_one_lin
     (line,) = capsys.readouterr().err.splitlines()
     assert code == 1 and str(tmp_path / "model.json") in line and message in line
     assert not (tmp_path / "README.md").exists()
+
+
+@pytest.fixture
+def deployed(tmp_path):
+    """A release folder as a deployment reads it, with a file of the user's that no release writes."""
+    folder = tmp_path / "models" / "catdog"
+    (folder / "evaluation").mkdir(parents=True)
+    files = {
+        "model.tflite": b"the deployed model",
+        "model.json": b'{"version": "2.4.0"}',
+        "NOTES.md": b"ours",
+    }
+    files["evaluation/report.md"] = b"the deployed model's report"
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    return folder, files
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, OSError])
+def test_given_a_release_that_stops_midway_when_staged_then_the_deployed_folder_is_as_it_was(deployed, stop):
+    from training.staged import staged_folder
+
+    folder, files = deployed
+    # GIVEN a release that has written its new model, and not yet its card, when it stops
+    with pytest.raises(stop), staged_folder(folder) as stage:
+        (stage / "model.tflite").write_bytes(b"a new model")
+        raise stop
+
+    # THEN the folder is byte for byte the deployed release, and nothing is left beside it
+    assert _contents(folder) == files
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["catdog"]
+
+
+def test_given_a_release_that_finishes_when_staged_then_it_replaces_the_folder_and_keeps_the_users_files(
+    deployed,
+):
+    from training.staged import staged_folder
+
+    folder, files = deployed
+    # GIVEN a release that writes its model and card and clears its evaluation folder
+    with staged_folder(folder) as stage:
+        assert stage.parent == folder.parent and _contents(stage) == files  # begun as a copy
+        (stage / "model.tflite").write_bytes(b"a new model")
+        (stage / "model.json").write_bytes(b'{"version": "2.5.0"}')
+        (stage / "evaluation" / "report.md").unlink()
+
+    # THEN the folder is the new release, with the file no release writes, and nothing beside it
+    assert _contents(folder) == {"model.tflite": b"a new model", "model.json": b'{"version": "2.5.0"}'} | {
+        "NOTES.md": b"ours"
+    }
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["catdog"]
+
+
+def test_given_a_run_stopped_between_the_renames_when_staged_again_then_the_replaced_release_comes_back(
+    deployed,
+):
+    from training.staged import staged_folder
+
+    folder, files = deployed
+    # GIVEN the old release renamed aside and the new one not yet in its place (a power cut)
+    folder.rename(folder.with_name(".catdog.replaced"))
+    (folder.parent / ".catdog.staging").mkdir()
+
+    # WHEN the next release starts and stops
+    with pytest.raises(KeyboardInterrupt), staged_folder(folder):
+        raise KeyboardInterrupt
+
+    # THEN the release is back where a deployment reads it
+    assert _contents(folder) == files
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["catdog"]
+
+
+@pytest.mark.slow
+def test_given_ctrl_c_while_an_export_is_evaluated_when_it_stops_then_the_release_folder_is_as_it_was(
+    saved_split, deployed, tmp_path, monkeypatch, capsys
+):
+    import keras
+
+    import training.export
+    from catdog import Classifier
+    from training.models import build
+
+    folder, files = deployed
+    data, _ = saved_split
+    model_file = tmp_path / "run" / "model.keras"
+    build("cnn", 32, stem_filters=4, filters=(8,), dense_units=8).save(model_file)
+    argv = ["export", str(model_file), "--split", str(tmp_path / "run" / "split.json"), "--data", str(data)]
+    argv += ["--out", str(folder)]
+
+    # GIVEN an export stopped by Ctrl+C after it wrote the int8 model, while it is evaluated
+    def evaluate_models(*args, **kwargs):
+        assert (folder.with_name(".catdog.staging") / "model.tflite").read_bytes() != files["model.tflite"]
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training.export, "evaluate_models", evaluate_models)
+        code = main(argv)
+
+    # THEN it says so and the deployed release is untouched
+    assert code == 130 and capsys.readouterr().err == "python -m training export: interrupted\n"
+    assert _contents(folder) == files
+
+    # WHEN it runs to the end, THEN the folder serves the new model, evaluated, with the user's file kept
+    assert main(argv) == 0
+    assert Classifier(folder).card.input_size == 32 and keras.models.load_model(model_file)
+    assert (folder / "evaluation" / "evaluation.json").is_file()
+    assert (folder / "NOTES.md").read_bytes() == b"ours"
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["catdog"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["train", "--out", "{release}", "--release", "{release}"],
+            "argument --out: {release} is within the release folder",
+        ),
+        (
+            ["release", "r.toml", "--out", "{release}", "--run-dir", "{release}/run"],
+            "--run-dir: {release}/run",
+        ),
+        (["export", "{release}/best.keras", "--split", "s.json", "--out", "{release}"], "the Keras model: "),
+    ],
+)
+def test_given_a_run_folder_inside_the_release_folder_when_run_then_refused_before_any_work(
+    tmp_path, capsys, argv, message
+):
+    # GIVEN a folder the command writes into that the staged release would replace
+    release = tmp_path / "models"
+    argv = [arg.format(release=release) for arg in argv]
+
+    # WHEN it runs, THEN one line says so, and nothing was written
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    assert message.format(release=release) in capsys.readouterr().err
+    assert not release.exists()
