@@ -184,14 +184,21 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _load(function: str, log):
-    """A function's handler, cold-started now with its logs in the function log."""
+    """A function's handler, cold-started now with its logs in the function log. Each function logs as
+    its own service (``catdog-classify``): powertools keeps a logger's keys (function name, request id)
+    per service name, so two functions of one name in one process stamped their lines with each other's
+    keys, as Lambda, one function per process, never does."""
     from local.embedded import load_handler
 
+    service = os.environ["POWERTOOLS_SERVICE_NAME"]
     try:
         with log.capture():
+            os.environ["POWERTOOLS_SERVICE_NAME"] = f"{service}-{function}"
             return load_handler(function)
     except Exception as exc:  # the model or the handler is broken: say which, in one line
         raise ServeError(f"cannot load the {function} function: {exc}") from exc
+    finally:
+        os.environ["POWERTOOLS_SERVICE_NAME"] = service
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -1,0 +1,57 @@
+"""``catdog serve``'s functions in one process: what its function log says."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import io
+import json
+import sys
+import uuid
+
+from conftest import load_event
+
+from local import RELEASED_MODEL
+from local.embedded import FunctionLog, LocalContext
+from local.serve import _load
+
+
+def test_given_the_classify_and_web_functions_in_one_process_when_both_log_then_each_line_has_its_own_keys(
+    monkeypatch, tmp_path
+):
+    # GIVEN both functions loaded as serve loads them (a service name of this test's own: loggers persist)
+    service = f"catdog-test-{uuid.uuid4().hex[:8]}"
+    for name, value in {
+        "POWERTOOLS_SERVICE_NAME": service,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "catdog",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "BUCKET_NAME": "catdog-local",
+        "MODEL_PATH": str(RELEASED_MODEL),
+    }.items():
+        monkeypatch.setenv(name, value)
+    log = FunctionLog(io.StringIO(), tmp_path / "classify.log")
+    monkeypatch.setattr(sys, "stdout", log)
+    classify, web = _load("classify", log), _load("web", log)
+    classify_logger, web_logger = (
+        inspect.unwrap(handler).__globals__["logger"] for handler in (classify, web)
+    )
+
+    # WHEN the web function answers a request and the classify function logs in the meantime (its
+    # worker thread runs beside the page's requests)
+    page = copy.deepcopy(load_event("web-create-upload.json"))
+    page["rawPath"] = page["requestContext"]["http"]["path"] = "/"
+    page["requestContext"]["http"]["method"] = "GET"
+    with log.capture():
+        assert web(page, LocalContext.of("web"))["statusCode"] == 200
+        classify_logger.info("labelled")
+    log.close()
+
+    # THEN the classify line carries none of the web invocation's keys, and each names its function
+    lines = [json.loads(line) for line in (tmp_path / "classify.log").read_text().splitlines()]
+    (labelled,) = [line for line in lines if line.get("message") == "labelled"]
+    assert "function_name" not in labelled and "function_request_id" not in labelled
+    assert labelled["service"] == f"{service}-classify"
+    assert web_logger.service == f"{service}-web"
