@@ -115,7 +115,9 @@ def classify_item(item: Item) -> dict:
             "not_found" if is_not_found(exc) else "archived" if is_archived(exc) else error.get("Code", "?")
         )
         return _error_row(path, code, error.get("Message", str(exc)))
-    except (BotoCoreError, OSError) as exc:
+    except OSError as exc:  # a file this user may not read, a disk error
+        return _error_row(path, "unreadable", f"cannot read it: {exc.strerror or exc}")
+    except BotoCoreError as exc:
         return _error_row(path, type(exc).__name__, str(exc))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,17 +113,44 @@ def expand(paths: Iterable[str], s3_factory, settings: Settings) -> Iterator[Ite
             bucket, prefix = parse_s3_url(path)
             s3 = s3 or s3_factory()
             yield from _expand_s3(s3, bucket, prefix, path, settings)
-        elif os.path.isdir(path):
-            found = _walk(Path(path))
-            yield from found or [Missing(path, "no_images", "no image files in this folder")]
-        elif os.path.exists(path):
-            yield Path(path)
         else:
-            yield Missing(path, "not_found", "no such file or folder")
+            yield from _expand_local(path)
 
 
-def _walk(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image_name(p.name))
+def _expand_local(path: str) -> Iterator[Path | Missing]:
+    try:
+        is_folder = stat.S_ISDIR(os.stat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        yield Missing(path, "not_found", "no such file or folder")
+        return
+    except OSError as exc:  # a folder on the way that this user may not enter, a loop of links
+        yield Missing(path, "unreadable", f"cannot read it: {exc.strerror}")
+        return
+    if not is_folder:
+        yield Path(path)
+        return
+    found = _walk(Path(path))
+    yield from found or [Missing(path, "no_images", "no image files in this folder")]
+
+
+def _walk(folder: Path) -> list[Path | Missing]:
+    """Every image name under ``folder``, sorted: linked folders are followed (each real folder once),
+    and a folder that cannot be read is a row of its own, never a silent gap. A name that is no file
+    (a link to nothing) is kept, and its row says so."""
+    found: list[Path | Missing] = []
+    walked: set[str] = set()
+
+    def unreadable(exc: OSError) -> None:
+        found.append(Missing(exc.filename, "unreadable", f"cannot read this folder: {exc.strerror}"))
+
+    for root, folders, files in os.walk(folder, onerror=unreadable, followlinks=True):
+        real = os.path.realpath(root)
+        if real in walked:  # a link back up the tree, or a second link to one folder
+            folders.clear()
+            continue
+        walked.add(real)
+        found += [Path(root, name) for name in files if is_image_name(name)]
+    return sorted(found, key=lambda item: Path(item.path) if isinstance(item, Missing) else item)
 
 
 def _expand_s3(s3, bucket: str, prefix: str, url: str, settings: Settings) -> Iterator[Item]:

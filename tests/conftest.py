@@ -6,6 +6,7 @@ the serving tests never need TensorFlow."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,13 @@ TINY_MODELS = FIXTURES / "models"
 REPO = Path(__file__).parent.parent
 RELEASED_MODEL = REPO / "models" / "catdog"
 EVENTS = REPO / "events"
+#: A command prefix under which root obeys file modes as any user does (without the two capabilities
+#: that let it read everything), so that tests of unreadable files and folders can fail when run as root.
+AS_A_USER = (
+    ["setpriv", "--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search"]
+    if os.geteuid() == 0
+    else []
+)
 
 
 def load_event(name: str) -> dict:

@@ -20,7 +20,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.config import Config
-from conftest import PHOTOS
+from conftest import AS_A_USER, PHOTOS
 from PIL import Image
 
 from catdog import bulk, cli
@@ -29,8 +29,8 @@ from catdog.inputs import S3Ref, expand
 from catdog.settings import Settings
 
 
-def catdog(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "catdog.cli", *args]
+def catdog(*args: str, env: dict | None = None, prefix: list[str] = ()) -> subprocess.CompletedProcess:
+    command = [*prefix, sys.executable, "-m", "catdog.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
@@ -143,6 +143,26 @@ def test_given_a_corrupt_file_and_a_missing_path_when_classified_to_csv_then_err
     assert all(abs(float(row["p_cat"]) + float(row["p_dog"]) - 1) < 1e-3 for row in good)
     assert "errors 2" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_given_a_photo_this_user_may_not_read_when_classified_then_an_unreadable_row_and_the_rest_labelled(
+    tmp_path, serving_model, cat_photos, dog_photos
+):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(cat_photos[0], folder / "cat.jpg")
+    shutil.copy(dog_photos[0], folder / "locked.jpg")
+    (folder / "locked.jpg").chmod(0o000)
+    output = tmp_path / "rows.jsonl"
+
+    result = catdog(
+        "classify", str(folder), "--model", str(serving_model), "-o", str(output), prefix=AS_A_USER
+    )
+
+    assert result.returncode == 1, result.stderr
+    cat, locked = rows(output)
+    assert cat["label"] == "cat"
+    assert locked["error"] == {"code": "unreadable", "message": "cannot read it: Permission denied"}
 
 
 def test_given_a_program_that_runs_main_in_a_thread_of_its_own_when_classifying_then_it_classifies(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from conftest import AS_A_USER
 from moto import mock_aws
 
 from catdog.inputs import Missing, UsageError, expand, list_images, parse_s3_url
@@ -63,3 +64,58 @@ def test_given_more_than_a_page_of_keys_when_listed_then_every_image_but_no_labe
     assert (whole_bucket[0].bucket, whole_bucket[0].key) == ("photos-b", "photos/0000.jpg")
     assert whole_bucket[0].etag  # carried into messages so that a re-run skips labelled objects
     assert all(not ref.key.startswith("labels/") for ref in whole_bucket)
+
+
+def test_given_linked_folders_a_loop_and_a_dangling_link_when_expanded_then_each_photo_once_none_dropped(
+    tmp_path, cat_photos
+):
+    photos = tmp_path / "elsewhere"
+    photos.mkdir()
+    shutil.copy(cat_photos[0], photos / "a.jpg")
+    walked = tmp_path / "walked"
+    walked.mkdir()
+    (walked / "linked").symlink_to(photos)  # a folder of links to the real data, as data sets are made
+    (walked / "again").symlink_to(photos)
+    (walked / "loop").symlink_to(walked)  # a link back up the tree
+    (walked / "gone.jpg").symlink_to(tmp_path / "deleted.jpg")
+
+    items = list(expand([str(walked)], no_s3, Settings()))
+
+    assert items == [walked / "again" / "a.jpg", walked / "gone.jpg"]
+
+
+def test_given_a_folder_and_a_file_this_user_may_not_read_when_expanded_then_each_is_an_unreadable_row(
+    tmp_path, cat_photos
+):
+    """A locked folder was walked as empty, silently, and a photo inside it was "not_found"."""
+    import subprocess
+    import sys
+
+    (tmp_path / "open" / "locked").mkdir(parents=True)
+    shutil.copy(cat_photos[0], tmp_path / "open" / "a.jpg")
+    shutil.copy(cat_photos[1], tmp_path / "open" / "locked" / "x.jpg")
+    (tmp_path / "open" / "locked").chmod(0o000)
+    script = (
+        "import sys; from catdog.inputs import expand; from catdog.settings import Settings\n"
+        "for item in expand(sys.argv[1:], None, Settings()):\n"
+        "    print(getattr(item, 'code', 'photo'), getattr(item, 'path', item))\n"
+    )
+    named = [str(tmp_path / "open"), str(tmp_path / "open" / "locked" / "x.jpg")]
+    try:
+        result = subprocess.run(
+            [*AS_A_USER, sys.executable, "-c", script, *named],
+            cwd=Path(__file__).parents[2],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    finally:
+        (tmp_path / "open" / "locked").chmod(0o755)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"photo {tmp_path}/open/a.jpg",
+        f"unreadable {tmp_path}/open/locked",
+        f"unreadable {tmp_path}/open/locked/x.jpg",
+    ]
