@@ -52,9 +52,21 @@ class NeitherCheck:
             raise ModelError(f"the card's 'neither' section needs a numeric threshold: {section}") from exc
         return cls(section["method"], threshold, output_size)
 
+    def stored_threshold(self) -> float:
+        """The threshold to six decimals, rounded away from the photos it was chosen to keep out: never
+        a photo more answered "neither" than when it was chosen (``p >= T`` for the class probability,
+        ``similarity < T`` for prototypes). Rounded to nearest, a T just above a val pet's p(neither)
+        of 1.0 became 1.0, and that pet was answered "neither" beyond the release's budget."""
+        stored = round(self.threshold, 6)
+        if self.method == CLASS_PROBABILITY and stored < self.threshold:
+            return round(stored + 1e-6, 6)
+        if self.method == PROTOTYPE_SIMILARITY and stored > self.threshold:
+            return round(stored - 1e-6, 6)
+        return stored
+
     def to_dict(self) -> dict:
         """The fields serving reads; training adds its measurements beside them."""
-        section = {"method": self.method, "threshold": round(self.threshold, 6)}
+        section = {"method": self.method, "threshold": self.stored_threshold()}
         if self.method == PROTOTYPE_SIMILARITY:
             section["output_size"] = self.output_size
         return section

@@ -712,7 +712,8 @@ def export_release(
     )
     val_labels = np.array([p.label for p in photos["val"]])
     # rounded as the card stores it (``NeitherCheck.to_dict``): the figures are those of the served rule
-    threshold = round(val_threshold(probabilities["int8"]["val"], val_labels, recipe.neither), 6)
+    chosen = val_threshold(probabilities["int8"]["val"], val_labels, recipe.neither)
+    threshold = NeitherCheck(CLASS_PROBABILITY, chosen).stored_threshold()
     everything = [p for name in photos for p in photos[name]]
     reports, figures = {}, {}
     for kind, probs in probabilities.items():

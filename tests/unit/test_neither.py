@@ -134,3 +134,21 @@ def test_given_a_threshold_around_p_neither_when_classified_then_neither_decides
         pets = {k: v for k, v in prediction.probabilities.items() if k != "neither"}
         assert prediction.label == max(pets, key=pets.get)
         assert prediction.confidence == pets[prediction.label]
+
+
+@pytest.mark.parametrize(
+    ("method", "chosen", "stored"),
+    [
+        ("class-probability", float(np.nextafter(1.0, 2.0)), 1.000001),  # above a val pet's p(neither) 1.0
+        ("class-probability", 0.31450049, 0.314501),  # nearest would be 0.3145, at or below what it keeps out
+        ("class-probability", 0.3145, 0.3145),  # a card's own value reads back as it is
+        ("nearest-prototype-similarity", 0.70000051, 0.7),  # "neither" below T: rounded down
+        ("nearest-prototype-similarity", 0.7, 0.7),
+    ],
+)
+def test_given_a_chosen_threshold_when_the_card_stores_it_then_it_answers_neither_for_no_more_photos(
+    method, chosen, stored
+):
+    from catdog.card import NeitherCheck
+
+    assert NeitherCheck(method, chosen).to_dict()["threshold"] == stored
