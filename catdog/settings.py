@@ -34,6 +34,9 @@ class Settings:
     labels_prefix: str = "labels/"
     #: Labels of objects outside ``uploads_prefix`` (bulk jobs), so they never share a key with an upload's.
     bulk_labels_prefix: str = "bulk-labels/"
+    #: The stack's Batch Operations manifests, inventories and job reports (template.yaml sets it for
+    #: its functions; elsewhere a folder named batch/ may well hold photos): never classified.
+    batch_prefix: str | None = None
     max_image_bytes: int = 20 * 1024 * 1024
     max_pixels: int = DEFAULT_MAX_PIXELS
 
@@ -44,6 +47,7 @@ class Settings:
             uploads_prefix=env.get("UPLOADS_PREFIX", cls.uploads_prefix),
             labels_prefix=env.get("LABELS_PREFIX", cls.labels_prefix),
             bulk_labels_prefix=env.get("BULK_LABELS_PREFIX", cls.bulk_labels_prefix),
+            batch_prefix=env.get("BATCH_PREFIX", cls.batch_prefix),
             max_image_bytes=_count(env, "MAX_IMAGE_BYTES", cls.max_image_bytes),
             max_pixels=_count(env, "MAX_PIXELS", cls.max_pixels),
         )
@@ -57,12 +61,14 @@ class Settings:
             "LABELS_PREFIX": self.labels_prefix,
             "BULK_LABELS_PREFIX": self.bulk_labels_prefix,
         }
+        if self.batch_prefix is not None:
+            prefixes["BATCH_PREFIX"] = self.batch_prefix
         for name, prefix in prefixes.items():
             others = [(n, p) for n, p in prefixes.items() if n != name]
             if not prefix or any(p.startswith(prefix) for _, p in others):
                 raise ValueError(
-                    f"{name}={prefix!r}: the uploads, labels and bulk labels prefixes must be non-empty, "
-                    f"and none may start with another ({dict(others)})"
+                    f"{name}={prefix!r}: the uploads, labels, bulk labels (and batch) prefixes must be "
+                    f"non-empty, and none may start with another ({dict(others)})"
                 )
 
     def label_key(self, key: str) -> str:
@@ -90,9 +96,13 @@ class Settings:
 
     def never_labelled(self, key: str) -> str | None:
         """Why ``key`` gets no label, whichever path asks: one of our labels (so writes cannot recurse),
-        or a folder marker (``uploads/2024/``, what the S3 console's "Create folder" writes); else None."""
+        a Batch Operations manifest, inventory or report (a backfill over an inventory of the whole
+        bucket lists them), or a folder marker (``uploads/2024/``, what the S3 console's "Create
+        folder" writes); else None."""
         if self.is_label(key):
             return "a label, not a photo"
+        if self.batch_prefix and key.startswith(self.batch_prefix):
+            return "a batch job's manifest or report, not a photo"
         if key.endswith("/"):
             return "a folder marker, not a photo"
         return None

@@ -29,6 +29,7 @@ def aws_environment(monkeypatch, model_dir: Path) -> None:
         "POWERTOOLS_METRICS_NAMESPACE": "catdog-tests",
         "POWERTOOLS_SERVICE_NAME": "catdog",
         "MODEL_PATH": str(model_dir),
+        "BATCH_PREFIX": "batch/",  # the template's default, which it gives every function
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)

@@ -199,15 +199,17 @@ def test_given_a_task_with_an_empty_key_when_run_then_it_is_a_permanent_failure(
     [
         ("labels/x.jpg.json", "a label, not a photo"),
         ("bulk-labels/archive/x.jpg.json", "a label, not a photo"),
+        ("batch/inventory/catdog/config/data/abc.csv.gz", "a batch job's manifest or report, not a photo"),
+        ("batch/reports/job-1/results/x.csv", "a batch job's manifest or report, not a photo"),
         ("uploads/2024/", "a folder marker, not a photo"),
         ("archive/2024/", "a folder marker, not a photo"),
     ],
 )
-def test_given_a_label_key_or_a_folder_marker_in_the_manifest_when_run_then_it_is_skipped_as_done(
+def test_given_a_label_a_job_file_or_a_folder_marker_in_the_manifest_when_run_then_it_is_skipped_as_done(
     batch, key, why
 ):
     result = run(batch, key)
 
-    # done, not failed: a whole-bucket inventory lists every label and folder, which must not abort the job
+    # done, not failed: a whole-bucket inventory lists every label, folder and job file; none may stop the job
     assert (result["resultCode"], result["resultString"]) == ("Succeeded", f"skipped: {why}")
     assert boto3.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0

@@ -357,7 +357,7 @@ def test_given_bad_usage_when_run_then_exit_2_with_one_line_and_no_traceback(arg
     ("setting", "message"),
     [
         ({"MAX_IMAGE_BYTES": "abc"}, "MAX_IMAGE_BYTES='abc': a limit is a whole number of at least 1"),
-        ({"UPLOADS_PREFIX": "labels/"}, "UPLOADS_PREFIX='labels/': the uploads, labels and bulk labels"),
+        ({"UPLOADS_PREFIX": "labels/"}, "UPLOADS_PREFIX='labels/': the uploads, labels, bulk labels"),
     ],
 )
 @pytest.mark.parametrize("command", ["classify", "enqueue"])

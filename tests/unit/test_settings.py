@@ -66,6 +66,7 @@ def test_given_a_key_that_names_a_hashed_label_when_keyed_then_it_cannot_take_th
         {"LABELS_PREFIX": "uploads/labels/"},
         {"BULK_LABELS_PREFIX": "labels/bulk/"},
         {"UPLOADS_PREFIX": ""},
+        {"BATCH_PREFIX": "uploads/batch/"},
     ],
 )
 def test_given_prefixes_that_overlap_or_are_empty_when_read_then_the_cold_start_fails(environment):
@@ -95,6 +96,9 @@ def test_given_the_template_then_the_bulk_functions_may_write_bulk_labels_and_ev
 
     assert template["Parameters"]["BulkLabelsPrefix"]["Default"] == Settings().bulk_labels_prefix
     assert environment["BULK_LABELS_PREFIX"] == {"Ref": "BulkLabelsPrefix"}
+    assert Settings.from_env({"BATCH_PREFIX": "batch/"}).never_labelled("batch/reports/x.csv")
+    assert Settings().never_labelled("batch/2019/cat.jpg") is None  # a user's own folder, outside the stack
+    assert environment["BATCH_PREFIX"] == {"Ref": "BatchPrefix"}
     for name in ("BatchFunction", "QueueFunction"):
         (statement,) = [
             s
