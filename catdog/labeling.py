@@ -40,9 +40,9 @@ from catdog.storage import (
 WRITE_ATTEMPTS = 4
 #: The functions' S3 client. In-region S3 connects in milliseconds and sends a label or a photo's next
 #: bytes at once; botocore's defaults (60 s to connect and 60 s for each read, every attempt) let one
-#: stalled connection outlast the function's own timeout (30 s; 120 s for a batch of ten messages), which
+#: stalled connection outlast the function's own timeout (90 s; 120 s for a batch of ten messages), which
 #: then failed with nothing reported. Here one call gives up after 3 x (2 + 5) = 21 s and raises, which
-#: a retry can cure.
+#: a retry can cure; the timeouts outlast the four calls of a label each doing so.
 FUNCTION_S3_CONFIG = Config(
     connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
 )

@@ -552,6 +552,20 @@ def test_given_failed_work_then_it_lands_in_an_encrypted_queue_that_keeps_it_14_
     assert work_source["EventSourceArn"] == {"Fn::GetAtt": "WorkQueue.Arn"}
 
 
+def test_given_the_labelling_functions_then_each_outlasts_the_s3_calls_of_one_photo_stalling(resources):
+    """A label is at most four S3 calls (label GET, object GET, version HEAD, label PUT), each given up
+    by FUNCTION_S3_CONFIG; one that stalls raises an error a retry can cure, but the function timing
+    out first reports nothing (a Batch Operations task then counts as failed, not TemporaryFailure)."""
+    from catdog.labeling import FUNCTION_S3_CONFIG
+
+    config = FUNCTION_S3_CONFIG
+    per_call = config.retries["max_attempts"] * (config.connect_timeout + config.read_timeout)
+    worst_photo_seconds = 6  # a 20 MB download and the worst decode at 640 MB (docs/deploy.md)
+
+    for name in ("ClassifyFunction", "BatchFunction"):
+        assert resources[name]["Properties"]["Timeout"] >= 4 * per_call + worst_photo_seconds, name
+
+
 def test_given_an_upload_event_eventbridge_cannot_deliver_then_it_joins_the_failed_invocations(resources):
     (name, event), *_ = resources["ClassifyFunction"]["Properties"]["Events"].items()
     (statement,) = resources["ClassifyFailuresPolicy"]["Properties"]["PolicyDocument"]["Statement"]
