@@ -22,7 +22,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import NamedTuple
 
 import boto3
@@ -202,8 +201,8 @@ def _load_card(model: str) -> ModelCard:
 
 
 def output_format(output: str | None) -> str:
-    suffix = Path(output).suffix.lower() if output else ".jsonl"
-    if suffix not in OUTPUT_FORMATS:
+    suffix = next((s for s in OUTPUT_FORMATS if output.lower().endswith(s)), None) if output else ".jsonl"
+    if suffix is None:
         raise UsageError(f"--output must end in {' or '.join(OUTPUT_FORMATS)}, not {output!r}")
     return suffix
 
@@ -219,6 +218,8 @@ class Output:
             self.stream = open(self.output, "w", encoding="utf-8", newline="") if self.output else sys.stdout
         except OSError as exc:
             raise UsageError(f"cannot write {self.output}: {exc.strerror}") from exc
+        if not self.output and hasattr(self.stream, "reconfigure"):  # UTF-8 whatever the locale says
+            self.stream.reconfigure(encoding="utf-8")
         if not self.csv:
             self._write_row = self._write_json
             return self._write
@@ -243,7 +244,10 @@ class Output:
     def _write(self, row: dict) -> None:
         """Each row flushed as it comes: a run that stalls or is killed (``kill -9``, out of memory) has
         every row so far in its output, not all but the last 8 KB of them."""
-        self._write_row({**row, "path": printable(row["path"])})
+        row = {**row, "path": printable(row["path"])}
+        if "error" in row:  # a message may name the file too ("not a file: <path>")
+            row["error"] = {**row["error"], "message": printable(row["error"]["message"])}
+        self._write_row(row)
         self.stream.flush()
 
     def _write_json(self, row: dict) -> None:
@@ -265,11 +269,12 @@ class Output:
         )
 
 
-def printable(path: str) -> str:
+def printable(text: str) -> str:
     """A file name that is not valid UTF-8 (its bytes kept as surrogates by ``os.fsdecode``, which no
-    UTF-8 output takes) with those bytes as ``\\xff`` escapes: the row is written and still names the file.
+    UTF-8 output takes), or a message naming one, with those bytes as ``\\xff`` escapes: the row is
+    written and still names the file.
     """
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
 def _progress(total: int | None, unit: str):
@@ -315,23 +320,27 @@ def run_enqueue(args: argparse.Namespace) -> int:
         print(f"{summary}; stopped, the rest were not listed or sent: {lost}", file=sys.stderr)
         return EXIT_ENDPOINT_LOST
     print(summary, file=sys.stderr)
-    if report.sent == 0 and not report.failed:
-        print(f"catdog: no image objects under {' '.join(args.prefixes)}", file=sys.stderr)
-        return 1
     return 1 if report.failed else 0
 
 
 def _listed(s3, targets: list[tuple[str, str]], settings: Settings, report: EnqueueReport) -> Iterator[S3Ref]:
-    """Each prefix's images. A prefix S3 refuses to list (no such bucket, access denied) is a failure of
-    its own, as a row is in ``classify``, and the next prefix is listed: raised, it would also have
-    dropped the images listed but not yet sent and every later prefix, with no count."""
+    """Each prefix's images. A prefix S3 refuses to list (no such bucket, access denied), or one with no
+    image under it (a typo: ``archve/``), is a failure of its own, as a row is in ``classify``, and the
+    next prefix is listed: raised, it would also have dropped the images listed but not yet sent and
+    every later prefix, with no count."""
     for bucket, prefix in targets:
+        found = 0
         try:
-            yield from list_images(s3, bucket, prefix, settings)
+            for ref in list_images(s3, bucket, prefix, settings):
+                found += 1
+                yield ref
         except ClientError as exc:
             error = exc.response.get("Error", {})
             reason = f"cannot list it: {error.get('Code', 'ClientError')}: {error.get('Message', exc)}"
             report.failed.append((S3Ref(bucket, prefix), reason))
+            continue
+        if not found:
+            report.failed.append((S3Ref(bucket, prefix), "no image objects under it"))
 
 
 # --- entry point ------------------------------------------------------------------------------------

@@ -74,6 +74,7 @@ _ORIENTATION = {
 _HIGH_BIT_DEPTH = ("I", "F")
 _TRANSPARENT = ("RGBA", "LA", "PA", "RGBa", "La")
 _OBJECT_REPR = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
+_BOMB_SIZE = re.compile(r"Image size \((\d+) pixels\)")
 
 
 class InvalidImage(ValueError):
@@ -160,7 +161,10 @@ def _decode(image: Image.Image | None, stream, max_pixels: int, size: int | None
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLarge(_words(exc)) from exc
+        # Pillow's own guard speaks first for an image far above its cap: in the configured cap's words
+        found = _BOMB_SIZE.search(str(exc))
+        pixels = f"{int(found[1]):,} pixels" if found else "more pixels"
+        raise ImageTooLarge(f"image has {pixels}, above the cap of {max_pixels:,}") from exc
     except UnidentifiedImageError as exc:
         raise InvalidImage(f"the file is not a {TYPE_NAMES} image") from exc
     except MemoryError:

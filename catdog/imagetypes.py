@@ -39,3 +39,8 @@ TYPE_NAMES = ", ".join(kind.name for kind in IMAGE_TYPES[:-1]) + f" or {IMAGE_TY
 def is_image_name(name: str) -> bool:
     """Whether a file or key name ends in an accepted suffix, in any case."""
     return name.lower().endswith(SUFFIXES)
+
+
+def type_of_name(name: str) -> ImageType | None:
+    """The image type a file or key name's suffix says, in any case; None for another suffix."""
+    return next((kind for kind in IMAGE_TYPES if name.lower().endswith(kind.suffixes)), None)

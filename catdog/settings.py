@@ -119,7 +119,7 @@ class Settings:
 
 def _count(env: Mapping[str, str], name: str, default: int) -> int:
     text = env.get(name, str(default)).strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # "²" and "٣" are digits to str.isdigit, not to int()
         raise ValueError(f"{name}={text!r}: a limit is a whole number of at least 1")
     return int(text)
 

@@ -13,7 +13,8 @@ would hold is laid out in a temporary folder:
 * ``/opt``         - the function's layers merged (symlinks), as ``PYTHONPATH`` entries in Lambda's
   order; environment values under ``/opt`` (``MODEL_PATH``) are rewritten to point there;
 * ``/var/runtime`` - awslambdaric and an AWS SDK, as the python3.12 runtime provides them, linked from
-  ``.venv-tools`` (the runtime layer's own SDK comes first, as on Lambda); ``-S`` keeps every other installed package out of the function's reach;
+  ``.venv-tools`` (the runtime layer's own SDK comes first, as on Lambda); ``-S`` keeps every other
+  installed package out of the function's reach;
 * the environment, timeout and memory size that template.yaml gives the function (Globals merged),
   Lambda's reserved variables, and ``--env-vars`` applied as ``sam local invoke`` applies them.
 

@@ -25,10 +25,10 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from catdog.events import s3_objects
-from catdog.imagetypes import is_image_name
+from catdog.imagetypes import is_image_name, type_of_name
 from catdog.inputs import UsageError, check_bucket_name
 from catdog.settings import Settings, model_path_from_env
-from catdog.web.api import ApiError, read_label
+from catdog.web.api import ApiError, read_label, safe_name
 from local import RELEASED_MODEL, SAMPLES
 
 LABEL_WAIT_SECONDS = 60
@@ -103,6 +103,8 @@ def _serve(args: argparse.Namespace) -> None:
         raise UsageError(f"no sample folder {args.samples} (pass --samples DIR, an empty one for none)")
     if args.function_log and not args.function_log.parent.is_dir():
         raise UsageError(f"no folder {args.function_log.parent} for --function-log")
+    if args.function_log and args.function_log.is_dir():
+        raise UsageError(f"--function-log {args.function_log} is a folder: name the log file")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the terminal
     # moto and werkzeug are imported only when serving, not for every catdog command.
     from werkzeug.serving import make_server
@@ -247,7 +249,8 @@ def _classify_samples(s3, bucket: str, folder: Path, settings: Settings, printed
     if not photos:
         return
     print(f"catdog: classifying {len(photos)} sample photos from {folder} through the bucket:", flush=True)
-    keys = [f"{settings.uploads_prefix}samples/{photo.name}" for photo in photos]
+    # named as the page names an upload: a file name S3 cannot take (not UTF-8, a line break) stopped serve
+    keys = [f"{settings.uploads_prefix}samples/{_sample_name(photo)}" for photo in photos]
     for photo, key in zip(photos, keys, strict=True):
         s3.upload_file(str(photo), bucket, key)
     started = time.monotonic()
@@ -261,6 +264,11 @@ def _classify_samples(s3, bucket: str, folder: Path, settings: Settings, printed
             return
         time.sleep(0.2)
     raise ServeError(f"the sample photos got no label within {LABEL_WAIT_SECONDS} s")
+
+
+def _sample_name(photo: Path) -> str:
+    name = os.fsencode(photo.name).decode("utf-8", "replace")  # bytes that are not UTF-8 become "\ufffd"
+    return safe_name(name, type_of_name(photo.name).media_type)
 
 
 def _event_keys(event: dict) -> list[str]:

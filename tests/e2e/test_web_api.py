@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -204,6 +206,25 @@ def test_given_the_page_opened_as_localhost_when_it_uploads_then_s3_is_named_so_
     assert asked.status_code == 201 and upload["url"].startswith("http://localhost:")
     assert posted.status_code == 204 and posted.headers["Access-Control-Allow-Origin"] == page
     assert served.wait_for_label(upload["key"])["label"] == "cat"
+
+
+def test_given_sample_photos_named_as_s3_cannot_take_when_serve_starts_then_each_is_labelled(
+    serving_model, cat_photos, dog_photos, tmp_path
+):
+    # GIVEN sample file names that are not UTF-8 or hold a line break (serve stopped at the first)
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    shutil.copy(cat_photos[0], os.fsencode(samples) + "/caf\xe9.jpg".encode("latin-1"))
+    shutil.copy(dog_photos[0], samples / "new\nline.JPG")
+
+    # WHEN serve starts with them, THEN both are labelled under the names the page would give them
+    pipeline = start(serving_model, tmp_path / "classify.log", ("--samples", str(samples)))
+    try:
+        assert "catdog: 2 samples labelled" in "\n".join(pipeline.output)
+        assert pipeline.wait_for_label("uploads/samples/caf\ufffd.jpg")["label"] == "cat"
+        assert pipeline.wait_for_label("uploads/samples/newline.jpg")["label"] == "dog"
+    finally:
+        stop(pipeline.process)
 
 
 def test_given_every_address_when_serve_starts_then_the_urls_it_prints_open_the_page(serving_model, tmp_path):

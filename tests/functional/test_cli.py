@@ -229,6 +229,51 @@ def test_given_a_file_name_that_is_not_utf8_when_classified_then_every_row_is_wr
     assert b"2 images" in result.stderr
 
 
+def test_given_a_fifo_with_a_name_that_is_not_utf8_when_classified_then_its_error_row_and_the_rest_written(
+    tmp_path, serving_model, cat_photos
+):
+    # GIVEN a named pipe with a Latin-1 name (no file to read) among photos: its message names it
+    fifo = os.fsencode(tmp_path) + "/fi\xe9.jpg".encode("latin-1")
+    os.mkfifo(fifo)
+    output = tmp_path / "rows.jsonl"
+
+    result = catdog(
+        "classify", os.fsdecode(fifo), str(cat_photos[0]), "--model", str(serving_model), "-o", str(output)
+    )
+
+    # THEN the run goes on (it stopped at the first row, with a UnicodeEncodeError), naming the file
+    assert result.returncode == 1, result.stderr
+    fifo_row, photo_row = rows(output)
+    assert fifo_row["error"] == {"code": "not_found", "message": f"not a file: {tmp_path}/fi\\xe9.jpg"}
+    assert photo_row["label"] == "cat"
+
+
+def test_given_a_latin1_locale_when_classified_to_stdout_then_the_rows_are_utf8_as_documented(
+    tmp_path, serving_model, cat_photos
+):
+    photo = tmp_path / "日本 語.JPEG"
+    shutil.copy(cat_photos[0], photo)
+    command = [sys.executable, "-m", "catdog.cli", "classify", str(photo), "--model", str(serving_model)]
+
+    result = subprocess.run(
+        command,
+        capture_output=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONIOENCODING": "latin-1"},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.decode("utf-8"))["path"] == str(photo)
+
+
+@pytest.mark.parametrize(("output", "kind"), [("rows.CSV", ".csv"), ("runs/.csv", ".csv"), (None, ".jsonl")])
+def test_given_an_output_name_when_its_format_is_chosen_then_by_how_it_ends(output, kind):
+    from catdog.cli import output_format
+
+    assert output_format(output) == kind  # ".csv" alone was refused as "must end in .jsonl or .csv"
+
+
 def processes_in_group(group: int) -> list[str]:
     """The command lines of the live (not zombie) processes of a process group, read from /proc."""
     found = []
@@ -338,6 +383,7 @@ def test_given_a_process_pool_run_when_interrupted_then_it_stops_at_once_and_lea
             ["serve", "--function-log", "/no/such/folder/f.log"],
             "no folder /no/such/folder for --function-log",
         ),
+        (["serve", "--function-log", "/tmp"], "--function-log /tmp is a folder: name the log file"),
         (["serve", "--host", "192.0.2.1", "--port", "0"], "cannot listen on 192.0.2.1: "),
         (["serve", "--host", "nosuchhost.invalid", "--port", "0"], "cannot listen on nosuchhost.invalid: "),
     ],
@@ -566,6 +612,22 @@ def test_given_an_unlistable_prefix_among_others_when_enqueued_then_the_others_a
         "catdog: not sent: s3://no-such-bucket-here/archive/: cannot list it: NoSuchBucket" in result.stderr
     )
     assert "catdog: 10 messages sent, 1 failed" in result.stderr
+
+
+def test_given_a_mistyped_prefix_among_others_when_enqueued_then_it_is_named_and_the_exit_code_is_1(
+    aws, bucket
+):
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName=f"{bucket}-empty")["QueueUrl"]
+
+    result = catdog(
+        "enqueue", f"s3://{bucket}/uploads/", f"s3://{bucket}/uplaods/", "--queue-url", url, env=aws
+    )
+
+    # it was exit 0 with "10 messages sent, 0 failed": the typo was never mentioned (classify has a row)
+    assert result.returncode == 1
+    assert f"catdog: not sent: s3://{bucket}/uplaods/: no image objects under it" in result.stderr
+    assert "catdog: 7 messages sent, 1 failed" in result.stderr
 
 
 def test_given_no_region_configured_when_enqueued_to_an_aws_queue_url_then_its_region_is_used(aws, bucket):

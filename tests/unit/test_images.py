@@ -2,6 +2,7 @@
 
 import io
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -87,6 +88,21 @@ def test_given_more_pixels_than_the_cap_when_loaded_then_image_too_large():
         load_image(data, max_pixels=300 * 300 - 1)
     assert caught.value.code == "too_many_pixels"
     assert load_image(data, max_pixels=300 * 300).size == (300, 300)
+
+
+def test_given_an_image_far_above_pillows_own_cap_when_loaded_then_the_error_names_the_configured_cap():
+    # GIVEN a PNG whose header claims 60000 x 60000 (Pillow refuses it as a bomb before any check of ours)
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    size = (60000).to_bytes(4, "big") * 2
+    claimed = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", size + bytes([8, 2, 0, 0, 0])) + chunk(b"IEND", b"")
+
+    # WHEN it is loaded, THEN the message is the configured cap's, not Pillow's 178,956,970
+    with pytest.raises(ImageTooLarge) as caught:
+        load_image(claimed, max_pixels=50_000_000)
+    assert caught.value.code == "too_many_pixels"
+    assert str(caught.value) == "image has 3,600,000,000 pixels, above the cap of 50,000,000"
 
 
 def test_given_a_cap_above_pillows_own_when_loaded_then_the_configured_cap_decides(cat_photos, monkeypatch):

@@ -78,7 +78,13 @@ def test_given_prefixes_that_overlap_or_are_empty_when_read_then_the_cold_start_
 
 @pytest.mark.parametrize(
     "environment",
-    [{"MAX_IMAGE_BYTES": "0"}, {"MAX_IMAGE_BYTES": "-5"}, {"MAX_PIXELS": "1.5"}, {"MAX_PIXELS": "lots"}],
+    [
+        {"MAX_IMAGE_BYTES": "0"},
+        {"MAX_IMAGE_BYTES": "-5"},
+        {"MAX_PIXELS": "1.5"},
+        {"MAX_PIXELS": "lots"},
+        {"MAX_PIXELS": "²"},  # a digit to str.isdigit: int() failed with its own words
+    ],
 )
 def test_given_a_size_limit_that_is_not_a_positive_whole_number_when_read_then_the_cold_start_names_it(
     environment,
