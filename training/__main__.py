@@ -18,13 +18,13 @@ from catdog import ModelError
 from training.backbones.specs import SPECS
 from training.config import CACHE_DIR, MAX_COST_POINTS, PROTOTYPES, SCHEDULES, TrainConfig, TransferConfig
 from training.data import FRACTIONS, LABELS, SPLITS, DataError, Split, check_parts, make_split, scan
-from training.model_names import MODEL_NAMES
+from training.model_names import APPLICATION_NAMES, MODEL_NAMES
 from training.recipe import RecipeError, key_value
 
 #: The defaults of the options below: the dataclasses the runs record in their cards.
 TRAIN, TRANSFER = TrainConfig(), TransferConfig()
 #: Options that name a folder to write into, in every command that has them.
-FOLDER_OPTIONS = ("out", "run_dir", "release", "cache")
+FOLDER_OPTIONS = ("out", "run_dir", "release", "cache", "float_out")
 #: The option naming the release folder a command writes: written whole or not at all (training.staged).
 RELEASE_FOLDER = {
     "train": "release",
@@ -55,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         path = getattr(args, name, None)
         if path is not None and path.exists() and not path.is_dir():  # found now, not after the training
             parser.error(f"argument --{name.replace('_', '-')}: {path} is a file, not a folder")
+    split = getattr(args, "split", None)
+    if isinstance(split, Path):  # written after every photo is scanned
+        under = next(folder for folder in split.absolute().parents if folder.exists())
+        if split.is_dir() or not under.is_dir():
+            why = "is a folder" if split.is_dir() else f"is under {under}, a file"
+            parser.error(f"argument --split: {split} {why}: name a split file such as runs/cnn/split.json")
     inside = _inside_release(args)
     if inside:
         parser.error(inside)
@@ -87,7 +93,7 @@ def _inside_release(args) -> str | None:
     release = getattr(args, option, None) if option else None
     if release is None:
         return None
-    written = {name: getattr(args, name, None) for name in (*FOLDER_OPTIONS, "float_out") if name != option}
+    written = {name: getattr(args, name, None) for name in FOLDER_OPTIONS if name != option}
     model = getattr(args, "keras_model", None)  # export and neither write the float model beside it
     if model is not None and written.get("float_out") is None:
         written["keras_model"] = model.parent
@@ -585,11 +591,22 @@ def cmd_prepare(args) -> None:
     """Scan a folder of photos (cat/ and dog/ folders, or Kaggle's flat cat.1.jpg names), skip and report
     corrupt, empty and non-image files, drop exact duplicates, and write a stratified seeded split."""
     split = make_split(scan(args.data), tuple(args.fractions), args.seed)
+    if args.split.is_file():  # a run may have trained on the split there: its test part must stay unseen
+        saved = Split.load(args.split)
+        if _parts(saved) != _parts(split):
+            raise DataError(
+                f"{args.split} holds another split, which a run may have trained on: delete it, or write "
+                "the new one elsewhere"
+            )
     split.save(args.split)
     report = split.report
     print(json.dumps({"counts": report["counts"], "sizes": split.sizes()}))
     _print_left_out(split)
     print(f"wrote {args.split}")
+
+
+def _parts(split: Split) -> dict[str, list[str]]:
+    return {part: [sample.path for sample in samples] for part, samples in split.parts.items()}
 
 
 def cmd_preview(args) -> None:
@@ -608,6 +625,13 @@ def cmd_train(args) -> None:
     schedule and the best validation checkpoint (OUT/best.keras, OUT/curves.png). With --release, also
     export int8 + float TFLite and evaluate them on the test split."""
     split_path, config = args.split or args.out / "split.json", train_config(args)
+    frozen = config.options.get("freeze", True)
+    if config.model in APPLICATION_NAMES and config.options.get("weights") is None and frozen:
+        raise ValueError(
+            f"--model {config.model} has no pretrained weights here, and a frozen random backbone learns "
+            "nothing: pass --option weights=FILE (keras.applications' ImageNet *_notop.h5), or "
+            "--option freeze=false to train it whole from scratch"
+        )
     _check_data_given(split_path, args.data or [])  # before TensorFlow loads (10 s)
     if args.threads:
         import tensorflow as tf
@@ -880,7 +904,10 @@ def cmd_candidates(args) -> None:
         if path.resolve() in seen:  # named again by a glob (`2.1.0.json docs/…/*.json`): one row
             continue
         seen.add(path.resolve())
-        card = json.loads(path.read_text())
+        try:
+            card = json.loads(path.read_text())
+        except (UnicodeDecodeError, ValueError):  # a file a glob caught (a PNG, a CSV): left out as well
+            card = None
         card = card if isinstance(card, dict) else {}
         training, metrics = card.get("training"), card.get("metrics")
         if not (

@@ -289,7 +289,10 @@ def load_pixels(
             return np.load(cache)
 
     def decode(relative: str) -> np.ndarray:
-        return model_input(root / relative, size)
+        try:
+            return model_input(root / relative, size)
+        except InvalidImage as exc:  # a photo spoilt since the split was made: which one, of 25,000
+            raise DataError(f"{root / relative}: {exc} (it was readable when the split was made)") from exc
 
     pixels = np.empty((len(paths), size, size, 3), dtype=np.uint8)
     with ThreadPoolExecutor(max_workers=workers) as pool:  # Pillow releases the GIL while decoding

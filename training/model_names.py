@@ -11,3 +11,5 @@ from __future__ import annotations
 #: (``training.backbones.classifiers``) and the ``keras.applications`` backbones
 #: (``training.backbones.applications.APPLICATIONS``).
 MODEL_NAMES = ("cnn", "efficientnet_lite0", "inception_v3", "resnet50", "vgg16")
+#: The ``keras.applications`` backbones: no ImageNet weights ship with them here (``--option weights=FILE``)
+APPLICATION_NAMES = ("inception_v3", "resnet50", "vgg16")

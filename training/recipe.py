@@ -259,6 +259,13 @@ def parse_recipe(document: dict, overrides=()) -> Recipe:
         if not any(source.fractions[index] > 0 for source in data):
             raise RecipeError(f"no [[data]] folder has a {part} fraction above 0: a release needs {part}")
     evals = tuple(entry["folder"] for entry in _tables(document, "eval"))
+    for entry in _tables(document, "eval"):
+        unknown = sorted(set(entry) - {"folder"})
+        if unknown:  # TOML puts a top-level setting written after [[eval]] into that table
+            raise RecipeError(
+                f"[[eval]] {entry['folder']}: unknown setting {unknown[0]!r}: an [[eval]] folder is measured "
+                "whole and takes only folder (top-level settings such as cache_dir go before the first table)"
+            )
     names = [Path(folder).name for folder in evals]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:  # reports, caches and view sets know an [[eval]] folder by its name
@@ -289,6 +296,7 @@ BOUNDED = {
     "train.weight_decay": (0.0, 1.0, "from 0 to 1"),
     "distill.weight": (0.0, 1.0, "a share, 0 to 1"),
     "neither.max_pets_neither": (0.0, 1.0, "a share, 0 to 1"),
+    "train.neither_weight": (1e-6, 100.0, "a class weight above 0 and at most 100"),
 }
 #: ``(low, high)`` pairs: ordered, and within these ends
 RANGES = {
@@ -316,10 +324,24 @@ def _check_ranges(values: dict) -> None:
             raise RecipeError(
                 f"{key} must be [low, high] with {low} <= low <= high <= {high}, got {list(pair)}"
             )
-    views = [values["views"].train_views, *values["views"].source_views.values()]
-    for chosen in views:
+    view_settings = values["views"]
+    views = {"views.train_views": view_settings.train_views}
+    views |= {f"views.source_views.{name}": chosen for name, chosen in view_settings.source_views.items()}
+    for key, chosen in views.items():
         if (isinstance(chosen, int) and chosen < 1) or (not isinstance(chosen, int) and not chosen):
             raise RecipeError(f"views: every photo needs at least one view, got {chosen!r}")
+        if not isinstance(chosen, int) and any(not isinstance(v, int) or v < 0 for v in chosen):
+            raise RecipeError(f"{key}: view indices are whole numbers from 0, got {list(chosen)}")
+    for name, weight in view_settings.oversample.items():
+        if not isinstance(weight, int | float) or not 0 < weight <= 100:
+            raise RecipeError(
+                f"views.oversample.{name} must be a weight above 0 and at most 100, got {weight!r}"
+            )
+    weights = values["neither"].imagenet_vote_weights
+    if not weights or any(w < 0 for w in weights):
+        raise RecipeError(
+            f"neither.imagenet_vote_weights must be one weight or more, each 0 or more, got {list(weights)}"
+        )
     rule = values["neither"].threshold_rule
     if rule not in THRESHOLD_RULES:
         raise RecipeError(f"neither.threshold_rule must be one of {', '.join(THRESHOLD_RULES)}, got {rule!r}")

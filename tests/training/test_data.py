@@ -204,3 +204,15 @@ def test_given_a_changed_photo_when_loaded_again_then_the_cache_is_not_reused(
     assert not np.array_equal(first[0], second[0])
     assert np.array_equal(second[0], model_input(dog_photos[5], 16))
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
+
+
+def test_given_a_photo_spoilt_after_the_split_when_loaded_then_the_error_names_it(
+    tmp_path, cat_photos, dog_photos
+):
+    root = photo_folders(tmp_path / "data", cat_photos[:3], dog_photos[:3])
+    paths = [f"cat/{photo.name}" for photo in cat_photos[:3]]
+    (root / paths[1]).write_bytes(b"")  # emptied by a sync, a disk, a user
+
+    # "the file is empty" alone did not say which of thousands
+    with pytest.raises(DataError, match=re.escape(f"{root / paths[1]}: the file is empty")):
+        load_pixels(root, paths, 16)

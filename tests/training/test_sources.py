@@ -264,6 +264,33 @@ def test_given_data_folders_in_different_places_when_split_then_each_source_is_k
         ({}, ["distill.weight=7"], "distill.weight must be a share, 0 to 1, got 7.0"),
         ({}, ["augment.jpeg_quality=[85, 25]"], "augment.jpeg_quality must be [low, high] with 1 <= low"),
         ({}, ["views.train_views=0"], "views: every photo needs at least one view, got 0"),
+        # session 18: accepted, then failed with numpy's words after the split and TensorFlow, or not at all
+        (
+            {},
+            ["views.train_views=[0, -2]"],
+            "views.train_views: view indices are whole numbers from 0, got [0, -2]",
+        ),
+        (
+            {"views": {"source_views": {"x": [0, -1]}}},
+            [],
+            "views.source_views.x: view indices are whole numbers",
+        ),
+        (
+            {"views": {"oversample": {"x": -1}}},
+            [],
+            "views.oversample.x must be a weight above 0 and at most 100",
+        ),
+        ({}, ["train.neither_weight=-2"], "train.neither_weight must be a class weight above 0"),
+        (
+            {},
+            ["neither.imagenet_vote_weights=[]"],
+            "neither.imagenet_vote_weights must be one weight or more",
+        ),
+        (
+            {"eval": [{"folder": "y", "cache_dir": "runs/mine"}]},
+            [],
+            "[[eval]] y: unknown setting 'cache_dir': an [[eval]] folder is measured whole",
+        ),
         ({}, ["model.cut=40"], "model.cut must be at most 16 for efficientnet_lite0, got 40"),
         ({}, ["train.epochs"], "--set wants KEY=VALUE, got 'train.epochs'"),
         ({}, ["data.folder=/x"], "--set data.folder: [[data]] folders are set in the recipe file"),

@@ -33,6 +33,24 @@ def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files
     assert saved["seed"] == 3 and saved["sizes"]["train"]["total"] == 8
 
 
+def test_given_a_split_a_run_trained_on_when_prepare_writes_another_there_then_refused_and_kept(
+    tmp_path, cat_photos, dog_photos, capsys
+):
+    data = photo_folders(tmp_path / "data", cat_photos[:5], dog_photos[:5])
+    split = tmp_path / "run" / "split.json"
+    split.parent.mkdir()
+    argv = ["prepare", str(data), "--split", str(split)]
+    assert main([*argv, "--seed", "3"]) == 0
+    made = split.read_text()
+
+    # the same again is fine; another seed would have put trained-on photos in the test part, silently
+    assert main([*argv, "--seed", "3"]) == 0
+    assert main([*argv, "--seed", "5"]) == 1
+
+    assert f"{split} holds another split, which a run may have trained on" in capsys.readouterr().err
+    assert split.read_text() == made
+
+
 @pytest.mark.parametrize(
     ("argv", "status", "message"),
     [
@@ -118,6 +136,20 @@ def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files
             1,
             "no Keras model at no.keras",
         ),
+        # session 18: trained a frozen random backbone (only the head learned), and carded it as ResNet50
+        (
+            ["train", "--data", "d", "--model", "resnet50"],
+            1,
+            "--model resnet50 has no pretrained weights here",
+        ),
+        # session 18: found after every photo was scanned, or after the training and the int8 export
+        (["prepare", "d", "--split", "."], 2, "argument --split: . is a folder: name a split file"),
+        (["prepare", "d", "--split", "plain.md/split.json"], 2, "is under "),
+        (
+            ["export", "m.keras", "--split", "s", "--out", "o", "--float-out", "plain.md"],
+            2,
+            "argument --float-out: plain.md is a file, not a folder",
+        ),
     ],
 )
 def test_given_bad_input_when_run_then_one_line_on_stderr_and_no_traceback(tmp_path, argv, status, message):
@@ -180,8 +212,11 @@ def test_given_an_unknown_model_name_when_train_is_run_then_it_stops_before_read
 
 def test_given_the_model_registry_when_loaded_then_it_has_exactly_the_names_the_cli_accepts():
     from training import models
+    from training.backbones.applications import APPLICATIONS
+    from training.model_names import APPLICATION_NAMES
 
     assert sorted(models.MODELS) == sorted(MODEL_NAMES)
+    assert sorted(APPLICATIONS) == sorted(APPLICATION_NAMES)
     with pytest.raises(ValueError, match=r"not in training\.model_names\.MODEL_NAMES"):
         models.register("unlisted", default_size=32)
 
@@ -220,6 +255,8 @@ def test_given_cards_and_other_json_when_tabulated_then_each_card_is_its_change_
     del edited["metrics"]["int8"]
     cards.append(tmp_path / "edited.json")
     cards[-1].write_text(json.dumps(edited))
+    cards.append(tmp_path / "notes.txt")  # a file a glob caught that is no JSON at all: it stopped the table
+    cards[-1].write_text("not JSON\n")
     assert (
         main(["candidates", *map(str, cards), "--against", str(RECIPES / "2.1.0.toml"), "--docs", str(doc)])
         == 0
@@ -233,7 +270,7 @@ def test_given_cards_and_other_json_when_tabulated_then_each_card_is_its_change_
     ]
     assert rows[1] in out and "old" not in doc.read_text() and doc.read_text().endswith("after\n")
     assert err == "".join(
-        f"{cards[i]}: not a model card with a recipe and int8 figures, left out\n" for i in (2, 4)
+        f"{cards[i]}: not a model card with a recipe and int8 figures, left out\n" for i in (2, 4, 5)
     )
     (pair,) = [line for line in out.splitlines() if line.startswith("| pair-224-two-recipes |")]
     changed = pair.split(" | ")[1]  # a graph of members: its own sections only, the rest is each member's
