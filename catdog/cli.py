@@ -75,7 +75,11 @@ def classify_arguments(parser: argparse.ArgumentParser) -> None:
         help="model folder with model.tflite + model.json (default: $MODEL_PATH); "
         "in a checkout the released model is models/catdog",
     )
-    parser.add_argument("--output", "-o", help="write rows to results.jsonl or results.csv (default: stdout)")
+    parser.add_argument(
+        "--output",
+        "-o",
+        help="write rows to results.jsonl or results.csv, replacing that file (default: stdout)",
+    )
     parser.add_argument(
         "--workers",
         "-w",
