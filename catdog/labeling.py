@@ -40,11 +40,20 @@ from catdog.storage import (
 WRITE_ATTEMPTS = 4
 #: The functions' S3 client. In-region S3 connects in milliseconds and sends a label or a photo's next
 #: bytes at once; botocore's defaults (60 s to connect and 60 s for each read, every attempt) let one
-#: stalled connection outlast the function's own timeout (90 s; 120 s for a batch of ten messages), which
-#: then failed with nothing reported. Here one call gives up after 3 x (2 + 5) = 21 s and raises, which
-#: a retry can cure; the timeouts outlast the four calls of a label each doing so.
+#: stalled connection outlast the function's own timeout, which then failed with nothing reported. Here
+#: one call gives up after 3 x (2 + 5) = 21 s and raises, which a retry can cure.
 FUNCTION_S3_CONFIG = Config(
     connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
+)
+#: The longest one label takes before it ends in a label or an error: its S3 calls (label GET, object
+#: GET, version HEAD, label PUT) each stalling until FUNCTION_S3_CONFIG gives up, and the slowest accepted
+#: photo (about 6 s at 640 MB, docs/deploy.md). The functions' timeouts (template.yaml) outlast it, and
+#: the queue function begins a message only with this much of its invocation left.
+WORST_LABEL_SECONDS = (
+    4
+    * FUNCTION_S3_CONFIG.retries["max_attempts"]
+    * (FUNCTION_S3_CONFIG.connect_timeout + FUNCTION_S3_CONFIG.read_timeout)
+    + 6
 )
 #: Errors that depend on a setting (MAX_IMAGE_BYTES, MAX_PIXELS) as well as on the object: never current,
 #: so that raising the limit and asking again labels the photo.

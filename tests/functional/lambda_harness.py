@@ -66,7 +66,7 @@ class LambdaContext:
     memory_limit_in_mb: int = 1024
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:catdog-test"
     aws_request_id: str = "00000000-0000-0000-0000-000000000000"
-    remaining_ms: int = 120_000  # the queue function's timeout
+    remaining_ms: int = 180_000  # the queue function's timeout
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms

@@ -161,11 +161,12 @@ def test_given_s3_throttles_one_object_when_handled_then_only_its_message_is_ret
 def test_given_an_invocation_running_out_of_time_when_handled_then_messages_not_begun_fail_alone(
     queue, cat_photos
 ):
-    # GIVEN three photos' messages, and an invocation with 40 s left at the first and 20 s at the others
+    # GIVEN three photos' messages, and an invocation with 100 s left at the first and 80 s at the others
+    # (a message is begun with 90 s left: its S3 calls may each stall 21 s)
     for i in range(3):
         put(f"uploads/{i}.jpg", cat_photos[i].read_bytes())
     context = LambdaContext()
-    times = iter([40_000, 20_000, 20_000])
+    times = iter([100_000, 80_000, 80_000])
     context.get_remaining_time_in_millis = lambda: next(times)
 
     # WHEN the batch is handled
