@@ -1,7 +1,8 @@
 """SQS fan-out: label the S3 objects named by queue messages, reporting failures message by message.
 
-A message is either an S3 event notification delivered to SQS (one or more records; S3's
-``s3:TestEvent`` is dropped) or ``{"bucket", "key"[, "etag"]}`` from ``catdog enqueue``. With
+A message is an S3 event notification delivered to SQS (one or more records; S3's ``s3:TestEvent``
+is dropped), an EventBridge "Object Created" event (the stack's ``QueueEventPrefix`` rule), or
+``{"bucket", "key"[, "etag"]}`` from ``catdog enqueue``. With
 ``ReportBatchItemFailures`` only the messages that raised go back to the queue: a transient S3 error
 is retried alone, and a malformed message reaches the dead-letter queue after ``maxReceiveCount``
 receives without ever re-running its neighbours.
@@ -55,11 +56,11 @@ def targets(body: str) -> list[tuple[str, str, str | None, str | None]]:
         raise PoisonMessage("not a JSON object")
     if message.get("Event") == "s3:TestEvent":
         return []
-    if "Records" in message:
+    if "Records" in message or message.get("source") == "aws.s3":  # an S3 notification, an EventBridge event
         return [(o.bucket, o.key, o.etag, o.version_id) for o in s3_objects(message) if o.created]
     bucket, key, etag = message.get("bucket"), message.get("key"), message.get("etag")
     if not (isinstance(bucket, str) and bucket and isinstance(key, str) and key):
-        raise PoisonMessage('expected an S3 notification or {"bucket": ..., "key": ...}')
+        raise PoisonMessage('expected an S3 or EventBridge event, or {"bucket": ..., "key": ...}')
     if not isinstance(etag, str | None):
         raise PoisonMessage("etag must be a string")
     return [(bucket, key, etag, None)]

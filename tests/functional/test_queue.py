@@ -113,6 +113,22 @@ def test_given_the_sample_event_when_handled_then_both_shapes_are_labelled_and_t
     }
 
 
+def test_given_an_eventbridge_object_created_event_when_handled_then_its_object_is_labelled(
+    queue, cat_photos
+):
+    # GIVEN what the QueueEventPrefix rule delivers: the EventBridge event itself as the message body
+    put("archive/2021/cat on a mat.jpg", cat_photos[3].read_bytes())
+    event = load_event("eventbridge-object-created.json")
+    event["detail"]["bucket"]["name"] = BUCKET
+    event["detail"]["object"] |= {"key": "archive/2021/cat on a mat.jpg", "etag": None}
+
+    response = queue.lambda_handler(sqs_event(json.dumps(event)), LambdaContext())
+
+    # THEN it is labelled (it was a poison message: "expected an S3 notification or {bucket, key}")
+    assert response == {"batchItemFailures": []}
+    assert label_of("archive/2021/cat on a mat.jpg")["label"] == "cat"
+
+
 @pytest.mark.parametrize(
     "body",
     [

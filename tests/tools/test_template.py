@@ -154,7 +154,12 @@ def test_given_the_transformed_template_then_a_deploy_deletes_the_layer_versions
 
 def test_given_the_transformed_template_then_undelivered_upload_events_reach_the_failure_queue(transformed):
     """The queue policy names SAM's generated rule by its logical ID: it must be the upload rule."""
-    (rule_name,) = [name for name, r in transformed.items() if r["Type"] == "AWS::Events::Rule"]
+    rules = {name: r for name, r in transformed.items() if r["Type"] == "AWS::Events::Rule"}
+    (rule_name,) = [  # SAM's rule of the Upload event (the other is the QueueEventPrefix rule)
+        name
+        for name, r in rules.items()
+        if r["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0] == "ClassifyFunction"
+    ]
     (target,) = transformed[rule_name]["Properties"]["Targets"]
     (statement,) = transformed["ClassifyFailuresPolicy"]["Properties"]["PolicyDocument"]["Statement"]
 

@@ -302,6 +302,11 @@ def _evaluate(expression, values: dict, conditions: dict | None = None):
         name, if_true, if_false = argument
         chosen = if_true if _evaluate(conditions[name], values, conditions) else if_false
         return _evaluate(chosen, values, conditions)
+    if function == "Fn::Contains":  # a rule function: [list of strings, string]
+        strings, string = argument
+        return _evaluate(string, values, conditions) in [
+            _evaluate(item, values, conditions) for item in strings
+        ]
     arguments = [_evaluate(item, values, conditions) for item in argument]
     if function == "Fn::Equals":
         return arguments[0] == arguments[1]
@@ -585,19 +590,72 @@ def test_given_an_upload_event_eventbridge_cannot_deliver_then_it_joins_the_fail
     }
 
 
-def test_given_any_queue_policy_then_each_service_may_send_only_from_a_named_source(resources):
+def _chosen(item, values: dict, conditions: dict):
+    """A list item as CloudFormation keeps it: an ``Fn::If`` decided, ``AWS::NoValue`` left out (None)."""
+    if isinstance(item, dict) and "Fn::If" in item:
+        name, if_true, if_false = item["Fn::If"]
+        item = if_true if _evaluate(conditions[name], values, conditions) else if_false
+    return None if item == {"Ref": "AWS::NoValue"} else item
+
+
+@pytest.mark.parametrize("queue_events", ["", "archive/"])
+def test_given_any_queue_policy_then_each_service_may_send_only_from_a_named_source(template, queue_events):
+    values = _parameter_values(template, QueueEventPrefix=queue_events)
+    conditions = template["Conditions"]
     statements = [
         statement
-        for policy in _of_type(resources, "AWS::SQS::QueuePolicy").values()
-        for statement in policy["PolicyDocument"]["Statement"]
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::SQS::QueuePolicy"
+        and _evaluate(conditions.get(resource.get("Condition"), True), values, conditions)
+        for item in resource["Properties"]["PolicyDocument"]["Statement"]
+        if (statement := _chosen(item, values, conditions)) is not None
     ]
 
-    assert len(statements) == 2
+    # S3 notifications and undelivered upload events; with QueueEventPrefix, its rule and its dead letters
+    assert len(statements) == (2 if not queue_events else 4)
     assert all(
         statement["Action"] == "sqs:SendMessage" and "Service" in statement["Principal"]
         for statement in statements
     )
     assert all("aws:SourceArn" in statement["Condition"]["ArnEquals"] for statement in statements)
+
+
+def test_given_a_queue_event_prefix_then_its_objects_reach_the_work_queue_and_undelivered_the_dead_letters(
+    template,
+):
+    rule = template["Resources"]["QueueEventRule"]
+    (target,) = rule["Properties"]["Targets"]
+    conditions = template["Conditions"]
+
+    assert (
+        rule["Condition"] == template["Resources"]["WorkDeadLettersPolicy"]["Condition"] == "LabelQueueEvents"
+    )
+    assert not _evaluate(conditions["LabelQueueEvents"], _parameter_values(template), conditions)
+    assert _evaluate(
+        conditions["LabelQueueEvents"], _parameter_values(template, QueueEventPrefix="a/"), conditions
+    )
+    assert rule["Properties"]["EventPattern"]["detail"]["object"]["key"] == [
+        {"prefix": {"Ref": "QueueEventPrefix"}}
+    ]
+    assert target["Arn"] == {"Fn::GetAtt": "WorkQueue.Arn"}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": "WorkDeadLetters.Arn"}}
+
+
+@pytest.mark.parametrize(
+    ("prefix", "accepted"),
+    [
+        ("", True),
+        ("archive/", True),
+        ("uploads/", False),
+        ("labels/", False),
+        ("bulk-labels/", False),
+        ("batch/", False),
+    ],
+)
+def test_given_a_queue_event_prefix_then_cloudformation_refuses_the_stacks_own(template, prefix, accepted):
+    # labels under it would be labelled in turn, without end; uploads would be labelled twice
+    assert _accepted(template, QueueEventPrefix=prefix) == accepted
+    assert re.fullmatch(template["Parameters"]["QueueEventPrefix"]["AllowedPattern"], "a/b/") is None
 
 
 @pytest.mark.parametrize("parameter", ["MaxImageBytes", "MaxPixels"])
