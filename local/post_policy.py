@@ -164,6 +164,7 @@ def read_upload(environ: dict, max_file_bytes: int, chunk_bytes: int = 64 * 1024
     decoder = MultipartDecoder(options["boundary"].encode("latin-1"))
     stream, body = environ["wsgi.input"], io.BytesIO()
     values: dict[str, bytearray] = {}
+    names: set[str] = set()
     part, pre_data, file_size, in_file, seen_file = "", 0, 0, False, False
     while True:
         size = chunk_bytes if remaining is None else min(chunk_bytes, remaining)
@@ -177,17 +178,18 @@ def read_upload(environ: dict, max_file_bytes: int, chunk_bytes: int = 64 * 1024
             decoder.receive_data(chunk or None)
             event = decoder.next_event()
             while not isinstance(event, NeedData | Epilogue):
-                if isinstance(event, File) and event.name.lower() == "file" and not seen_file:
-                    in_file = seen_file = True
-                elif isinstance(event, Field | File):
-                    in_file, part = False, event.name
-                    values.setdefault(part, bytearray())
-                    if not seen_file:
+                if isinstance(event, Field | File):
+                    _check_part(event, names, seen_file)
+                    if isinstance(event, File):
+                        in_file = seen_file = True
+                    else:
+                        in_file, part = False, event.name
+                        values[part] = bytearray()
                         pre_data += len(part)
                 elif isinstance(event, Data):
                     if in_file:
                         file_size += len(event.data)
-                    elif not seen_file:  # S3 ignores the fields after the file
+                    else:
                         values[part] += event.data
                         pre_data += len(event.data)
                 if pre_data > MAX_PRE_DATA_BYTES:
@@ -206,6 +208,21 @@ def read_upload(environ: dict, max_file_bytes: int, chunk_bytes: int = 64 * 1024
         raise PolicyViolation(400, "InvalidArgument", "POST requires exactly one file upload per request.")
     fields = {name: bytes(value).decode("utf-8", "replace") for name, value in values.items()}
     return Upload(fields, file_size, body.getvalue())
+
+
+def _check_part(event: Field | File, names: set[str], seen_file: bool) -> None:
+    """One reading of the form for the check and for moto: the policy is checked on the fields as S3
+    reads them, and moto stores what it reads itself, so a form the two would read differently could
+    store what no policy allowed (a second ``KEY`` field beside the signed ``key``, a second file part,
+    a field after the file, which S3 ignores and moto does not). Such a form is refused."""
+    name = event.name.lower()
+    if seen_file:
+        raise PolicyViolation(400, "InvalidArgument", "the file must be the form's last part")
+    if isinstance(event, File) != (name == "file"):  # a file part is the file, and the file a file part
+        raise PolicyViolation(400, "InvalidArgument", "POST requires exactly one file upload per request.")
+    if name in names:
+        raise PolicyViolation(400, "InvalidArgument", f"the form field {name!r} is given more than once")
+    names.add(name)
 
 
 def _malformed(reason: str) -> PolicyViolation:

@@ -158,6 +158,57 @@ def test_given_a_request_above_the_limit_in_any_part_when_posted_then_entity_too
     assert gate.stored == []
 
 
+def raw_multipart(*parts: tuple[str, bytes, bool]) -> bytes:
+    """Parts as given (name, data, a file part or not), in order: forms a browser would not send."""
+    body = b""
+    for name, value, is_file in parts:
+        filename = f'; filename="{name}.jpg"' if is_file else ""
+        head = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"{filename}\r\n\r\n'
+        body += head.encode() + value + b"\r\n"
+    return body + f"--{BOUNDARY}--\r\n".encode()
+
+
+@pytest.mark.parametrize(
+    ("trick", "message"),
+    [
+        ("a KEY beside the signed key", b"the form field 'key' is given more than once"),
+        ("the key in two parts", b"the form field 'key' is given more than once"),
+        ("a second file part", b"POST requires exactly one file upload per request."),
+        ("a key after the file", b"the file must be the form's last part"),
+    ],
+)
+def test_given_a_form_s3_and_moto_would_read_differently_when_posted_then_refused_and_nothing_stored(
+    gate, trick, message
+):
+    # GIVEN a genuine signed form for uploads/a.jpg, and a trick that moto would store elsewhere (it read
+    # the lower-case "key", the first of two, the last file part, a field after the file)
+    form = upload_form()
+    fields = [(name, value.encode(), False) for name, value in form.items() if name != "key"]
+    signed = ("key", b"uploads/a.jpg", False)
+    other = ("key", b"labels/someone-else.jpg.json", False)
+    parts = {
+        "a KEY beside the signed key": [
+            other,
+            ("KEY", b"uploads/a.jpg", False),
+            *fields,
+            ("file", b"x", True),
+        ],
+        "the key in two parts": [
+            ("key", b"uploads", False),
+            *fields,
+            ("key", b"/a.jpg", False),
+            ("file", b"x", True),
+        ],
+        "a second file part": [signed, *fields, ("x-ignore-z", b"<html>" * 500, True), ("file", b"x", True)],
+        "a key after the file": [signed, *fields, ("file", b"x", True), other],
+    }[trick]
+
+    response = post(gate, raw_multipart(*parts))
+
+    assert response.status_code == 400 and message in response.data, response.data
+    assert gate.stored == []
+
+
 def test_given_long_fields_before_the_file_when_posted_then_max_post_pre_data_length_exceeded(gate):
     form = {**upload_form(), "x-ignore-padding": "p" * 30_000}
 
