@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,12 @@ class NeitherCheck:
             output_size = int(section.get("output_size", 1))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"the card's 'neither' section needs a numeric threshold: {section}") from exc
+        # a probability threshold above what stored_threshold can give, or at or below 0, answers
+        # "neither" for no photo or for every photo; NaN for none
+        if not math.isfinite(threshold) or (
+            section["method"] == CLASS_PROBABILITY and not 0 < threshold <= 1 + 1e-6
+        ):
+            raise ModelError(f"the card's 'neither' threshold must be a probability above 0: {section}")
         return cls(section["method"], threshold, output_size)
 
     def stored_threshold(self) -> float:
@@ -123,6 +130,8 @@ class ModelCard:
             )
 
     def _check_labels(self) -> None:
+        if len(set(self.labels)) != len(self.labels):  # one probability would overwrite another's
+            raise ModelError(f"the card's labels must differ from each other: {list(self.labels)}")
         has_neither_label = NEITHER in self.labels
         if has_neither_label != (self.neither is not None and self.neither.method == CLASS_PROBABILITY):
             raise ModelError(

@@ -1,7 +1,8 @@
 """LiteRT inference for a released model folder (``model.tflite`` + ``model.json``).
 
-The interpreter is expensive to create and cheap to call: make one ``Classifier`` per process (or per
-thread: an interpreter is not thread-safe) and reuse it for every image.
+The interpreter is expensive to create and cheap to call: make one ``Classifier`` and reuse it for every
+image. One may be shared by threads (its calls take turns: an interpreter is not thread-safe); for
+images classified in parallel, make one per thread.
 """
 
 from __future__ import annotations
@@ -81,14 +82,24 @@ class Classifier:
         self.neither = self.card.neither
         self.info = self.card.info
 
-        with _without_banner():
-            self._interpreter = Interpreter(model_path=str(self.model_path), num_threads=num_threads)
-            self._interpreter.allocate_tensors()
+        try:
+            with _without_banner():
+                self._interpreter = Interpreter(model_path=str(self.model_path), num_threads=num_threads)
+                self._interpreter.allocate_tensors()
+        except ValueError as exc:  # bytes that match their card but are no model LiteRT can run
+            raise ModelError(f"{self.model_path} cannot be loaded: {exc}") from exc
+        #: set_tensor, invoke and get_tensor of one image must not interleave with another thread's
+        self._invoking = threading.Lock()
         (self._input,) = self._interpreter.get_input_details()
         _, height, width, channels = self._input["shape"]
         if height != width or channels != 3:
             raise ModelError(f"expected a square RGB input, the model takes {self._input['shape']}")
         self.input_size = int(height)
+        if self.card.input_size != self.input_size:
+            raise ModelError(
+                f"the card says {self.card.input_size} px, the model takes {self.input_size} px: "
+                "ship the two files together"
+            )
         self._output, self._similarity_output = self._outputs()
 
     def _outputs(self) -> tuple[dict, dict | None]:
@@ -118,23 +129,46 @@ class Classifier:
     def batch_outputs(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """``outputs`` for a batch in one pass: probabilities ``(n, labels)`` and, with a prototype
         check, the similarities ``(n,)``."""
+        if len(pixels) == 0:
+            return np.empty((0, len(self.labels))), np.empty(0) if self.card.has_pet_score else None
         probabilities, scores = zip(*(self.outputs(image) for image in pixels), strict=True)
         return np.stack(probabilities), np.concatenate(scores) if self.card.has_pet_score else None
 
     def outputs(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The raw answers for one uint8 image ``(size, size, 3)``: probabilities over the labels and,
         with a prototype check, the similarity ``(1,)`` it thresholds."""
-        self._interpreter.set_tensor(self._input["index"], _quantize(pixels[np.newaxis], self._input))
-        self._interpreter.invoke()
-        raw = self._interpreter.get_tensor(self._output["index"])[0]
+        self._check_pixels(pixels)
+        with self._invoking:
+            self._interpreter.set_tensor(self._input["index"], _quantize(pixels[np.newaxis], self._input))
+            self._interpreter.invoke()
+            raw = self._interpreter.get_tensor(self._output["index"])[0]
+            similarity = (
+                None
+                if self._similarity_output is None
+                else self._interpreter.get_tensor(self._similarity_output["index"])[0]
+            )
         probabilities = _dequantize(raw, self._output)
         total = probabilities.sum()
         probabilities = probabilities / total if total > 0 else probabilities
-        if self._similarity_output is None:
+        if similarity is None:
             return probabilities, None
-        return probabilities, _dequantize(
-            self._interpreter.get_tensor(self._similarity_output["index"])[0], self._similarity_output
-        )
+        return probabilities, _dequantize(similarity, self._similarity_output)
+
+    def _check_pixels(self, pixels: np.ndarray) -> None:
+        """What ``catdog.model_input`` gives: one image of raw uint8 pixels. Pixels scaled to 0..1 (a
+        common habit) were quantized to black and answered with confidence; a batch of one failed in
+        LiteRT's words."""
+        size = self.input_size
+        if not isinstance(pixels, np.ndarray) or pixels.shape != (size, size, 3):
+            shape = getattr(pixels, "shape", type(pixels).__name__)
+            raise ValueError(
+                f"expected one image of shape ({size}, {size}, 3), got {shape} "
+                "(catdog.model_input makes one; catdog.preprocess makes a batch of one: take [0])"
+            )
+        if pixels.dtype != np.uint8:
+            raise ValueError(
+                f"expected uint8 pixels 0..255 (normalization is inside the model), got {pixels.dtype}"
+            )
 
     def classify(self, source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prediction:
         """Decode, preprocess and classify one photo (bytes, path or PIL image)."""

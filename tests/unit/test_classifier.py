@@ -136,3 +136,86 @@ def test_given_classifiers_made_at_once_in_threads_when_done_then_stderr_is_wher
     made = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
 
     assert made.returncode == 0 and made.stderr == "summary\n"
+
+
+def test_given_one_classifier_shared_by_threads_when_they_classify_at_once_then_each_answer_is_its_photos(
+    serving_model, cat_photos, dog_photos
+):
+    # GIVEN the released model and the answers it gives one photo at a time
+    import threading
+
+    classifier = Classifier(serving_model)
+    photos = cat_photos[:8] + dog_photos[:8]
+    alone = {photo: classifier.classify(photo) for photo in photos}
+
+    # WHEN six threads classify the photos through it at once, four rounds each
+    start, found, errors = threading.Barrier(6), [], []
+
+    def work(offset: int) -> None:
+        start.wait()
+        for photo in (photos[offset:] + photos[:offset]) * 4:
+            try:
+                found.append((photo, classifier.classify(photo)))
+            except Exception as exc:  # what the threads meet is what is asserted
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i * 3,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # THEN no call failed and each answer is that photo's (they failed in LiteRT, or swapped answers)
+    assert errors == []
+    assert len(found) == 6 * 4 * len(photos)
+    assert [photo for photo, prediction in found if prediction != alone[photo]] == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            {"neither": {"method": "class-probability", "threshold": 5}},
+            "threshold must be a probability above 0",
+        ),
+        ({"neither": {"method": "class-probability", "threshold": float("nan")}}, "must be a probability"),
+        ({"neither": {"method": "class-probability", "threshold": -1}}, "must be a probability above 0"),
+        ({"labels": ["cat", "cat", "neither"]}, "labels must differ from each other"),
+        ({"input": {"size": 300}}, "the card says 300 px, the model takes 260 px"),
+    ],
+)
+def test_given_a_card_edited_badly_when_loaded_then_model_error_says_what(
+    serving_model, tmp_path, edit, message
+):
+    # each had loaded: "neither" for no photo or for every photo, a cat probability lost to a twin label
+    folder = copy_with_card(serving_model, tmp_path / "model", **edit)
+
+    with pytest.raises(ModelError, match=message):
+        Classifier(folder)
+
+
+def test_given_bytes_that_match_their_card_but_are_no_model_when_loaded_then_model_error(
+    tiny_model_dir, tmp_path
+):
+    folder = copy_with_card(tiny_model_dir, tmp_path / "model")
+    (folder / "model.tflite").write_bytes(b"not a flatbuffer at all")
+    card = json.loads((folder / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**card, "sha256": sha256_file(folder / "model.tflite")}))
+
+    with pytest.raises(ModelError, match="cannot be loaded"):
+        Classifier(folder)
+
+
+def test_given_pixels_not_as_model_input_gives_them_when_classified_then_a_value_error_says_how(
+    serving_model, dog_photos
+):
+    classifier = Classifier(serving_model)
+    batch = preprocess(load_image(dog_photos[0]), classifier.input_size)
+
+    # scaled to 0..1, they were quantized to black and answered "neither" with confidence
+    with pytest.raises(ValueError, match=r"expected uint8 pixels 0\.\.255"):
+        classifier.classify_pixels(batch[0].astype(np.float32) / 255)
+    with pytest.raises(ValueError, match=r"take \[0\]"):
+        classifier.classify_pixels(batch)
+    assert classifier.predict(batch[:0]).shape == (0, 3)
+    assert classifier.classify_pixels(batch[0]).label == "dog"
