@@ -15,6 +15,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 build = pytest.importorskip("training.build")
+from catdog.card import CLASS_PROBABILITY, NeitherCheck  # noqa: E402
 from training.evaluate import predict_litert  # noqa: E402
 from training.modelcard import render  # noqa: E402
 from training.report import answer  # noqa: E402
@@ -29,7 +30,7 @@ def test_given_a_recipe_when_released_then_the_card_follows_the_serving_contract
     assert card["quantization"].startswith("full-int8")
     assert card["input"]["dtype"] == "uint8"
     assert card["neither"]["method"] == "class-probability"
-    assert 0 <= card["neither"]["threshold"] <= 1
+    assert 0 < card["neither"]["threshold"] <= 1.000001  # just above 1: "neither" for no val pet at p = 1
     assert card["version"] == "9.9.9"
     assert card["training"]["recipe"]["model"]["cut"] == 14  # the resolved recipe, defaults included
     assert card["training"]["recipe"]["train"]["weight_decay"] == 1e-4
@@ -50,7 +51,10 @@ def test_given_the_recipes_threshold_rule_when_released_then_the_card_has_its_th
         [photo.label for photo in photos_of(prepare(recipe, run_dir, log=lambda _: None))["val"]]
     )
     assert card["neither"]["threshold_rule"] == "fewest-val-mistakes"
-    assert card["neither"]["threshold"] == round(val_threshold(p_val, labels, recipe.neither), 6)
+    chosen = val_threshold(p_val, labels, recipe.neither)
+    assert card["neither"]["threshold"] == NeitherCheck(CLASS_PROBABILITY, chosen).stored_threshold()
+    served, _ = answer(p_val, card["neither"]["threshold"])  # the stored T keeps out what the chosen one did
+    assert (served == 2).sum() == (answer(p_val, chosen)[0] == 2).sum()
     assert card["neither"]["chosen_on"] == "val parts of asirra, breeds, int8 model"  # this recipe's folders
 
 
