@@ -42,19 +42,17 @@ WRITE_ATTEMPTS = 4
 #: bytes at once; botocore's defaults (60 s to connect and 60 s for each read, every attempt) let one
 #: stalled connection outlast the function's own timeout, which then failed with nothing reported. Here
 #: one call gives up after 3 x (2 + 5) = 21 s and raises, which a retry can cure.
+S3_CONNECT_SECONDS, S3_READ_SECONDS, S3_ATTEMPTS = 2, 5, 3
 FUNCTION_S3_CONFIG = Config(
-    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}
+    connect_timeout=S3_CONNECT_SECONDS,
+    read_timeout=S3_READ_SECONDS,
+    retries={"mode": "standard", "max_attempts": S3_ATTEMPTS},  # a client rewrites this dict in place
 )
 #: The longest one label takes before it ends in a label or an error: its S3 calls (label GET, object
 #: GET, version HEAD, label PUT) each stalling until FUNCTION_S3_CONFIG gives up, and the slowest accepted
 #: photo (about 6 s at 640 MB, docs/deploy.md). The functions' timeouts (template.yaml) outlast it, and
 #: the queue function begins a message only with this much of its invocation left.
-WORST_LABEL_SECONDS = (
-    4
-    * FUNCTION_S3_CONFIG.retries["max_attempts"]
-    * (FUNCTION_S3_CONFIG.connect_timeout + FUNCTION_S3_CONFIG.read_timeout)
-    + 6
-)
+WORST_LABEL_SECONDS = 4 * S3_ATTEMPTS * (S3_CONNECT_SECONDS + S3_READ_SECONDS) + 6
 #: Errors that depend on a setting (MAX_IMAGE_BYTES, MAX_PIXELS) as well as on the object: never current,
 #: so that raising the limit and asking again labels the photo.
 SETTING_ERRORS = frozenset({"too_large", "too_many_pixels"})
