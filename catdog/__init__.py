@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from catdog.card import ModelCard, ModelError
     from catdog.classifier import Classifier, Prediction
-    from catdog.images import EmptyImage, ImageTooLarge, InvalidImage, MissingImage, load_image, preprocess
+    from catdog.images import (
+        EmptyImage,
+        ImageTooLarge,
+        InvalidImage,
+        MissingImage,
+        load_image,
+        model_input,
+        preprocess,
+    )
 
 _EXPORTS = {
     "Classifier": "catdog.classifier",
@@ -24,6 +32,7 @@ _EXPORTS = {
     "InvalidImage": "catdog.images",
     "MissingImage": "catdog.images",
     "load_image": "catdog.images",
+    "model_input": "catdog.images",
     "preprocess": "catdog.images",
 }
 __all__ = [
@@ -36,6 +45,7 @@ __all__ = [
     "ModelError",
     "Prediction",
     "load_image",
+    "model_input",
     "preprocess",
 ]
 __version__ = "0.1.0"
