@@ -18,6 +18,7 @@ figures over ``--rounds`` because the machine is shared. Results go to benchmark
 (``--out`` for a trial run that must not replace them).
 
     nice -n 10 .venv/bin/python benchmarks/bench_lambda.py [--model models/catdog] [--keras model.keras]
+    nice -n 10 .venv/bin/python benchmarks/bench_lambda.py --only-layers   # after a dependency change
 """
 
 from __future__ import annotations
@@ -292,6 +293,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cold-runs", type=int, default=5, help="fresh processes per engine")
     parser.add_argument("--max-pixels", type=int, default=50_000_000)
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
+    parser.add_argument(
+        "--only-layers",
+        action="store_true",
+        help="measure the layers alone (after a dependency change) and replace only their entry in --out",
+    )
     parser.add_argument("--worker", choices=["warm", "big"], help=argparse.SUPPRESS)
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     parser.add_argument("--photo", type=Path, help=argparse.SUPPRESS)
@@ -305,6 +311,13 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(big_worker(args.model, args.photo)))
         return
 
+    if args.only_layers:
+        results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+        results["layers"] = {**layer_size(args.model), "measured": time.strftime("%Y-%m-%d")}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        print(json.dumps(results["layers"], indent=2))
+        return
     card = json.loads((args.model / "model.json").read_text())
     results = {
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
