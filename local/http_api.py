@@ -91,6 +91,10 @@ def http_api_event(environ: dict) -> dict:
     if length > MAX_BODY_BYTES:
         raise BodyTooLarge(f"a request body of {length:,} bytes is above the API's {MAX_BODY_BYTES:,}")
     body = environ["wsgi.input"].read(length) if length else b""
+    if not environ.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated"):  # chunked: read, bounded
+        body = environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
+        if len(body) > MAX_BODY_BYTES:
+            raise BodyTooLarge(f"a request body above the API's {MAX_BODY_BYTES:,} bytes")
     headers = {
         name[5:].replace("_", "-").lower(): value
         for name, value in environ.items()
@@ -108,7 +112,7 @@ def http_api_event(environ: dict) -> dict:
         "rawPath": path,
         "rawQueryString": query,
         "headers": headers,
-        **({"queryStringParameters": dict(parse_qsl(query))} if query else {}),
+        **({"queryStringParameters": _query_parameters(query)} if query else {}),
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "local",
@@ -128,6 +132,15 @@ def http_api_event(environ: dict) -> dict:
         "body": body.decode("utf-8", "replace") if text else base64.b64encode(body).decode(),
         "isBase64Encoded": not text and bool(body),
     }
+
+
+def _query_parameters(query: str) -> dict[str, str]:
+    """As the HTTP API hands them over: a name given twice has its values joined with commas
+    (``?key=a&key=b`` is ``"a,b"``, a key no upload has), not the last one alone."""
+    parameters: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        parameters[name] = f"{parameters[name]},{value}" if name in parameters else value
+    return parameters
 
 
 def _is_text(content_type: str) -> bool:

@@ -3,6 +3,7 @@ the very handler Lambda runs, and its answers become HTTP responses."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -94,3 +95,28 @@ def test_given_a_content_length_that_is_not_a_size_when_posted_then_a_json_400(c
     response = client.post("/api/uploads", data=b"{}", environ_overrides={"CONTENT_LENGTH": length})
 
     assert response.status_code == 400 and response.get_json()["error"]["code"] == "bad_request"
+
+
+def test_given_a_name_twice_in_the_query_when_served_then_its_values_are_joined_as_the_http_api_does(client):
+    event = client.get("/api/labels?key=uploads/a.jpg&key=uploads/b.jpg&x=").get_json()
+
+    # the last value alone was served locally, while AWS hands the function "a,b"
+    assert event["queryStringParameters"] == {"key": "uploads/a.jpg,uploads/b.jpg", "x": ""}
+
+
+def test_given_a_chunked_json_body_when_posted_then_the_handler_gets_it_and_a_huge_one_is_refused(client):
+    def chunked(data: bytes) -> dict:
+        return {"wsgi.input": io.BytesIO(data), "wsgi.input_terminated": True}
+
+    body = json.dumps({"filename": "a.jpg"}).encode()
+    event = client.post(
+        "/api/uploads", content_type="application/json", environ_overrides=chunked(body)
+    ).get_json()
+    huge = client.post(
+        "/api/uploads",
+        content_type="application/json",
+        environ_overrides=chunked(b"x" * (MAX_BODY_BYTES + 1)),
+    )
+
+    assert json.loads(event["body"]) == {"filename": "a.jpg"}  # it was read as empty: a 400
+    assert huge.status_code == 413
