@@ -90,11 +90,12 @@ def http_api_event(environ: dict) -> dict:
         raise BadRequest(f"Content-Length {environ['CONTENT_LENGTH']!r} is not a size")
     if length > MAX_BODY_BYTES:
         raise BodyTooLarge(f"a request body of {length:,} bytes is above the API's {MAX_BODY_BYTES:,}")
-    body = environ["wsgi.input"].read(length) if length else b""
-    if not environ.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated"):  # chunked: read, bounded
-        body = environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
+    if not environ.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated"):  # chunked: no length
+        body = environ["wsgi.input"].read(MAX_BODY_BYTES + 1)  # one byte past the limit tells it is above
         if len(body) > MAX_BODY_BYTES:
             raise BodyTooLarge(f"a request body above the API's {MAX_BODY_BYTES:,} bytes")
+    else:
+        body = environ["wsgi.input"].read(length) if length else b""
     headers = {
         name[5:].replace("_", "-").lower(): value
         for name, value in environ.items()

@@ -165,7 +165,7 @@ def read_upload(environ: dict, max_file_bytes: int, chunk_bytes: int = 64 * 1024
     stream, body = environ["wsgi.input"], io.BytesIO()
     values: dict[str, bytearray] = {}
     names: set[str] = set()
-    part, pre_data, file_size, in_file, seen_file = "", 0, 0, False, False
+    part, pre_data, file_size, seen_file = "", 0, 0, False
     while True:
         size = chunk_bytes if remaining is None else min(chunk_bytes, remaining)
         chunk = stream.read(size) if size else b""
@@ -180,14 +180,14 @@ def read_upload(environ: dict, max_file_bytes: int, chunk_bytes: int = 64 * 1024
             while not isinstance(event, NeedData | Epilogue):
                 if isinstance(event, Field | File):
                     _check_part(event, names, seen_file)
-                    if isinstance(event, File):
-                        in_file = seen_file = True
+                    if isinstance(event, File):  # the last part (_check_part): its data is the file's
+                        seen_file = True
                     else:
-                        in_file, part = False, event.name
+                        part = event.name
                         values[part] = bytearray()
                         pre_data += len(part)
                 elif isinstance(event, Data):
-                    if in_file:
+                    if seen_file:
                         file_size += len(event.data)
                     else:
                         values[part] += event.data

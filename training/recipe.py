@@ -258,8 +258,9 @@ def parse_recipe(document: dict, overrides=()) -> Recipe:
     for part, index in (("val", 1), ("test", 2)):
         if not any(source.fractions[index] > 0 for source in data):
             raise RecipeError(f"no [[data]] folder has a {part} fraction above 0: a release needs {part}")
-    evals = tuple(entry["folder"] for entry in _tables(document, "eval"))
-    for entry in _tables(document, "eval"):
+    eval_tables = _tables(document, "eval")
+    evals = tuple(entry["folder"] for entry in eval_tables)
+    for entry in eval_tables:
         unknown = sorted(set(entry) - {"folder"})
         if unknown:  # TOML puts a top-level setting written after [[eval]] into that table
             raise RecipeError(
