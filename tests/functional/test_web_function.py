@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, quote, unquote
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from conftest import load_event
 from lambda_harness import LambdaContext, handler_on_bucket
 
@@ -275,11 +276,34 @@ def test_given_a_wrong_method_when_called_then_the_405_names_the_methods_the_rou
     assert response["statusCode"] == 405 and response["headers"]["Allow"] == "POST"
 
 
-def test_given_s3_failing_when_a_label_is_read_then_a_json_500_without_the_details(web, monkeypatch):
+def test_given_a_bug_inside_the_handler_when_a_label_is_read_then_a_json_500_without_the_details(
+    web, monkeypatch
+):
     def fail(**kwargs):
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(web.s3, "get_object", fail)
+
+    status, content_type, body = call(web, "GET", label_path("uploads/0f/a.jpg"))
+
+    assert (status, content_type) == (500, "application/json")
+    assert json.loads(body)["error"]["code"] == "internal_error" and "secret" not in body
+
+
+@pytest.mark.parametrize(("code", "http_status"), [("AccessDenied", 403), ("SlowDown", 503)])
+def test_given_s3_refusing_a_label_read_when_the_label_is_asked_for_then_a_json_500_not_a_pending_404(
+    web, monkeypatch, code, http_status
+):
+    def refuse(**kwargs):
+        raise ClientError(
+            {
+                "Error": {"Code": code, "Message": "secret internals"},
+                "ResponseMetadata": {"HTTPStatusCode": http_status},
+            },
+            "GetObject",
+        )
+
+    monkeypatch.setattr(web.s3, "get_object", refuse)
 
     status, content_type, body = call(web, "GET", label_path("uploads/0f/a.jpg"))
 
