@@ -6,7 +6,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from catdog import ImageTooLarge, InvalidImage, load_image, preprocess
 
@@ -32,13 +32,37 @@ def test_given_a_photo_when_preprocessed_then_a_uint8_batch_of_raw_pixels(cat_ph
     assert batch.max() > 200  # raw 0..255, not scaled to 0..1
 
 
-def test_given_exif_orientation_when_loaded_then_the_photo_is_upright(cat_photos):
-    photo = load_image(cat_photos[0])
-    wide = photo.resize((200, 100))
+def _quadrants(width: int = 60, height: int = 40) -> Image.Image:
+    """A wide picture of four colours, one a quadrant: each of the 8 orientations stores it differently."""
+    image = Image.new("RGB", (width, height))
+    colours = [(250, 10, 10), (10, 250, 10), (10, 10, 250), (250, 250, 10)]
+    for index, colour in enumerate(colours):
+        left, top = (index % 2) * width // 2, (index // 2) * height // 2
+        image.paste(colour, (left, top, left + width // 2, top + height // 2))
+    return image
+
+
+def _with_orientation(image: Image.Image, fmt: str, orientation: int) -> bytes:
     exif = Image.Exif()
-    exif[0x0112] = 6  # stored rotated: display needs a 90 degree turn
-    loaded = load_image(_encode(wide, "JPEG", exif=exif))
-    assert loaded.size == (100, 200)
+    exif[0x0112] = orientation
+    return _encode(image, fmt, exif=exif)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+@pytest.mark.parametrize("orientation", range(2, 9))
+def test_given_an_exif_orientation_when_loaded_then_the_pixels_are_turned_as_pillows_exif_transpose_does(
+    fmt, orientation
+):
+    data = _with_orientation(_quadrants(), fmt, orientation)
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"), dtype=np.int16)
+
+    loaded = np.asarray(load_image(data), dtype=np.int16)
+
+    assert loaded.shape == upright.shape
+    if fmt == "PNG":
+        assert np.array_equal(loaded, upright)
+    else:  # the same JPEG decode both ways: only the turn could differ
+        assert np.abs(loaded - upright).max() <= 2
 
 
 @pytest.mark.parametrize("mode", ["CMYK", "L", "P", "RGBA", "LA", "I;16", "I", "F", "1"])
@@ -288,16 +312,18 @@ def test_given_a_photo_under_twice_the_model_size_when_loaded_with_it_then_the_p
     assert np.array_equal(np.asarray(load_image(data, size=260)), np.asarray(load_image(data)))
 
 
-def test_given_a_sideways_large_jpeg_when_shrunk_then_it_is_turned_upright_as_at_full_size(cat_photos):
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    data = _encode(load_image(cat_photos[0]).resize((2000, 1000)), "JPEG", exif=exif)
-    upright = preprocess(load_image(data), 100).astype(np.int16)
+@pytest.mark.parametrize("orientation", range(2, 9))
+def test_given_a_turned_large_jpeg_when_shrunk_then_it_is_upright_as_pillows_exif_transpose_makes_it(
+    cat_photos, orientation
+):
+    data = _with_orientation(load_image(cat_photos[0]).resize((2000, 1000)), "JPEG", orientation)
+    stored = Image.open(io.BytesIO(data)).convert("RGB")
+    upright = preprocess(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"), 100)
 
-    shrunk = preprocess(load_image(data, size=100), 100)
+    shrunk = preprocess(load_image(data, size=100), 100).astype(np.int16)
 
     assert np.abs(shrunk - upright).mean() < 3
-    assert np.abs(np.rot90(shrunk[0]) - upright[0]).mean() > 10  # the turn matters for this photo
+    assert np.abs(shrunk - preprocess(stored, 100)).mean() > 10  # the turn matters for this photo
 
 
 @pytest.mark.parametrize("options", [{"quality": 80}, {"lossless": True}, {"exif": b"Exif\x00\x00"}])
