@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from catdog import Classifier, ModelError
+from catdog import Classifier, ModelError, model_input
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +134,40 @@ def test_given_a_threshold_around_p_neither_when_classified_then_neither_decides
         pets = {k: v for k, v in prediction.probabilities.items() if k != "neither"}
         assert prediction.label == max(pets, key=pets.get)
         assert prediction.confidence == pets[prediction.label]
+
+
+def raw_outputs(model_dir, photo) -> tuple[dict[str, float], float | None]:
+    """The model's probabilities by label and its prototype similarity for ``photo``, as the classifier
+    compares them with the threshold: unrounded, unlike a Prediction's."""
+    classifier = Classifier(model_dir)
+    probabilities, similarity = classifier.outputs(model_input(photo, classifier.input_size))
+    by_label = {label: float(p) for label, p in zip(classifier.labels, probabilities, strict=True)}
+    return by_label, None if similarity is None else float(similarity[0])
+
+
+def test_given_a_threshold_exactly_at_a_photos_p_neither_when_classified_then_neither_as_the_card_says(
+    three_class_model_dir, tmp_path, cat_photos
+):
+    p_neither = raw_outputs(three_class_model_dir, cat_photos[0])[0]["neither"]
+    classifier = Classifier(with_threshold(three_class_model_dir, tmp_path / "model", p_neither))
+    assert classifier.neither.threshold == p_neither  # the card's JSON gives back the very float
+
+    prediction = classifier.classify(cat_photos[0])
+
+    assert prediction.label == "neither"  # "at or above the threshold"
+    assert prediction.confidence == round(p_neither, 6)
+
+
+def test_given_a_threshold_exactly_at_a_photos_pet_score_when_classified_then_a_pet_as_neither_is_below_it(
+    neither_model_dir, tmp_path, cat_photos
+):
+    _, score = raw_outputs(neither_model_dir, cat_photos[0])
+    classifier = Classifier(with_threshold(neither_model_dir, tmp_path / "model", score))
+    assert classifier.neither.threshold == score
+
+    prediction = classifier.classify(cat_photos[0])
+
+    assert prediction.label in ("cat", "dog")  # "neither" only strictly below the threshold
 
 
 @pytest.mark.parametrize(
