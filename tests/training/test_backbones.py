@@ -8,9 +8,8 @@ import pytest
 from catdog import load_image, preprocess
 
 keras = pytest.importorskip("keras")
-applications = pytest.importorskip("training.backbones.applications")
-models = pytest.importorskip("training.models")
-pytest.importorskip("training.backbones.classifiers")  # registers the backbones
+from training import models  # noqa: E402
+from training.backbones import applications, classifiers  # noqa: E402, F401  # classifiers registers them
 
 SMALL_SIZES = {"vgg16": 32, "resnet50": 32, "inception_v3": 75}  # each network's minimum input
 

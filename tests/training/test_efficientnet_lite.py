@@ -13,7 +13,7 @@ import pytest
 from catdog import load_image, preprocess
 
 keras = pytest.importorskip("keras")
-efficientnet_lite = pytest.importorskip("training.backbones.efficientnet_lite")
+from training.backbones import efficientnet_lite  # noqa: E402
 
 pytestmark = pytest.mark.slow
 IMAGENET_CATS = range(281, 286)

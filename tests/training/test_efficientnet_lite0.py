@@ -12,8 +12,7 @@ import pytest
 from catdog import load_image, preprocess
 
 keras = pytest.importorskip("keras")
-efficientnet_lite0 = pytest.importorskip("training.backbones.efficientnet_lite0")
-torch_legacy = pytest.importorskip("training.backbones.torch_legacy")
+from training.backbones import efficientnet_lite0, torch_legacy  # noqa: E402
 
 IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 IMAGENET_DOGS = range(151, 269)  # Chihuahua .. Mexican hairless
@@ -107,8 +106,9 @@ def test_given_a_file_that_is_not_a_legacy_torch_file_when_read_then_torch_file_
 def test_given_the_port_when_exported_full_int8_then_litert_agrees_with_the_float_model(
     imagenet_model, photos, tmp_path
 ):
-    export = pytest.importorskip("training.export")
+    pytest.importorskip("tensorflow")
     from catdog import Classifier
+    from training import export
 
     cats, dogs = photos
     pixels = np.concatenate([cats, dogs])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
-build = pytest.importorskip("training.build")
+from training import build  # noqa: E402
 from training.evaluate import predict_litert  # noqa: E402
 from training.members import load_members  # noqa: E402
 from training.recipe import parse_recipe  # noqa: E402

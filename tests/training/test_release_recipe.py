@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
-build = pytest.importorskip("training.build")
 from catdog.card import CLASS_PROBABILITY, NeitherCheck  # noqa: E402
+from training import build  # noqa: E402
 from training.evaluate import predict_litert  # noqa: E402
 from training.modelcard import render  # noqa: E402
 from training.report import answer  # noqa: E402

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
-build = pytest.importorskip("training.build")
+from training import build  # noqa: E402
 from training.threeclass import build_backbone  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 from catdog import load_image, preprocess
 
 keras = pytest.importorskip("keras")
-transfer = pytest.importorskip("training.transfer")
+from training import transfer  # noqa: E402
 from training.backbones import efficientnet_lite0  # noqa: E402
 
 pytestmark = pytest.mark.slow
