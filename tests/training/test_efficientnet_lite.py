@@ -57,14 +57,32 @@ def test_given_lite2_cut_in_two_when_composed_then_it_equals_the_whole_network(c
     )
 
 
-def test_given_another_variants_weights_when_loaded_then_a_clear_error():
+def test_given_another_variants_weights_when_loaded_then_the_misfit_parameter_is_named_with_both_shapes():
     lite0 = efficientnet_lite.spec("efficientnet_lite0")
-    with pytest.raises(ValueError):
+    # lite0's block 3 starts stage 3 (kernel 5), lite2's is still in stage 2 (kernel 3)
+    with pytest.raises(
+        ValueError,
+        match=r"_blocks\.3\._depthwise_conv\.weight of shape \(144, 1, 3, 3\) does not fit "
+        r"block3_dw_conv's kernel of shape \(5, 5, 144, 1\)",
+    ):
         efficientnet_lite.build(
             64,
             spec=lite0,
             weights=efficientnet_lite.packaged_weights(efficientnet_lite.spec("efficientnet_lite2")),
         )
+
+
+def test_given_weights_with_every_parameter_and_one_more_when_loaded_then_the_extra_one_is_named(monkeypatch):
+    lite0 = efficientnet_lite.spec("efficientnet_lite0")
+    state = efficientnet_lite.load_weights(lite0)
+    extra = "_blocks.16._expand_conv.weight"  # as if from a deeper variant: lite0 has blocks 0..15
+    monkeypatch.setattr(efficientnet_lite, "load_weights", lambda spec, weights: state)
+    efficientnet_lite.build(64, spec=lite0)  # as packaged, every parameter fits and is used
+    more = state | {extra: np.zeros((1920, 320, 1, 1), np.float32)}
+    monkeypatch.setattr(efficientnet_lite, "load_weights", lambda spec, weights: more)
+
+    with pytest.raises(ValueError, match=r"does not use: \['_blocks\.16\._expand_conv\.weight'\]"):
+        efficientnet_lite.build(64, spec=lite0)
 
 
 def test_given_an_unknown_variant_when_asked_then_the_known_ones_are_named():

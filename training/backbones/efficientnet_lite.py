@@ -185,6 +185,13 @@ def _assign(model: keras.Model, sources: dict[str, str], state: dict[str, np.nda
         else:
             names = ("weight", "bias")
             values = [state[f"{prefix}.weight"].T, state[f"{prefix}.bias"]]
+        for name, value, weight in zip(names, values, layer.weights, strict=True):
+            if tuple(value.shape) != tuple(weight.shape):  # Keras' own error names neither parameter
+                found = tuple(state[f"{prefix}.{name}"].shape)
+                raise ValueError(
+                    f"the weights file's {prefix}.{name} of shape {found} does not fit {layer_name}'s "
+                    f"{weight.name} of shape {tuple(weight.shape)}: the file is not this network's"
+                )
         layer.set_weights(values)
         used.update(f"{prefix}.{name}" for name in names)
     return used
