@@ -325,3 +325,100 @@ def test_given_s3_that_accepts_and_never_answers_when_a_function_labels_then_it_
     # THEN it gives up with an error a retry can cure, inside the classify function's 30 s (botocore's
     # defaults waited 60 s for each of 3 reads: the function timed out instead); 3 x 5 s plus backoff
     assert 15 <= waited < 25, waited
+
+
+def refuse_with_sse_c(s3, monkeypatch) -> None:
+    """``s3`` answers GetObject of KEY as S3 does for an object written with a customer key (SSE-C); moto
+    does not enforce SSE-C."""
+    get_object = s3.get_object
+
+    def needs_the_key(**kwargs):
+        if kwargs["Key"] != KEY:
+            return get_object(**kwargs)
+        message = (
+            "The object was stored using a form of Server Side Encryption. The correct parameters must be "
+            "provided to retrieve the object."
+        )
+        error = {"Code": "InvalidRequest", "Message": message}
+        raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}, "GetObject")
+
+    monkeypatch.setattr(s3, "get_object", needs_the_key)
+
+
+@pytest.mark.parametrize("refusal", ["archived", "encrypted"])
+def test_given_a_labelled_photo_s3_then_refuses_to_read_when_labelled_again_then_its_result_is_kept(
+    handlers, cat_photos, monkeypatch, refusal
+):
+    # GIVEN a photo labelled cat
+    classify, batch = handlers
+    s3 = boto3.client("s3")
+    classify.lambda_handler(put_event(KEY, put(KEY, cat_photos[0].read_bytes())["ETag"]), LambdaContext())
+    label = read_json(BUCKET, LABEL_KEY)
+    label_etag = s3.head_object(Bucket=BUCKET, Key=LABEL_KEY)["ETag"]
+    assert label["label"] == "cat"
+
+    # ... which S3 then refuses to read: moved to Glacier (a lifecycle rule), or SSE-C
+    if refusal == "archived":
+        s3.copy_object(
+            Bucket=BUCKET, Key=KEY, CopySource={"Bucket": BUCKET, "Key": KEY}, StorageClass="GLACIER"
+        )
+        with pytest.raises(ClientError, match="InvalidObjectState"):
+            s3.get_object(Bucket=BUCKET, Key=KEY)
+    else:
+        refuse_with_sse_c(classify.labeler.s3, monkeypatch)
+        refuse_with_sse_c(batch.labeler.s3, monkeypatch)
+
+    # WHEN an event naming an ETag its label was not made from (so the object must be read), and a job's
+    # task (no ETag: always read), ask for it again
+    event = classify.lambda_handler(put_event(KEY, "an-etag-never-read"), LambdaContext())
+    task = run_task(batch, KEY)
+
+    # THEN the answer made before beats the "archived" or "encrypted" error: nothing is written, and the
+    # job is told the kept label, done
+    assert event == {"written": 0, "skipped": 1, "ignored": 0}
+    assert (task["resultCode"], task["answer"]["label"]) == ("Succeeded", "cat")
+    assert read_json(BUCKET, LABEL_KEY) == label
+    assert s3.head_object(Bucket=BUCKET, Key=LABEL_KEY)["ETag"] == label_etag
+
+
+class ReadCountingBody:
+    """A GetObject body that records each read: whether the photo was downloaded."""
+
+    def __init__(self, body, reads: list):
+        self.body, self.reads = body, reads
+
+    def read(self, *args):
+        self.reads.append(args)
+        return self.body.read(*args)
+
+    def close(self):
+        self.body.close()
+
+
+def test_given_a_task_done_on_an_unversioned_bucket_when_it_runs_again_then_nothing_is_downloaded_or_written(
+    handlers, cat_photos, monkeypatch
+):
+    # GIVEN a job's task done once on a bucket without versioning (no version id, and a task has no ETag)
+    _, batch = handlers
+    s3 = boto3.client("s3")
+    put(KEY, cat_photos[0].read_bytes())
+    first = run_task(batch, KEY)
+    label_etag = s3.head_object(Bucket=BUCKET, Key=LABEL_KEY)["ETag"]
+    get_object, reads = batch.labeler.s3.get_object, []
+
+    def counting_reads(**kwargs):
+        response = get_object(**kwargs)
+        if kwargs["Key"] == KEY:
+            response["Body"] = ReadCountingBody(response["Body"], reads)
+        return response
+
+    monkeypatch.setattr(batch.labeler.s3, "get_object", counting_reads)
+
+    # WHEN the same task runs again (a retried invocation, a second job over the same manifest)
+    second = run_task(batch, KEY)
+
+    # THEN the label, compared with the object's ETag, is current: the photo's bytes are not read and the
+    # label is not rewritten
+    assert first["resultCode"] == "Succeeded" and second == first
+    assert reads == []
+    assert s3.head_object(Bucket=BUCKET, Key=LABEL_KEY)["ETag"] == label_etag
