@@ -7,7 +7,7 @@ from urllib.parse import quote_plus
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError, ReadTimeoutError
 from conftest import load_event
 from lambda_harness import LambdaContext, handler_on_bucket, read_json
 
@@ -184,6 +184,40 @@ def test_given_access_is_denied_when_run_then_the_task_is_a_permanent_failure(ba
     monkeypatch.setattr(batch.labeler.s3, "get_object", denied)
 
     assert run(batch, "uploads/secret.jpg")["resultCode"] == "PermanentFailure"
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [
+        (EndpointConnectionError(endpoint_url="https://s3.amazonaws.com"), "TemporaryFailure"),
+        (ReadTimeoutError(endpoint_url="https://s3.amazonaws.com"), "TemporaryFailure"),
+        (ParamValidationError(report="Invalid bucket name"), "PermanentFailure"),
+    ],
+    ids=["connection dropped", "read timed out", "request refused by botocore"],
+)
+def test_given_botocore_fails_before_s3_answers_when_run_then_only_a_network_failure_is_retried(
+    batch, cat_photos, monkeypatch, failure, code
+):
+    # GIVEN a photo, and S3 calls that fail in botocore itself (no S3 answer, so no ClientError)
+    boto3.client("s3").put_object(Bucket=BUCKET, Key="uploads/cat.jpg", Body=cat_photos[0].read_bytes())
+
+    get_object = batch.labeler.s3.get_object
+
+    def fails(**kwargs):
+        if kwargs["Key"] == "uploads/cat.jpg":  # the photo's download; its label is read as always
+            raise failure
+        return get_object(**kwargs)
+
+    monkeypatch.setattr(batch.labeler.s3, "get_object", fails)
+
+    # WHEN its task runs
+    result = run(batch, "uploads/cat.jpg")
+
+    # THEN the job is answered, not the invocation failed: a network failure is retried by Batch
+    # Operations, a request botocore refuses to send fails the same way every time and is reported
+    assert result["resultCode"] == code
+    assert result["resultString"].startswith(f"{type(failure).__name__}: ")
+    assert boto3.client("s3").list_objects_v2(Bucket=BUCKET)["KeyCount"] == 1  # no label written
 
 
 def test_given_a_task_with_an_empty_key_when_run_then_it_is_a_permanent_failure(batch):

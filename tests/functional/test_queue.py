@@ -152,6 +152,19 @@ def test_given_a_message_naming_no_object_when_handled_then_it_fails_for_the_dea
     assert label_keys() == {"bulk-labels/x.jpg.json"}  # its valid neighbour was labelled
 
 
+def test_given_a_batch_whose_every_message_is_malformed_when_handled_then_each_is_reported_not_raised(
+    queue,
+):
+    # WHEN a batch of nothing but messages naming no object is handled
+    response = queue.lambda_handler(sqs_event("{not json", "[1, 2]"), LambdaContext())
+
+    # THEN it is answered like any other batch, every message listed as failed: raising instead would count
+    # a bug in the function's Errors metric and fail the invocation for what is the messages' fault
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]}
+    assert [failure[0] for failure in queue.processor.exceptions] == [queue.PoisonMessage] * 2
+    assert label_keys() == set()
+
+
 def test_given_s3_throttles_one_object_when_handled_then_only_its_message_is_retried(
     queue, cat_photos, dog_photos, monkeypatch
 ):

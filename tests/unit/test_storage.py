@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import EndpointConnectionError, ParamValidationError
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
 
 from catdog.storage import is_transient
+
+
+def s3_error(code: str | None, status: int) -> ClientError:
+    """What botocore raises for an S3 answer of HTTP ``status`` and error ``code`` (none: an empty body)."""
+    error = {"Message": "…"} | ({"Code": code} if code is not None else {})
+    return ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
 
 
 def test_given_a_request_botocore_refuses_to_send_when_sorted_then_a_retry_cannot_cure_it():
     assert not is_transient(ParamValidationError(report="Invalid length for parameter Key, value: 0"))
     assert is_transient(EndpointConnectionError(endpoint_url="https://s3.amazonaws.com"))
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("BadGateway", 502), (None, 503), ("GatewayTimeout", 504)],
+    ids=["an unlisted code", "no code at all", "a gateway timeout"],
+)
+def test_given_an_s3_answer_of_any_5xx_when_sorted_then_a_retry_can_cure_it(code, status):
+    # a 5xx is the service's failure, whatever its code says: the code list covers only the common ones
+    assert is_transient(s3_error(code, status))
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [("AccessDenied", 403), ("InvalidRequest", 400), ("MethodNotAllowed", 405)]
+)
+def test_given_an_s3_answer_of_an_unlisted_4xx_when_sorted_then_a_retry_cannot_cure_it(code, status):
+    assert not is_transient(s3_error(code, status))
