@@ -30,7 +30,7 @@ import keras
 import numpy as np
 
 from catdog.card import CLASS_PROBABILITY, NeitherCheck
-from training.data import Split, check_parts
+from training.data import DataError, Split, check_parts, left_out
 from training.recipe import Recipe, RecipeError, ReleaseInfo, recipe_dict
 from training.sources import (
     LABELS3,
@@ -106,7 +106,12 @@ def prepare(recipe: Recipe, run_dir: Path, log=print) -> Prepared:
             )
     else:
         split = make_source_split(list(recipe.data), LABELS3, seed=recipe.train.seed)
-        check_parts(split, ("train", "val"))  # the test part may lack a class: breeds-dev has no test photos
+        for line in left_out(split):
+            log(line)
+        try:  # the test part may lack a class (breeds-dev has no test photos); train and val may not
+            check_parts(split, ("train", "val"), LABELS3)
+        except DataError as exc:  # the recipe's [[data]] folders cannot make this release
+            raise RecipeError(str(exc)) from None
         split.save(split_file)
     log(f"split: {json.dumps(split.sizes())}")
     evals = {}

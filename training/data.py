@@ -7,8 +7,10 @@ Public API:
         drop exact duplicate files. ``Scan.report()`` says what was kept and skipped, and why.
     make_split(scan, fractions=(0.8, 0.1, 0.1), seed=0) -> Split
         stratified and seeded; ``Split.save(path)`` / ``Split.load(path)`` make it reproducible.
-    check_parts(split, parts=("train", "val", "test"))
-        a ``DataError`` unless each part holds a photo of every class the split holds.
+    check_parts(split, parts=("train", "val", "test"), labels=None)
+        a ``DataError`` unless each part holds a photo of every class the split holds (or of ``labels``).
+    left_out(split) -> list[str]
+        one line for every folder ignored, file skipped and duplicate dropped.
     load_pixels(root, paths, size, cache_dir=None) -> uint8 array (n, size, size, 3)
         through ``catdog.load_image`` + ``catdog.preprocess`` only, cached on disk so that a second run
         does not decode thousands of JPEGs again.
@@ -207,7 +209,7 @@ class Split:
                 name: [Sample(p, int(label)) for p, label in rows]
                 for name, rows in document["splits"].items()
             }
-            return cls(
+            split = cls(
                 root=Path(root or document["root"]),
                 labels=tuple(document["labels"]),
                 seed=int(document["seed"]),
@@ -217,6 +219,9 @@ class Split:
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise DataError(f"cannot read split file {path}: {exc}") from exc
+        if root is not None and not split.root.is_dir():  # --data mistyped: said now, not as the first photo
+            raise DataError(f"data folder not found: {root}")
+        return split
 
 
 def make_split(scan: Scan, fractions: tuple[float, float, float] = FRACTIONS, seed: int = 0) -> Split:
@@ -234,22 +239,76 @@ def make_split(scan: Scan, fractions: tuple[float, float, float] = FRACTIONS, se
     return Split(scan.root, scan.labels, seed, tuple(fractions), parts, scan.report())
 
 
-def check_parts(split: Split, parts: tuple[str, ...] = SPLITS) -> None:
-    """A ``DataError`` unless each of ``parts`` holds a photo of every class found anywhere in ``split``.
+def check_parts(split: Split, parts: tuple[str, ...] = SPLITS, labels: tuple[str, ...] | None = None) -> None:
+    """A ``DataError`` unless each of ``parts`` holds a photo of every class of ``labels``, by default
+    every class found anywhere in ``split``.
 
     Training on a part without a class, choosing on an empty val part or scoring a one-class test part
-    fails late and obscurely (a missing ``val_loss``, an unpack error) or not at all; a class that no
-    part holds (a source split without "neither" photos) is not asked for.
+    fails late and obscurely (a missing ``val_loss``, an unpack error) or not at all. A class that no
+    part holds is not asked for unless ``labels`` names it (a source split measured without "neither"
+    photos); a model that trains on a class names it, and then a class no folder holds (a misspelt
+    ``nether/``) is refused with the classes the folders hold and the folders ignored.
     """
     sizes = split.sizes()
     present = [label for label in split.labels if any(sizes[part][label] for part in sizes)]
+    wanted = present if labels is None else list(labels)
     for part in parts:
-        missing = [label for label in present if not sizes[part][label]]
+        missing = [label for label in wanted if not sizes[part][label]]
         if missing or not sizes[part]["total"]:
             what = " or ".join(missing) + " photo" if missing else "photo"
-            counts = ", ".join(f"{label}: {sizes[part][label]}" for label in present) or "none"
-            hint = f"add photos or give the {part} part a larger fraction"
-            raise DataError(f"the {part} part has no {what} ({counts}): {hint}")
+            counts = ", ".join(f"{label}: {sizes[part][label]}" for label in wanted) or "none"
+            nowhere = [label for label in missing if label not in present]
+            hint = f": add photos or give the {part} part a larger fraction"
+            if nowhere:
+                hint = _found(split, present, sizes)
+            raise DataError(f"the {part} part has no {what} ({counts}){hint}")
+
+
+def _found(split: Split, present: list[str], sizes: dict) -> str:
+    """What the folders hold and which folders were ignored, to tell a class no folder holds."""
+    held = (
+        ", ".join(f"{label}: {sum(sizes[part][label] for part in sizes)}" for label in present) or "nothing"
+    )
+    return (
+        f", and no data folder has any: they hold {held} (ignored folders: "
+        f"{', '.join(ignored_folders(split)) or 'none'}; class folders are named {', '.join(split.labels)})"
+    )
+
+
+def _reports(split: Split) -> dict[str, dict]:
+    """The scan report of each folder of ``split`` by the prefix of its paths (none for one folder)."""
+    sources = split.report.get("sources")
+    return {f"{name}/": report for name, report in sources.items()} if sources else {"": split.report}
+
+
+def ignored_folders(split: Split) -> list[str]:
+    """The folders beside the class folders that no photo was taken from, as split paths would start."""
+    return [
+        f"{prefix}{folder}"
+        for prefix, report in _reports(split).items()
+        for folder in report.get("ignored_folders", [])
+    ]
+
+
+def left_out(split: Split) -> list[str]:
+    """Every folder ignored, file skipped and duplicate dropped, a line each: a data set is not cut down
+    silently. Paths of a split of several folders start with the folder's name."""
+    lines = []
+    for prefix, report in _reports(split).items():
+        lines += [f"ignored folder {prefix}{folder}" for folder in report.get("ignored_folders", [])]
+        lines += [
+            f"skipped {prefix}{entry['path']}: {entry['reason']}" for entry in report.get("skipped", [])
+        ]
+        duplicates = report.get("duplicates_removed")
+        lines += [
+            f"duplicate {prefix}{entry['path']} of {prefix}{entry['same_as']}"
+            for entry in (duplicates if isinstance(duplicates, list) else [])
+        ]
+        lines += [
+            f"duplicate {entry['path']} of {entry['same_as']}"
+            for entry in report.get("duplicates_of_other_sources", [])
+        ]
+    return lines
 
 
 def cut_members(members: list, fractions, rng: np.random.Generator) -> dict[str, list]:

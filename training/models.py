@@ -19,6 +19,7 @@ import keras
 from keras import layers
 
 from training.model_names import MODEL_NAMES
+from training.recipe import RecipeError, typed_options
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,15 @@ def register(name: str, *, default_size: int, backbone: str | None = None):
 
 def build(name: str, input_size: int | None = None, num_classes: int = 2, **options) -> keras.Model:
     """Build the registered model ``name``; unknown names and options, and an input size too small for
-    the model, are a one-line ``ValueError``."""
+    the model, are a one-line ``ValueError`` (an option of the wrong type a ``RecipeError``, naming it
+    and the type its builder takes)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
     spec = MODELS[name]
+    try:
+        options = typed_options(spec.builder, options)
+    except RecipeError as exc:  # exit status 2, as for any bad argument
+        raise RecipeError(f"bad options for model {name!r}: {exc}") from None
     try:
         return spec.builder(input_size or spec.default_size, num_classes, **options)
     except TypeError as exc:

@@ -19,6 +19,7 @@ Public API:
     Recipe and its sections; load_recipe(path, overrides=()) -> Recipe; recipe_dict(recipe) -> dict;
     recipe_from_dict(recipe_dict(recipe)) == recipe
     recipe_changes(recipe, reference, sections=None) -> {"section.key": value} where they differ
+    typed_options(builder, options) -> options as a model builder's signature types them, or RecipeError
     check_run_dir(recipe, run_dir): raises ValueError if the run would overwrite the recipe's teacher
 """
 
@@ -146,18 +147,39 @@ class Recipe:
     cache_dir: str = "runs/cache"
 
 
-def _section(cls, values: dict, section: str):
+def _section(cls, values: dict, section: str, written: dict[str, str] | None = None):
+    """``cls`` from a recipe table's ``values``, each checked against its field's type. Messages name the
+    table as a recipe writes it (``[train]``, ``[[data]]``); ``written``: the ``--set`` values as typed,
+    by ``section.key``, to show how text is written when JSON read a number."""
+    table = f"[[{section}]]" if section in TABLE_LISTS else f"[{section}]"
     known = {f.name for f in fields(cls)}
     unknown = set(values) - known
     if unknown:
-        raise RecipeError(f"unknown {cls.__name__} settings: {sorted(unknown)} (known: {sorted(known)})")
+        raise RecipeError(f"unknown {table} settings: {sorted(unknown)} (known: {sorted(known)})")
     hints = typing.get_type_hints(cls)
     converted = {}
     for name, value in values.items():
         converted[name] = _typed(value, hints[name])
         if converted[name] is _WRONG:
-            raise RecipeError(f"{section}.{name} must be {_describe(hints[name])}, got {value!r}")
+            setting = f"{table} {name}" if section in TABLE_LISTS else f"{section}.{name}"
+            raise RecipeError(
+                f"{setting} must be {_describe(hints[name])}, got {value!r}"
+                + _as_text(f"{section}.{name}", hints[name], (written or {}).get(f"{section}.{name}"))
+            )
     return cls(**converted)
+
+
+#: Sections written as a list of tables, one ``[[section]]`` each.
+TABLE_LISTS = ("data", "eval")
+
+
+def _as_text(key: str, hint, typed: str | None) -> str:
+    """How to give text by ``--set``, for a setting that takes text and was typed ``typed`` there: JSON
+    reads ``1.0`` as a number."""
+    takes_text = hint is str or (isinstance(hint, types.UnionType) and str in hint.__args__)
+    if typed is None or not takes_text:
+        return ""
+    return f": --set reads VALUE as JSON, so write text in quotes: --set '{key}={json.dumps(typed)}'"
 
 
 _WRONG = object()
@@ -193,18 +215,49 @@ def _describe(hint) -> str:
         if len(args) == 2 and args[1] is Ellipsis:
             return f"a list, each {_describe(args[0])}"
         return f"a list of {len(args)}, each {' / '.join(sorted({_describe(a) for a in args}))}"
-    names = {bool: "true or false", int: "a whole number", float: "a number", str: "text", dict: "a table"}
+    names = {
+        bool: "true or false",
+        int: "a whole number",
+        float: "a number",
+        str: "text",
+        dict: "a table",
+        type(None): "null",
+    }
     return names.get(hint, hint.__name__)
 
 
+def typed_options(builder, options: dict) -> dict:
+    """A model builder's keyword ``options`` as its signature types them (a list as a tuple, 0 as 0.0),
+    or a ``RecipeError`` naming the first of the wrong type (``filters=32`` for a list): said in the
+    builder's words, not Python's (``object of type 'int' has no len()``). Options it does not name are
+    its own to refuse."""
+    try:
+        hints = typing.get_type_hints(builder)
+    except (NameError, TypeError):  # a hint that cannot be resolved here: the builder checks its own
+        return dict(options)
+    typed = {}
+    for name, value in options.items():
+        typed[name] = _typed(value, hints[name]) if name in hints else value
+        if typed[name] is _WRONG:
+            raise RecipeError(f"{name} must be {_describe(hints[name])}, got {value!r}")
+    return typed
+
+
 def key_value(pair: str, flag: str) -> tuple[str, object]:
-    """``KEY=VALUE`` from the command line: VALUE read as JSON, else kept as text."""
+    """``KEY=VALUE`` from the command line: VALUE read as JSON, else kept as text (a path, a version
+    such as 2.5.0); a VALUE that starts as a JSON list, table or text does (``[8`` is a mistake, not a
+    name)."""
     key, sep, text = pair.partition("=")
     if not sep or not key:
         raise RecipeError(f"{flag} wants KEY=VALUE, got {pair!r}")
     try:
         return key, json.loads(text)
-    except json.JSONDecodeError:
+    except json.JSONDecodeError as exc:
+        if text.lstrip().startswith(("[", "{", '"')):
+            raise RecipeError(
+                f"{flag} {key}={text}: not valid JSON ({exc.msg}): a list is [8, 16], text is plain or "
+                'in double quotes ("a b")'
+            ) from None
         return key, text
 
 
@@ -224,8 +277,10 @@ MINIMA = {
 
 def parse_recipe(document: dict, overrides=()) -> Recipe:
     document = json.loads(json.dumps(document))  # a deep copy
+    written = {}  # section.key -> VALUE as typed after --set
     for override in overrides:
         key, parsed = key_value(override, "--set")
+        written[key] = override.partition("=")[2]
         section, dot, name = key.partition(".")
         if not dot:
             document[section] = parsed  # cache_dir; anything else is an unknown section below
@@ -249,7 +304,7 @@ def parse_recipe(document: dict, overrides=()) -> Recipe:
     for name in sections:
         if not isinstance(document.get(name, {}), dict):
             raise RecipeError(f"[{name}] must be a table of settings, got {document[name]!r}")
-    values = {name: _section(cls, document.get(name, {}), name) for name, cls in sections.items()}
+    values = {name: _section(cls, document.get(name, {}), name, written) for name, cls in sections.items()}
     _check_ranges(values)
     data = tuple(_source(entry) for entry in _tables(document, "data"))
     if not data:
@@ -259,6 +314,8 @@ def parse_recipe(document: dict, overrides=()) -> Recipe:
         if not any(source.fractions[index] > 0 for source in data):
             raise RecipeError(f"no [[data]] folder has a {part} fraction above 0: a release needs {part}")
     eval_tables = _tables(document, "eval")
+    for entry in eval_tables:
+        _check_folder("eval", entry["folder"])
     evals = tuple(entry["folder"] for entry in eval_tables)
     for entry in eval_tables:
         unknown = sorted(set(entry) - {"folder"})
@@ -275,7 +332,10 @@ def parse_recipe(document: dict, overrides=()) -> Recipe:
         )
     cache_dir = document.get("cache_dir", "runs/cache")
     if not isinstance(cache_dir, str) or not cache_dir:
-        raise RecipeError(f"cache_dir must be a folder name, got {cache_dir!r}")
+        raise RecipeError(
+            f"cache_dir must be a folder name, got {cache_dir!r}"
+            + _as_text("cache_dir", str, written.get("cache_dir"))
+        )
     return Recipe(data=data, eval=evals, cache_dir=cache_dir, **values)
 
 
@@ -329,6 +389,8 @@ def _check_ranges(values: dict) -> None:
     views = {"views.train_views": view_settings.train_views}
     views |= {f"views.source_views.{name}": chosen for name, chosen in view_settings.source_views.items()}
     for key, chosen in views.items():
+        if isinstance(chosen, bool) or not isinstance(chosen, int | list | tuple):  # "four" was iterated
+            raise RecipeError(f"{key} must be a view count or a list of view indices, got {chosen!r}")
         if (isinstance(chosen, int) and chosen < 1) or (not isinstance(chosen, int) and not chosen):
             raise RecipeError(f"views: every photo needs at least one view, got {chosen!r}")
         if not isinstance(chosen, int) and any(not isinstance(v, int) or v < 0 for v in chosen):
@@ -380,8 +442,18 @@ def _tables(document: dict, section: str) -> list[dict]:
     return entries
 
 
+def _check_folder(section: str, folder) -> None:
+    """An ``[[eval]]`` or ``[[data]]`` folder is a path, written as text, and not empty (the working
+    directory, scanned whole)."""
+    if not isinstance(folder, str):
+        raise RecipeError(f"[[{section}]] folder must be text, got {folder!r}")
+    if not folder.strip():
+        raise RecipeError(f"[[{section}]] folder must name a folder, got {folder!r}")
+
+
 def _source(entry: dict) -> Source:
     source = _section(Source, entry, "data")
+    _check_folder("data", source.folder)
     if any(f < 0 for f in source.fractions) or abs(sum(source.fractions) - 1) > 1e-6:
         raise RecipeError(
             f"[[data]] {source.folder}: fractions are train, val, test shares, 0 or more and summing to 1, "

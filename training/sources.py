@@ -91,6 +91,7 @@ def make_source_split(sources: list[Source], labels: tuple[str, ...] = LABELS3, 
             "seed": source.seed,
             "split_sizes": sizes,
             "skipped": found.skipped,
+            "ignored_folders": found.ignored_folders,
             "duplicates_removed": len(found.duplicates) + len(cross),
             "duplicates_of_other_sources": cross,
         }
@@ -136,13 +137,15 @@ def breed_of(path: str) -> str:
 
 
 def dataset_card(split: Split) -> dict:
-    """The model card's ``dataset``: every source folder with its counts, fractions, seed and split."""
+    """The model card's ``dataset``: every source folder with its counts, fractions, seed and split, how
+    many files were skipped and which folders beside the class folders were ignored."""
     sources = split.report.get("sources", {})
     return {
         "root": split.root.name,
         "layout": "sources",
         "sources": {
-            name: {k: s[k] for k in CARD_FIELDS} | {"skipped_files": len(s.get("skipped", []))}
+            name: {k: s[k] for k in CARD_FIELDS}
+            | {"skipped_files": len(s.get("skipped", [])), "ignored_folders": s.get("ignored_folders", [])}
             for name, s in sources.items()
         },
         "usable_photos": split.report.get("counts"),

@@ -20,23 +20,23 @@ RECIPES, CANDIDATES = REPO / "training" / "recipes", REPO / "docs" / "evaluation
 def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files_are_reported(
     tmp_path, cat_photos, dog_photos, capsys
 ):
-    photo_folders(tmp_path / "data", cat_photos[:5], dog_photos[:5], names=("cat", "DOG"))
+    photo_folders(tmp_path / "data", cat_photos[:10], dog_photos[:10], names=("cat", "DOG"))
     (tmp_path / "data" / "cat" / "broken.jpg").write_bytes(b"\xff\xd8\xff")
 
     status = main(["prepare", str(tmp_path / "data"), "--split", str(tmp_path / "split.json"), "--seed", "3"])
 
     output = capsys.readouterr().out
     assert status == 0
-    assert json.loads(output.splitlines()[0])["counts"] == {"cat": 5, "dog": 5}
+    assert json.loads(output.splitlines()[0])["counts"] == {"cat": 10, "dog": 10}
     assert "skipped cat/broken.jpg: invalid_image" in output
     saved = json.loads((tmp_path / "split.json").read_text())
-    assert saved["seed"] == 3 and saved["sizes"]["train"]["total"] == 8
+    assert saved["seed"] == 3 and saved["sizes"]["train"]["total"] == 16
 
 
 def test_given_a_split_a_run_trained_on_when_prepare_writes_another_there_then_refused_and_kept(
     tmp_path, cat_photos, dog_photos, capsys
 ):
-    data = photo_folders(tmp_path / "data", cat_photos[:5], dog_photos[:5])
+    data = photo_folders(tmp_path / "data", cat_photos[:10], dog_photos[:10])
     split = tmp_path / "run" / "split.json"
     split.parent.mkdir()
     argv = ["prepare", str(data), "--split", str(split)]
@@ -63,10 +63,10 @@ def test_given_a_split_a_run_trained_on_when_prepare_writes_another_there_then_r
         (["train", "--data", "a", "--data", "b"], 1, "data folder not found"),
         (["train", "--views", "0,x"], 2, "argument --views: must be view indices like 0,2,3, got 0,x"),
         (["release", "no-such-recipe.toml", "--out", "o"], 2, "cannot read the recipe no-such-recipe.toml"),
-        (["release", "bad.toml", "--out", "o"], 2, "unknown TrainSettings settings: ['fine_epoch']"),
+        (["release", "bad.toml", "--out", "o"], 2, "unknown [train] settings: ['fine_epoch']"),
         (["release", "broken.toml", "--out", "o"], 2, "broken.toml is not valid TOML"),
         (["release", "bad.toml", "--out", "o", "--set", "train.epochs"], 2, "--set wants KEY=VALUE"),
-        (["report", "m", "--recipe", "bad.toml", "--out", "o"], 2, "unknown TrainSettings settings"),
+        (["report", "m", "--recipe", "bad.toml", "--out", "o"], 2, "unknown [train] settings"),
         (["train", "--epochs", "2.5"], 2, "argument --epochs: must be a positive integer, got 2.5"),
         (
             ["transfer", "--fine-epochs", "-1"],
@@ -93,7 +93,7 @@ def test_given_a_split_a_run_trained_on_when_prepare_writes_another_there_then_r
             1,
             "plain.md has no <!-- report:candidates --> block to fill",
         ),
-        (["candidates", "no-such-card.json", "--against", "bad.toml"], 2, "unknown TrainSettings settings"),
+        (["candidates", "no-such-card.json", "--against", "bad.toml"], 2, "unknown [train] settings"),
         (
             ["release", "student.toml", "--out", "o", "--run-dir", "run"],
             1,
