@@ -9,7 +9,8 @@ Public API:
     classification_metrics(y_true, y_pred, labels) -> {"accuracy", "per_class", "macro", "confusion"}
     evaluate_models(probabilities, y_true, labels, out_dir, answers=None) -> report dict
         metrics of each model (of its served answers where given), its differences from the first model
-        (the reference), written to ``out_dir/evaluation.json`` plus one ``confusion-<name>.png`` each.
+        (the reference), written to ``out_dir/evaluation.json`` plus one ``confusion-<name>.png`` each;
+        those files of an earlier evaluation there are removed first (nothing else in ``out_dir`` is)
 """
 
 from __future__ import annotations
@@ -123,6 +124,10 @@ def evaluate_models(
     answers = answers or {}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # an earlier evaluation's files, not to be read beside this one's; anything else in the folder stays
+    for earlier in [out / "evaluation.json", *out.glob("confusion-*.png")]:
+        if earlier.is_file():
+            earlier.unlink()
     labels = list(labels)
     space = labels + sorted({a for given in answers.values() for a in given} - set(labels))
     predicted = {
