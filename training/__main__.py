@@ -17,7 +17,7 @@ from pathlib import Path
 from catdog import ModelError
 from training.backbones.specs import SPECS
 from training.config import CACHE_DIR, MAX_COST_POINTS, PROTOTYPES, SCHEDULES, TrainConfig, TransferConfig
-from training.data import FRACTIONS, LABELS, SPLITS, DataError, Split, check_parts, make_split, scan
+from training.data import FRACTIONS, LABELS, SPLITS, DataError, Split, check_parts, left_out, make_split, scan
 from training.model_names import APPLICATION_NAMES, MODEL_NAMES
 from training.recipe import RecipeError, key_value
 
@@ -88,29 +88,51 @@ def main(argv: list[str] | None = None) -> int:
 
 def _inside_release(args) -> str | None:
     """A folder the command writes into that lies inside the release folder would be lost when the
-    staged release replaces it (a run folder's model.keras with it)."""
+    staged release replaces it (a run folder's model.keras with it): given or not (a default)."""
     option = RELEASE_FOLDER.get(args.command)
     release = getattr(args, option, None) if option else None
     if release is None:
         return None
-    written = {name: getattr(args, name, None) for name in FOLDER_OPTIONS if name != option}
+    written = {
+        f"argument --{name.replace('_', '-')}": getattr(args, name, None)
+        for name in FOLDER_OPTIONS
+        if name != option
+    }
     model = getattr(args, "keras_model", None)  # export and neither write the float model beside it
-    if model is not None and written.get("float_out") is None:
-        written["keras_model"] = model.parent
-    for name, folder in written.items():
+    if model is not None and getattr(args, "float_out", None) is None:
+        written["the Keras model"] = model.parent
+    for shown, folder in (written | _also_written(args)).items():
         if folder is not None and release.resolve() in (folder.resolve(), *folder.resolve().parents):
-            shown = "the Keras model" if name == "keras_model" else f"argument --{name.replace('_', '-')}"
             return f"{shown}: {folder} is within the release folder {release}, which a release replaces whole"
     return None
+
+
+def _also_written(args) -> dict[str, Path | None]:
+    """What a release command writes besides its folder options, by the name the refusal gives it:
+    ``release``'s run folder when --run-dir is not given (runs/release-VERSION, from the recipe), the
+    recipe's cache_dir and the --ablations file; ``neither``'s --docs."""
+    if args.command == "neither":
+        return {"argument --docs": args.docs}
+    if args.command != "release":
+        return {}
+    try:
+        recipe, run_dir = _recipe_and_run(args)
+    except Exception:  # the command reads the recipe again, and says what is wrong with it
+        return {}
+    return {
+        "the default run folder (--run-dir)": None if args.run_dir else run_dir,
+        "the recipe's cache_dir": Path(recipe.cache_dir),
+        "argument --ablations": args.ablations,
+    }
 
 
 def _run(args) -> int:
     option = RELEASE_FOLDER.get(args.command)
     if option is None or getattr(args, option) is None:
         return args.run(args) or 0
-    from training.staged import staged_folder
+    from training.staged import RELEASE_FILES, staged_folder
 
-    with staged_folder(getattr(args, option)) as stage:
+    with staged_folder(getattr(args, option), RELEASE_FILES) as stage:
         setattr(args, option, stage)
         return args.run(args) or 0
 
@@ -365,7 +387,8 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="SECTION.KEY=VALUE",
-        help="change one recipe setting, VALUE as JSON, e.g. --set train.fine_epochs=2 (repeatable)",
+        help="change one recipe setting, VALUE as JSON, e.g. --set train.fine_epochs=2; text in double "
+        "quotes, which a version such as 1.0 needs: --set 'release.version=\"1.0\"' (repeatable)",
     )
     release.add_argument(
         "--ablations", type=Path, help="also train frozen heads without each ingredient; JSON to write"
@@ -516,7 +539,7 @@ def _prepared(
             raise DataError(
                 f"{split_path} was made {contradiction}: delete it for a new split, or write to another --out"
             )
-        check_parts(split, parts)
+        check_parts(split, parts, split.labels)
         return split
     seed, fractions = 0 if seed is None else seed, tuple(fractions or FRACTIONS)
     if len(folders) == 1:
@@ -527,7 +550,7 @@ def _prepared(
         sources = [Source(str(folder), fractions, seed) for folder in folders]
         split = make_source_split(sources, LABELS, seed)
     _print_left_out(split)
-    check_parts(split, parts)
+    check_parts(split, parts, split.labels)
     split.save(split_path)
     return split
 
@@ -558,50 +581,70 @@ def _contradiction(split: Split, folders: list[Path], seed: int | None, fraction
     else:
         if len(folders) > 1:
             return f"from one folder ({split.root}), not from {len(folders)}"
-        missing = [s.path for s in split.parts["train"][:20] if not (split.root / s.path).is_file()]
-        if missing:
-            return f"from other photos ({missing[0]} is not in {split.root})"
         recorded = {tuple(split.fractions)}
     if seed is not None and seed != split.seed:
         return f"with --seed {split.seed}, not {seed}"
     if fractions is not None and recorded != {tuple(fractions)}:
         was = " / ".join(" ".join(map(str, f)) for f in sorted(recorded))
         return f"with --fractions {was}, not {' '.join(map(str, fractions))}"
+    other = _other_photos(split, _split_again(split, folders)) if folders else None
+    if other:  # photos added or gone since, or another folder: the split would silently leave them out
+        holds = "holds" if len(folders) == 1 else "hold"
+        return f"from other photos than {', '.join(map(str, folders))} {holds} now ({other})"
     return None
+
+
+def _split_again(split: Split, folders: list[Path]) -> Split:
+    """The split the photos in ``folders`` give now, made as ``split`` was: with its labels, seeds and
+    fractions, one folder as ``prepare`` makes it, several in the order they were given."""
+    sources = split.report.get("sources")
+    if not sources:
+        return make_split(scan(folders[0], split.labels), tuple(split.fractions), split.seed)
+    from training.sources import Source, make_source_split
+
+    given = {Path(folder).resolve().name: folder for folder in folders}
+    again = [
+        Source(str(given[Path(name).name]), tuple(source["fractions"]), source["seed"])
+        for name, source in sources.items()
+    ]
+    return make_source_split(again, split.labels, split.seed)
+
+
+def _other_photos(saved: Split, made: Split) -> str | None:
+    """How the split ``made`` from the photos now differs from the ``saved`` one, if it does: ``prepare``
+    does not replace, and ``train`` does not reuse, a split the photos no longer give."""
+    if _parts(saved) == _parts(made):
+        return None
+    had = {sample.path for samples in saved.parts.values() for sample in samples}
+    has = {sample.path for samples in made.parts.values() for sample in samples}
+    new, gone = len(has - had), len(had - has)
+    differences = [f"{new} there {'is' if new == 1 else 'are'} not in it"] if new else []
+    differences += [f"{gone} of its photos {'is' if gone == 1 else 'are'} not there"] if gone else []
+    return ", ".join(differences) or "the same photos, split otherwise"
 
 
 def _print_left_out(split: Split) -> None:
     """Every folder ignored, file skipped and duplicate dropped, each on its own line: a data set is not
-    cut down silently."""
-    sources = split.report.get("sources")
-    reports = {f"{name}/": report for name, report in sources.items()} if sources else {"": split.report}
-    for prefix, report in reports.items():
-        for folder in report.get("ignored_folders", []):
-            print(f"ignored folder {prefix}{folder}")
-        for entry in report.get("skipped", []):
-            print(f"skipped {prefix}{entry['path']}: {entry['reason']}")
-        duplicates = report.get("duplicates_removed")
-        for entry in duplicates if isinstance(duplicates, list) else []:
-            print(f"duplicate {prefix}{entry['path']} of {prefix}{entry['same_as']}")
-        for entry in report.get("duplicates_of_other_sources", []):
-            print(f"duplicate {entry['path']} of {entry['same_as']}")
+    cut down silently (``training.data.left_out``, which ``release`` logs too)."""
+    for line in left_out(split):
+        print(line)
 
 
 def cmd_prepare(args) -> None:
     """Scan a folder of photos (cat/ and dog/ folders, or Kaggle's flat cat.1.jpg names), skip and report
     corrupt, empty and non-image files, drop exact duplicates, and write a stratified seeded split."""
     split = make_split(scan(args.data), tuple(args.fractions), args.seed)
-    if args.split.is_file():  # a run may have trained on the split there: its test part must stay unseen
-        saved = Split.load(args.split)
-        if _parts(saved) != _parts(split):
-            raise DataError(
-                f"{args.split} holds another split, which a run may have trained on: delete it, or write "
-                "the new one elsewhere"
-            )
-    split.save(args.split)
+    # a run may have trained on the split there: its test part must stay unseen
+    if args.split.is_file() and _other_photos(Split.load(args.split), split):
+        raise DataError(
+            f"{args.split} holds another split, which a run may have trained on: delete it, or write "
+            "the new one elsewhere"
+        )
     report = split.report
     print(json.dumps({"counts": report["counts"], "sizes": split.sizes()}))
     _print_left_out(split)
+    check_parts(split, ("train", "val"), split.labels)  # as train checks it: a split train would refuse
+    split.save(args.split)
     print(f"wrote {args.split}")
 
 
@@ -620,6 +663,20 @@ def cmd_preview(args) -> None:
     print(f"wrote {save_preview(pixels, args.out, args.strength)}")
 
 
+def _check_no_earlier_model(out: Path) -> None:
+    """A run folder holding a trained model (best.keras) or its float export (float/) is not trained
+    into again: the new checkpoint replaced the old one without a word and left the old float export
+    beside it. Its split.json is another matter: reusing it is what --split and OUT/split.json are for."""
+    found = [name for name in ("best.keras", "float/") if (out / name).exists()]
+    if found:
+        split = out / "split.json"
+        reuse = f" (with --split {split} for the same split)" if split.is_file() else ""
+        raise FileExistsError(
+            f"{out} holds an earlier run's {' and '.join(found)}: give another --out{reuse}, or delete "
+            f"{'it' if len(found) == 1 else 'them'} to train there again"
+        )
+
+
 def cmd_train(args) -> None:
     """Train a registered model on the training split with augmentation, early stopping, a learning-rate
     schedule and the best validation checkpoint (OUT/best.keras, OUT/curves.png). With --release, also
@@ -632,6 +689,7 @@ def cmd_train(args) -> None:
             "nothing: pass --option weights=FILE (keras.applications' ImageNet *_notop.h5), or "
             "--option freeze=false to train it whole from scratch"
         )
+    _check_no_earlier_model(args.out)
     _check_data_given(split_path, args.data or [])  # before TensorFlow loads (10 s)
     if args.threads:
         import tensorflow as tf
@@ -854,8 +912,14 @@ def cmd_release(args) -> None:
         load_members(recipe)
     check_paths(recipe)
     from training import build
+    from training.staged import missing, remove_empty
 
-    build.build_release(recipe, args.out, run_dir, ablations=args.ablations)
+    made = missing(run_dir)
+    try:
+        build.build_release(recipe, args.out, run_dir, ablations=args.ablations)
+    except BaseException:  # a scan that fails leaves no empty run folder behind (nor the folders above it)
+        remove_empty(made)
+        raise
 
 
 def cmd_report(args) -> None:
