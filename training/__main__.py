@@ -130,11 +130,18 @@ def _run(args) -> int:
     option = RELEASE_FOLDER.get(args.command)
     if option is None or getattr(args, option) is None:
         return args.run(args) or 0
-    from training.staged import RELEASE_FILES, staged_folder
+    from training.staged import RELEASE_FILES, release_in, staged_folder
 
-    with staged_folder(getattr(args, option), RELEASE_FILES) as stage:
+    folder = getattr(args, option)
+    earlier = release_in(folder)
+    if earlier:  # said first: a release takes hours, and Ctrl+C keeps the folder as it is
+        print(f"{folder} holds {earlier}: this release replaces it once it is written", flush=True)
+    with staged_folder(folder, RELEASE_FILES) as stage:
         setattr(args, option, stage)
-        return args.run(args) or 0
+        code = args.run(args) or 0
+    if earlier:
+        print(f"{folder}: replaced {earlier}")
+    return code
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -260,7 +267,9 @@ def _parser() -> argparse.ArgumentParser:
         "fine-tune the ImageNet EfficientNet-Lite0 on cached activations (releases 1.x)",
     )
     transfer.add_argument("--data", type=Path, help="photo folder (needed unless --split exists)")
-    transfer.add_argument("--out", type=Path, default=Path("runs/transfer"), help="run folder")
+    transfer.add_argument(
+        "--out", type=Path, default=Path("runs/transfer"), help="run folder (default %(default)s)"
+    )
     transfer.add_argument("--split", type=Path, help="split JSON; made from --data if missing")
     _split_options(transfer, saved=True)
     transfer.add_argument(
@@ -459,7 +468,7 @@ def _saved_split(parser: argparse.ArgumentParser, help: str, **split) -> None:
 
 
 def _cache_option(parser: argparse.ArgumentParser, help: str = "pixel cache folder") -> None:
-    parser.add_argument("--cache", type=Path, default=Path(CACHE_DIR), help=help)
+    parser.add_argument("--cache", type=Path, default=Path(CACHE_DIR), help=f"{help} (default %(default)s)")
 
 
 def _card_options(parser: argparse.ArgumentParser) -> None:
@@ -663,16 +672,18 @@ def cmd_preview(args) -> None:
     print(f"wrote {save_preview(pixels, args.out, args.strength)}")
 
 
-def _check_no_earlier_model(out: Path) -> None:
-    """A run folder holding a trained model (best.keras) or its float export (float/) is not trained
-    into again: the new checkpoint replaced the old one without a word and left the old float export
-    beside it. Its split.json is another matter: reusing it is what --split and OUT/split.json are for."""
-    found = [name for name in ("best.keras", "float/") if (out / name).exists()]
+def _check_no_earlier_model(out: Path, models: tuple[str, ...]) -> None:
+    """A run folder holding a trained model (train's best.keras, transfer's model.keras and frozen.keras)
+    or its float export (float/) is not trained into again: the new model replaced the old one without a
+    word and left the old float export beside it. Its split.json is another matter: reusing it is what
+    --split and OUT/split.json are for."""
+    found = [name for name in (*models, "float/") if (out / name).exists()]
     if found:
         split = out / "split.json"
         reuse = f" (with --split {split} for the same split)" if split.is_file() else ""
+        listed = " and ".join([", ".join(found[:-1]), found[-1]] if len(found) > 1 else found)
         raise FileExistsError(
-            f"{out} holds an earlier run's {' and '.join(found)}: give another --out{reuse}, or delete "
+            f"{out} holds an earlier run's {listed}: give another --out{reuse}, or delete "
             f"{'it' if len(found) == 1 else 'them'} to train there again"
         )
 
@@ -689,7 +700,7 @@ def cmd_train(args) -> None:
             "nothing: pass --option weights=FILE (keras.applications' ImageNet *_notop.h5), or "
             "--option freeze=false to train it whole from scratch"
         )
-    _check_no_earlier_model(args.out)
+    _check_no_earlier_model(args.out, ("best.keras",))
     _check_data_given(split_path, args.data or [])  # before TensorFlow loads (10 s)
     if args.threads:
         import tensorflow as tf
@@ -781,6 +792,7 @@ def cmd_transfer(args) -> None:
     from training.transfer import save_run, train_transfer
 
     split_path = args.split or args.out / "split.json"
+    _check_no_earlier_model(args.out, ("model.keras", "frozen.keras"))
     split = _prepared(split_path, args.data, args.seed, args.fractions, _parts_needed(args))
     config = transfer_config(args)
     result = train_transfer(split, config)
@@ -912,14 +924,10 @@ def cmd_release(args) -> None:
         load_members(recipe)
     check_paths(recipe)
     from training import build
-    from training.staged import missing, remove_empty
+    from training.staged import kept_only_if_used
 
-    made = missing(run_dir)
-    try:
+    with kept_only_if_used(run_dir):
         build.build_release(recipe, args.out, run_dir, ablations=args.ablations)
-    except BaseException:  # a scan that fails leaves no empty run folder behind (nor the folders above it)
-        remove_empty(made)
-        raise
 
 
 def cmd_report(args) -> None:
@@ -939,8 +947,10 @@ def cmd_report(args) -> None:
         ModelCard.load(folder / "model.json")
     check_paths(recipe)
     from training import build
+    from training.staged import kept_only_if_used
 
-    build.compare(recipe, run_dir, args.models, args.out, gallery=args.gallery, docs=args.docs)
+    with kept_only_if_used(run_dir, args.out):
+        build.compare(recipe, run_dir, args.models, args.out, gallery=args.gallery, docs=args.docs)
 
 
 def cmd_card(args) -> None:

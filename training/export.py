@@ -146,6 +146,7 @@ def release(
             "layout": split.report.get("layout"),
             "usable_photos": split.report.get("counts"),
             "skipped_files": len(split.report.get("skipped", [])),
+            "ignored_folders": split.report.get("ignored_folders", []),
             "duplicates_removed": len(split.report.get("duplicates_removed", [])),
             "split_seed": split.seed,
             "split_fractions": list(split.fractions),

@@ -7,7 +7,8 @@ a staging folder beside the target, begun as a copy of it, and renamed into plac
 is written. A stopped run leaves the target as it was. The copy leaves out what a release writes
 (``RELEASE_FILES``): an export of another model into the folder left the earlier release's report.md and
 worst-errors CSVs beside the new model, describing a model no longer there. A file no release writes (a
-user's notes) stays. A release that fails leaves no empty folder it made (``missing``, ``remove_empty``).
+user's notes) stays. A release that fails leaves no empty folder it made (``missing``, ``remove_empty``,
+``kept_only_if_used``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from catdog.card import CARD_FILE, MODEL_FILE
+from catdog.card import CARD_FILE, MODEL_FILE, ModelCard, ModelError
 
 #: What every release writes anew (``training.export``, ``training.build``, ``training.neither``): the model,
 #: its card, the card's page (``training.modelcard.README``) and the evaluation folder.
@@ -75,3 +76,29 @@ def remove_empty(folders: list[Path]) -> None:
         if not path.is_dir() or any(path.iterdir()):
             return
         path.rmdir()
+
+
+@contextmanager
+def kept_only_if_used(*folders) -> Iterator[None]:
+    """A command that fails leaves none of ``folders``, nor the folders above them, that it made and left
+    empty (a run folder whose data scan failed); those that hold something stay."""
+    made = [missing(folder) for folder in folders]
+    try:
+        yield
+    except BaseException:
+        for folders_made in made:
+            remove_empty(folders_made)
+        raise
+
+
+def release_in(folder) -> str | None:
+    """What a release folder holds, as a release says it ("release 2.4.0 (catdog-efficientnet-lite2)"),
+    or None if it holds no model card; a card that cannot be read is still a release to be told of."""
+    card = Path(folder) / CARD_FILE
+    if not card.is_file():
+        return None
+    try:
+        loaded = ModelCard.load(card)
+    except ModelError:
+        return f"an earlier release whose {CARD_FILE} cannot be read"
+    return f"release {loaded.version} ({loaded.name})"

@@ -202,3 +202,91 @@ def test_given_an_existing_run_folder_when_a_release_fails_then_it_is_kept_even_
     # WHEN it is released and fails, THEN the user's folder stays
     assert main(["release", str(recipe), "--out", str(tmp_path / "out"), "--run-dir", str(run_dir)]) != 0
     assert run_dir.is_dir()
+
+
+def test_given_a_report_whose_data_scan_fails_when_run_then_no_empty_run_or_report_folder_is_left(
+    tmp_path, serving_model, capsys
+):
+    # GIVEN a released model and a recipe whose [[data]] folder holds class folders without photos
+    data = tmp_path / "data"
+    for label in ("cat", "dog"):
+        (data / label).mkdir(parents=True)
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(f'[[data]]\nfolder = "{data}"\n')
+
+    # WHEN the model is reported on into new folders, THEN it fails in one line and leaves neither the run
+    # folder (nor runs/ above it) nor the report folder
+    argv = ["report", str(serving_model), "--recipe", str(recipe), "--run-dir", str(tmp_path / "runs" / "r")]
+    code = main([*argv, "--out", str(tmp_path / "out" / "report")])
+    assert code == 1 and capsys.readouterr().err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "recipe.toml"]
+
+
+@pytest.mark.parametrize("earlier", [["model.keras"], ["model.keras", "frozen.keras", "float"]])
+def test_given_a_run_folder_with_a_transfer_model_when_transfer_writes_there_then_refused_and_kept(
+    tmp_path, cat_photos, dog_photos, capsys, earlier
+):
+    # GIVEN a transfer run folder holding an earlier run's models (and float export)
+    data = photo_folders(tmp_path / "data", cat_photos[:10], dog_photos[:10])
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in earlier:
+        (run / name).mkdir() if name == "float" else (run / name).write_bytes(b"the earlier model")
+    before = _contents(run)
+
+    # WHEN transfer trains into it again
+    status = main(["transfer", "--data", str(data), "--out", str(run), "--fine-epochs", "0"])
+
+    # THEN one line names what is there (it used to replace model.keras and frozen.keras without a word)
+    shown = {1: "model.keras", 3: "model.keras, frozen.keras and float/"}[len(earlier)]
+    assert status == 1
+    assert capsys.readouterr().err == (
+        f"python -m training transfer: error: {run} holds an earlier run's {shown}: give another --out, "
+        f"or delete {'it' if len(earlier) == 1 else 'them'} to train there again\n"
+    )
+    assert _contents(run) == before and sorted(p.name for p in run.iterdir()) == sorted(earlier)
+
+
+def _card(version: str) -> str:
+    card = {
+        "name": "tiny",
+        "version": version,
+        "sha256": "0" * 64,
+        "labels": ["cat", "dog"],
+        "input": {"size": 8},
+    }
+    return json.dumps(card)
+
+
+@pytest.mark.parametrize(
+    ("card", "shown"),
+    [
+        (_card("0.0.1"), "release 0.0.1 (tiny)"),
+        ('{"name": "tiny"}', "an earlier release whose model.json cannot be read"),
+        (None, None),
+    ],
+)
+def test_given_a_release_folder_when_another_release_is_written_there_then_it_says_what_it_replaces(
+    tmp_path, capsys, card, shown
+):
+    # GIVEN a release folder holding a release (or a card that cannot be read, or no card)
+    folder = tmp_path / "models" / "rel"
+    folder.mkdir(parents=True)
+    if card is not None:
+        (folder / "model.json").write_text(card)
+    said_before: list[str] = []
+
+    # WHEN an export writes another release there
+    def export(args):
+        said_before.append(capsys.readouterr().out)
+        (args.out / "model.json").write_text(_card("0.0.2"))
+
+    assert _run(argparse.Namespace(command="export", out=folder, run=export)) == 0
+
+    # THEN it said what the folder held before the work began, and again once it was replaced
+    if shown is None:
+        assert said_before == [""] and capsys.readouterr().out == ""
+    else:
+        assert said_before == [f"{folder} holds {shown}: this release replaces it once it is written\n"]
+        assert capsys.readouterr().out == f"{folder}: replaced {shown}\n"
+    assert json.loads((folder / "model.json").read_text())["version"] == "0.0.2"

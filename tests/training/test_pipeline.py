@@ -1,6 +1,7 @@
 """Photos -> trained Keras model -> int8 and float TFLite -> catdog.Classifier, on real photos."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -27,6 +28,8 @@ def run(tmp_path_factory, cat_photos, dog_photos):
 
     out = tmp_path_factory.mktemp("run")
     data = photo_folders(out / "data", cat_photos, dog_photos, names=("Cat", "Dog"))
+    (data / "Dgo").mkdir()  # a misspelt class folder: ignored, and the card says so
+    shutil.copy(dog_photos[0], data / "Dgo")
     split = make_split(scan(data), seed=0)
     arrays = load_arrays(split, SIZE, out / "cache")
     keras.utils.set_random_seed(0)  # the initial weights, whatever other tests drew from the generators
@@ -66,6 +69,7 @@ def test_given_photos_when_trained_and_released_then_the_classifier_serves_the_c
     }
     assert card["backbone"] == "from-scratch CNN"
     assert card["dataset"]["split_sizes"]["test"] == {"cat": 2, "dog": 2, "total": 4}
+    assert card["dataset"]["ignored_folders"] == ["Dgo"]
     assert card["metrics"]["int8"]["accuracy"] == evaluation["models"]["tflite-int8"]["accuracy"]
     assert card["training"]["config"]["epochs"] == 30
     assert json.loads((run["out"] / "float" / "model.json").read_text())["input"]["dtype"] == "float32"

@@ -226,7 +226,10 @@ def test_given_help_when_asked_for_each_command_then_it_is_documented(capsys):
         with pytest.raises(SystemExit) as done:
             main([command, "--help"])
         assert done.value.code == 0
-        assert "usage: python -m training " + command in capsys.readouterr().out
+        shown = " ".join(capsys.readouterr().out.split())  # as one line, however argparse wraps it
+        assert "usage: python -m training " + command in shown
+        if command in ("train", "export", "evaluate"):  # a folder it writes into unless told otherwise
+            assert "--cache CACHE pixel cache folder (default runs/cache)" in shown
 
 
 def test_given_no_training_options_when_parsed_then_the_run_gets_the_config_dataclasses_defaults():
