@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from catdog import bulk
 from catdog.card import ModelCard
-from catdog.enqueue import EnqueueReport, enqueue, queue_region
+from catdog.enqueue import EnqueueReport, check_queue_url, enqueue, no_queue_code, queue_region
 from catdog.inputs import (
     CONNECTION_ERRORS,
     SETUP_ERRORS,
@@ -302,6 +302,7 @@ def run_enqueue(args: argparse.Namespace) -> int:
     if not args.queue_url:
         raise UsageError("--queue-url (or $QUEUE_URL) is required")
     targets = [parse_s3_url(url) for url in args.prefixes]
+    check_queue_url(args.queue_url)
     settings = settings_from_env()
     session = boto3.session.Session()
     region = session.region_name or queue_region(args.queue_url)
@@ -317,6 +318,12 @@ def run_enqueue(args: argparse.Namespace) -> int:
             lost = f"{type(exc).__name__}: {exc}"
             if not report.sent and not report.failed:
                 raise Unreachable(f"cannot reach the endpoint: {lost}") from exc
+        except ClientError as exc:  # a queue URL that names no queue: no message can be sent at all
+            if not no_queue_code(exc):
+                raise
+            lost = f"no queue at {args.queue_url} ({no_queue_code(exc)})"
+            if not report.sent:  # nothing sent: a bad --queue-url, as a bad argument is
+                raise UsageError(lost) from exc
     for ref, reason in report.failed:
         print(f"catdog: not sent: {ref.path}: {reason}", file=sys.stderr)
     summary = f"catdog: {report.sent} messages sent, {len(report.failed)} failed"

@@ -13,13 +13,18 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
+from urllib.parse import urlsplit
 
-from catdog.inputs import S3Ref
+from botocore.exceptions import ClientError
+
+from catdog.inputs import S3Ref, UsageError
 
 BATCH_SIZE = 10  # SQS SendMessageBatch takes at most 10 entries
 RETRIES = 5
 #: An AWS queue URL names its region: ``https://sqs.eu-west-1.amazonaws.com/123456789012/name``.
 QUEUE_URL_REGION = re.compile(r"https://sqs\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/")
+#: What SQS answers for a queue URL that names no queue: the JSON protocol's name, and the query one's.
+NO_QUEUE_CODES = ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue")
 
 
 @dataclass
@@ -33,6 +38,26 @@ def queue_region(queue_url: str) -> str | None:
     none); None for a URL that names none (an S3-compatible or local endpoint)."""
     match = QUEUE_URL_REGION.match(queue_url)
     return match[1] if match else None
+
+
+def check_queue_url(queue_url: str) -> str:
+    """A queue URL is ``http(s)://host/.../name``; anything else is a usage error before any request, so
+    that ``notaurl`` is not blamed on a missing region."""
+    parts = urlsplit(queue_url)
+    if parts.scheme not in ("https", "http") or not parts.netloc or not parts.path.strip("/"):
+        raise UsageError(
+            f"{queue_url!r} is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME, "
+            "the stack's WorkQueueUrl output)"
+        )
+    return queue_url
+
+
+def no_queue_code(exc: Exception) -> str | None:
+    """The code of an SQS error saying the queue URL names no queue (a typo, a deleted stack), else None."""
+    if not isinstance(exc, ClientError):
+        return None
+    code = exc.response.get("Error", {}).get("Code", "")
+    return next((name for name in (type(exc).__name__, code) if name in NO_QUEUE_CODES), None)
 
 
 def message_body(ref: S3Ref) -> str:

@@ -373,6 +373,9 @@ def test_given_a_process_pool_run_when_interrupted_then_it_stops_at_once_and_lea
         (["classify", "x.jpg"], "no model: pass --model DIR"),
         (["enqueue", "s3://bucket/uploads/"], "--queue-url"),
         (["enqueue", "s3://b/x", "--queue-url", "http://127.0.0.1:9/1/q"], "set AWS_DEFAULT_REGION"),
+        # it said "no AWS region configured, and none in notaurl"
+        (["enqueue", "s3://b/x", "--queue-url", "notaurl"], "'notaurl' is not a queue URL (https://sqs."),
+        (["enqueue", "s3://b/x", "--queue-url", "https://sqs.eu-west-1.amazonaws.com"], "is not a queue URL"),
         (["classify", "s3://my bucket/x", "--model", "models/catdog"], "'my bucket' is not a bucket name"),
         (["enqueue", "s3://my bucket/x", "--queue-url", "http://q"], "'my bucket' is not a bucket name"),
         (["serve", "--port", "99999"], "a port is 0-65535, not '99999'"),
@@ -628,6 +631,19 @@ def test_given_a_mistyped_prefix_among_others_when_enqueued_then_it_is_named_and
     assert result.returncode == 1
     assert f"catdog: not sent: s3://{bucket}/uplaods/: no image objects under it" in result.stderr
     assert "catdog: 7 messages sent, 1 failed" in result.stderr
+
+
+def test_given_a_queue_url_that_names_no_queue_when_enqueued_then_exit_2_with_one_line_naming_it(aws, bucket):
+    # GIVEN a queue URL on a real SQS endpoint (moto) where no such queue was ever made
+    url = f"{aws['AWS_ENDPOINT_URL']}/123456789012/nope"
+
+    # WHEN a prefix with images is enqueued to it
+    result = catdog("enqueue", f"s3://{bucket}/uploads/", "--queue-url", url, env=aws)
+
+    # THEN nothing was sent: exit 2 (it was 1, "entries rejected") and one line naming the URL
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("INFO:")]
+    assert result.returncode == 2, result.stderr
+    assert lines == [f"catdog enqueue: error: no queue at {url} (QueueDoesNotExist)"]
 
 
 def test_given_no_region_configured_when_enqueued_to_an_aws_queue_url_then_its_region_is_used(aws, bucket):
