@@ -316,7 +316,7 @@ def run_enqueue(args: argparse.Namespace) -> int:
             enqueue(sqs, args.queue_url, refs, on_batch=bar.update, report=report)
         except CONNECTION_ERRORS as exc:  # S3 (listing) or SQS, retries spent: later objects would fail too
             lost = f"{type(exc).__name__}: {exc}"
-            if not report.sent and not report.failed:
+            if not report.sent and not report.failed and not report.prefixes_failed:
                 raise Unreachable(f"cannot reach the endpoint: {lost}") from exc
         except ClientError as exc:  # a queue URL that names no queue: no message can be sent at all
             if not no_queue_code(exc):
@@ -324,14 +324,21 @@ def run_enqueue(args: argparse.Namespace) -> int:
             lost = f"no queue at {args.queue_url} ({no_queue_code(exc)})"
             if not report.sent:  # nothing sent: a bad --queue-url, as a bad argument is
                 raise UsageError(lost) from exc
-    for ref, reason in report.failed:
+    for ref, reason in report.prefixes_failed + report.failed:
         print(f"catdog: not sent: {ref.path}: {reason}", file=sys.stderr)
-    summary = f"catdog: {report.sent} messages sent, {len(report.failed)} failed"
+    # each count says what it counts: a prefix that failed is no message (it read "4 messages sent, 2 failed")
+    summary = f"catdog: {_count(report.sent, 'message')} sent, {len(report.failed)} rejected"
+    if report.prefixes_failed:
+        summary += f", {_count(len(report.prefixes_failed), 'prefix', 'prefixes')} failed"
     if lost:
         print(f"{summary}; stopped, the rest were not listed or sent: {lost}", file=sys.stderr)
         return EXIT_ENDPOINT_LOST
     print(summary, file=sys.stderr)
-    return 1 if report.failed else 0
+    return 1 if report.failed or report.prefixes_failed else 0
+
+
+def _count(count: int, one: str, many: str | None = None) -> str:
+    return f"1 {one}" if count == 1 else f"{count} {many or one + 's'}"
 
 
 def _listed(s3, targets: list[tuple[str, str]], settings: Settings, report: EnqueueReport) -> Iterator[S3Ref]:
@@ -348,10 +355,10 @@ def _listed(s3, targets: list[tuple[str, str]], settings: Settings, report: Enqu
         except ClientError as exc:
             error = exc.response.get("Error", {})
             reason = f"cannot list it: {error.get('Code', 'ClientError')}: {error.get('Message', exc)}"
-            report.failed.append((S3Ref(bucket, prefix), reason))
+            report.prefixes_failed.append((S3Ref(bucket, prefix), reason))
             continue
         if not found:
-            report.failed.append((S3Ref(bucket, prefix), "no image objects under it"))
+            report.prefixes_failed.append((S3Ref(bucket, prefix), "no image objects under it"))
 
 
 # --- entry point ------------------------------------------------------------------------------------

@@ -30,7 +30,10 @@ NO_QUEUE_CODES = ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"
 @dataclass
 class EnqueueReport:
     sent: int = 0
+    #: messages SQS rejected, each with its reason
     failed: list[tuple[S3Ref, str]] = field(default_factory=list)
+    #: prefixes that gave no message (S3 refused to list them, or no image is under them), with why
+    prefixes_failed: list[tuple[S3Ref, str]] = field(default_factory=list)
 
 
 def queue_region(queue_url: str) -> str | None:

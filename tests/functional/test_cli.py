@@ -581,7 +581,7 @@ def test_given_a_prefix_when_enqueued_then_one_message_per_image_and_exit_0(aws,
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
     expected = [f"uploads/cat-{i} é.jpg" for i in range(3)] + [f"uploads/deep/dog-{i}.JPG" for i in range(3)]
     assert sorted(keys) == sorted([*expected, "uploads/broken.png"])
-    assert "7 messages sent, 0 failed" in result.stderr
+    assert "catdog: 7 messages sent, 0 rejected\n" in result.stderr
 
 
 def test_given_an_unlistable_prefix_among_others_when_enqueued_then_the_others_are_sent_and_it_is_named(
@@ -614,7 +614,8 @@ def test_given_an_unlistable_prefix_among_others_when_enqueued_then_the_others_a
     assert (
         "catdog: not sent: s3://no-such-bucket-here/archive/: cannot list it: NoSuchBucket" in result.stderr
     )
-    assert "catdog: 10 messages sent, 1 failed" in result.stderr
+    # and the summary counts the prefix as a prefix: it read "10 messages sent, 1 failed", as if a message
+    assert "catdog: 10 messages sent, 0 rejected, 1 prefix failed\n" in result.stderr
 
 
 def test_given_a_mistyped_prefix_among_others_when_enqueued_then_it_is_named_and_the_exit_code_is_1(
@@ -630,7 +631,7 @@ def test_given_a_mistyped_prefix_among_others_when_enqueued_then_it_is_named_and
     # it was exit 0 with "10 messages sent, 0 failed": the typo was never mentioned (classify has a row)
     assert result.returncode == 1
     assert f"catdog: not sent: s3://{bucket}/uplaods/: no image objects under it" in result.stderr
-    assert "catdog: 7 messages sent, 1 failed" in result.stderr
+    assert "catdog: 7 messages sent, 0 rejected, 1 prefix failed\n" in result.stderr
 
 
 def test_given_a_queue_url_that_names_no_queue_when_enqueued_then_exit_2_with_one_line_naming_it(aws, bucket):
@@ -660,7 +661,7 @@ def test_given_no_region_configured_when_enqueued_to_an_aws_queue_url_then_its_r
     )
 
     assert result.returncode == 0, result.stderr
-    assert "3 messages sent, 0 failed" in result.stderr
+    assert "catdog: 3 messages sent, 0 rejected\n" in result.stderr
     attributes = boto3.client("sqs", region_name="eu-west-1").get_queue_attributes(
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
     )
@@ -839,7 +840,7 @@ def test_given_an_endpoint_that_goes_away_mid_run_when_enqueued_then_the_message
     # THEN the ten sent are counted, the stop and its cause are on the same line, and the exit code is 3
     assert code == 3
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith("catdog: 10 messages sent, 0 failed; stopped, the rest were not listed or sent: ")
+    assert line.startswith("catdog: 10 messages sent, 0 rejected; stopped, the rest were not listed or sent: ")
     assert "EndpointConnectionError: Could not connect to the endpoint URL" in line
 
 
