@@ -389,6 +389,8 @@ def test_given_a_process_pool_run_when_interrupted_then_it_stops_at_once_and_lea
         (["serve", "--function-log", "/tmp"], "--function-log /tmp is a folder: name the log file"),
         (["serve", "--host", "192.0.2.1", "--port", "0"], "cannot listen on 192.0.2.1: "),
         (["serve", "--host", "nosuchhost.invalid", "--port", "0"], "cannot listen on nosuchhost.invalid: "),
+        # a host that does not resolve is a bad argument, as docs/web.md says (a busy port: exit 1)
+        (["serve", "--host", "999.1.1.1", "--port", "0"], "cannot listen on 999.1.1.1: "),
     ],
 )
 def test_given_bad_usage_when_run_then_exit_2_with_one_line_and_no_traceback(args, message):
