@@ -129,12 +129,13 @@ def _expand_local(path: str) -> Iterator[Path | Missing]:
     if not is_folder:
         yield Path(path)
         return
-    found = _walk(Path(path))
+    found = photos_in(Path(path))
     yield from found or [Missing(path, "no_images", "no image files in this folder")]
 
 
-def _walk(folder: Path) -> list[Path | Missing]:
-    """Every image name under ``folder``, sorted: linked folders are followed (each real folder once),
+def photos_in(folder: Path) -> list[Path | Missing]:
+    """Every image name under ``folder`` and its subfolders, sorted (``catdog classify DIR`` and ``catdog
+    serve --samples DIR`` both find photos so): linked folders are followed (each real folder once),
     and a folder that cannot be read is a row of its own, never a silent gap. A name that is no file
     (a link to nothing) is kept, and its row says so."""
     found: list[Path | Missing] = []

@@ -16,6 +16,7 @@ import socket
 import sys
 import tempfile
 import time
+import unicodedata
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -25,8 +26,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from catdog.events import s3_objects
-from catdog.imagetypes import is_image_name, type_of_name
-from catdog.inputs import UsageError, check_bucket_name
+from catdog.imagetypes import type_of_name
+from catdog.inputs import Missing, UsageError, check_bucket_name, photos_in
 from catdog.settings import Settings, model_path_from_env
 from catdog.web.api import ApiError, read_label, safe_name
 from local import RELEASED_MODEL, SAMPLES
@@ -75,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--samples",
         type=Path,
         default=SAMPLES,
-        help="folder of photos to classify at start-up (default: the bundled samples/)",
+        help="folder of photos (its subfolders too) to classify at start-up (default: the bundled samples/)",
     )
     parser.add_argument(
         "--function-log",
@@ -243,14 +244,21 @@ def _point_aws_at(endpoint: str, secret_key: str, model: Path, bucket: str) -> N
 
 
 def _classify_samples(s3, bucket: str, folder: Path, settings: Settings, printed: set[str]) -> None:
-    """Upload every photo in ``folder`` to the bucket and wait until each has its label, and its line
-    in ``printed``."""
-    photos = sorted(p for p in folder.iterdir() if p.is_file() and is_image_name(p.name))
+    """Upload every photo in ``folder`` and its subfolders (found as ``catdog classify DIR`` finds them)
+    to the bucket and wait until each has its label, and its line in ``printed``."""
+    photos = []
+    for item in photos_in(folder):
+        if isinstance(item, Missing):  # a subfolder this user may not read: said, not a silent gap
+            print(f"catdog: skipped sample {_printable(item.path)}: {item.message}", flush=True)
+        elif not item.is_file():  # a link to nothing
+            print(f"catdog: skipped sample {_printable(str(item))}: not a file", flush=True)
+        else:
+            photos.append(item)
     if not photos:
         return
     print(f"catdog: classifying {len(photos)} sample photos from {folder} through the bucket:", flush=True)
     # named as the page names an upload: a file name S3 cannot take (not UTF-8, a line break) stopped serve
-    keys = [f"{settings.uploads_prefix}samples/{_sample_name(photo)}" for photo in photos]
+    keys = [f"{settings.uploads_prefix}samples/{_sample_name(photo, folder)}" for photo in photos]
     for photo, key in zip(photos, keys, strict=True):
         s3.upload_file(str(photo), bucket, key)
     started = time.monotonic()
@@ -266,9 +274,22 @@ def _classify_samples(s3, bucket: str, folder: Path, settings: Settings, printed
     raise ServeError(f"the sample photos got no label within {LABEL_WAIT_SECONDS} s")
 
 
-def _sample_name(photo: Path) -> str:
-    name = os.fsencode(photo.name).decode("utf-8", "replace")  # bytes that are not UTF-8 become "\ufffd"
-    return safe_name(name, type_of_name(photo.name).media_type)
+def _sample_name(photo: Path, folder: Path) -> str:
+    """The photo's path under ``folder``: its name as the page names an upload, each subfolder's name
+    cleaned alike (UTF-8, no control characters), so that ``a/cat.jpg`` and ``b/cat.jpg`` stay two keys."""
+    name = _printable(photo.name, "replace")  # bytes that are not UTF-8 become "\ufffd"
+    parts = [_folder_name(part) for part in photo.relative_to(folder).parent.parts]
+    return "/".join([*parts, safe_name(name, type_of_name(photo.name).media_type)])
+
+
+def _folder_name(part: str) -> str:
+    text = unicodedata.normalize("NFC", _printable(part, "replace"))
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] != "C").strip(" .") or "_"
+
+
+def _printable(text: str, errors: str = "backslashreplace") -> str:
+    """A path as UTF-8 text: bytes that are not UTF-8 escaped (for the terminal) or replaced (for a key)."""
+    return os.fsencode(text).decode("utf-8", errors)
 
 
 def _event_keys(event: dict) -> list[str]:

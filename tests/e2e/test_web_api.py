@@ -227,6 +227,37 @@ def test_given_sample_photos_named_as_s3_cannot_take_when_serve_starts_then_each
         stop(pipeline.process)
 
 
+def test_given_sample_photos_in_subfolders_when_serve_starts_then_each_is_found_as_classify_finds_it(
+    serving_model, cat_photos, dog_photos, tmp_path
+):
+    # GIVEN a dog at the top and cats in subfolders whose names hold spaces and non-ASCII letters, one name
+    # twice (serve listed the top folder only: the cats were skipped without a word)
+    samples = tmp_path / "samples"
+    (samples / "Mes chats é" / "année 2024").mkdir(parents=True)
+    shutil.copy(dog_photos[0], samples / "dog.jpg")
+    shutil.copy(cat_photos[0], samples / "Mes chats é" / "cat.jpg")
+    shutil.copy(cat_photos[1], samples / "Mes chats é" / "année 2024" / "cat.jpg")
+    classify = subprocess.run(
+        [sys.executable, "-m", "catdog.cli", "classify", str(samples), "--model", str(serving_model)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert len(classify.stdout.splitlines()) == 3, classify.stderr  # what classify finds there
+
+    # WHEN serve starts with them
+    pipeline = start(serving_model, tmp_path / "classify.log", ("--samples", str(samples)))
+    try:
+        # THEN the same three are labelled, each under its own path
+        assert "catdog: 3 samples labelled" in "\n".join(pipeline.output)
+        assert pipeline.wait_for_label("uploads/samples/dog.jpg")["label"] == "dog"
+        assert pipeline.wait_for_label("uploads/samples/Mes chats é/cat.jpg")["label"] == "cat"
+        assert pipeline.wait_for_label("uploads/samples/Mes chats é/année 2024/cat.jpg")["label"] == "cat"
+    finally:
+        stop(pipeline.process)
+
+
 def test_given_every_address_when_serve_starts_then_the_urls_it_prints_open_the_page(serving_model, tmp_path):
     lan = start(serving_model, tmp_path / "classify.log", ("--host", "0.0.0.0", "--samples", str(tmp_path)))
     try:
