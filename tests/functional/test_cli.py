@@ -842,7 +842,9 @@ def test_given_an_endpoint_that_goes_away_mid_run_when_enqueued_then_the_message
     # THEN the ten sent are counted, the stop and its cause are on the same line, and the exit code is 3
     assert code == 3
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith("catdog: 10 messages sent, 0 rejected; stopped, the rest were not listed or sent: ")
+    assert line.startswith(
+        "catdog: 10 messages sent, 0 rejected; stopped, the rest were not listed or sent: "
+    )
     assert "EndpointConnectionError: Could not connect to the endpoint URL" in line
 
 
