@@ -18,10 +18,13 @@ class ImageType:
     #: Pillow's name of the format; a file of another format is refused even with a good suffix
     pillow_format: str
     name: str
+    #: other media types clients send for it (``image/jpg``, ``image/pjpeg``): accepted, and an upload is
+    #: stored and signed under ``media_type``
+    aliases: tuple[str, ...] = ()
 
 
 IMAGE_TYPES: tuple[ImageType, ...] = (
-    ImageType("image/jpeg", (".jpg", ".jpeg", ".jpe"), "JPEG", "JPEG"),
+    ImageType("image/jpeg", (".jpg", ".jpeg", ".jpe"), "JPEG", "JPEG", ("image/jpg", "image/pjpeg")),
     ImageType("image/png", (".png",), "PNG", "PNG"),
     ImageType("image/webp", (".webp",), "WEBP", "WebP"),
     ImageType("image/gif", (".gif",), "GIF", "GIF"),
@@ -29,7 +32,10 @@ IMAGE_TYPES: tuple[ImageType, ...] = (
     ImageType("image/tiff", (".tif", ".tiff"), "TIFF", "TIFF"),
 )
 
-BY_MEDIA_TYPE: dict[str, ImageType] = {kind.media_type: kind for kind in IMAGE_TYPES}
+#: each type by its media type and by each of its aliases
+BY_MEDIA_TYPE: dict[str, ImageType] = {
+    name: kind for kind in IMAGE_TYPES for name in (kind.media_type, *kind.aliases)
+}
 SUFFIXES: tuple[str, ...] = tuple(suffix for kind in IMAGE_TYPES for suffix in kind.suffixes)
 PILLOW_FORMATS: tuple[str, ...] = tuple(kind.pillow_format for kind in IMAGE_TYPES)
 #: "JPEG, PNG, WebP, GIF, BMP or TIFF", for messages

@@ -60,7 +60,8 @@ def create_upload(s3, bucket: str, request: object, settings: Settings) -> dict:
     if not isinstance(filename, str) or not isinstance(content_type, str):
         raise ApiError(400, "bad_request", '"filename" and "content_type" must both be strings')
     media_type = content_type.split(";")[0].strip().lower()
-    if media_type not in BY_MEDIA_TYPE:
+    kind = BY_MEDIA_TYPE.get(media_type)
+    if kind is None:
         # an iPhone's HEIC is a photo too, of a type not read here: it is told so, not "not a photo"
         what = "an image of a type not read here" if media_type.startswith("image/") else "not a photo"
         raise ApiError(
@@ -69,6 +70,7 @@ def create_upload(s3, bucket: str, request: object, settings: Settings) -> dict:
             f"{filename or 'the file'} is {media_type or 'of an unknown type'}, {what}: "
             f"choose a {TYPE_NAMES} image.",
         )
+    media_type = kind.media_type  # image/jpg is signed and stored as image/jpeg, the one S3 serves back
     key = f"{settings.uploads_prefix}{uuid.uuid4().hex}/{safe_name(filename, media_type)}"
     post = s3.generate_presigned_post(
         Bucket=bucket,

@@ -77,6 +77,21 @@ def test_given_a_real_cat_photo_when_uploaded_through_the_api_then_its_label_is_
     assert label["source"]["size"] == cat_photos[0].stat().st_size
 
 
+@pytest.mark.parametrize("content_type", ["image/jpg", "image/pjpeg"])
+def test_given_a_script_naming_jpeg_otherwise_when_it_uploads_through_the_api_then_its_label_is_served(
+    served, cat_photos, content_type
+):
+    # GIVEN a script client that sends image/jpg or image/pjpeg (both were refused: 415 not_an_image)
+    # WHEN it presigns and posts the form it got, as the page and docs/web.md's curl recipe do
+    upload = presign(served, "cat from a script.jpg", content_type)
+    posted = post_to_s3(upload, cat_photos[0].read_bytes())
+
+    # THEN the embedded S3's gate takes it, the object is stored as image/jpeg, and its label is served
+    assert posted.status_code == 204, posted.text
+    assert served.s3().head_object(Bucket="catdog-local", Key=upload["key"])["ContentType"] == "image/jpeg"
+    assert served.wait_for_label(upload["key"])["label"] == "cat"
+
+
 def test_given_two_uploads_of_the_same_name_when_presigned_then_their_keys_differ(served):
     assert presign(served, "a.jpg", "image/jpeg")["key"] != presign(served, "a.jpg", "image/jpeg")["key"]
 

@@ -100,6 +100,26 @@ def test_given_a_presigned_post_when_checked_like_s3_then_a_photo_passes_and_a_b
     assert forged.value.code == "SignatureDoesNotMatch"
 
 
+@pytest.mark.parametrize("content_type", ["image/jpg", "image/pjpeg", "Image/JPG; charset=binary"])
+def test_given_a_script_sending_another_name_of_jpeg_when_an_upload_is_requested_then_it_is_signed_as_jpeg(
+    web, cat_photos, content_type
+):
+    # GIVEN a client that names JPEG as scripts do (it was refused: 415 not_an_image)
+    # WHEN it asks for an upload
+    status, _, body = call(
+        web, "POST", "/api/uploads", {"filename": "IMG_2.JPG", "content_type": content_type}
+    )
+
+    # THEN the form is signed for image/jpeg, the type S3 then stores and serves, and S3's check passes
+    assert status == 201, body
+    upload = json.loads(body)
+    assert upload["key"].endswith("/IMG_2.jpg") and upload["fields"]["Content-Type"] == "image/jpeg"
+    policy = json.loads(base64.b64decode(upload["fields"]["policy"]))
+    assert {"Content-Type": "image/jpeg"} in policy["conditions"]
+    secret = boto3.Session().get_credentials().secret_key
+    check_post_policy(upload["fields"], BUCKET, cat_photos[0].stat().st_size, secret)
+
+
 def label_path(key: str) -> str:
     """What the page asks for an upload's label."""
     return "/api/labels?key=" + quote(key, safe="")
