@@ -400,3 +400,19 @@ def test_given_other_prefixes_configured_when_a_photo_arrives_then_they_decide_w
 
     assert ignored["ignored"] == 1
     assert all_keys() == ["incoming/rex.jpg", "results/rex.jpg.json", "uploads/rex.jpg"]
+
+
+def test_given_a_black_frame_uploaded_when_classified_then_its_label_is_neither(app):
+    # GIVEN an upload of one flat colour (a photo taken with the lens cap on), which the network calls "cat"
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480)).save(buffer, format="JPEG")
+    event = sample_event("s3-put.json", BUCKET, etag=upload(PUT_KEY, buffer.getvalue()))
+
+    # WHEN the put event arrives
+    result = classify(app, event)
+
+    # THEN a label is written, and it says there is neither animal in it
+    label = read_json(BUCKET, "labels/pets/whiskers.jpg.json")
+    assert result == {"written": 1, "skipped": 0, "ignored": 0}
+    assert (label["label"], label["confidence"]) == ("neither", 1.0)
+    assert label["probabilities"]["cat"] > label["probabilities"]["neither"]  # the network's, kept as given

@@ -186,3 +186,75 @@ def test_given_a_chosen_threshold_when_the_card_stores_it_then_it_answers_neithe
     from catdog.card import NeitherCheck
 
     assert NeitherCheck(method, chosen).to_dict()["threshold"] == stored
+
+
+def _png(image) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "colour",
+    [(0, 0, 0), (255, 255, 255), (128, 128, 128), (30, 90, 200)],
+    ids=["black", "white", "grey", "blue"],
+)
+def test_given_an_image_of_one_flat_colour_when_the_release_classifies_it_then_neither_with_confidence_1(
+    serving_model, colour
+):
+    from PIL import Image
+
+    # GIVEN a frame of one colour (a lens cap, a blank page) that the network itself calls a cat
+    photo = _png(Image.new("RGB", (400, 300), colour))
+    classifier = Classifier(serving_model)
+
+    # WHEN the released model classifies it
+    prediction = classifier.classify(photo)
+
+    # THEN "neither", surely; the probabilities stay the network's
+    assert (prediction.label, prediction.confidence) == ("neither", 1.0)
+    network = classifier.outputs(model_input(photo, classifier.input_size))[0]
+    assert prediction.probabilities == pytest.approx(
+        dict(zip(classifier.labels, network, strict=True)), abs=1e-6
+    )
+
+
+def test_given_a_one_pixel_photo_when_classified_then_neither(serving_model, cat_photos):
+    from PIL import Image
+
+    # GIVEN a cat photo shrunk to one pixel: enlarged to the model's input it is one flat colour
+    photo = _png(Image.open(cat_photos[0]).convert("RGB").resize((1, 1)))
+
+    # WHEN / THEN
+    assert Classifier(serving_model).classify(photo).label == "neither"
+
+
+def test_given_a_dim_low_contrast_photo_when_classified_then_the_network_decides(serving_model, dog_photos):
+    from PIL import Image, ImageEnhance
+
+    from catdog.classifier import BLANK_SPREAD, is_blank
+
+    # GIVEN a real dog photo at a tenth of its contrast (a night shot), still above the blank spread
+    classifier = Classifier(serving_model)
+    dim = _png(ImageEnhance.Contrast(Image.open(dog_photos[0]).convert("RGB")).enhance(0.1))
+    pixels = model_input(dim, classifier.input_size)
+    assert BLANK_SPREAD < np.reshape(pixels, (-1, 3)).std(axis=0).max() < 3 * BLANK_SPREAD
+
+    # WHEN classified, THEN it is not taken for blank: the answer is the network's, by the card's rule
+    prediction = classifier.classify(dim)
+    assert not is_blank(pixels)
+    assert (prediction.label, prediction.confidence) == classifier._answer(*classifier.outputs(pixels))
+
+
+def test_given_a_model_that_cannot_answer_neither_when_a_blank_image_is_classified_then_cat_or_dog(
+    tiny_model_dir,
+):
+    from PIL import Image
+
+    # GIVEN a plain cat/dog model (no "neither" answer) and a black frame
+    prediction = Classifier(tiny_model_dir).classify(_png(Image.new("RGB", (64, 64))))
+
+    # THEN it answers one of its labels, as before
+    assert prediction.label in ("cat", "dog")
