@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import stat
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -100,8 +101,12 @@ def classify_item(item: Item) -> dict:
     try:
         if isinstance(item, S3Ref):
             return _classify_s3(item)
-        # a str or Path from the Python API as well; what is not a file is left to the decoder's words
-        size = os.stat(item).st_size if os.path.isfile(item) else 0
+        # a str or Path from the Python API as well; what is not there is left to the decoder's words
+        found = _stat(item)
+        if found and not stat.S_ISREG(found.st_mode):  # /dev/null is there: not "not_found"
+            what = _FILE_KINDS.get(stat.S_IFMT(found.st_mode), "not a file")
+            return _error_row(path, "not_a_file", f"not a regular file ({what}): {path}")
+        size = found.st_size if found else 0
         limit = _local.settings.max_image_bytes
         if size > limit:  # the limit and words of an S3 object's (refuse_oversized), wherever a photo is
             return _error_row(path, "too_large", f"{size:,} bytes is above the limit of {limit:,}")
@@ -119,6 +124,23 @@ def classify_item(item: Item) -> dict:
         return _error_row(path, "unreadable", f"cannot read it: {exc.strerror or exc}")
     except BotoCoreError as exc:
         return _error_row(path, type(exc).__name__, str(exc))
+
+
+#: What a path that is there but no regular file is, for its row's message.
+_FILE_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _stat(path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except (OSError, ValueError):  # not there, not readable, a NUL in the name: the decoder says which
+        return None
 
 
 def _classify_s3(ref: S3Ref) -> dict:

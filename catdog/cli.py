@@ -5,8 +5,9 @@ Exit codes: 0 everything was classified/sent, 1 some images failed (each one is 
 error), 2 bad usage or an endpoint that cannot be reached before anything was done (a one-line message,
 never a traceback), 3 stopped part way because the endpoint went away (``classify``: after
 ``bulk.MAX_CONNECTION_ERRORS`` connection errors in a row, the images not attempted counted in the
-summary; ``enqueue``: at the first), 130 / 143 stopped by Ctrl+C / SIGTERM, 141 when stdout's reader
-went away (``| head``).
+summary; ``enqueue``: at the first), 4 the results could not be written (a full disk, an I/O error:
+one line; every row before it is in the output), 130 / 143 stopped by Ctrl+C / SIGTERM, 141 when
+stdout's reader went away (``| head``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import boto3
 from botocore.exceptions import ClientError
 from tqdm import tqdm
 
+import catdog
 from catdog import bulk
 from catdog.card import ModelCard
 from catdog.enqueue import EnqueueReport, check_queue_url, enqueue, no_queue_code, queue_region
@@ -46,6 +48,9 @@ from catdog.settings import Settings, model_path_from_env
 OUTPUT_FORMATS = (".jsonl", ".csv")
 #: The exit code of a run the endpoint's going away stopped part way (2 when nothing was done yet).
 EXIT_ENDPOINT_LOST = 3
+#: The exit code when the results could not be written (a full disk): the run's own output failed, not
+#: an image, so neither 1 ("some images failed") nor a usage error.
+EXIT_OUTPUT_FAILED = 4
 #: The exit code when stdout's reader went away, a shell's for a writer that SIGPIPE stopped (128 + 13).
 EXIT_BROKEN_PIPE = 141
 
@@ -53,6 +58,10 @@ EXIT_BROKEN_PIPE = 141
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line instead of the usage block
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class OutputError(Exception):
+    """The results could not be written (``ENOSPC``, ``EIO``): exit code ``EXIT_OUTPUT_FAILED``."""
 
 
 def settings_from_env() -> Settings:
@@ -71,6 +80,7 @@ def classify_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--model",
+        type=model_folder,
         default=model_path_from_env(None),
         help="model folder with model.tflite + model.json (default: $MODEL_PATH); "
         "in a checkout the released model is models/catdog",
@@ -98,6 +108,13 @@ def classify_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="for s3:// paths, also write each label JSON exactly as the Lambda does",
     )
+
+
+def model_folder(text: str) -> str:
+    """``--model ""`` (an unset variable in a script) is a bad argument, not a look in the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path: name the model folder (models/catdog in a checkout)")
+    return text
 
 
 def run_classify(args: argparse.Namespace) -> int:
@@ -216,6 +233,7 @@ class Output:
 
     def __init__(self, output: str | None, card: ModelCard):
         self.output, self.card, self.csv = output, card, output_format(output) == ".csv"
+        self.rows = 0
 
     def __enter__(self) -> Callable[[dict], None]:
         try:
@@ -235,11 +253,28 @@ class Output:
         self._write_row = self._write_csv
         return self._write
 
-    def __exit__(self, *exc_info) -> None:
-        if self.output:
-            self.stream.close()
-        else:
-            self.stream.flush()
+    def __exit__(self, kind, *exc_info) -> None:
+        with self._failing_as_output_error(quiet=kind is not None):  # the first error is the one told
+            if self.output:
+                self.stream.close()
+            else:
+                self.stream.flush()
+
+    @contextlib.contextmanager
+    def _failing_as_output_error(self, quiet: bool = False):
+        """A write that fails (a full disk) is an ``OutputError`` naming the output, in one line; a reader
+        that went away stays a ``BrokenPipeError`` (exit 141)."""
+        try:
+            yield
+        except BrokenPipeError:
+            if not quiet:
+                raise
+        except OSError as exc:
+            if not quiet:
+                where, reason = self.output or "stdout", exc.strerror or str(exc)
+                raise OutputError(
+                    f"cannot write the results to {where}: {reason} (after {_count(self.rows, 'row')})"
+                ) from exc
 
     @property
     def _score_column(self) -> list[str]:
@@ -251,8 +286,10 @@ class Output:
         row = {**row, "path": printable(row["path"])}
         if "error" in row:  # a message may name the file too ("not a file: <path>")
             row["error"] = {**row["error"], "message": printable(row["error"]["message"])}
-        self._write_row(row)
-        self.stream.flush()
+        with self._failing_as_output_error():
+            self._write_row(row)
+            self.stream.flush()
+        self.rows += 1
 
     def _write_json(self, row: dict) -> None:
         self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -406,8 +443,32 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     serve.add_arguments(parser)
 
 
+class _Version(argparse.Action):
+    """``catdog --version``: the package's version, and the model's that ``$MODEL_PATH`` names (its card
+    only is read: no model is loaded)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the versions of catdog and of the model")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"catdog {catdog.__version__}\n{_model_version()}")  # to stdout, as argparse's version does
+        parser.exit()
+
+
+def _model_version() -> str:
+    model = model_path_from_env(None)
+    if model is None:
+        return "model: none set ($MODEL_PATH; pass --model DIR)"
+    try:
+        card = ModelCard.load(model / "model.json")
+    except Exception as exc:  # a card that cannot be read is told, not a traceback
+        return f"model: cannot read it in {model} ($MODEL_PATH): {exc}"
+    return f"model: {card.name} {card.version} in {model} ($MODEL_PATH)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="catdog", description="Cat-vs-dog photo classifier (full-int8 LiteRT).")
+    parser.add_argument("--version", action=_Version)
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name, command in COMMANDS.items():
         sub = subparsers.add_parser(name, help=command.help, description=command.help)
@@ -429,6 +490,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print("catdog: interrupted", file=sys.stderr)
         return getattr(exc, "exit_code", 130)
+    except OutputError as exc:  # a full disk: one line, and no second error when Python flushes stdout
+        print(f"catdog {args.command}: error: {exc}", file=sys.stderr)
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OUTPUT_FAILED
     except BrokenPipeError:  # `catdog classify ... | head`: the reader has what it wanted; no error to tell
         with contextlib.suppress(OSError):  # nor one at exit, when Python flushes stdout again
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

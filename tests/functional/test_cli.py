@@ -23,6 +23,7 @@ from botocore.config import Config
 from conftest import AS_A_USER, PHOTOS
 from PIL import Image
 
+import catdog as catdog_package
 from catdog import bulk, cli
 from catdog import enqueue as enqueue_module
 from catdog.inputs import S3Ref, expand
@@ -244,7 +245,10 @@ def test_given_a_fifo_with_a_name_that_is_not_utf8_when_classified_then_its_erro
     # THEN the run goes on (it stopped at the first row, with a UnicodeEncodeError), naming the file
     assert result.returncode == 1, result.stderr
     fifo_row, photo_row = rows(output)
-    assert fifo_row["error"] == {"code": "not_found", "message": f"not a file: {tmp_path}/fi\\xe9.jpg"}
+    assert fifo_row["error"] == {
+        "code": "not_a_file",
+        "message": f"not a regular file (a named pipe): {tmp_path}/fi\\xe9.jpg",
+    }
     assert photo_row["label"] == "cat"
 
 
@@ -265,6 +269,58 @@ def test_given_a_latin1_locale_when_classified_to_stdout_then_the_rows_are_utf8_
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.decode("utf-8"))["path"] == str(photo)
+
+
+def test_given_the_version_option_when_run_then_it_prints_the_package_and_the_models_versions(serving_model):
+    # GIVEN a model named by $MODEL_PATH, as a deployment or a shell profile names it
+    env = {**os.environ, "MODEL_PATH": str(serving_model)}
+
+    # WHEN catdog --version is run (there was no such option)
+    result = catdog("--version", env=env)
+
+    # THEN the package's version and the model's, from its card, and exit 0
+    card = json.loads((serving_model / "model.json").read_text())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"catdog {catdog_package.__version__}",
+        f"model: {card['name']} {card['version']} in {serving_model} ($MODEL_PATH)",
+    ]
+
+
+def test_given_a_path_that_is_there_but_no_regular_file_when_classified_then_its_row_says_so(serving_model):
+    # WHEN /dev/null (a character device) is classified
+    result = catdog("classify", "/dev/null", "--model", str(serving_model))
+
+    # THEN its row says what it is, not "not_found" / "not a file" for a path that exists
+    assert result.returncode == 1
+    (row,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert row["error"] == {
+        "code": "not_a_file",
+        "message": "not a regular file (a character device): /dev/null",
+    }
+
+
+@pytest.mark.parametrize("to", ["stdout", "output"])
+def test_given_a_full_disk_when_the_rows_are_written_then_one_line_and_exit_4(to, serving_model, tmp_path):
+    # GIVEN a place to write where every write fails with ENOSPC (/dev/full), as stdout or as --output
+    output = tmp_path / "rows.jsonl"
+    output.symlink_to("/dev/full")
+    args = ["classify", str(PHOTOS), "--model", str(serving_model)] + (
+        ["-o", str(output)] if to == "output" else []
+    )
+
+    # WHEN the rows are written there
+    with open("/dev/full", "w") as full:
+        command = [sys.executable, "-m", "catdog.cli", *args]
+        result = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+
+    # THEN one line names the output and the cause, with its own exit code (it was "error: OSError: [Errno
+    # 28] …", exit 1, which means "some images failed")
+    where = "stdout" if to == "stdout" else str(output)
+    assert result.returncode == cli.EXIT_OUTPUT_FAILED == 4
+    assert result.stderr.splitlines() == [
+        f"catdog classify: error: cannot write the results to {where}: No space left on device (after 0 rows)"
+    ]
 
 
 @pytest.mark.parametrize(("output", "kind"), [("rows.CSV", ".csv"), ("runs/.csv", ".csv"), (None, ".jsonl")])
@@ -366,6 +422,8 @@ def test_given_a_process_pool_run_when_interrupted_then_it_stops_at_once_and_lea
         (["classify", "x.jpg", "--bogus"], "unrecognized arguments: --bogus"),
         (["classify", "x.jpg", "--output", "out.txt"], "--output must end in .jsonl or .csv"),
         (["classify", "x.jpg", "--model", "/no/such/model"], "cannot load the model"),
+        # it said "cannot load the model from : no model at model.tflite"
+        (["classify", "x.jpg", "--model", ""], "argument --model: an empty path: name the model folder"),
         (["classify", "x.jpg", "--write-labels"], "--write-labels needs at least one s3:// path"),
         (["classify", "x.jpg", "-w", "0"], "--workers must be 1 to "),
         (["classify", "x.jpg", "-w", "99999999999"], "--workers must be 1 to "),
