@@ -9,14 +9,12 @@ A pet answered "neither" is the vote's doing when, without the vote, it would no
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 
-from training.build import load_part_pixels, photos_of, prepare
-from training.recipe import load_recipe
+from training.build import load_part_pixels, model_study, photos_of
 from training.threeclass import IMAGENET_CATS, IMAGENET_DOGS
 
 #: Layer names of ``training.threeclass``, as the TFLite converter keeps them in tensor names.
@@ -55,15 +53,7 @@ def model_parts(model: Path):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("recipe", type=Path)
-    parser.add_argument("model", type=Path, help="a released 3-class model folder")
-    parser.add_argument("run_dir", type=Path, help="the recipe's run folder (its split.json)")
-    parser.add_argument("--out", type=Path, required=True, help="JSON to write")
-    args = parser.parse_args()
-    recipe = load_recipe(args.recipe)
-    prepared = prepare(recipe, args.run_dir)
-    card = json.loads((args.model / "model.json").read_text())
+    args, recipe, prepared, card = model_study(__doc__)
     threshold, size = card["neither"]["threshold"], card["input"]["size"]
     run = model_parts(args.model / "model.tflite")
     pets = set(IMAGENET_CATS) | set(IMAGENET_DOGS)
