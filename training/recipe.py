@@ -263,8 +263,7 @@ def key_value(pair: str, flag: str) -> tuple[str, object]:
 
 #: The least each count or size may be (the rest of the range is the type's): checked with the types.
 MINIMA = {
-    "model.size": 32,
-    "model.cut": 1,
+    "model.size": 32,  # model.cut: the backbone's own rule (Spec.check_cut), in _check_ranges
     "train.batch_size": 1,
     "train.head_epochs": 0,
     "train.fine_epochs": 0,
@@ -410,11 +409,14 @@ def _check_ranges(values: dict) -> None:
         raise RecipeError(f"neither.threshold_rule must be one of {', '.join(THRESHOLD_RULES)}, got {rule!r}")
     model = values["model"]
     try:
-        blocks = specs.spec(model.backbone).num_blocks
+        backbone = specs.spec(model.backbone)
     except ValueError as exc:
         raise RecipeError(f"model.backbone: {exc}") from None
-    if model.cut > blocks:
-        raise RecipeError(f"model.cut must be at most {blocks} for {model.backbone}, got {model.cut}")
+    try:  # the network's own rule (Spec.check_cut), found now, not after the split is scanned and written
+        backbone.check_cut(model.cut)
+    except ValueError as exc:
+        last = backbone.num_blocks - 1
+        raise RecipeError(f"model.{exc} ({model.backbone} has blocks 0 to {last})") from None
 
 
 def _check_source_names(names: list[str], views: ViewSettings) -> None:

@@ -4,8 +4,10 @@ says what it takes, exit status 2, never a traceback or Python's own words."""
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
+from conftest import FIXTURES, photo_folders
 
 from training.__main__ import main
 from training.recipe import RecipeError, key_value, parse_recipe
@@ -125,3 +127,33 @@ def test_given_an_option_that_is_not_json_when_train_is_run_then_one_line_and_ex
     assert status == 2
     assert err.startswith("python -m training train: error: --option filters=[8: not valid JSON")
     assert err.count("\n") == 1
+
+
+def test_given_a_cut_at_the_backbones_block_count_when_released_then_exit_2_before_the_split_is_made(
+    tmp_path, cat_photos, dog_photos, capsys
+):
+    # GIVEN a recipe on a real cat/dog/neither photo folder, and efficientnet_lite0's 16 blocks (0 to 15)
+    data = photo_folders(tmp_path / "pets", cat_photos[:5], dog_photos[:5])
+    (data / "neither").mkdir()
+    for photo in sorted((FIXTURES / "not-pets").glob("*.jpg"))[:5]:
+        shutil.copy(photo, data / "neither" / photo.name)
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(
+        f'[[data]]\nfolder = "{data.as_posix()}"\nfractions = [0.6, 0.2, 0.2]\n'
+        '[model]\nbackbone = "efficientnet_lite0"\n'
+    )
+    run_dir = tmp_path / "run"
+
+    # WHEN it is released cut before block 16, one past the last (the recipe check let it through, the
+    # network refused it once the split was scanned and written: exit 1)
+    argv = ["release", str(recipe), "--out", str(tmp_path / "out"), "--run-dir", str(run_dir)]
+    status = main([*argv, "--set", "model.cut=16"])
+
+    # THEN the backbone's own rule, as a recipe mistake: one line, exit 2, no split written
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err == (
+        "python -m training release: error: model.cut must be a block index between 1 and 15, got 16 "
+        "(efficientnet_lite0 has blocks 0 to 15)\n"
+    )
+    assert not (run_dir / "split.json").exists() and not run_dir.exists()
