@@ -302,6 +302,26 @@ def test_given_two_release_folders_of_one_version_when_tabulated_then_each_card_
     assert rows == [["| 2.1.0", "nothing"], ["| 2.1.0 (candidate-280px)", "`model.size = 280`"]]
 
 
+def test_given_a_card_built_without_an_asirra_test_when_tabulated_then_its_row_has_empty_cells(
+    tmp_path, capsys
+):
+    # GIVEN a card whose recipe's data had no Asirra test part (a tiny release of a user's own photos):
+    # no Asirra figures among its int8 ones, and no latency measured
+    card = json.loads((CANDIDATES / "2.1.0.json").read_text())
+    int8 = card["metrics"]["int8"]
+    card["metrics"]["int8"] = {k: v for k, v in int8.items() if not k.startswith("asirra_test")}
+    del card["latency"]
+    (tmp_path / "model.json").write_text(json.dumps(card))
+
+    # WHEN it is tabulated (a KeyError traceback: 'asirra_test_accuracy')
+    status = main(["candidates", str(tmp_path / "model.json"), "--against", str(RECIPES / "2.1.0.toml")])
+
+    # THEN its row, with empty cells for the figures it lacks
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "| 2.1.0 | nothing | **31** (11 / 13 / 3 / 4) |  |  | 10.80 MB |  |" in out.splitlines()
+
+
 @pytest.fixture
 def saved_split(tmp_path, cat_photos, dog_photos):
     """A run folder whose split.json was made from one photo folder with seed 0 and 60/20/20."""
