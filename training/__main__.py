@@ -760,6 +760,13 @@ def cmd_export(args) -> None:
 
     split = Split.load(args.split, root=args.data)
     model = keras.models.load_model(args.keras_model)
+    # found now, not after the photos are loaded and the int8 conversion (Python's unpacking words)
+    classes = model.outputs[0].shape[-1]
+    if classes != len(split.labels):
+        raise ValueError(
+            f"{args.keras_model} answers {classes} classes, the split {args.split} has {len(split.labels)} "
+            f"labels ({', '.join(split.labels)}): export it with a split of its own labels"
+        )
     arrays = load_arrays(split, model.input_shape[1], args.cache)
     _release(model, split, arrays, args, folder=args.out, run_dir=args.keras_model.parent)
 

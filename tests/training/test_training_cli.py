@@ -322,6 +322,39 @@ def test_given_a_card_built_without_an_asirra_test_when_tabulated_then_its_row_h
     assert "| 2.1.0 | nothing | **31** (11 / 13 / 3 / 4) |  |  | 10.80 MB |  |" in out.splitlines()
 
 
+@pytest.mark.parametrize(("classes", "labels"), [(3, ("cat", "dog")), (2, ("cat", "dog", "neither"))])
+def test_given_a_model_and_a_split_of_other_labels_when_exported_then_one_line_names_both_before_converting(
+    tmp_path, cat_photos, dog_photos, capsys, classes, labels
+):
+    from training import models
+    from training.data import make_split, scan
+
+    # GIVEN a model of one class count and a split of another
+    data = photo_folders(tmp_path / "data", cat_photos[:10], dog_photos[:10])
+    if "neither" in labels:
+        (data / "neither").mkdir()
+        for photo in sorted((REPO / "tests" / "fixtures" / "not-pets").glob("*.jpg"))[:10]:
+            (data / "neither" / photo.name).write_bytes(photo.read_bytes())
+    split = tmp_path / "split.json"
+    make_split(scan(data, labels), (0.6, 0.2, 0.2), 0).save(split)
+    keras_file = tmp_path / "run" / "model.keras"
+    keras_file.parent.mkdir()
+    models.build("cnn", 32, classes, filters=[8], stem_filters=4).save(keras_file)
+    capsys.readouterr()
+
+    # WHEN it is exported with that split (it failed after the int8 conversion: "not enough values to
+    # unpack (expected 1, got 0)")
+    status = main(["export", str(keras_file), "--split", str(split), "--out", str(tmp_path / "out")])
+
+    # THEN one line naming both, before any conversion: no release folder, no float export
+    assert status == 1
+    assert capsys.readouterr().err == (
+        f"python -m training export: error: {keras_file} answers {classes} classes, the split {split} has "
+        f"{len(labels)} labels ({', '.join(labels)}): export it with a split of its own labels\n"
+    )
+    assert not (tmp_path / "out").exists() and not (keras_file.parent / "float").exists()
+
+
 @pytest.fixture
 def saved_split(tmp_path, cat_photos, dog_photos):
     """A run folder whose split.json was made from one photo folder with seed 0 and 60/20/20."""
