@@ -712,8 +712,12 @@ def cmd_train(args) -> None:
     from training.train import fit
 
     labels = Split.load(split_path).labels if split_path.is_file() else LABELS
-    # built first: a --size or --option it cannot take fails before thousands of photos are scanned
-    model = models.build(config.model, config.input_size, len(labels), **config.options)
+    # built first: a --size or --option it cannot take fails before thousands of photos are scanned; the
+    # model is built from the arguments alone, so what it refuses is a bad argument (exit status 2)
+    try:
+        model = models.build(config.model, config.input_size, len(labels), **config.options)
+    except ValueError as exc:
+        raise RecipeError(str(exc)) from None
     split = _prepared(split_path, args.data, args.seed, args.fractions, _parts_needed(args))
     config.input_size = size = model.input_shape[1]
     arrays = load_arrays(split, size, args.cache)

@@ -12,6 +12,7 @@ what ``catdog.preprocess`` returns. A backbone module adds itself with ``@regist
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,6 +51,13 @@ def build(name: str, input_size: int | None = None, num_classes: int = 2, **opti
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
     spec = MODELS[name]
+    parameters = inspect.signature(spec.builder).parameters.values()
+    known = [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    unknown = [option for option in options if option not in known]
+    if unknown and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        raise RecipeError(  # exit status 2: said in the option's words, not Python's "unexpected keyword"
+            f"model {name!r} has no option {unknown[0]!r}: its options are {', '.join(known)}"
+        )
     try:
         options = typed_options(spec.builder, options)
     except RecipeError as exc:  # exit status 2, as for any bad argument
