@@ -532,22 +532,26 @@ def _options(pairs: list[str]) -> dict:
 
 
 def _prepared(
-    split_path: Path, data: Path | list[Path] | None, seed: int | None, fractions, parts=SPLITS
+    split_path: Path,
+    data: Path | list[Path] | None,
+    seed: int | None,
+    fractions,
+    parts=SPLITS,
+    given: bool = False,
 ) -> Split:
     """The saved split, else one made from ``data``: one folder as ``prepare`` does, several folders
     (a list of more than one) by ``training.sources.make_source_split``, each with ``fractions`` and
     ``seed`` (None: not given, the defaults); a saved split of several folders keeps its own root (the
     folders' common parent). A saved split that the options given now contradict is refused, and so is
-    a split whose ``parts`` lack a class (``training.data.check_parts``), before it is saved."""
+    a split whose ``parts`` lack a class (``training.data.check_parts``), before it is saved; the
+    refusal's hint is for a ``split_path`` ``given`` as --split, else for OUT/split.json."""
     folders = data if isinstance(data, list) else [data] if data is not None else []
     _check_data_given(split_path, folders)
     if split_path.is_file():
         split = Split.load(split_path, root=folders[0] if len(folders) == 1 else None)
         contradiction = _contradiction(split, folders, seed, fractions)
         if contradiction:
-            raise DataError(
-                f"{split_path} was made {contradiction}: delete it for a new split, or write to another --out"
-            )
+            raise DataError(f"{split_path} was made {contradiction}: {_stale_hint(contradiction, given)}")
         check_parts(split, parts, split.labels)
         return split
     seed, fractions = 0 if seed is None else seed, tuple(fractions or FRACTIONS)
@@ -562,6 +566,17 @@ def _prepared(
     check_parts(split, parts, split.labels)
     split.save(split_path)
     return split
+
+
+def _stale_hint(contradiction: str, given: bool) -> str:
+    """What to do about a saved split the options contradict: OUT/split.json, left by an earlier run, is
+    left behind by another --out; a split named by --split would be read again there."""
+    if not given:
+        return "delete it for a new split, or write to another --out"
+    drop = (
+        "drop --seed/--fractions" if contradiction.startswith("with ") else "give the --data it was made from"
+    )
+    return f"{drop} to use it, or give another --split path for a new split"
 
 
 def _check_data_given(split_path: Path, folders: list[Path]) -> None:
@@ -718,7 +733,9 @@ def cmd_train(args) -> None:
         model = models.build(config.model, config.input_size, len(labels), **config.options)
     except ValueError as exc:
         raise RecipeError(str(exc)) from None
-    split = _prepared(split_path, args.data, args.seed, args.fractions, _parts_needed(args))
+    split = _prepared(
+        split_path, args.data, args.seed, args.fractions, _parts_needed(args), given=args.split is not None
+    )
     config.input_size = size = model.input_shape[1]
     arrays = load_arrays(split, size, args.cache)
     train = arrays["train"]
@@ -804,7 +821,9 @@ def cmd_transfer(args) -> None:
 
     split_path = args.split or args.out / "split.json"
     _check_no_earlier_model(args.out, ("model.keras", "frozen.keras"))
-    split = _prepared(split_path, args.data, args.seed, args.fractions, _parts_needed(args))
+    split = _prepared(
+        split_path, args.data, args.seed, args.fractions, _parts_needed(args), given=args.split is not None
+    )
     config = transfer_config(args)
     result = train_transfer(split, config)
     save_run(result, config, args.out)

@@ -417,6 +417,50 @@ def test_given_a_stale_split_when_train_is_run_then_one_line_and_the_split_is_ke
     assert split_file.read_text() == before
 
 
+@pytest.mark.parametrize(
+    ("options", "hint"),
+    [
+        (["--seed", "3"], "with --seed 0, not 3: drop --seed/--fractions to use it"),
+        (["--fractions", "0.8", "0.1", "0.1"], "not 0.8 0.1 0.1: drop --seed/--fractions to use it"),
+        (
+            ["--other-data"],
+            "20 of its photos are not there): give the --data it was made from to use it",
+        ),
+    ],
+)
+def test_given_a_split_named_by_split_when_other_options_contradict_it_then_the_hint_is_for_split(
+    saved_split, tmp_path, cat_photos, dog_photos, capsys, options, hint
+):
+    # GIVEN an earlier run's split, named with --split by a run into another folder
+    data, _ = saved_split
+    split_file = tmp_path / "run" / "split.json"
+    if options == ["--other-data"]:
+        options = []
+        data = photo_folders(tmp_path / "other", cat_photos[10:20], dog_photos[10:20])
+
+    # WHEN the run's options contradict it (the hint said "or write to another --out", which changes
+    # nothing when the split is named)
+    argv = [
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "t4"),
+        "--split",
+        str(split_file),
+        "--epochs",
+        "1",
+    ]
+    status = main([*argv, *options])
+
+    # THEN the hint is to drop what contradicts it or to name another split file
+    err = capsys.readouterr().err
+    assert status == 1 and err.count("\n") == 1
+    assert err.startswith(f"python -m training train: error: {split_file} was made ")
+    assert err.endswith(f"{hint}, or give another --split path for a new split\n")
+    assert "--out" not in err
+
+
 def test_given_folders_with_bad_files_when_train_makes_its_split_then_what_is_left_out_is_printed(
     tmp_path, cat_photos, dog_photos, capsys
 ):
