@@ -465,13 +465,15 @@ class Emulator:
         return self
 
     def _read_logs(self) -> None:
-        """The runtime's output (the function's logs, START/END/REPORT) arrives on the emulator's stdout."""
+        """The runtime's output (the function's logs, START/END/REPORT) arrives on the emulator's stdout.
+        Each line is echoed whole before its REPORT is handed on: ``print`` writes the line and its newline
+        apart, and the caller's own line, printed once it has the REPORT, once landed between the two."""
         for raw in self.process.stdout:
             line = raw.decode(errors="replace").rstrip("\n")
+            if self.echo_logs:
+                _echo(line)
             if REPORT_LINE.match(line):
                 self._reports.put(line.rstrip())
-            if self.echo_logs:
-                print(line, file=sys.stderr, flush=True)
 
     def _read_emulator(self) -> None:
         """The emulator's own log: the init duration is only here (its REPORT line prints ~0 ms)."""
@@ -481,7 +483,7 @@ class Emulator:
             if match := INIT_REPORT.search(line):
                 self._inits.put(float(match.group(1)))
             if self.echo_emulator:
-                print(line, file=sys.stderr, flush=True)
+                _echo(line)
 
     def _wait_listening(self, seconds: float = 10) -> None:
         deadline = time.monotonic() + seconds
@@ -554,6 +556,12 @@ class Emulator:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         self._sandbox.__exit__(None, None, None)
+
+
+def _echo(line: str) -> None:
+    """One write for the line and its newline: another thread's line cannot land between them."""
+    sys.stderr.write(f"{line}\n")
+    sys.stderr.flush()
 
 
 def _is_error(answer: bytes) -> bool:
