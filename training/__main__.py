@@ -45,8 +45,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
+    parser = args.parser  # the command's: what is wrong with its arguments is said as its argparse says it
     fractions = getattr(args, "fractions", None)
     if fractions is not None and abs(sum(fractions) - 1) > 1e-6:
         given = " + ".join(map(str, fractions))
@@ -484,7 +484,7 @@ def _command(commands, run, help: str) -> argparse.ArgumentParser:
     parser = commands.add_parser(
         run.__name__.removeprefix("cmd_"), help=help, description=run.__doc__.strip()
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, parser=parser)
     return parser
 
 

@@ -60,12 +60,15 @@ def test_given_a_release_folder_holding_the_default_run_folder_or_cache_when_rel
     (Path("runs") / "release-0.0.3").mkdir(parents=True)
     (Path("runs") / "release-0.0.3" / "model.keras").write_bytes(b"an earlier run's model")
 
-    # WHEN it is released, THEN one line says so, exit 2, before the build
+    # WHEN it is released, THEN one line says so, exit 2, before the build, as the release command's
+    # other argument errors are said (it was "python -m training: error: … (see python -m training --help)")
     with pytest.raises(SystemExit) as done:
         main(["release", str(file), *options])
     assert done.value.code == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "which a release replaces whole" in err
+    assert err.startswith("python -m training release: error: ")
+    assert err.endswith("(see python -m training release --help)\n")
     assert built == []
     # and nothing was staged or lost
     assert _contents(Path("runs")) == {"release-0.0.3/model.keras": b"an earlier run's model"}

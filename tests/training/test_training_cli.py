@@ -150,6 +150,11 @@ def test_given_a_split_a_run_trained_on_when_prepare_writes_another_there_then_r
             2,
             "argument --float-out: plain.md is a file, not a folder",
         ),
+        (
+            ["prepare", "d", "--split", "s.json", "--fractions", ".9", ".9", ".9"],
+            2,
+            "python -m training prepare: error: argument --fractions",
+        ),
     ],
 )
 def test_given_bad_input_when_run_then_one_line_on_stderr_and_no_traceback(tmp_path, argv, status, message):
@@ -806,9 +811,12 @@ def test_given_a_run_folder_inside_the_release_folder_when_run_then_refused_befo
     release = tmp_path / "models"
     argv = [arg.format(release=release) for arg in argv]
 
-    # WHEN it runs, THEN one line says so, and nothing was written
+    # WHEN it runs, THEN one line says so, as the command's other argument errors are (it was said as
+    # "python -m training: error:", naming no command), and nothing was written
     with pytest.raises(SystemExit) as done:
         main(argv)
     assert done.value.code == 2
-    assert message.format(release=release) in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message.format(release=release) in err
+    assert err.startswith(f"python -m training {argv[0]}: error: ")
     assert not release.exists()
