@@ -61,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         if split.is_dir() or not under.is_dir():
             why = "is a folder" if split.is_dir() else f"is under {under}, a file"
             parser.error(f"argument --split: {split} {why}: name a split file such as runs/cnn/split.json")
+    keras = getattr(args, "keras", None)  # Keras's own words: a paragraph on TFSMLayer, after the photos
+    if keras is not None and keras.suffix not in (".keras", ".h5"):
+        parser.error(
+            f"argument --keras: takes a .keras file, got {keras}: model folders (model.tflite + model.json) "
+            "are positional arguments"
+        )
     inside = _inside_release(args)
     if inside:
         parser.error(inside)

@@ -150,6 +150,18 @@ def test_given_a_split_a_run_trained_on_when_prepare_writes_another_there_then_r
             2,
             "argument --float-out: plain.md is a file, not a folder",
         ),
+        # session 20, an ML engineer's walkthrough: Keras's paragraph on TFSMLayer, exit 1, after the photos
+        (
+            ["evaluate", "m", "--keras", "some/model.tflite", "--split", "s", "--out", "o"],
+            2,
+            "python -m training evaluate: error: argument --keras: takes a .keras file, got "
+            "some/model.tflite: model folders (model.tflite + model.json) are positional arguments",
+        ),
+        (
+            ["evaluate", "m", "--keras", "models/catdog", "--split", "s", "--out", "o"],
+            2,
+            "takes a .keras file",
+        ),
         (
             ["prepare", "d", "--split", "s.json", "--fractions", ".9", ".9", ".9"],
             2,
