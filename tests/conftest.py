@@ -170,5 +170,6 @@ def release_run(tiny_recipe, tmp_path_factory):
     recipe = parse_recipe(tiny_recipe)
     root = tmp_path_factory.mktemp("release-run")
     out, run_dir = root / "model", root / "run"
-    card = build.build_release(recipe, out, run_dir, log=lambda message: None)
+    rebuild = {"recipe_file": "/home/me/tiny.toml", "out": "runs/tiny-release"}  # as `release` records it
+    card = build.build_release(recipe, out, run_dir, log=lambda message: None, rebuild=rebuild)
     return recipe, card, out, run_dir

@@ -139,6 +139,7 @@ def _run(args) -> int:
     from training.staged import RELEASE_FILES, release_in, staged_folder
 
     folder = getattr(args, option)
+    args.release_folder = folder  # the folder given: the option names the staging folder from here on
     earlier = release_in(folder)
     if earlier:  # said first: a release takes hours, and Ctrl+C keeps the folder as it is
         print(f"{folder} holds {earlier}: this release replaces it once it is written", flush=True)
@@ -962,8 +963,22 @@ def cmd_release(args) -> None:
     from training import build
     from training.staged import kept_only_if_used
 
+    rebuild = rebuild_record(args.recipe, getattr(args, "release_folder", args.out), args.set)
     with kept_only_if_used(run_dir):
-        build.build_release(recipe, args.out, run_dir, ablations=args.ablations)
+        build.build_release(recipe, args.out, run_dir, ablations=args.ablations, rebuild=rebuild)
+
+
+def rebuild_record(recipe: Path, out: Path, settings: list[str]) -> dict:
+    """What the card records of the command a release was built with (``training.rebuild``, shown on its
+    page): the recipe file and --out, each relative to the repository when inside it, else absolute, and
+    any --set."""
+    repository = Path(__file__).resolve().parents[1]
+
+    def shown(path: Path) -> str:
+        path = path.resolve()
+        return path.relative_to(repository).as_posix() if path.is_relative_to(repository) else str(path)
+
+    return {"recipe_file": shown(recipe), "out": shown(out)} | ({"set": list(settings)} if settings else {})
 
 
 def cmd_report(args) -> None:

@@ -16,7 +16,7 @@ Public API:
     prepare(recipe, run_dir) -> Prepared
     cache(recipe, prepared, log) -> {set name: views}
     train(recipe, prepared, caches, log, run_dir=None) -> Trained   (run_dir keeps each fine-tuning run)
-    build_release(recipe, out, run_dir, log) -> card
+    build_release(recipe, out, run_dir, log, rebuild=None) -> card   (rebuild: the command, for the card)
 """
 
 from __future__ import annotations
@@ -688,7 +688,7 @@ def evaluate_tflite(
 
 
 def export_release(
-    recipe: Recipe, trained: Trained, prepared: Prepared, out: Path, run_dir: Path, log=print
+    recipe: Recipe, trained: Trained, prepared: Prepared, out: Path, run_dir: Path, log=print, rebuild=None
 ) -> dict:
     """int8 into ``out``, float beside it in ``run_dir/float``; the threshold from val; the card."""
     from training.export import export_model, representative_sample, update_card
@@ -765,11 +765,15 @@ def export_release(
         "threshold_rule": recipe.neither.threshold_rule,
         "measured": {k: v for k, v in figures["int8"].items() if "neither" in k},
     }
-    training = {
-        "recipe": recipe_dict(recipe),
-        "keras_accuracy_on_cached_activations": trained.metrics,
-        "seconds": {k: round(v, 1) for k, v in trained.seconds.items()},
-    } | trained.card
+    training = (
+        {
+            "recipe": recipe_dict(recipe),
+            "keras_accuracy_on_cached_activations": trained.metrics,
+            "seconds": {k: round(v, 1) for k, v in trained.seconds.items()},
+        }
+        | ({"rebuild": rebuild} if rebuild else {})
+        | trained.card
+    )
     document = update_card(
         out,
         file_bytes=(out / "model.tflite").stat().st_size,
@@ -867,14 +871,15 @@ def compare(
     return reports
 
 
-def build_release(recipe: Recipe, out, run_dir, *, ablations=None, log=None) -> dict:
-    """The whole recipe; see the module docstring."""
+def build_release(recipe: Recipe, out, run_dir, *, ablations=None, log=None, rebuild=None) -> dict:
+    """The whole recipe; see the module docstring. ``rebuild`` (the recipe file, --out and --set the
+    command was given) goes into the card as ``training.rebuild``, which its page shows."""
     log = log or (lambda message: print(message, flush=True))
     out, run_dir = Path(out), Path(run_dir)
     if recipe.members.recipes:
         from training.members import build_combined
 
-        return build_combined(recipe, out, run_dir, log)
+        return build_combined(recipe, out, run_dir, log, rebuild=rebuild)
     prepared = prepare(recipe, run_dir, log)
     caches = cache(recipe, prepared, log)
     if ablations is not None:
@@ -892,4 +897,4 @@ def build_release(recipe: Recipe, out, run_dir, *, ablations=None, log=None) -> 
             indent=1,
         )
     )
-    return export_release(recipe, trained, prepared, out, run_dir, log)
+    return export_release(recipe, trained, prepared, out, run_dir, log, rebuild=rebuild)

@@ -64,7 +64,7 @@ def combine(models: list):
     return keras.Model(pixels, keras.layers.Average(name="mean")(answers), name="members")
 
 
-def build_combined(recipe: Recipe, out, run_dir, log=print) -> dict:
+def build_combined(recipe: Recipe, out, run_dir, log=print, rebuild=None) -> dict:
     import keras
 
     from training.build import Trained, build_release, export_release, prepare
@@ -95,7 +95,7 @@ def build_combined(recipe: Recipe, out, run_dir, log=print) -> dict:
     backbones = tuple(member.model.backbone for _, member in members)
     served = {key: value for key, value in recipe_dict(recipe).items() if key in SERVED_SECTIONS}
     trained = Trained(combine(models), None, backbones=backbones, card={"recipe": served, "members": facts})
-    return export_release(combined, trained, prepared, out, run_dir, log)
+    return export_release(combined, trained, prepared, out, run_dir, log, rebuild=rebuild)
 
 
 #: What a recipe with members says itself; the rest is each member's.

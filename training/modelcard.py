@@ -12,6 +12,7 @@ Public API:
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 from training.report import HEADLINE_NAMES
@@ -183,17 +184,28 @@ def _three_class_figures(metrics: dict) -> list[str]:
 
 
 def _rebuild(card: dict) -> list[str]:
-    recipe = (card.get("training") or {}).get("recipe")
+    """The command the release was built with, as its card records it (``training.rebuild``: the recipe
+    file, relative to the repository when inside it, the --out and any --set); a card that does not
+    record it names no file, since a recipe's name need not be its version's (2.0.0-lite0.toml)."""
+    training = card.get("training") or {}
+    recipe = training.get("recipe")
     if not isinstance(recipe, dict) or "release" not in recipe:
         return []
-    return [
+    lines = [
         "## Rebuild",
         "",
-        "The resolved recipe, every default included, is `training.recipe` in `model.json`; in the "
-        f"repository it is `training/recipes/{card['version']}.toml`:",
-        "",
-        "```bash",
-        f"python -m training release training/recipes/{card['version']}.toml --out models/catdog",
-        "```",
-        "",
+        "The resolved recipe, every default included, is `training.recipe` in `model.json`",
     ]
+    made = training.get("rebuild")
+    if not isinstance(made, dict) or not made.get("recipe_file"):
+        lines[-1] += "; the card does not record the recipe file it was read from."
+        return [*lines, ""]
+    file = made["recipe_file"]
+    where = "" if Path(file).is_absolute() else " in the repository"
+    command = ["python -m training release", shlex.quote(file)]
+    if made.get("out"):
+        command += ["--out", shlex.quote(made["out"])]
+    for setting in made.get("set") or ():
+        command += ["--set", shlex.quote(setting)]
+    lines[-1] += f"; the release was built from `{file}`{where}:"
+    return [*lines, "", "```bash", " ".join(command), "```", ""]

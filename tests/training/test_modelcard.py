@@ -35,4 +35,53 @@ def test_given_a_three_class_card_when_rendered_then_the_serving_rule_data_and_w
     assert 'answers "neither" when p(neither) >= 0.5,' in page
     assert "| other-sources-dev/cat | 7 | 25.00 % | 28.57 % |" in page
     assert "| `../shared/data/breeds-dev` | 1,496 | 1,500 | 1,054 | 0.7 / 0.3 / 0.0 |" in page
-    assert f"training/recipes/{card['version']}.toml --out models/catdog" in page
+    assert "## Rebuild" in page
+
+
+@pytest.mark.parametrize(
+    ("rebuild", "command", "said"),
+    [
+        # a committed recipe whose name is not its version's: the card named 2.0.0.toml, another recipe
+        (
+            {"recipe_file": "training/recipes/2.0.0-lite0.toml", "out": "runs/lite0"},
+            "python -m training release training/recipes/2.0.0-lite0.toml --out runs/lite0",
+            "built from `training/recipes/2.0.0-lite0.toml` in the repository:",
+        ),
+        # a recipe outside the repository, with a --set
+        (
+            {"recipe_file": "/home/me/tiny.toml", "out": "/home/me/x", "set": ['release.version="0.0.2"']},
+            "python -m training release /home/me/tiny.toml --out /home/me/x "
+            "--set 'release.version=\"0.0.2\"'",
+            "built from `/home/me/tiny.toml`:",
+        ),
+    ],
+)
+def test_given_a_card_recording_its_recipe_file_when_rendered_then_the_rebuild_command_is_the_one_used(
+    rebuild, command, said
+):
+    # GIVEN the released card, version 2.4.0, recording the command it was built with
+    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    card["training"]["rebuild"] = rebuild
+
+    # WHEN its page is rendered (it named training/recipes/{version}.toml --out models/catdog, whatever
+    # the recipe and --out were)
+    page = render(card)
+
+    # THEN the page names that file, --out and --set, not one made from the version
+    assert f"```bash\n{command}\n```" in page and said in page
+    assert "2.4.0.toml" not in page and "models/catdog" not in page
+
+
+def test_given_a_card_not_recording_its_recipe_file_when_rendered_then_no_path_is_named():
+    # GIVEN a release card made before the recipe file was recorded (a tiny.toml release was carded as
+    # training/recipes/0.0.1.toml, a file that is not there)
+    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    card["version"] = "0.0.1"
+    card["training"].pop("rebuild", None)
+
+    # WHEN its page is rendered
+    page = render(card)
+
+    # THEN the Rebuild section points at the resolved recipe in the card, and names no file
+    assert "the card does not record the recipe file it was read from" in page
+    assert "0.0.1.toml" not in page and "```bash" not in page

@@ -81,6 +81,42 @@ def test_given_a_release_folder_apart_from_the_run_folder_and_cache_when_release
     assert len(built) == 1 and built[0][2] == Path("runs/release-0.0.3")
 
 
+def test_given_a_release_when_built_then_the_card_is_told_the_recipe_file_and_out_given(
+    recipe, monkeypatch, tmp_path
+):
+    import training.build
+
+    # GIVEN a recipe outside the repository (tiny.toml's release was carded as training/recipes/0.0.3.toml)
+    file, _ = recipe
+    given = []
+    monkeypatch.setattr(training.build, "build_release", lambda *args, **kwargs: given.append(kwargs))
+
+    # WHEN it is released into models/x with a --set
+    assert main(["release", str(file), "--out", "models/x", "--set", "train.head_epochs=1"]) == 0
+
+    # THEN the build is told the file, the --out given (the build writes into a staging folder) and the
+    # --set, for the card's rebuild command; paths outside the repository absolute
+    assert given[0]["rebuild"] == {
+        "recipe_file": str(file.resolve()),
+        "out": str((tmp_path / "models" / "x").resolve()),
+        "set": ["train.head_epochs=1"],
+    }
+
+
+def test_given_paths_inside_the_repository_when_recorded_then_they_are_relative_to_it(monkeypatch):
+    from training.__main__ import rebuild_record
+
+    # GIVEN a committed recipe and a release folder in the checkout, named from inside a subfolder
+    repository = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(repository / "docs")
+
+    # WHEN recorded, THEN as paths from the repository's root, which the card's rebuild command runs from
+    assert rebuild_record(Path("../training/recipes/2.0.0-lite0.toml"), Path("../models/catdog"), []) == {
+        "recipe_file": "training/recipes/2.0.0-lite0.toml",
+        "out": "models/catdog",
+    }
+
+
 def test_given_an_earlier_release_in_the_folder_when_exported_again_then_only_the_users_files_are_kept(
     tmp_path,
 ):

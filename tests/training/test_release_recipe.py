@@ -39,6 +39,9 @@ def test_given_a_recipe_when_released_then_the_card_follows_the_serving_contract
     assert sources["breeds"]["counts"]["neither"] == 30
     assert (out / "evaluation" / "report.md").is_file()
     assert (out / "README.md").read_text() == render(card)  # the page for people, from the final card
+    # the command it was built with, not training/recipes/9.9.9.toml --out models/catdog (session 20)
+    assert card["training"]["rebuild"] == {"recipe_file": "/home/me/tiny.toml", "out": "runs/tiny-release"}
+    assert "python -m training release /home/me/tiny.toml --out runs/tiny-release\n" in render(card)
 
 
 def test_given_the_recipes_threshold_rule_when_released_then_the_card_has_its_threshold_on_val(release_run):
