@@ -20,6 +20,22 @@ def test_given_a_released_model_when_its_page_is_rendered_then_it_is_the_committ
     assert (MODELS / folder / README).read_text() == render(card)  # else: python -m training card
 
 
+def test_given_the_released_card_when_its_recorded_recipe_file_is_read_then_it_resolves_to_the_cards_recipe():
+    from training.recipe import load_recipe, recipe_dict, recipe_from_dict
+
+    # GIVEN the released card and the recipe file it says it was built from
+    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    made = card["training"]["rebuild"]
+
+    # WHEN that file is read, and the card's own resolved recipe is read with today's defaults
+    from_file = recipe_dict(load_recipe(MODELS.parent / made["recipe_file"], made.get("set", ())))
+    from_card = recipe_dict(recipe_from_dict(card["training"]["recipe"]))
+
+    # THEN they are the same recipe: the page's Rebuild command rebuilds this release
+    assert from_file == from_card
+    assert made["out"] == "models/catdog"
+
+
 def test_given_a_three_class_card_when_rendered_then_the_serving_rule_data_and_weak_spots_come_from_it(
     tmp_path,
 ):
