@@ -528,40 +528,34 @@ def test_given_too_few_photos_for_a_val_part_when_train_makes_its_split_then_ref
     assert not (out / "split.json").exists()  # a rerun with other fractions is not refused as stale
 
 
-def test_given_a_size_the_cnn_cannot_take_when_train_is_run_then_one_line_before_any_photo_is_scanned(
-    tmp_path, cat_photos, dog_photos, capsys
-):
-    data = photo_folders(tmp_path / "data", cat_photos[:10], dog_photos[:10])
-    out = tmp_path / "run"
-
-    status = main(["train", "--data", str(data), "--out", str(out), "--size", "32"])
-
-    # a bad argument: exit status 2, as docs/training.md says (it was 1)
-    assert status == 2
-    err = capsys.readouterr().err
-    assert err.startswith("python -m training train: error: input size 32 is too small for cnn")
-    assert err.count("\n") == 1 and "\x1b" not in err
-    assert not out.exists()
-
-
-def test_given_an_option_the_model_does_not_have_when_train_is_run_then_exit_2_naming_it_and_the_known_ones(
-    tmp_path, cat_photos, dog_photos, capsys
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        # was exit 1, where docs/training.md says bad arguments are 2
+        (["--size", "32"], "input size 32 is too small for cnn"),
+        # mistyped: was Python's "got an unexpected keyword argument 'filtres'", exit 1
+        (
+            ["--option", "filtres=[8,16]"],
+            "model 'cnn' has no option 'filtres': its options are stem_filters, stem_stride, filters, "
+            "convs_per_block, batch_norm, bn_momentum, block_dropout, dense_units, dropout, weight_decay\n",
+        ),
+    ],
+)
+def test_given_a_size_or_option_the_cnn_cannot_take_when_train_is_run_then_exit_2_before_any_photo_is_scanned(
+    tmp_path, cat_photos, dog_photos, capsys, options, message
 ):
     # GIVEN a photo folder
     data = photo_folders(tmp_path / "data", cat_photos[:10], dog_photos[:10])
     out = tmp_path / "run"
 
-    # WHEN the CNN is given an option it does not have, mistyped (Python's "got an unexpected keyword
-    # argument 'filtres'", exit 1)
-    status = main(["train", "--data", str(data), "--out", str(out), "--option", "filtres=[8,16]"])
+    # WHEN the CNN is given a size or an option it cannot take
+    status = main(["train", "--data", str(data), "--out", str(out), *options])
 
-    # THEN one line naming it and the model's options, exit 2, before any photo is scanned
+    # THEN one line naming it, exit 2, before any photo is scanned
     assert status == 2
-    assert capsys.readouterr().err == (
-        "python -m training train: error: model 'cnn' has no option 'filtres': its options are stem_filters, "
-        "stem_stride, filters, convs_per_block, batch_norm, bn_momentum, block_dropout, dense_units, "
-        "dropout, weight_decay\n"
-    )
+    err = capsys.readouterr().err
+    assert err.startswith(f"python -m training train: error: {message}")
+    assert err.count("\n") == 1 and "\x1b" not in err
     assert not out.exists()
 
 
