@@ -160,6 +160,18 @@ class ModelCard:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}
 
 
+def model_file(model: str | os.PathLike) -> Path:
+    """The ``.tflite`` file that ``model`` names: a model folder's ``model.tflite``, or the file itself."""
+    path = Path(model)
+    return path / MODEL_FILE if path.is_dir() else path
+
+
+def card_path(model: str | os.PathLike) -> Path:
+    """The card of the model that ``model`` names, a model folder or its ``.tflite`` file: the
+    ``model.json`` beside the model file (``MODEL_PATH`` may name either, as ``Classifier`` takes either)."""
+    return model_file(model).with_name(CARD_FILE)
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 import catdog
 from catdog import bulk
-from catdog.card import ModelCard
+from catdog.card import ModelCard, card_path
 from catdog.enqueue import EnqueueReport, check_queue_url, enqueue, no_queue_code, queue_region
 from catdog.inputs import (
     CONNECTION_ERRORS,
@@ -460,7 +460,7 @@ def _model_version() -> str:
     if model is None:
         return "model: none set ($MODEL_PATH; pass --model DIR)"
     try:
-        card = ModelCard.load(model / "model.json")
+        card = ModelCard.load(card_path(model))
     except Exception as exc:  # a card that cannot be read is told, not a traceback
         return f"model: cannot read it in {model} ($MODEL_PATH): {exc}"
     return f"model: {card.name} {card.version} in {model} ($MODEL_PATH)"

@@ -271,9 +271,14 @@ def test_given_a_latin1_locale_when_classified_to_stdout_then_the_rows_are_utf8_
     assert json.loads(result.stdout.decode("utf-8"))["path"] == str(photo)
 
 
-def test_given_the_version_option_when_run_then_it_prints_the_package_and_the_models_versions(serving_model):
-    # GIVEN a model named by $MODEL_PATH, as a deployment or a shell profile names it
-    env = {**os.environ, "MODEL_PATH": str(serving_model)}
+@pytest.mark.parametrize("named", ["folder", "model file"])
+def test_given_the_version_option_when_run_then_it_prints_the_package_and_the_models_versions(
+    named, serving_model
+):
+    # GIVEN a model named by $MODEL_PATH, as a deployment or a shell profile names it: its folder, or its
+    # .tflite file, which classify also takes (--version said "cannot read it ... Not a directory")
+    model = serving_model if named == "folder" else serving_model / "model.tflite"
+    env = {**os.environ, "MODEL_PATH": str(model)}
 
     # WHEN catdog --version is run (there was no such option)
     result = catdog("--version", env=env)
@@ -283,7 +288,7 @@ def test_given_the_version_option_when_run_then_it_prints_the_package_and_the_mo
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         f"catdog {catdog_package.__version__}",
-        f"model: {card['name']} {card['version']} in {serving_model} ($MODEL_PATH)",
+        f"model: {card['name']} {card['version']} in {model} ($MODEL_PATH)",
     ]
 
 
