@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     keras = getattr(args, "keras", None)  # Keras's own words: a paragraph on TFSMLayer, after the photos
     if keras is not None and keras.suffix not in (".keras", ".h5"):
         parser.error(
-            f"argument --keras: takes a .keras file, got {keras}: model folders (model.tflite + model.json) "
-            "are positional arguments"
+            f"argument --keras: takes a .keras (or .h5) file, got {keras}: model folders (model.tflite + "
+            "model.json) are positional arguments"
         )
     inside = _inside_release(args)
     if inside:
@@ -558,7 +558,8 @@ def _prepared(
         split = Split.load(split_path, root=folders[0] if len(folders) == 1 else None)
         contradiction = _contradiction(split, folders, seed, fractions)
         if contradiction:
-            raise DataError(f"{split_path} was made {contradiction}: {_stale_hint(contradiction, given)}")
+            kind, how = contradiction
+            raise DataError(f"{split_path} was made {how}: {_stale_hint(kind, given)}")
         check_parts(split, parts, split.labels)
         return split
     seed, fractions = 0 if seed is None else seed, tuple(fractions or FRACTIONS)
@@ -575,15 +576,19 @@ def _prepared(
     return split
 
 
-def _stale_hint(contradiction: str, given: bool) -> str:
+def _stale_hint(kind: str, given: bool) -> str:
     """What to do about a saved split the options contradict: OUT/split.json, left by an earlier run, is
-    left behind by another --out; a split named by --split would be read again there."""
+    left behind by another --out; a split named by --split would be read again there. It can be used as
+    it is with other options (``kind`` "options") or other folders ("folders"), not once the photos of
+    its own folders changed ("photos")."""
     if not given:
         return "delete it for a new split, or write to another --out"
-    drop = (
-        "drop --seed/--fractions" if contradiction.startswith("with ") else "give the --data it was made from"
-    )
-    return f"{drop} to use it, or give another --split path for a new split"
+    use = {
+        "options": "drop --seed/--fractions to use it, or ",
+        "folders": "give the --data it was made from to use it, or ",
+        "photos": "its folders' photos changed since: ",
+    }[kind]
+    return f"{use}give another --split path for a new split"
 
 
 def _check_data_given(split_path: Path, folders: list[Path]) -> None:
@@ -600,28 +605,35 @@ def _check_data_given(split_path: Path, folders: list[Path]) -> None:
             raise DataError(f"data folder not found: {folder}")
 
 
-def _contradiction(split: Split, folders: list[Path], seed: int | None, fractions) -> str | None:
-    """How a saved split differs from the folders, seed and fractions given now, if it does: a split left
-    in a run folder by an earlier run must not silently win over new options."""
+def _contradiction(split: Split, folders: list[Path], seed: int | None, fractions) -> tuple[str, str] | None:
+    """How a saved split differs from the folders, seed and fractions given now, if it does, and the kind
+    of difference (``_stale_hint``'s): a split left in a run folder by an earlier run must not silently win
+    over new options."""
     sources = split.report.get("sources")
     if sources:
         names = [Path(folder).resolve().name for folder in folders]
         if folders and sorted(names) != sorted(Path(name).name for name in sources):
-            return f"from the folders {', '.join(sorted(sources))}, not {', '.join(names)}"
+            return "folders", f"from the folders {', '.join(sorted(sources))}, not {', '.join(names)}"
         recorded = {tuple(source["fractions"]) for source in sources.values()}
+        same_folders = True
     else:
         if len(folders) > 1:
-            return f"from one folder ({split.root}), not from {len(folders)}"
+            return "folders", f"from one folder ({split.root}), not from {len(folders)}"
         recorded = {tuple(split.fractions)}
+        made_from = split.report.get("root")
+        same_folders = (
+            bool(folders) and made_from is not None and Path(made_from).resolve() == folders[0].resolve()
+        )
     if seed is not None and seed != split.seed:
-        return f"with --seed {split.seed}, not {seed}"
+        return "options", f"with --seed {split.seed}, not {seed}"
     if fractions is not None and recorded != {tuple(fractions)}:
         was = " / ".join(" ".join(map(str, f)) for f in sorted(recorded))
-        return f"with --fractions {was}, not {' '.join(map(str, fractions))}"
+        return "options", f"with --fractions {was}, not {' '.join(map(str, fractions))}"
     other = _other_photos(split, _split_again(split, folders)) if folders else None
     if other:  # photos added or gone since, or another folder: the split would silently leave them out
         holds = "holds" if len(folders) == 1 else "hold"
-        return f"from other photos than {', '.join(map(str, folders))} {holds} now ({other})"
+        how = f"from other photos than {', '.join(map(str, folders))} {holds} now ({other})"
+        return ("photos" if same_folders else "folders"), how
     return None
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -154,13 +155,13 @@ def test_given_a_split_a_run_trained_on_when_prepare_writes_another_there_then_r
         (
             ["evaluate", "m", "--keras", "some/model.tflite", "--split", "s", "--out", "o"],
             2,
-            "python -m training evaluate: error: argument --keras: takes a .keras file, got "
+            "python -m training evaluate: error: argument --keras: takes a .keras (or .h5) file, got "
             "some/model.tflite: model folders (model.tflite + model.json) are positional arguments",
         ),
         (
             ["evaluate", "m", "--keras", "models/catdog", "--split", "s", "--out", "o"],
             2,
-            "takes a .keras file",
+            "takes a .keras (or .h5) file",
         ),
         (
             ["prepare", "d", "--split", "s.json", "--fractions", ".9", ".9", ".9"],
@@ -443,6 +444,8 @@ def test_given_a_stale_split_when_train_is_run_then_one_line_and_the_split_is_ke
             ["--other-data"],
             "20 of its photos are not there): give the --data it was made from to use it",
         ),
+        # its own folder with one photo more: giving that --data again is what the user did
+        (["--added-photo"], "1 there is not in it): its folders' photos changed since:"),
     ],
 )
 def test_given_a_split_named_by_split_when_other_options_contradict_it_then_the_hint_is_for_split(
@@ -454,6 +457,9 @@ def test_given_a_split_named_by_split_when_other_options_contradict_it_then_the_
     if options == ["--other-data"]:
         options = []
         data = photo_folders(tmp_path / "other", cat_photos[10:20], dog_photos[10:20])
+    if options == ["--added-photo"]:
+        options = []
+        shutil.copy(cat_photos[10], data / "cat")
 
     # WHEN the run's options contradict it (the hint said "or write to another --out", which changes
     # nothing when the split is named)
@@ -474,7 +480,11 @@ def test_given_a_split_named_by_split_when_other_options_contradict_it_then_the_
     err = capsys.readouterr().err
     assert status == 1 and err.count("\n") == 1
     assert err.startswith(f"python -m training train: error: {split_file} was made ")
-    assert err.endswith(f"{hint}, or give another --split path for a new split\n")
+    assert err.endswith(
+        f"{hint} give another --split path for a new split\n"
+        if hint.endswith(":")
+        else f"{hint}, or give another --split path for a new split\n"
+    )
     assert "--out" not in err
 
 
