@@ -53,7 +53,9 @@ class Prediction:
     """``probabilities`` are over the model's labels. ``confidence`` is the probability of the answer
     given, "neither" included, except for a prototype-similarity model (release 1.3.0): its
     ``pet_score`` is how close the photo is to the cats and dogs it was trained on (0..1), and below the
-    card's threshold the answer is "neither" with ``confidence`` ``1 - pet_score``."""
+    card's threshold the answer is "neither" with ``confidence`` ``1 - pet_score``. An image of one flat
+    colour (``is_blank``) is "neither" with ``confidence`` 1.0 for any model that can answer it; its
+    ``probabilities`` (and ``pet_score``) stay the network's."""
 
     label: str
     confidence: float

@@ -62,7 +62,9 @@ class Photo:
 
 
 def answer(probabilities: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """The serving rule: neither when p(neither) >= threshold, else argmax of cat/dog."""
+    """The serving rule on the network's probabilities: neither when p(neither) >= threshold, else argmax
+    of cat/dog. Serving also answers "neither" for an image of one flat colour, which probabilities cannot
+    show (``catdog.classifier.is_blank``): of the data sets' photos, the blank ``cat/835.jpg`` alone."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     answers = np.where(probabilities[:, 2] >= threshold, 2, np.argmax(probabilities[:, :2], axis=1)).astype(
         np.int64
