@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.build import load_part_pixels, model_study, photos_of
+from training.build import load_part_pixels, photos_of
+from training.study import model_study
 from training.threeclass import IMAGENET_CATS, IMAGENET_DOGS
 
 #: Layer names of ``training.threeclass``, as the TFLite converter keeps them in tensor names.

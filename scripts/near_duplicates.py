@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from training.build import load_part_pixels, model_answers, model_study, photos_of
+from training.build import load_part_pixels, model_answers, photos_of
 from training.near_duplicates import (
     SIMILARITIES,
     SIZE,
@@ -24,6 +24,7 @@ from training.near_duplicates import (
     figures_without,
     nearest_either_way,
 )
+from training.study import model_study
 
 LABELS = ("cat", "dog", "neither")
 

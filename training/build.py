@@ -21,7 +21,6 @@ Public API:
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import dataclass, field, replace
@@ -520,22 +519,6 @@ def manifest(folder: Path) -> dict[str, dict]:
         return {}
     with path.open() as handle:
         return {row["file"]: row for row in csv.DictReader(handle)}
-
-
-def model_study(doc: str) -> tuple[argparse.Namespace, Recipe, Prepared, dict]:
-    """The arguments of a script that studies a released model on a recipe's photos (the recipe, the
-    model folder, the run folder that holds the split, --out; scripts/explain_neither.py,
-    scripts/near_duplicates.py), and what they give: the recipe, its photos, the model's card."""
-    from training.recipe import load_recipe
-
-    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    parser.add_argument("recipe", type=Path)
-    parser.add_argument("model", type=Path, help="a released model folder")
-    parser.add_argument("run_dir", type=Path, help="the recipe's run folder (its split.json)")
-    parser.add_argument("--out", type=Path, required=True, help="JSON to write")
-    args = parser.parse_args()
-    recipe = load_recipe(args.recipe)
-    return args, recipe, prepare(recipe, args.run_dir), json.loads((args.model / "model.json").read_text())
 
 
 def photos_of(prepared: Prepared) -> dict[str, list]:

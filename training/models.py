@@ -45,9 +45,9 @@ def register(name: str, *, default_size: int, backbone: str | None = None):
 
 
 def build(name: str, input_size: int | None = None, num_classes: int = 2, **options) -> keras.Model:
-    """Build the registered model ``name``; unknown names and options, and an input size too small for
-    the model, are a one-line ``ValueError`` (an option of the wrong type a ``RecipeError``, naming it
-    and the type its builder takes)."""
+    """Build the registered model ``name``. An option it does not have, or of the wrong type, is a
+    one-line ``RecipeError`` (exit status 2) naming it and what the builder takes; an unknown name, and a
+    builder's own refusal (an input size too small for it), a one-line ``ValueError``."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
     spec = MODELS[name]

@@ -38,17 +38,16 @@ def staged_folder(folder, written: Iterable[str] = ()) -> Iterator[Path]:
         replaced.rename(folder)
     for leftover in (stage, replaced):
         shutil.rmtree(leftover, ignore_errors=True)
-    made = missing(folder.parent)  # made for the staging folder: removed again if the release fails
-    if folder.is_dir():
-        shutil.copytree(folder, stage, symlinks=True, ignore=_at_the_top(folder, written))
-    else:
-        stage.mkdir(parents=True)
-    try:
-        yield stage
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        remove_empty(made)
-        raise
+    with kept_only_if_used(folder.parent):  # made for the staging folder: removed again if the release fails
+        if folder.is_dir():
+            shutil.copytree(folder, stage, symlinks=True, ignore=_at_the_top(folder, written))
+        else:
+            stage.mkdir(parents=True)
+        try:
+            yield stage
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
     if folder.exists():
         folder.rename(replaced)
     stage.rename(folder)
