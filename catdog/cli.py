@@ -42,6 +42,7 @@ from catdog.inputs import (
     expand,
     list_images,
     parse_s3_url,
+    printable,
 )
 from catdog.settings import Settings, model_path_from_env
 
@@ -308,14 +309,6 @@ class Output:
                 "error_message": error.get("message", ""),
             }
         )
-
-
-def printable(text: str) -> str:
-    """A file name that is not valid UTF-8 (its bytes kept as surrogates by ``os.fsdecode``, which no
-    UTF-8 output takes), or a message naming one, with those bytes as ``\\xff`` escapes: the row is
-    written and still names the file.
-    """
-    return os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
 def _progress(total: int | None, unit: str):

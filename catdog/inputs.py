@@ -133,6 +133,13 @@ def _expand_local(path: str) -> Iterator[Path | Missing]:
     yield from found or [Missing(path, "no_images", "no image files in this folder")]
 
 
+def printable(text: str, errors: str = "backslashreplace") -> str:
+    """A path, or a message naming one, as UTF-8 text. A file name that is not valid UTF-8 keeps its bytes
+    as surrogates (``os.fsdecode``), which no UTF-8 output takes: they become ``\\xff`` escapes (for a row
+    or the terminal, which still name the file) or, with ``errors="replace"``, "\ufffd" (for a key)."""
+    return os.fsencode(text).decode("utf-8", errors)
+
+
 def photos_in(folder: Path) -> list[Path | Missing]:
     """Every image name under ``folder`` and its subfolders, sorted (``catdog classify DIR`` and ``catdog
     serve --samples DIR`` both find photos so): linked folders are followed (each real folder once),

@@ -16,7 +16,6 @@ import socket
 import sys
 import tempfile
 import time
-import unicodedata
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -27,9 +26,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from catdog.events import s3_objects
 from catdog.imagetypes import type_of_name
-from catdog.inputs import Missing, UsageError, check_bucket_name, photos_in
+from catdog.inputs import Missing, UsageError, check_bucket_name, photos_in, printable
 from catdog.settings import Settings, model_path_from_env
-from catdog.web.api import ApiError, read_label, safe_name
+from catdog.web.api import ApiError, clean_name, read_label, safe_name
 from local import RELEASED_MODEL, SAMPLES
 
 LABEL_WAIT_SECONDS = 60
@@ -249,16 +248,15 @@ def _classify_samples(s3, bucket: str, folder: Path, settings: Settings, printed
     photos = []
     for item in photos_in(folder):
         if isinstance(item, Missing):  # a subfolder this user may not read: said, not a silent gap
-            print(f"catdog: skipped sample {_printable(item.path)}: {item.message}", flush=True)
+            print(f"catdog: skipped sample {printable(item.path)}: {item.message}", flush=True)
         elif not item.is_file():  # a link to nothing
-            print(f"catdog: skipped sample {_printable(str(item))}: not a file", flush=True)
+            print(f"catdog: skipped sample {printable(str(item))}: not a file", flush=True)
         else:
             photos.append(item)
     if not photos:
         return
     print(f"catdog: classifying {len(photos)} sample photos from {folder} through the bucket:", flush=True)
-    # named as the page names an upload: a file name S3 cannot take (not UTF-8, a line break) stopped serve
-    keys = [f"{settings.uploads_prefix}samples/{_sample_name(photo, folder)}" for photo in photos]
+    keys = _sample_keys(photos, folder, f"{settings.uploads_prefix}samples/")
     for photo, key in zip(photos, keys, strict=True):
         s3.upload_file(str(photo), bucket, key)
     started = time.monotonic()
@@ -274,22 +272,31 @@ def _classify_samples(s3, bucket: str, folder: Path, settings: Settings, printed
     raise ServeError(f"the sample photos got no label within {LABEL_WAIT_SECONDS} s")
 
 
+def _sample_keys(photos: list[Path], folder: Path, prefix: str) -> list[str]:
+    """One key under ``prefix`` for each photo, named as the page names an upload (a file name S3 cannot
+    take, not UTF-8 or with a line break, stopped serve), and never one key for two photos: cleaning gives
+    ``a/cat.jpg``, ``a./cat.jpg`` and ``a /cat.jpg`` one name, as it does ``Cat.JPG`` and ``Cat.jpg``, and
+    the second upload replaced the first. A name already taken gets ``-2`` (``-3``...) before its suffix."""
+    keys: list[str] = []
+    taken: set[str] = set()
+    for photo in photos:
+        key = f"{prefix}{_sample_name(photo, folder)}"
+        stem, suffix = key[: key.rindex(".")], key[key.rindex(".") :]  # safe_name always gives a suffix
+        repeat = 1
+        while key in taken:
+            repeat += 1
+            key = f"{stem}-{repeat}{suffix}"
+        keys.append(key)
+        taken.add(key)
+    return keys
+
+
 def _sample_name(photo: Path, folder: Path) -> str:
     """The photo's path under ``folder``: its name as the page names an upload, each subfolder's name
-    cleaned alike (UTF-8, no control characters), so that ``a/cat.jpg`` and ``b/cat.jpg`` stay two keys."""
-    name = _printable(photo.name, "replace")  # bytes that are not UTF-8 become "\ufffd"
-    parts = [_folder_name(part) for part in photo.relative_to(folder).parent.parts]
+    cleaned alike (UTF-8, no control characters, no spaces or dots at either end)."""
+    name = printable(photo.name, "replace")  # bytes that are not UTF-8 become "\ufffd"
+    parts = [clean_name(printable(part, "replace")) or "_" for part in photo.relative_to(folder).parent.parts]
     return "/".join([*parts, safe_name(name, type_of_name(photo.name).media_type)])
-
-
-def _folder_name(part: str) -> str:
-    text = unicodedata.normalize("NFC", _printable(part, "replace"))
-    return "".join(ch for ch in text if unicodedata.category(ch)[0] != "C").strip(" .") or "_"
-
-
-def _printable(text: str, errors: str = "backslashreplace") -> str:
-    """A path as UTF-8 text: bytes that are not UTF-8 escaped (for the terminal) or replaced (for a key)."""
-    return os.fsencode(text).decode("utf-8", errors)
 
 
 def _event_keys(event: dict) -> list[str]:

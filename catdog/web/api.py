@@ -99,14 +99,21 @@ def safe_name(filename: str, media_type: str) -> str:
     in a POST form's key with the name the browser sends, which would store the photo under a key the
     page never polls.
     """
-    name = unicodedata.normalize("NFC", re.split(r"[\\/]", filename)[-1]).replace("${", "{")
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
+    # "${" replaced once the name is clean: "$\u200b{" would become "${" when the cleaning removes the space
+    name = clean_name(re.split(r"[\\/]", filename)[-1]).replace("${", "{")
     path, suffixes = PurePosixPath(name), BY_MEDIA_TYPE[media_type].suffixes
     if path.suffix.lower() in suffixes:
         stem, suffix = path.stem, path.suffix.lower()
     else:
         stem, suffix = name, suffixes[0]
     return f"{stem[: MAX_NAME_CHARS - len(suffix)].strip(' .') or 'photo'}{suffix}"
+
+
+def clean_name(text: str) -> str:
+    """``text`` as one printable name: NFC (as a Mac types it or not, one name), without control or format
+    characters (a line break, a zero-width space), nor spaces or dots at either end."""
+    text = unicodedata.normalize("NFC", text)
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] != "C").strip(" .")
 
 
 def read_label(s3, bucket: str, key: str, settings: Settings) -> dict:

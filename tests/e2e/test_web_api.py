@@ -273,6 +273,36 @@ def test_given_sample_photos_in_subfolders_when_serve_starts_then_each_is_found_
         stop(pipeline.process)
 
 
+def test_given_sample_photos_whose_names_clean_to_one_when_serve_starts_then_each_is_labelled_and_counted(
+    serving_model, cat_photos, dog_photos, tmp_path
+):
+    # GIVEN cats and dogs whose cleaned paths are one: folders "a", "a " and "a." are all "a", and "Cat.JPG"
+    # and "Cat.jpg" both "Cat.jpg" (each later upload replaced the one before, and the summary counted its
+    # label again)
+    samples = tmp_path / "samples"
+    for folder in ("a", "a ", "a."):
+        (samples / folder).mkdir(parents=True)
+    shutil.copy(cat_photos[0], samples / "a" / "cat.jpg")
+    shutil.copy(dog_photos[0], samples / "a " / "cat.jpg")
+    shutil.copy(dog_photos[1], samples / "a." / "cat.jpg")
+    shutil.copy(cat_photos[1], samples / "Cat.JPG")
+    shutil.copy(dog_photos[2], samples / "Cat.jpg")
+
+    # WHEN serve starts with them
+    pipeline = start(serving_model, tmp_path / "classify.log", ("--samples", str(samples)))
+    try:
+        # THEN each has a key and a label of its own, and the summary counts each photo once
+        assert "catdog: 5 samples labelled" in "\n".join(pipeline.output)
+        assert "(cat 2, dog 3)" in "\n".join(pipeline.output)
+        assert pipeline.wait_for_label("uploads/samples/a/cat.jpg")["label"] == "cat"
+        assert pipeline.wait_for_label("uploads/samples/a/cat-2.jpg")["label"] == "dog"
+        assert pipeline.wait_for_label("uploads/samples/a/cat-3.jpg")["label"] == "dog"
+        assert pipeline.wait_for_label("uploads/samples/Cat.jpg")["label"] == "cat"
+        assert pipeline.wait_for_label("uploads/samples/Cat-2.jpg")["label"] == "dog"
+    finally:
+        stop(pipeline.process)
+
+
 def test_given_every_address_when_serve_starts_then_the_urls_it_prints_open_the_page(serving_model, tmp_path):
     lan = start(serving_model, tmp_path / "classify.log", ("--host", "0.0.0.0", "--samples", str(tmp_path)))
     try:

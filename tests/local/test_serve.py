@@ -11,9 +11,10 @@ import uuid
 
 from conftest import load_event
 
+from catdog.inputs import photos_in
 from local import RELEASED_MODEL
 from local.embedded import FunctionLog, LocalContext
-from local.serve import _load
+from local.serve import _load, _sample_keys
 
 
 def test_given_the_classify_and_web_functions_in_one_process_when_both_log_then_each_line_has_its_own_keys(
@@ -55,3 +56,29 @@ def test_given_the_classify_and_web_functions_in_one_process_when_both_log_then_
     assert "function_name" not in labelled and "function_request_id" not in labelled
     assert labelled["service"] == f"{service}-classify"
     assert web_logger.service == f"{service}-web"
+
+
+def test_given_sample_names_that_clean_to_one_name_when_keyed_then_each_photo_has_a_key_of_its_own(
+    tmp_path, cat_photos
+):
+    # GIVEN photos whose cleaned paths are one (folders "a", "a." and "a " are all "a"; a suffix is lower
+    # case in a key) and a photo already named as a repeat would be
+    names = ["a/cat.jpg", "a./cat.jpg", "a /cat.jpg", "Cat.JPG", "Cat.jpg", "Cat-2.jpg"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(cat_photos[0].read_bytes())
+    photos = photos_in(tmp_path)
+
+    # WHEN serve keys them for upload
+    keys = _sample_keys(photos, tmp_path, "uploads/samples/")
+
+    # THEN every photo has its own key (one upload replaced another), the first of a name (in the order
+    # classify finds them) keeps it and each repeat is numbered before its suffix
+    assert dict(zip([p.relative_to(tmp_path).as_posix() for p in photos], keys, strict=True)) == {
+        "Cat-2.jpg": "uploads/samples/Cat-2.jpg",
+        "Cat.JPG": "uploads/samples/Cat.jpg",
+        "Cat.jpg": "uploads/samples/Cat-3.jpg",
+        "a/cat.jpg": "uploads/samples/a/cat.jpg",
+        "a /cat.jpg": "uploads/samples/a/cat-2.jpg",
+        "a./cat.jpg": "uploads/samples/a/cat-3.jpg",
+    }
