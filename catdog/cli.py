@@ -339,7 +339,7 @@ def run_enqueue(args: argparse.Namespace) -> int:
     if region is None:
         raise UsageError(f"no AWS region configured, and none in {args.queue_url}: set AWS_DEFAULT_REGION")
     s3, sqs = bulk.s3_client(), session.client("sqs", region_name=region, config=bulk.S3_CONFIG)
-    report, lost = EnqueueReport(), None
+    report, lost, no_queue = EnqueueReport(), None, None
     refs = _listed(s3, targets, settings, report)
     with _progress(None, "msg") as bar:
         try:
@@ -352,10 +352,11 @@ def run_enqueue(args: argparse.Namespace) -> int:
             if not no_queue_code(exc):
                 raise
             lost = f"no queue at {args.queue_url} ({no_queue_code(exc)})"
-            if not report.sent:  # nothing sent: a bad --queue-url, as a bad argument is
-                raise UsageError(lost) from exc
-    for ref, reason in report.prefixes_failed + report.failed:
+            no_queue = exc
+    for ref, reason in report.prefixes_failed + report.failed:  # told before a bad --queue-url's error too
         print(f"catdog: not sent: {ref.path}: {reason}", file=sys.stderr)
+    if no_queue and not report.sent:  # nothing sent: a bad --queue-url, as a bad argument is
+        raise UsageError(lost) from no_queue
     # each count says what it counts: a prefix that failed is no message (it read "4 messages sent, 2 failed")
     summary = f"catdog: {_count(report.sent, 'message')} sent, {len(report.failed)} rejected"
     if report.prefixes_failed:

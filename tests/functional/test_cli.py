@@ -712,6 +712,29 @@ def test_given_a_queue_url_that_names_no_queue_when_enqueued_then_exit_2_with_on
     assert lines == [f"catdog enqueue: error: no queue at {url} (QueueDoesNotExist)"]
 
 
+def test_given_a_queue_url_that_names_no_queue_and_an_unlistable_prefix_when_enqueued_then_both_are_told(
+    aws, bucket
+):
+    # GIVEN a queue URL that names no queue, and a prefix in a bucket that does not exist before one with
+    # images
+    url = f"{aws['AWS_ENDPOINT_URL']}/123456789012/nope"
+
+    # WHEN they are enqueued
+    result = catdog(
+        "enqueue", "s3://no-such-bucket-here/archive/", f"s3://{bucket}/uploads/", "--queue-url", url, env=aws
+    )
+
+    # THEN exit 2 naming the URL, after the line naming the prefix that could not be listed (the error was
+    # raised before that line was printed, so it was lost)
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("INFO:")]
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(
+        "catdog: not sent: s3://no-such-bucket-here/archive/: cannot list it: NoSuchBucket"
+    )
+    assert lines[1] == f"catdog enqueue: error: no queue at {url} (QueueDoesNotExist)"
+
+
 def test_given_no_region_configured_when_enqueued_to_an_aws_queue_url_then_its_region_is_used(aws, bucket):
     url = boto3.client("sqs", region_name="eu-west-1").create_queue(QueueName=f"{bucket}-eu")["QueueUrl"]
     account, name = url.rsplit("/", 2)[1:]
