@@ -64,6 +64,11 @@ class Parser(argparse.ArgumentParser):
 class OutputError(Exception):
     """The results could not be written (``ENOSPC``, ``EIO``): exit code ``EXIT_OUTPUT_FAILED``."""
 
+    def __init__(self, message: str, *, stdout: bool):
+        super().__init__(message)
+        #: whether the output that failed was stdout (not an --output file)
+        self.stdout = stdout
+
 
 def settings_from_env() -> Settings:
     try:
@@ -274,7 +279,8 @@ class Output:
             if not quiet:
                 where, reason = self.output or "stdout", exc.strerror or str(exc)
                 raise OutputError(
-                    f"cannot write the results to {where}: {reason} (after {_count(self.rows, 'row')})"
+                    f"cannot write the results to {where}: {reason} (after {_count(self.rows, 'row')})",
+                    stdout=not self.output,
                 ) from exc
 
     @property
@@ -486,8 +492,9 @@ def main(argv: list[str] | None = None) -> int:
         return getattr(exc, "exit_code", 130)
     except OutputError as exc:  # a full disk: one line, and no second error when Python flushes stdout
         print(f"catdog {args.command}: error: {exc}", file=sys.stderr)
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if exc.stdout:  # an --output file that failed leaves stdout to a program that runs main in-process
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OUTPUT_FAILED
     except BrokenPipeError:  # `catdog classify ... | head`: the reader has what it wanted; no error to tell
         with contextlib.suppress(OSError):  # nor one at exit, when Python flushes stdout again

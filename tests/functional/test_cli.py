@@ -328,6 +328,25 @@ def test_given_a_full_disk_when_the_rows_are_written_then_one_line_and_exit_4(to
     ]
 
 
+def test_given_a_program_that_runs_main_when_its_output_file_fails_then_its_stdout_still_works(
+    serving_model, tmp_path, capfd
+):
+    # GIVEN an --output file where every write fails with ENOSPC (/dev/full), in a program that runs main
+    output = tmp_path / "rows.jsonl"
+    output.symlink_to("/dev/full")
+
+    # WHEN main classifies to it in this process, and the program then writes to its stdout (fd 1)
+    code = cli.main(["classify", str(PHOTOS), "--model", str(serving_model), "-o", str(output), "-w", "1"])
+    os.write(1, b"the program goes on\n")
+
+    # THEN exit 4 for the file, and the program's stdout still reaches its reader (fd 1 was pointed at
+    # /dev/null, as if stdout itself had failed)
+    captured = capfd.readouterr()
+    assert code == cli.EXIT_OUTPUT_FAILED
+    assert f"cannot write the results to {output}: No space left on device" in captured.err
+    assert captured.out == "the program goes on\n"
+
+
 @pytest.mark.parametrize(("output", "kind"), [("rows.CSV", ".csv"), ("runs/.csv", ".csv"), (None, ".jsonl")])
 def test_given_an_output_name_when_its_format_is_chosen_then_by_how_it_ends(output, kind):
     from catdog.cli import output_format
