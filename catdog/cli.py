@@ -169,20 +169,16 @@ def _classify(args: argparse.Namespace) -> int:
     total = sum(counts.values())
     per_label = ", ".join(f"{label} {counts[label]}" for label in card.answers)
     summary = (
-        f"catdog: {_images(total)} in {elapsed:.1f} s ({total / elapsed:.1f} images/s): "
+        f"catdog: {_count(total, 'image')} in {elapsed:.1f} s ({total / elapsed:.1f} images/s): "
         f"{per_label}, errors {counts['errors']}"
     )
     if lost:
         first = printable(bulk.item_path(lost.not_attempted[0]))
-        summary += f"; {lost}: {_images(len(lost.not_attempted))} not attempted (the first: {first})"
+        summary += f"; {lost}: {_count(len(lost.not_attempted), 'image')} not attempted (the first: {first})"
     print(summary, file=sys.stderr)
     if lost:
         return EXIT_ENDPOINT_LOST
     return 1 if counts["errors"] else 0
-
-
-def _images(count: int) -> str:
-    return "1 image" if count == 1 else f"{count} images"
 
 
 class Stopped(KeyboardInterrupt):

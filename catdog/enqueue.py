@@ -43,7 +43,7 @@ def queue_region(queue_url: str) -> str | None:
     return match[1] if match else None
 
 
-def check_queue_url(queue_url: str) -> str:
+def check_queue_url(queue_url: str) -> None:
     """A queue URL is ``http(s)://host/.../name``; anything else is a usage error before any request, so
     that ``notaurl`` is not blamed on a missing region."""
     parts = urlsplit(queue_url)
@@ -52,7 +52,6 @@ def check_queue_url(queue_url: str) -> str:
             f"{queue_url!r} is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME, "
             "the stack's WorkQueueUrl output)"
         )
-    return queue_url
 
 
 def no_queue_code(exc: Exception) -> str | None:
