@@ -613,7 +613,7 @@ def sam_local_invoke(args, logical_id: str) -> int:
         command += ["--env-vars", str(args.env_vars)]
     if args.parameter_overrides:
         command += ["--parameter-overrides", args.parameter_overrides]
-    print(f"invoke: Docker is running: {shlex.join(command)}", file=sys.stderr)
+    _echo(f"invoke: Docker is running: {shlex.join(command)}")
     return subprocess.run(command, cwd=REPO, env=tool_environment()).returncode
 
 
@@ -677,21 +677,18 @@ def run(args: argparse.Namespace) -> int:
             prepare(s3, objects, settings, args.photo)
         buckets = list(dict.fromkeys(b for b, _ in objects))
         before = label_versions(s3, buckets, settings)
-        print(
-            f"invoke: {function.logical_id} ({function.handler}) under the Lambda emulator", file=sys.stderr
-        )
+        _echo(f"invoke: {function.logical_id} ({function.handler}) under the Lambda emulator")
         emulator = stack.enter_context(Emulator(function, aws_env, echo_emulator=args.debug))
         result = emulator.invoke(json.dumps(event).encode())
         init = f"{result.init_ms:.1f} ms" if result.init_ms is not None else "-"
-        print(
+        _echo(
             f"invoke: init {init}, peak memory {result.peak_rss_mb} MB (measured: the emulator's REPORT "
-            "counts the init inside Duration and shows the configured memory)",
-            file=sys.stderr,
+            "counts the init inside Duration and shows the configured memory)"
         )
         after = label_versions(s3, buckets, settings)
         for bucket, key in sorted(k for k, v in after.items() if before.get(k) != v):
             body = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-            print(f"label s3://{bucket}/{key} {json.dumps(body, ensure_ascii=False)}", file=sys.stderr)
+            _echo(f"label s3://{bucket}/{key} {json.dumps(body, ensure_ascii=False)}")
     sys.stdout.write(result.answer.decode(errors="replace") + "\n")
     sys.stdout.flush()
     return 1 if result.function_error else 0
@@ -701,10 +698,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(parse_args(argv))
     except UsageError as exc:
-        print(f"invoke: {exc}", file=sys.stderr)
+        _echo(f"invoke: {exc}")
         return 2
     except (RuntimeError, OSError) as exc:
-        print(f"invoke: {exc}", file=sys.stderr)
+        _echo(f"invoke: {exc}")
         return 1
 
 
