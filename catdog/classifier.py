@@ -13,18 +13,17 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from catdog.card import (
-    CARD_FILE,
     CLASS_PROBABILITY,
-    MODEL_FILE,
     NEITHER,
     PROTOTYPE_SIMILARITY,
     ModelCard,
     ModelError,
+    card_path,
+    model_file,
 )
 from catdog.images import ImageSource, model_input
 from catdog.settings import DEFAULT_MAX_PIXELS
@@ -82,14 +81,13 @@ class Classifier:
     """
 
     def __init__(self, model: str | os.PathLike, *, num_threads: int | None = 1):
-        path = Path(model)
-        self.model_path = path / MODEL_FILE if path.is_dir() else path
+        self.model_path = model_file(model)
         if not self.model_path.is_file():
             raise ModelError(f"no model at {self.model_path}")
-        card_path = self.model_path.with_name(CARD_FILE)
-        if not card_path.is_file():
-            raise ModelError(f"no model card {card_path} beside {self.model_path}")
-        self.card = ModelCard.load(card_path)
+        card = card_path(model)
+        if not card.is_file():
+            raise ModelError(f"no model card {card} beside {self.model_path}")
+        self.card = ModelCard.load(card)
         self.card.verify(self.model_path)  # 3-6 ms for the released 5.3 MB model (docs/reliability.md)
         self.labels: list[str] = list(self.card.labels)
         #: every answer the classifier can give: the pets, then "neither" if the model has the check
