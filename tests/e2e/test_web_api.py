@@ -223,6 +223,19 @@ def test_given_the_page_opened_as_localhost_when_it_uploads_then_s3_is_named_so_
     assert served.wait_for_label(upload["key"])["label"] == "cat"
 
 
+def serve_samples(serving_model, tmp_path, labels: dict[str, str]) -> str:
+    """Starts serve on ``tmp_path / "samples"``, checks that it labels each photo once under its key
+    (``labels``: key under uploads/samples/ -> label) and stops it; returns what it printed."""
+    pipeline = start(serving_model, tmp_path / "classify.log", ("--samples", str(tmp_path / "samples")))
+    try:
+        assert f"catdog: {len(labels)} samples labelled" in "\n".join(pipeline.output)
+        for key, label in labels.items():
+            assert pipeline.wait_for_label(f"uploads/samples/{key}")["label"] == label
+        return "\n".join(pipeline.output)
+    finally:
+        stop(pipeline.process)
+
+
 def test_given_sample_photos_named_as_s3_cannot_take_when_serve_starts_then_each_is_labelled(
     serving_model, cat_photos, dog_photos, tmp_path
 ):
@@ -233,13 +246,7 @@ def test_given_sample_photos_named_as_s3_cannot_take_when_serve_starts_then_each
     shutil.copy(dog_photos[0], samples / "new\nline.JPG")
 
     # WHEN serve starts with them, THEN both are labelled under the names the page would give them
-    pipeline = start(serving_model, tmp_path / "classify.log", ("--samples", str(samples)))
-    try:
-        assert "catdog: 2 samples labelled" in "\n".join(pipeline.output)
-        assert pipeline.wait_for_label("uploads/samples/caf\ufffd.jpg")["label"] == "cat"
-        assert pipeline.wait_for_label("uploads/samples/newline.jpg")["label"] == "dog"
-    finally:
-        stop(pipeline.process)
+    serve_samples(serving_model, tmp_path, {"caf\ufffd.jpg": "cat", "newline.jpg": "dog"})
 
 
 def test_given_sample_photos_in_subfolders_when_serve_starts_then_each_is_found_as_classify_finds_it(
@@ -261,16 +268,9 @@ def test_given_sample_photos_in_subfolders_when_serve_starts_then_each_is_found_
     )
     assert len(classify.stdout.splitlines()) == 3, classify.stderr  # what classify finds there
 
-    # WHEN serve starts with them
-    pipeline = start(serving_model, tmp_path / "classify.log", ("--samples", str(samples)))
-    try:
-        # THEN the same three are labelled, each under its own path
-        assert "catdog: 3 samples labelled" in "\n".join(pipeline.output)
-        assert pipeline.wait_for_label("uploads/samples/dog.jpg")["label"] == "dog"
-        assert pipeline.wait_for_label("uploads/samples/Mes chats é/cat.jpg")["label"] == "cat"
-        assert pipeline.wait_for_label("uploads/samples/Mes chats é/année 2024/cat.jpg")["label"] == "cat"
-    finally:
-        stop(pipeline.process)
+    # WHEN serve starts with them, THEN the same three are labelled, each under its own path
+    labels = {"dog.jpg": "dog", "Mes chats é/cat.jpg": "cat", "Mes chats é/année 2024/cat.jpg": "cat"}
+    serve_samples(serving_model, tmp_path, labels)
 
 
 def test_given_sample_photos_whose_names_clean_to_one_when_serve_starts_then_each_is_labelled_and_counted(
@@ -288,19 +288,16 @@ def test_given_sample_photos_whose_names_clean_to_one_when_serve_starts_then_eac
     shutil.copy(cat_photos[1], samples / "Cat.JPG")
     shutil.copy(dog_photos[2], samples / "Cat.jpg")
 
-    # WHEN serve starts with them
-    pipeline = start(serving_model, tmp_path / "classify.log", ("--samples", str(samples)))
-    try:
-        # THEN each has a key and a label of its own, and the summary counts each photo once
-        assert "catdog: 5 samples labelled" in "\n".join(pipeline.output)
-        assert "(cat 2, dog 3)" in "\n".join(pipeline.output)
-        assert pipeline.wait_for_label("uploads/samples/a/cat.jpg")["label"] == "cat"
-        assert pipeline.wait_for_label("uploads/samples/a/cat-2.jpg")["label"] == "dog"
-        assert pipeline.wait_for_label("uploads/samples/a/cat-3.jpg")["label"] == "dog"
-        assert pipeline.wait_for_label("uploads/samples/Cat.jpg")["label"] == "cat"
-        assert pipeline.wait_for_label("uploads/samples/Cat-2.jpg")["label"] == "dog"
-    finally:
-        stop(pipeline.process)
+    # WHEN serve starts with them, THEN each has a key and a label of its own, and the summary counts each
+    # photo once
+    labels = {
+        "a/cat.jpg": "cat",
+        "a/cat-2.jpg": "dog",
+        "a/cat-3.jpg": "dog",
+        "Cat.jpg": "cat",
+        "Cat-2.jpg": "dog",
+    }
+    assert "(cat 2, dog 3)" in serve_samples(serving_model, tmp_path, labels)
 
 
 def test_given_every_address_when_serve_starts_then_the_urls_it_prints_open_the_page(serving_model, tmp_path):
