@@ -351,10 +351,10 @@ def run_enqueue(args: argparse.Namespace) -> int:
             if not report.sent and not report.failed and not report.prefixes_failed:
                 raise Unreachable(f"cannot reach the endpoint: {lost}") from exc
         except ClientError as exc:  # a queue URL that names no queue: no message can be sent at all
-            if not no_queue_code(exc):
+            code = no_queue_code(exc)
+            if not code:
                 raise
-            lost = f"no queue at {args.queue_url} ({no_queue_code(exc)})"
-            no_queue = exc
+            lost, no_queue = f"no queue at {args.queue_url} ({code})", exc
     for ref, reason in report.prefixes_failed + report.failed:  # told before a bad --queue-url's error too
         print(f"catdog: not sent: {ref.path}: {reason}", file=sys.stderr)
     if no_queue and not report.sent:  # nothing sent: a bad --queue-url, as a bad argument is
@@ -489,16 +489,20 @@ def main(argv: list[str] | None = None) -> int:
     except OutputError as exc:  # a full disk: one line, and no second error when Python flushes stdout
         print(f"catdog {args.command}: error: {exc}", file=sys.stderr)
         if exc.stdout:  # an --output file that failed leaves stdout to a program that runs main in-process
-            with contextlib.suppress(OSError):
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _stdout_to_devnull()
         return EXIT_OUTPUT_FAILED
     except BrokenPipeError:  # `catdog classify ... | head`: the reader has what it wanted; no error to tell
-        with contextlib.suppress(OSError):  # nor one at exit, when Python flushes stdout again
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _stdout_to_devnull()
         return EXIT_BROKEN_PIPE
     except Exception as exc:  # AWS credentials, network: still one line, never a traceback
         print(f"catdog {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+def _stdout_to_devnull() -> None:
+    """A stdout that failed gets no second error when Python flushes it again at exit."""
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

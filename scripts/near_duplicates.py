@@ -43,8 +43,8 @@ def main() -> None:
 
     train = [SimpleNamespace(path=s.path, label=s.label) for s in prepared.split.parts["train"]]
     embed = embedder()
-    pool = features(embed, pixels_of, train)
-    plain, mirrored = features(embed, pixels_of, photos), features(embed, pixels_of, photos, mirrored=True)
+    (pool,) = features(embed, pixels_of, train)
+    plain, mirrored = features(embed, pixels_of, photos, mirrors=True)
     index, similarity, mirror = nearest_either_way(plain, mirrored, pool)
 
     sets = sorted({p.set for p in photos})

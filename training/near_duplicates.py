@@ -37,14 +37,17 @@ def embedder(batch_size: int = 64) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def features(
-    embed, pixels_of: Callable[[Sequence], np.ndarray], photos: Sequence, *, mirrored=False, chunk=512
-):
-    """The features of ``photos`` (or of their mirror images), loaded ``chunk`` at a time."""
-    found = []
+    embed, pixels_of: Callable[[Sequence], np.ndarray], photos: Sequence, *, mirrors=False, chunk=512
+) -> list[np.ndarray]:
+    """The features of ``photos`` and, with ``mirrors``, of their mirror images: one array per view, each
+    ``chunk`` of photos loaded once for both."""
+    views = (False, True) if mirrors else (False,)
+    found: list[list[np.ndarray]] = [[] for _ in views]
     for start in range(0, len(photos), chunk):
         pixels = pixels_of(photos[start : start + chunk])
-        found.append(embed(pixels[:, :, ::-1] if mirrored else pixels))
-    return np.concatenate(found) if found else np.empty((0, 1280), np.float32)
+        for out, mirrored in zip(found, views, strict=True):
+            out.append(embed(pixels[:, :, ::-1] if mirrored else pixels))
+    return [np.concatenate(out) if out else np.empty((0, 1280), np.float32) for out in found]
 
 
 def nearest(queries: np.ndarray, pool: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:

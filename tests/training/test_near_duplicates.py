@@ -39,9 +39,8 @@ def test_given_a_reposted_copy_of_a_training_photo_when_held_out_then_it_is_foun
 
     # WHEN each held-out photo and its mirror is compared with the training photos
     embed = embedder()
-    pool = features(embed, pixels_of, train, chunk=5)  # chunks that do not divide the photos
-    plain = features(embed, pixels_of, held_out)
-    mirrored = features(embed, pixels_of, held_out, mirrored=True)
+    (pool,) = features(embed, pixels_of, train, chunk=5)  # chunks that do not divide the photos
+    plain, mirrored = features(embed, pixels_of, held_out, mirrors=True)
     index, similarity, mirror = nearest_either_way(plain, mirrored, pool)
 
     # THEN the copy's nearest training photo is the one it was made from, through its mirror image, at
