@@ -172,6 +172,19 @@ def card_path(model: str | os.PathLike) -> Path:
     return model_file(model).with_name(CARD_FILE)
 
 
+def missing_model(model: str | os.PathLike) -> str | None:
+    """Why ``model``, a model folder or its ``.tflite`` file, cannot be loaded, in one line; None if it can
+    (every command that takes a model says the same)."""
+    path = Path(model)
+    if path.is_dir() and not (path / MODEL_FILE).is_file():
+        return f"no {MODEL_FILE} + {CARD_FILE} in {path}"
+    if not model_file(path).is_file():
+        return f"no model at {path}"
+    if not card_path(path).is_file():
+        return f"no model card {card_path(path)} beside {model_file(path)}"
+    return None
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:

@@ -23,6 +23,7 @@ from catdog.card import (
     ModelCard,
     ModelError,
     card_path,
+    missing_model,
     model_file,
 )
 from catdog.images import ImageSource, model_input
@@ -84,13 +85,10 @@ class Classifier:
     """
 
     def __init__(self, model: str | os.PathLike, *, num_threads: int | None = 1):
+        if problem := missing_model(model):
+            raise ModelError(problem)
         self.model_path = model_file(model)
-        if not self.model_path.is_file():
-            raise ModelError(f"no model at {self.model_path}")
-        card = card_path(model)
-        if not card.is_file():
-            raise ModelError(f"no model card {card} beside {self.model_path}")
-        self.card = ModelCard.load(card)
+        self.card = ModelCard.load(card_path(model))
         self.card.verify(self.model_path)  # 3-6 ms for the released 5.3 MB model (docs/reliability.md)
         self.labels: list[str] = list(self.card.labels)
         #: every answer the classifier can give: the pets, then "neither" if the model has the check

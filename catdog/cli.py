@@ -88,7 +88,7 @@ def classify_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         type=model_folder,
         default=model_path_from_env(None),
-        help="model folder with model.tflite + model.json (default: $MODEL_PATH); "
+        help="model folder with model.tflite + model.json, or its .tflite file (default: $MODEL_PATH); "
         "in a checkout the released model is models/catdog",
     )
     parser.add_argument(

@@ -24,6 +24,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from catdog.card import missing_model
+from catdog.cli import model_folder
 from catdog.events import s3_objects
 from catdog.imagetypes import type_of_name
 from catdog.inputs import Missing, UsageError, check_bucket_name, photos_in, printable
@@ -67,9 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bucket", type=_bucket, default="catdog-local", help="name of the embedded bucket")
     parser.add_argument(
         "--model",
-        type=Path,
+        type=lambda text: Path(model_folder(text)),
         default=model_path_from_env(RELEASED_MODEL),
-        help="model folder with model.tflite + model.json (default: $MODEL_PATH or models/catdog)",
+        help="model folder with model.tflite + model.json, or its .tflite file "
+        "(default: $MODEL_PATH or models/catdog)",
     )
     parser.add_argument(
         "--samples",
@@ -97,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> None:
     model = args.model.resolve()
-    if not (model / "model.tflite").is_file() or not (model / "model.json").is_file():
-        raise UsageError(f"no model.tflite + model.json in {model} (pass --model DIR)")
+    if problem := missing_model(model):
+        raise UsageError(f"{problem} (pass --model)")
     if not args.samples.is_dir():
         raise UsageError(f"no sample folder {args.samples} (pass --samples DIR, an empty one for none)")
     if args.function_log and not args.function_log.parent.is_dir():

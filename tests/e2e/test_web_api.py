@@ -236,6 +236,23 @@ def serve_samples(serving_model, tmp_path, labels: dict[str, str]) -> str:
         stop(pipeline.process)
 
 
+def test_given_the_model_file_itself_when_serve_starts_then_it_serves_that_model(
+    serving_model, cat_photos, tmp_path
+):
+    # GIVEN a model's .tflite file, with its card beside it, under a name that is not model.tflite (classify
+    # and MODEL_PATH take the file; serve said "no model.tflite + model.json in .../catdog-2.4.0.tflite")
+    model = tmp_path / "released" / "catdog.tflite"
+    model.parent.mkdir()
+    shutil.copy(serving_model / "model.tflite", model)
+    shutil.copy(serving_model / "model.json", model.parent)
+    (tmp_path / "samples").mkdir()
+    shutil.copy(cat_photos[0], tmp_path / "samples" / "cat.jpg")
+
+    # WHEN serve starts with it, THEN it says which model it serves and labels the sample with it
+    output = serve_samples(model, tmp_path, {"cat.jpg": "cat"})
+    assert f"model {model}" in output
+
+
 def test_given_sample_photos_named_as_s3_cannot_take_when_serve_starts_then_each_is_labelled(
     serving_model, cat_photos, dog_photos, tmp_path
 ):

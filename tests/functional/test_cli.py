@@ -462,7 +462,10 @@ def test_given_a_process_pool_run_when_interrupted_then_it_stops_at_once_and_lea
         (["enqueue", "s3://my bucket/x", "--queue-url", "http://q"], "'my bucket' is not a bucket name"),
         (["serve", "--port", "99999"], "a port is 0-65535, not '99999'"),
         (["serve", "--bucket", "My Bucket"], "'My Bucket' is not a bucket name"),
-        (["serve", "--model", "/no/such/model"], "no model.tflite + model.json in /no/such/model"),
+        (["serve", "--model", "/no/such/model"], "no model at /no/such/model (pass --model)"),
+        (["serve", "--model", "/"], "no model.tflite + model.json in / (pass --model)"),
+        (["serve", "--model", ""], "argument --model: an empty path: name the model folder"),
+        # it said "no model.tflite + model.json in" the folder serve was started from
         (["serve", "--samples", "/no/such/folder"], "no sample folder /no/such/folder"),
         (
             ["serve", "--function-log", "/no/such/folder/f.log"],
