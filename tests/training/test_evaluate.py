@@ -103,3 +103,30 @@ def test_given_a_uint8_output_not_summing_to_1_when_report_answers_then_they_are
     assert ["cat", "dog", "neither"][answers[0]] == served.label
     assert confidences[0] == pytest.approx(served.confidence, abs=1e-6)
     np.testing.assert_allclose(predict_litert(model / "model.tflite", pixels).sum(axis=1), 1, atol=1e-9)
+
+
+def test_given_a_release_split_whose_test_part_has_no_neither_photo_when_evaluated_then_its_pets_are_scored(
+    three_class_model_dir, cat_photos, dog_photos, tmp_path, capsys
+):
+    # GIVEN a split made as a release's is: Asirra-like cats and dogs with a test part, and a source with
+    # "neither" photos in train and val only (breeds-dev's fractions), so the test part has no "neither"
+    from training.sources import Source, make_source_split
+
+    asirra = photo_folders(tmp_path / "data" / "asirra", cat_photos[:10], dog_photos[:10])
+    not_pets = sorted((REPO / "tests" / "fixtures" / "not-pets").glob("*.jpg"))[:6]
+    breeds = photo_folders(tmp_path / "data" / "breeds", cat_photos[10:13], not_pets, ("cat", "neither"))
+    sources = [Source(str(asirra), (0.5, 0.1, 0.4)), Source(str(breeds), (0.5, 0.5, 0.0))]
+    split_file = make_source_split(sources).save(tmp_path / "split.json")
+    assert Split.load(split_file).sizes()["test"]["neither"] == 0
+
+    # WHEN the 3-class model is evaluated on the test part, the command docs/training.md gives
+    out = tmp_path / "out"
+    argv = ["evaluate", str(three_class_model_dir), "--split", str(split_file), "--out", str(out)]
+    assert main([*argv, "--cache", str(tmp_path / "cache")]) == 0
+
+    # THEN its cat and dog test photos are scored (it was refused: "the test part has no neither photo")
+    report = json.loads((out / "evaluation.json").read_text())
+    metrics = report["models"][str(three_class_model_dir)]
+    assert metrics["count"] == Split.load(split_file).sizes()["test"]["total"] > 0
+    assert metrics["per_class"]["neither"]["support"] == 0
+    assert json.loads(capsys.readouterr().out)[str(three_class_model_dir)]["accuracy"] == metrics["accuracy"]
