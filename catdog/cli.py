@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 import catdog
 from catdog import bulk
-from catdog.card import ModelCard, card_path
+from catdog.card import ModelCard, card_path, missing_model
 from catdog.enqueue import EnqueueReport, check_queue_url, enqueue, no_queue_code, queue_region
 from catdog.inputs import (
     CONNECTION_ERRORS,
@@ -455,6 +455,9 @@ def _model_version() -> str:
     model = model_path_from_env(None)
     if model is None:
         return "model: none set ($MODEL_PATH; pass --model DIR)"
+    missing = missing_model(model)  # what classify says of it, not the card of a parent folder
+    if missing:
+        return f"model: cannot read it in {model} ($MODEL_PATH): {missing}"
     try:
         card = ModelCard.load(card_path(model))
     except Exception as exc:  # a card that cannot be read is told, not a traceback

@@ -292,6 +292,27 @@ def test_given_the_version_option_when_run_then_it_prints_the_package_and_the_mo
     ]
 
 
+@pytest.mark.parametrize("named", ["missing folder", "folder without a model"])
+def test_given_model_path_naming_no_model_when_the_version_is_asked_then_it_says_what_classify_says(
+    named, tmp_path
+):
+    # GIVEN $MODEL_PATH naming a folder that is not there, or a folder with no model in it
+    model = tmp_path / "models" / "catdog"
+    if named == "folder without a model":
+        model.mkdir(parents=True)
+    env = {**os.environ, "MODEL_PATH": str(model)}
+
+    # WHEN catdog --version is run
+    result = catdog("--version", env=env)
+
+    # THEN it names that model as classify does, not the card of its parent folder
+    # (it said "cannot read the model card .../models/model.json" for the missing folder)
+    reason = "no model at" if named == "missing folder" else "no model.tflite + model.json in"
+    assert result.returncode == 0, result.stderr
+    told = f"model: cannot read it in {model} ($MODEL_PATH): {reason} {model}"
+    assert result.stdout.splitlines()[1] == told
+
+
 def test_given_a_path_that_is_there_but_no_regular_file_when_classified_then_its_row_says_so(serving_model):
     # WHEN /dev/null (a character device) is classified
     result = catdog("classify", "/dev/null", "--model", str(serving_model))
