@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from urllib.parse import quote_plus
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError, ReadTimeoutError
-from conftest import load_event
+from conftest import REPO, load_event
 from lambda_harness import LambdaContext, handler_on_bucket, read_json
 
 BUCKET = "catdog-photos"  # the bucket named in events/batch-job*.json
@@ -247,3 +249,57 @@ def test_given_a_label_a_job_file_or_a_folder_marker_in_the_manifest_when_run_th
     # done, not failed: a whole-bucket inventory lists every label, folder and job file; none may stop the job
     assert (result["resultCode"], result["resultString"]) == ("Succeeded", f"skipped: {why}")
     assert boto3.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+
+
+def bulk_md_manifest_generator() -> dict:
+    """The ``--manifest-generator`` argument of docs/bulk.md's "No manifest" job, as the shell passes it."""
+    bulk = (REPO / "docs" / "bulk.md").read_text()
+    command = re.search(r"### c\) No manifest.*?```bash\n(.*?)```", bulk, flags=re.S)[1]
+    argument = re.search(r'--manifest-generator "(.*)"', command, flags=re.S)[1]
+    return json.loads(argument.replace('\\"', '"').replace("$BUCKET", BUCKET))
+
+
+def generated_manifest(generator: dict, keys: list[str]) -> list[str]:
+    """The keys S3 puts in a generated manifest: ``KeyNameConstraint`` matches as S3 documents it, by
+    prefix, suffix and substring, case-sensitively."""
+    constraint = generator["S3JobManifestGenerator"].get("Filter", {}).get("KeyNameConstraint", {})
+
+    def matches(key: str) -> bool:
+        return (
+            any(key.startswith(p) for p in constraint.get("MatchAnyPrefix", [""]))
+            and any(key.endswith(s) for s in constraint.get("MatchAnySuffix", [""]))
+            and any(s in key for s in constraint.get("MatchAnySubstring", [""]))
+        )
+
+    return [key for key in keys if matches(key)]
+
+
+def test_given_photos_named_as_cameras_name_them_when_bulk_mds_generated_job_runs_then_each_is_labelled(
+    batch, cat_photos
+):
+    # GIVEN photos under archive/ with the names cameras and tools give them: DSC_0001.JPG is a camera's
+    # default, and every accepted type (catdog.imagetypes), whatever the case of its suffix
+    from PIL import Image
+
+    s3 = boto3.client("s3")
+    jpeg = cat_photos[0].read_bytes()
+    photos = {"archive/DSC_0001.JPG": jpeg, "archive/IMG_2.jpeg": jpeg, "archive/scan.Jpg": jpeg}
+    for key, kind in (("archive/shot.webp", "WEBP"), ("archive/scan.TIF", "TIFF"), ("archive/a.png", "PNG")):
+        encoded = io.BytesIO()
+        Image.open(cat_photos[0]).save(encoded, kind)
+        photos[key] = encoded.getvalue()
+    for key, body in photos.items():
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+
+    # WHEN the job docs/bulk.md gives for "no manifest" runs: its generator picks the tasks
+    tasks = generated_manifest(bulk_md_manifest_generator(), listed)
+    results = {key: run(batch, key) for key in tasks}
+
+    # THEN every photo is a task and is labelled (a suffix filter is case-sensitive: [".jpg"] skipped the
+    # camera's .JPG and every WebP and TIFF, with no failed task to say so)
+    assert sorted(tasks) == sorted(photos)
+    assert {key: r["resultCode"] for key, r in results.items()} == dict.fromkeys(photos, "Succeeded")
+    assert {key: read_json(BUCKET, f"bulk-labels/{key}.json")["label"] for key in photos} == dict.fromkeys(
+        photos, "cat"
+    )
