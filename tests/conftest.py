@@ -123,6 +123,38 @@ def transfer_run(tmp_path_factory, cat_photos):
     return split, config, result, transfer.save_run(result, config, out / "run")
 
 
+def _recipe_toml(document: dict) -> str:
+    """The recipe shapes of these tests as TOML: top-level values, sections of values (tables inline),
+    arrays of tables."""
+
+    def value(v) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{json.dumps(k)} = {value(x)}" for k, x in v.items()) + " }"
+        return json.dumps(v)
+
+    lines = []
+    for name, section in document.items():
+        if isinstance(section, list):
+            for table in section:
+                lines += [f"[[{name}]]", *(f"{k} = {value(v)}" for k, v in table.items())]
+        elif isinstance(section, dict):
+            lines += [f"[{name}]", *(f"{k} = {value(v)}" for k, v in section.items())]
+    top = [f"{name} = {value(v)}" for name, v in document.items() if not isinstance(v, list | dict)]
+    return "\n".join(top + lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def write_recipe():
+    """``write_recipe(path, document)``: a recipe document as these tests build it, written as the TOML
+    file the training commands read; returns the path as text."""
+
+    def write(path: Path, document: dict) -> str:
+        path.write_text(_recipe_toml(document))
+        return str(path)
+
+    return write
+
+
 # Tiny release runs that several training test modules read: a recipe of the fixture photos, its release.
 
 

@@ -4,7 +4,6 @@ no longer give, a split too small to train on, a data folder that is not there."
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -70,11 +69,11 @@ def test_given_no_neither_photo_in_any_data_folder_when_a_release_is_prepared_th
 
 
 def test_given_no_neither_photo_when_released_from_the_command_line_then_one_line_and_exit_2(
-    tmp_path, cat_photos, dog_photos, capsys
+    tmp_path, cat_photos, dog_photos, capsys, write_recipe
 ):
     document = _release_data(tmp_path / "data", cat_photos, dog_photos, neither="nether")
     recipe = tmp_path / "recipe.toml"
-    recipe.write_text(_toml(document))
+    write_recipe(recipe, document)
 
     status = main(
         ["release", str(recipe), "--out", str(tmp_path / "model"), "--run-dir", str(tmp_path / "run")]
@@ -86,18 +85,6 @@ def test_given_no_neither_photo_when_released_from_the_command_line_then_one_lin
     assert err.startswith("python -m training release: error: the train part has no neither photo")
     assert "(ignored folders: breeds/nether;" in err
     assert not (tmp_path / "model").exists()
-
-
-def _toml(document: dict) -> str:
-    lines = []
-    for section, values in document.items():
-        if section == "data":
-            for entry in values:
-                lines += ["[[data]]", *(f"{k} = {json.dumps(v)}" for k, v in entry.items())]
-        elif isinstance(values, dict):
-            lines += [f"[{section}]", *(f"{k} = {json.dumps(v)}" for k, v in values.items())]
-    head = [f"{k} = {json.dumps(v)}" for k, v in document.items() if isinstance(v, str)]
-    return "\n".join(head + lines) + "\n"
 
 
 # Finding 3: release and several --data folders never listed ignored folders (nor, for release, skipped files)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,30 +18,6 @@ from training.recipe import parse_recipe  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-def _toml(document: dict) -> str:
-    """The recipe shapes of these tests as TOML: sections of values, arrays of tables."""
-
-    def value(v) -> str:
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{json.dumps(k)} = {value(x)}" for k, x in v.items()) + " }"
-        return json.dumps(v)
-
-    lines = []
-    for name, section in document.items():
-        if isinstance(section, list):
-            for table in section:
-                lines += [f"[[{name}]]", *(f"{k} = {value(v)}" for k, v in table.items())]
-        elif isinstance(section, dict):
-            lines += [f"[{name}]", *(f"{k} = {value(v)}" for k, v in section.items())]
-    top = [f"{name} = {value(v)}" for name, v in document.items() if not isinstance(v, list | dict)]
-    return "\n".join(top + lines) + "\n"
-
-
-def _write(path: Path, document: dict) -> str:
-    path.write_text(_toml(document))
-    return str(path)
-
-
 def _served(tiny: dict, members: list[str]) -> dict:
     """A recipe with members: it states its data, names and "neither" rule, the members the rest."""
     keep = ("data", "eval", "neither", "cache_dir")
@@ -53,16 +28,16 @@ def _served(tiny: dict, members: list[str]) -> dict:
 
 
 @pytest.fixture(scope="module")
-def combined_run(tiny_recipe, release_run, tmp_path_factory):
+def combined_run(tiny_recipe, release_run, tmp_path_factory, write_recipe):
     _, _, built_out, built_run = release_run
     root = tmp_path_factory.mktemp("members")
-    first = _write(root / "first.toml", tiny_recipe)  # the recipe release_run built
+    first = write_recipe(root / "first.toml", tiny_recipe)  # the recipe release_run built
     other = tiny_recipe | {
         "release": {"name": "tiny-second", "version": "9.9.9"},
         "model": {"size": 64, "cut": 13},
         "train": tiny_recipe["train"] | {"fine_epochs": 0},
     }
-    second = _write(root / "second.toml", other)
+    second = write_recipe(root / "second.toml", other)
     run_dir = root / "run"
     shutil.copytree(built_run, run_dir / "first")
     shutil.copytree(built_out, run_dir / "first" / "int8")
@@ -123,10 +98,10 @@ def test_given_two_members_when_released_then_the_card_names_both_and_their_own_
     ],
 )
 def test_given_members_that_cannot_share_a_graph_when_loaded_then_the_recipe_is_refused(
-    tiny_recipe, tmp_path, change, message
+    tiny_recipe, tmp_path, change, message, write_recipe
 ):
-    first = _write(tmp_path / "a.toml", tiny_recipe)
-    second = _write(tmp_path / "b.toml", change(tiny_recipe))
+    first = write_recipe(tmp_path / "a.toml", tiny_recipe)
+    second = write_recipe(tmp_path / "b.toml", change(tiny_recipe))
     with pytest.raises(ValueError, match=message):
         load_members(parse_recipe(_served(tiny_recipe, [first, second])))
     with pytest.raises(ValueError, match="needs two or more"):
