@@ -46,7 +46,9 @@ S3_CONNECT_SECONDS, S3_READ_SECONDS, S3_ATTEMPTS = 2, 5, 3
 FUNCTION_S3_CONFIG = Config(
     connect_timeout=S3_CONNECT_SECONDS,
     read_timeout=S3_READ_SECONDS,
-    retries={"mode": "standard", "max_attempts": S3_ATTEMPTS},  # a client rewrites this dict in place
+    # total_max_attempts, not max_attempts: as a client option botocore counts that one in retries, so
+    # 3 made 4 attempts, 28 s a call, and a label's four calls outlasted the functions' 90 s
+    retries={"mode": "standard", "total_max_attempts": S3_ATTEMPTS},  # a client rewrites this dict in place
 )
 #: The longest one label takes before it ends in a label or an error: its S3 calls (label GET, object
 #: GET, version HEAD, label PUT) each stalling until FUNCTION_S3_CONFIG gives up, and the slowest accepted

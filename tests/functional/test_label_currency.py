@@ -4,6 +4,7 @@ model."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import replace
 from urllib.parse import quote_plus
@@ -325,6 +326,41 @@ def test_given_s3_that_accepts_and_never_answers_when_a_function_labels_then_it_
     # THEN it gives up with an error a retry can cure, inside the classify function's 30 s (botocore's
     # defaults waited 60 s for each of 3 reads: the function timed out instead); 3 x 5 s plus backoff
     assert 15 <= waited < 25, waited
+
+
+def test_given_s3_that_never_answers_when_a_function_reads_then_it_tries_as_often_as_its_timeouts_assume(
+    tiny_model_dir, monkeypatch
+):
+    import socket
+    import threading
+
+    from botocore.exceptions import ReadTimeoutError
+
+    from catdog.labeling import S3_ATTEMPTS, Labeler
+
+    # GIVEN the functions' labeler on an S3 endpoint that accepts each connection and never answers
+    with socket.create_server(("127.0.0.1", 0), backlog=8) as stalled:
+        accepted = []
+
+        def accept() -> None:
+            with contextlib.suppress(OSError):  # the listening socket closed at the end of the test
+                while True:
+                    accepted.append(stalled.accept()[0])
+
+        threading.Thread(target=accept, daemon=True).start()
+        aws_environment(monkeypatch, tiny_model_dir)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{stalled.getsockname()[1]}")
+        labeler = Labeler.from_env()
+
+        # WHEN it reads an upload's label
+        with pytest.raises(ReadTimeoutError):
+            labeler.label("catdog-photos", "uploads/cat.jpg")
+        for connection in accepted:
+            connection.close()
+
+    # THEN it tried S3_ATTEMPTS times, as the functions' timeouts (WORST_LABEL_SECONDS) assume: botocore's
+    # client option "max_attempts" counts retries, so 3 of them made 4 attempts, 28 s a call, not 21
+    assert len(accepted) == S3_ATTEMPTS
 
 
 def refuse_with_sse_c(s3, monkeypatch) -> None:
