@@ -28,7 +28,17 @@ tracer = Tracer()
 app = APIGatewayHttpResolver()
 
 # SigV4 is what a presigned POST needs for SSE-KMS buckets and every region opened since 2014.
-s3 = boto3.client("s3", config=Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
+# The one S3 call (a label GET) gives up after 2 x (1 + 3) = 8 s, inside the function's 10 s (template.yaml),
+# and is answered as the API's JSON 500; botocore's defaults (60 s to connect and 60 s for each read, 5
+# attempts) let a stalled S3 outlast the function, and the page got API Gateway's error instead.
+S3_CONFIG = Config(
+    signature_version="s3v4",
+    s3={"addressing_style": "virtual"},
+    connect_timeout=1,
+    read_timeout=3,
+    retries={"mode": "standard", "total_max_attempts": 2},  # "max_attempts" would count retries: 3 attempts
+)
+s3 = boto3.client("s3", config=S3_CONFIG)
 bucket = os.environ["BUCKET_NAME"]
 settings = Settings.from_env()
 

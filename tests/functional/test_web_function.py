@@ -11,6 +11,9 @@ import base64
 import copy
 import hashlib
 import json
+import re
+import socket
+import threading
 import time
 from datetime import datetime
 from urllib.parse import parse_qsl, quote, unquote
@@ -18,8 +21,8 @@ from urllib.parse import parse_qsl, quote, unquote
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from conftest import load_event
-from lambda_harness import LambdaContext, handler_on_bucket
+from conftest import REPO, load_event
+from lambda_harness import LambdaContext, aws_environment, handler_on_bucket, load_handler
 
 from local.post_policy import PolicyViolation, check_post_policy
 
@@ -329,3 +332,34 @@ def test_given_s3_refusing_a_label_read_when_the_label_is_asked_for_then_a_json_
 
     assert (status, content_type) == (500, "application/json")
     assert json.loads(body)["error"]["code"] == "internal_error" and "secret" not in body
+
+
+def test_given_s3_that_accepts_and_never_answers_when_a_label_is_read_then_a_json_500_inside_the_timeout(
+    monkeypatch, tmp_path
+):
+    # GIVEN the web function, its timeout as template.yaml sets it, on an S3 endpoint that accepts
+    # connections and never answers
+    (timeout,) = re.findall(
+        r"\n  WebFunction:\n.*?\n      Timeout: (\d+)\n", (REPO / "template.yaml").read_text(), re.S
+    )
+    with socket.create_server(("127.0.0.1", 0), backlog=16) as stalled:
+        aws_environment(monkeypatch, tmp_path)
+        monkeypatch.setenv("BUCKET_NAME", BUCKET)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{stalled.getsockname()[1]}")
+        web = load_handler("web")
+
+        # WHEN the page asks for a label
+        answers = []
+        asking = threading.Thread(
+            target=lambda: answers.append(call(web, "GET", label_path("uploads/0f/a.jpg"))), daemon=True
+        )
+        asking.start()
+        asking.join(int(timeout))
+
+    # THEN the API's own JSON 500 ("it can be retried") comes back before Lambda would end the function
+    # (botocore's defaults waited 60 s to connect and 60 s for each read, on each of 5 attempts: the
+    # function timed out, and the page got API Gateway's error instead)
+    assert answers, f"no answer within the function's {timeout} s"
+    ((status, content_type, body),) = answers
+    assert (status, content_type) == (500, "application/json")
+    assert json.loads(body)["error"]["code"] == "internal_error"
