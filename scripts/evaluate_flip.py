@@ -12,30 +12,20 @@ The run folder needs only the recipe's split (``split.json`` is made there if mi
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
-from training.build import end_to_end_figures, load_part_pixels, photos_of, prepare
+from training.build import end_to_end_figures, load_part_pixels, photos_of
 from training.evaluate import predict_litert
-from training.recipe import load_recipe
 from training.report import answer, val_mistakes
+from training.study import model_study
 
 CASCADE_BELOW = (0.6, 0.7, 0.8, 0.9, 0.95)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("recipe", type=Path)
-    parser.add_argument("model", type=Path, help="a released 3-class model folder")
-    parser.add_argument("run_dir", type=Path, help="the recipe's run folder (its split.json)")
-    parser.add_argument("--out", type=Path, required=True, help="JSON to write")
-    args = parser.parse_args()
-    recipe = load_recipe(args.recipe)
-    card = json.loads((args.model / "model.json").read_text())
-    prepared = prepare(recipe, args.run_dir)
+    args, recipe, prepared, card = model_study(__doc__)
     photos = photos_of(prepared)
     model_file, size = args.model / "model.tflite", card["input"]["size"]
     photo, mirror = {}, {}

@@ -1,5 +1,5 @@
 """What the scripts that study a released model on a recipe's photos share (scripts/explain_neither.py,
-scripts/near_duplicates.py): their arguments, and the photos and card those give."""
+scripts/near_duplicates.py, scripts/evaluate_flip.py): their arguments, and the photos and card those give."""
 
 from __future__ import annotations
 
