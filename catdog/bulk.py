@@ -36,7 +36,10 @@ EXECUTORS = ("thread", "process")
 #: connection in milliseconds; botocore's default connect timeout (60 s, for each of the 10 attempts) made
 #: an endpoint that never answers cost 10 minutes a request before the run could give up.
 S3_CONFIG = Config(
-    retries={"mode": "adaptive", "max_attempts": 10}, max_pool_connections=32, connect_timeout=5
+    # total_max_attempts: as a client option botocore counts "max_attempts" in retries (10 made 11 attempts)
+    retries={"mode": "adaptive", "total_max_attempts": 10},
+    max_pool_connections=32,
+    connect_timeout=5,
 )
 #: Images in a row that failed with a connection error (``CONNECTION_ERRORS``, each after all of
 #: S3_CONFIG's retries) after which ``classify_all`` stops: the endpoint is gone, not one object, and

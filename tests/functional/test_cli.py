@@ -20,6 +20,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError
 from conftest import AS_A_USER, PHOTOS
 from PIL import Image
 
@@ -854,6 +855,27 @@ def photo_bucket(photos: list[Path]) -> tuple[str, list[str]]:
     for key, photo in zip(keys, photos, strict=True):
         s3.put_object(Bucket=name, Key=key, Body=photo.read_bytes())
     return name, keys
+
+
+def test_given_an_endpoint_that_refuses_connections_when_the_cli_asks_then_it_tries_ten_times_as_bulk_md_says(
+    dead_endpoint, monkeypatch
+):
+    # GIVEN the CLI's S3 client (bulk.S3_CONFIG) on an endpoint that refuses every connection
+    monkeypatch.setenv("AWS_ENDPOINT_URL", dead_endpoint)
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    s3 = bulk.s3_client()
+    attempts = []
+    s3.meta.events.register("before-send.s3.ListObjectsV2", lambda **_: attempts.append(1))
+
+    # WHEN it lists a prefix
+    with pytest.raises(EndpointConnectionError):
+        s3.list_objects_v2(Bucket="photos", Prefix="archive/")
+
+    # THEN it made the 10 attempts docs/bulk.md counts ("max_attempts": 10, a client option botocore
+    # counts in retries, made 11)
+    assert len(attempts) == 10
 
 
 @pytest.mark.parametrize("command", ["classify", "enqueue"])
