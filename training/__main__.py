@@ -53,8 +53,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"argument --fractions: train, val and test must sum to 1, got {given}")
     for name in () if args.command == "preview" else FOLDER_OPTIONS:  # preview's --out is a PNG
         path = getattr(args, name, None)
-        if path is not None and path.exists() and not path.is_dir():  # found now, not after the training
-            parser.error(f"argument --{name.replace('_', '-')}: {path} is a file, not a folder")
+        if path is None:
+            continue
+        option = f"argument --{name.replace('_', '-')}"
+        if path.exists() and not path.is_dir():  # found now, not after the training
+            parser.error(f"{option}: {path} is a file, not a folder")
+        under = next(folder for folder in path.absolute().parents if folder.exists())
+        if not under.is_dir():  # found now, not as "Not a directory" once every model has answered
+            parser.error(f"{option}: {path} is under {under}, a file, not a folder")
     split = getattr(args, "split", None)
     if isinstance(split, Path):  # written after every photo is scanned
         under = next(folder for folder in split.absolute().parents if folder.exists())

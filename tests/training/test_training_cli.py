@@ -168,6 +168,18 @@ def test_given_a_split_a_run_trained_on_when_prepare_writes_another_there_then_r
             2,
             "python -m training prepare: error: argument --fractions",
         ),
+        # session 21, an ML engineer's walkthrough: "[Errno 20] Not a directory" once every photo was answered
+        (
+            ["evaluate", "m", "--split", "s", "--out", "plain.md/eval"],
+            2,
+            "python -m training evaluate: error: argument --out: plain.md/eval is under ",
+        ),
+        (
+            ["report", "m", "--recipe", "bad.toml", "--out", "plain.md/report"],
+            2,
+            "argument --out: plain.md/report is under ",
+        ),
+        (["analyse", "--out", "plain.md/analysis"], 2, "argument --out: plain.md/analysis is under "),
     ],
 )
 def test_given_bad_input_when_run_then_one_line_on_stderr_and_no_traceback(tmp_path, argv, status, message):
