@@ -47,14 +47,31 @@ FUNCTION_S3_CONFIG = Config(
     connect_timeout=S3_CONNECT_SECONDS,
     read_timeout=S3_READ_SECONDS,
     # total_max_attempts, not max_attempts: as a client option botocore counts that one in retries, so
-    # 3 made 4 attempts, 28 s a call, and a label's four calls outlasted the functions' 90 s
+    # 3 made 4 attempts, 28 s a call
     retries={"mode": "standard", "total_max_attempts": S3_ATTEMPTS},  # a client rewrites this dict in place
 )
-#: The longest one label takes before it ends in a label or an error: its S3 calls (label GET, object
-#: GET, version HEAD, label PUT) each stalling until FUNCTION_S3_CONFIG gives up, and the slowest accepted
-#: photo (about 6 s at 640 MB, docs/deploy.md). The functions' timeouts (template.yaml) outlast it, and
-#: the queue function begins a message only with this much of its invocation left.
-WORST_LABEL_SECONDS = 4 * S3_ATTEMPTS * (S3_CONNECT_SECONDS + S3_READ_SECONDS) + 6
+#: The S3 requests one label can make, each retried by botocore until FUNCTION_S3_CONFIG gives up: the
+#: label's GET (and its HEAD when a lifecycle rule archived it), the object's GET, the HEAD that tells
+#: whether a task's version is still the current one, and the label's PUT.
+S3_CALLS_PER_LABEL = 5
+#: The bodies one label reads after its GET answered (the label's and the photo's). A read that stalls
+#: gives up after S3_READ_SECONDS and raises; botocore does not retry it.
+S3_BODY_READS_PER_LABEL = 2
+#: The slowest accepted photo: about 6 s at 640 MB (docs/deploy.md).
+SLOWEST_PHOTO_SECONDS = 6
+#: The longest one label takes before it ends in a label or an error: each of its S3 calls and body reads
+#: stalling until FUNCTION_S3_CONFIG gives up, and the slowest accepted photo. A bound: an archived label
+#: has no body to read (5 calls and 1 read, or 4 and 2), and a write conflict, which starts the label
+#: again (WRITE_ATTEMPTS), comes only after S3 answered. The queue function begins a message only with
+#: this and TIMEOUT_MARGIN_SECONDS left.
+WORST_LABEL_SECONDS = (
+    S3_CALLS_PER_LABEL * S3_ATTEMPTS * (S3_CONNECT_SECONDS + S3_READ_SECONDS)
+    + S3_BODY_READS_PER_LABEL * S3_READ_SECONDS
+    + SLOWEST_PHOTO_SECONDS
+)
+#: What the labelling functions' timeouts (template.yaml) add to WORST_LABEL_SECONDS: the slowest photo
+#: is a measurement at 640 MB, not a bound, and the handler still logs and flushes its metrics after it.
+TIMEOUT_MARGIN_SECONDS = 20
 #: Errors that depend on a setting (MAX_IMAGE_BYTES, MAX_PIXELS) as well as on the object: never current,
 #: so that raising the limit and asking again labels the photo.
 SETTING_ERRORS = frozenset({"too_large", "too_many_pixels"})

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from catdog.events import s3_objects
-from catdog.labeling import WORST_LABEL_SECONDS, Labeler
+from catdog.labeling import TIMEOUT_MARGIN_SECONDS, WORST_LABEL_SECONDS, Labeler
 from catdog.telemetry import report
 
 logger = Logger()
@@ -31,11 +31,11 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 labeler = Labeler.from_env()
 
 
-#: A message is begun only with this much of the invocation left: its S3 calls stalling and the largest
-#: photo's classification (WORST_LABEL_SECONDS). One not begun fails alone and comes back; the invocation
-#: timing out instead would report nothing, and all ten messages would come back and count a receive
-#: towards the dead-letter queue.
-START_MARGIN_MS = WORST_LABEL_SECONDS * 1000
+#: A message is begun only with this much of the invocation left: its S3 calls and reads stalling and the
+#: largest photo's classification (WORST_LABEL_SECONDS), with the margin the other labelling functions'
+#: timeouts have. One not begun fails alone and comes back; the invocation timing out instead would report
+#: nothing, and all ten messages would come back and count a receive towards the dead-letter queue.
+START_MARGIN_MS = (WORST_LABEL_SECONDS + TIMEOUT_MARGIN_SECONDS) * 1000
 
 
 class PoisonMessage(ValueError):

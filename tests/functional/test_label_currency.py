@@ -458,3 +458,52 @@ def test_given_a_task_done_on_an_unversioned_bucket_when_it_runs_again_then_noth
     assert first["resultCode"] == "Succeeded" and second == first
     assert reads == []
     assert s3.head_object(Bucket=BUCKET, Key=LABEL_KEY)["ETag"] == label_etag
+
+
+@pytest.mark.parametrize("label", ["stale", "archived"])
+def test_given_a_task_naming_a_version_when_it_labels_then_its_s3_calls_and_reads_fit_the_worst_label(
+    versioned, cat_photos, monkeypatch, label
+):
+    from catdog.labeling import (
+        S3_ATTEMPTS,
+        S3_CONNECT_SECONDS,
+        S3_READ_SECONDS,
+        SLOWEST_PHOTO_SECONDS,
+        WORST_LABEL_SECONDS,
+    )
+
+    # GIVEN a job's task naming the current version of a photo whose label must be replaced: one made by
+    # another model, or one a lifecycle rule moved to an archive (read, then asked for its ETag)
+    _, batch = versioned
+    s3 = boto3.client("s3")
+    version = put("archive/d.jpg", cat_photos[0].read_bytes())["VersionId"]
+    label_key = "bulk-labels/archive/d.jpg.json"
+    run_task(batch, "archive/d.jpg", version)
+    if label == "stale":
+        stale = {**read_json(BUCKET, label_key), "model": {"name": "another"}}
+        s3.put_object(Bucket=BUCKET, Key=label_key, Body=json.dumps(stale).encode())
+    else:
+        source = {"Bucket": BUCKET, "Key": label_key}
+        s3.copy_object(Bucket=BUCKET, Key=label_key, CopySource=source, StorageClass="GLACIER")
+    calls, reads = [], []
+    batch.labeler.s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    get_object = batch.labeler.s3.get_object
+
+    def counting_reads(**kwargs):
+        response = get_object(**kwargs)
+        response["Body"] = ReadCountingBody(response["Body"], reads)
+        return response
+
+    monkeypatch.setattr(batch.labeler.s3, "get_object", counting_reads)
+
+    # WHEN the task runs
+    task = run_task(batch, "archive/d.jpg", version)
+
+    # THEN it wrote the label, and its S3 calls and body reads, each stalling until the functions' client
+    # gives up (a body read is not retried), and the slowest photo fit in WORST_LABEL_SECONDS, which the
+    # functions' timeouts outlast (test_template.py): a stalled read of the label and of the photo were
+    # left out, and 4 calls and 2 reads (100 s) overran the 90 s counted
+    assert (task["resultCode"], task["answer"]["label"]) == ("Succeeded", "cat")
+    assert calls.count("PutObject") == 1
+    stalled = len(calls) * S3_ATTEMPTS * (S3_CONNECT_SECONDS + S3_READ_SECONDS) + len(reads) * S3_READ_SECONDS
+    assert stalled + SLOWEST_PHOTO_SECONDS <= WORST_LABEL_SECONDS, (calls, len(reads))

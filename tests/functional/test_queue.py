@@ -190,12 +190,13 @@ def test_given_s3_throttles_one_object_when_handled_then_only_its_message_is_ret
 def test_given_an_invocation_running_out_of_time_when_handled_then_messages_not_begun_fail_alone(
     queue, cat_photos
 ):
-    # GIVEN three photos' messages, and an invocation with 100 s left at the first and 80 s at the others
-    # (a message is begun with 90 s left: its S3 calls may each stall 21 s)
+    # GIVEN three photos' messages, and an invocation with 10 s more than a message is begun with at the
+    # first and 10 s less at the others (START_MARGIN_MS: its S3 calls and reads may all stall)
     for i in range(3):
         put(f"uploads/{i}.jpg", cat_photos[i].read_bytes())
     context = LambdaContext()
-    times = iter([100_000, 80_000, 80_000])
+    margin = queue.START_MARGIN_MS
+    times = iter([margin + 10_000, margin - 10_000, margin - 10_000])
     context.get_remaining_time_in_millis = lambda: next(times)
 
     # WHEN the batch is handled
