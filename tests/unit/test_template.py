@@ -718,3 +718,28 @@ def test_given_the_web_function_then_the_http_api_routes_the_page_for_get_and_he
         ("HEAD", "/static/{name}"),
         ("ANY", "/api/{proxy+}"),
     }
+
+
+def test_given_the_functions_that_classify_then_no_memory_size_accepted_runs_out_on_an_accepted_photo(
+    template, resources
+):
+    """ClassifyMemorySize's MinValue was 256: a stack deployed at 256 or 512 MB was killed (out of
+    memory, nothing reported) by the worst photos MaxPixels accepts, which peak at about 500 MB."""
+    import json
+
+    measured = json.loads((REPO / "benchmarks" / "results" / "memory.json").read_text())
+    parameters = template["Parameters"]
+    memory = parameters["ClassifyMemorySize"]
+
+    # GIVEN the worst accepted image of every format measured at the template's default MaxPixels
+    assert measured["max_pixels"] == int(parameters["MaxPixels"]["Default"])
+    # THEN the least memory the stack accepts holds it at 85 % at most (the rule docs/benchmarks.md uses)
+    assert memory["MinValue"] * 0.85 >= measured["worst_after_peak_rss_mb"]
+    assert memory["MinValue"] <= memory["Default"]
+    # and every function that classifies photos takes its memory from that parameter
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        code = (REPO / resource["Properties"]["CodeUri"] / "app.py").read_text()
+        if "Labeler" in code or "Classifier" in code:
+            assert resource["Properties"]["MemorySize"] == {"Ref": "ClassifyMemorySize"}, name
