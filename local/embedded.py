@@ -19,6 +19,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -203,6 +204,18 @@ class FunctionLog(io.TextIOBase):
 
     def flush(self) -> None:
         self.terminal.flush()
+        self._file.flush()
+
+    def begin(self, message: str) -> None:
+        """The log's first line, a structured one like the functions' own, written through now: a file that
+        cannot be written (a full disk, no permission) fails here, once, and not in every handler after."""
+        line = {
+            "level": "INFO",
+            "message": message,
+            "service": "catdog-serve",
+            "timestamp": datetime.now(UTC).isoformat(),
+        }
+        self._file.write(json.dumps(line) + "\n")
         self._file.flush()
 
     @contextlib.contextmanager

@@ -119,6 +119,8 @@ def _serve(args: argparse.Namespace) -> None:
         # Bound first, here: werkzeug would print two lines and exit on a busy port, and the embedded S3
         # listens on the same address.
         listener = cleanup.enter_context(_listen(args.host, args.port))
+        log = _open_function_log(args.function_log, sys.stdout)
+        cleanup.callback(log.close)
         storage = embedded.EmbeddedS3(args.host, 0)
         storage.start()
         cleanup.callback(storage.stop)
@@ -134,9 +136,6 @@ def _serve(args: argparse.Namespace) -> None:
         except (BotoCoreError, ClientError) as exc:
             raise ServeError(f"cannot create bucket {args.bucket!r}: {exc}") from exc
 
-        log_path = args.function_log or Path(tempfile.mkstemp(prefix="catdog-classify-", suffix=".log")[1])
-        log = embedded.FunctionLog(sys.stdout, log_path)
-        cleanup.callback(log.close)
         sys.stdout = log
         cleanup.callback(setattr, sys, "stdout", log.terminal)
         # A photo that is not an image has no metric but its error count; powertools warns about that.
@@ -176,7 +175,7 @@ def _serve(args: argparse.Namespace) -> None:
         s3_urls = [u.rstrip("/") for u in _page_urls(args.host, storage.get_host_and_port()[1]) if u]
         s3_at = f"{s3_urls[0]}, {s3_urls[1]} on this network" if len(s3_urls) > 1 else s3_urls[0]
         print(f"catdog: embedded S3 at {s3_at}, bucket {args.bucket}, model {model}", flush=True)
-        print(f"catdog: the classify function logs to {log_path}", flush=True)
+        print(f"catdog: the classify function logs to {log.path}", flush=True)
         _classify_samples(s3, args.bucket, args.samples, settings, printed)
         try:  # a Ctrl+C right after the line, before werkzeug's own handler, stops as cleanly
             print(f"\ncatdog is serving the upload page on {url}  (Ctrl+C to stop)", flush=True)
@@ -186,6 +185,29 @@ def _serve(args: argparse.Namespace) -> None:
         except KeyboardInterrupt:
             pass
         print("\ncatdog: stopped", flush=True)
+
+
+def _open_function_log(path: Path | None, terminal):
+    """The function log (``--function-log``, or a new temporary file), its first line written: a log that
+    cannot be written stops serve here, in one line, before anything starts. Found later, it failed
+    every handler's first log line, a traceback each, and the samples waited for labels in vain."""
+    from local.embedded import FunctionLog
+
+    log = None
+    try:
+        if path is None:
+            descriptor, name = tempfile.mkstemp(prefix="catdog-classify-", suffix=".log")
+            os.close(descriptor)
+            path = Path(name)
+        log = FunctionLog(terminal, path)
+        log.begin("catdog serve: the classify and web functions log here")
+        return log
+    except OSError as exc:
+        if log is not None:
+            with contextlib.suppress(OSError):  # what could not be written is still in its buffer
+                log.close()
+        reason = exc.strerror or str(exc)
+        raise ServeError(f"cannot write the function log {path or tempfile.gettempdir()}: {reason}") from exc
 
 
 def _load(function: str, log):

@@ -420,6 +420,27 @@ def test_given_a_busy_port_when_serve_starts_then_it_says_so_in_one_line(serving
     ]
 
 
+def test_given_a_function_log_that_cannot_be_written_when_serve_starts_then_it_says_so_in_one_line(
+    serving_model,
+):
+    # GIVEN a function log on a device that is always full (the log of a full disk)
+    command = [sys.executable, "-m", "catdog.cli", "serve", "--port", "0", "--model", str(serving_model)]
+
+    # WHEN serve starts with it
+    started = time.monotonic()
+    result = subprocess.run(
+        [*command, "--function-log", "/dev/full"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+
+    # THEN it stops at once, in one line, as for any start-up failure: it served, each handler's log line
+    # failed with a traceback (1,000 lines) and the samples waited a minute for labels that never came
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "catdog serve: error: cannot write the function log /dev/full: No space left on device"
+    ]
+    assert "classifying" not in result.stdout and time.monotonic() - started < 30
+
+
 def test_given_no_model_when_serve_starts_then_it_says_so_in_one_line(tmp_path):
     command = [sys.executable, "-m", "catdog.cli", "serve", "--model", str(tmp_path)]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
