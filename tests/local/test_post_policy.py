@@ -18,7 +18,9 @@ SECRET = "unit-test-secret"
 BUCKET = "photos"
 
 
-def signed_form(conditions: list, fields: dict | None = None, expires_in: int = 60) -> dict:
+def signed_form(
+    conditions: list, fields: dict | None = None, expires_in: int = 60, key: str = "uploads/a.jpg"
+) -> dict:
     s3 = boto3.client(
         "s3",
         region_name="us-east-1",
@@ -26,9 +28,7 @@ def signed_form(conditions: list, fields: dict | None = None, expires_in: int = 
         aws_secret_access_key=SECRET,
         config=Config(signature_version="s3v4"),
     )
-    post = s3.generate_presigned_post(
-        BUCKET, "uploads/a.jpg", Fields=fields, Conditions=conditions, ExpiresIn=expires_in
-    )
+    post = s3.generate_presigned_post(BUCKET, key, Fields=fields, Conditions=conditions, ExpiresIn=expires_in)
     return post["fields"]
 
 
@@ -206,6 +206,32 @@ def test_given_a_form_s3_and_moto_would_read_differently_when_posted_then_refuse
     response = post(gate, raw_multipart(*parts))
 
     assert response.status_code == 400 and message in response.data, response.data
+    assert gate.stored == []
+
+
+@pytest.mark.parametrize("charset", ["iso-8859-1", "us-ascii"])
+def test_given_the_signed_key_in_a_part_of_another_charset_when_posted_then_refused_and_nothing_stored(
+    gate, charset
+):
+    # GIVEN a genuine form signed for uploads/é.jpg, whose key part says it is not UTF-8: moto (werkzeug's
+    # form parser) reads the same bytes as "uploads/Ã©.jpg" (or "uploads/\ufffd\ufffd.jpg")
+    key = "uploads/é.jpg"
+    form = signed_form([["content-length-range", 1, MAX_FILE]], {"key": key}, key=key)
+    body = b""
+    for name, value in form.items():
+        declared = f"Content-Type: text/plain; charset={charset}\r\n" if name == "key" else ""
+        head = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n{declared}\r\n'
+        body += head.encode() + value.encode() + b"\r\n"
+    body += (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\nx\r\n'.encode()
+    )
+    body += f"--{BOUNDARY}--\r\n".encode()
+
+    # WHEN it is posted
+    response = post(gate, body)
+
+    # THEN the policy is checked on the key moto would store, which it does not allow: nothing is stored
+    assert response.status_code == 403 and b"Policy Condition failed" in response.data, response.data
     assert gate.stored == []
 
 
