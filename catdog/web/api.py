@@ -67,7 +67,7 @@ def create_upload(s3, bucket: str, request: object, settings: Settings) -> dict:
         raise ApiError(
             415,
             "not_an_image",
-            f"{filename or 'the file'} is {media_type or 'of an unknown type'}, {what}: "
+            f"{shown(filename) or 'the file'} is {shown(media_type) or 'of an unknown type'}, {what}: "
             f"choose a {TYPE_NAMES} image.",
         )
     media_type = kind.media_type  # image/jpg is signed and stored as image/jpeg, the one S3 serves back
@@ -89,6 +89,13 @@ def create_upload(s3, bucket: str, request: object, settings: Settings) -> dict:
         "max_bytes": settings.max_image_bytes,
         "expires_in": UPLOAD_EXPIRES_SECONDS,
     }
+
+
+def shown(text: str) -> str:
+    """``text`` as an error message may quote it: at most ``MAX_NAME_CHARS`` characters. Quoted whole,
+    a 2 MB name of emoji came back as 6 MB of JSON escapes (12 bytes for each 4-byte emoji), past
+    Lambda's 6 MB response limit: API Gateway's own 500 instead of the API's 415."""
+    return text if len(text) <= MAX_NAME_CHARS else f"{text[: MAX_NAME_CHARS - 1]}…"
 
 
 def safe_name(filename: str, media_type: str) -> str:

@@ -209,6 +209,22 @@ def test_given_a_heic_photo_when_an_upload_is_requested_then_it_is_refused_as_a_
     assert "JPEG" in message
 
 
+@pytest.mark.parametrize("field", ["filename", "content_type"])
+def test_given_a_2_mb_name_or_type_of_emoji_when_refused_then_the_415_quotes_its_start_not_6_mb_of_escapes(
+    web, field
+):
+    # GIVEN a 2.2 MB body (an HTTP API takes 10 MB, Lambda 6 MB) whose name or type is 550,000 emoji
+    request = {"filename": "cat.mp4", "content_type": "video/mp4", field: "\U0001f63a" * 550_000}
+
+    # WHEN it is sent: quoted whole, its JSON escapes were 6.6 MB, past Lambda's 6 MB response limit, so
+    # API Gateway would have answered its own 500 (and set off WebServerErrorsAlarm)
+    status, _, body = call(web, "POST", "/api/uploads", json.dumps(request, ensure_ascii=False))
+
+    # THEN the API's 415, quoting the start of what was sent
+    assert status == 415 and len(body.encode()) < 2000
+    assert json.loads(body)["error"]["message"].count("\U0001f63a") == 119
+
+
 def test_given_an_upload_request_nested_too_deep_to_parse_when_sent_then_400_not_a_500(web):
     # a 4 kB body that Python's JSON parser gives up on: it was a 500, which sets off WebServerErrorsAlarm
     status, _, body = call(web, "POST", "/api/uploads", "[" * 2000 + "]" * 2000)
