@@ -26,6 +26,10 @@ from catdog.storage import is_not_found
 #: refused one at 29 kB/s); short enough that a leaked form soon expires.
 UPLOAD_EXPIRES_SECONDS = 3600
 MAX_NAME_CHARS = 120
+#: The longest ``filename`` an upload request may send: a file system's names stop at 255 bytes, and
+#: Unicode normalisation (``clean_name``) is quadratic in a run of combining marks: a 200 kB name of them
+#: took 19 s, past the web function's 10 s timeout.
+MAX_FILENAME_CHARS = 1024
 
 ASSETS = {
     "index.html": "text/html; charset=utf-8",
@@ -59,6 +63,8 @@ def create_upload(s3, bucket: str, request: object, settings: Settings) -> dict:
     filename, content_type = request.get("filename"), request.get("content_type")
     if not isinstance(filename, str) or not isinstance(content_type, str):
         raise ApiError(400, "bad_request", '"filename" and "content_type" must both be strings')
+    if len(filename) > MAX_FILENAME_CHARS:
+        raise ApiError(400, "bad_request", f'"filename" may be {MAX_FILENAME_CHARS:,} characters at most')
     media_type = content_type.split(";")[0].strip().lower()
     kind = BY_MEDIA_TYPE.get(media_type)
     if kind is None:
