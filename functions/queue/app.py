@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from catdog.events import s3_objects
 from catdog.labeling import TIMEOUT_MARGIN_SECONDS, WORST_LABEL_SECONDS, Labeler
@@ -68,20 +69,34 @@ def targets(body: str) -> list[tuple[str, str, str | None, str | None]]:
 
 @tracer.capture_method
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
-    """Raises (so the message is retried) only when a retry can help or the message is malformed."""
-    left = lambda_context.get_remaining_time_in_millis()
-    if left < START_MARGIN_MS:
-        raise NotStarted(f"{left} ms of the invocation left, not begun")
-    found = targets(record.body)
-    if not found:
-        logger.info("dropped: no object to label", extra={"message_id": record.message_id})
-    for bucket, key, etag, version_id in found:
-        skipped = labeler.settings.never_labelled(key)
-        if skipped:
-            logger.info(f"ignored: {skipped}", extra={"bucket": bucket, "key": key})
-            continue
-        record = labeler.label(bucket, key, etag=etag, version_id=version_id)
-        report(record, logger=logger, metrics=metrics)
+    """Raises (so the message is retried) only when a retry can help or the message is malformed, and
+    then logs why first: the batch processor keeps a message's exception to itself, so without this line
+    a message back in the queue, and at last in WorkDeadLetters, left no reason in the function's log."""
+    message = {"message_id": record.message_id, "receive_count": record.attributes.approximate_receive_count}
+    where: dict = {}
+    try:
+        left = lambda_context.get_remaining_time_in_millis()
+        if left < START_MARGIN_MS:
+            raise NotStarted(f"{left} ms of the invocation left, not begun")
+        found = targets(record.body)
+        if not found:
+            logger.info("dropped: no object to label", extra=message)
+        for bucket, key, etag, version_id in found:
+            where = {"bucket": bucket, "key": key}
+            skipped = labeler.settings.never_labelled(key)
+            if skipped:
+                logger.info(f"ignored: {skipped}", extra=where)
+                continue
+            labelled = labeler.label(bucket, key, etag=etag, version_id=version_id)
+            report(labelled, logger=logger, metrics=metrics)
+    except Exception as exc:
+        expected = isinstance(exc, PoisonMessage | NotStarted | ClientError | BotoCoreError)
+        logger.warning(
+            "message failed: it goes back to the queue (WorkDeadLetters after QueueMaxReceiveCount receives)",
+            extra={**message, **where, "reason": f"{type(exc).__name__}: {exc}"},
+            exc_info=not expected,  # a bug's traceback; an S3 error or a bad message is its reason
+        )
+        raise
 
 
 @logger.inject_lambda_context

@@ -273,3 +273,40 @@ def test_given_the_same_bytes_uploaded_again_as_a_new_version_when_notified_then
         }
 
         assert label_of(key)["source"]["version_id"] == written["VersionId"]
+
+
+def test_given_messages_that_fail_when_handled_then_the_log_says_which_and_why_for_each(
+    queue, cat_photos, monkeypatch, caplog
+):
+    # GIVEN a good message, one that is not JSON, one S3 throttles, and one the invocation has no time for
+    put("uploads/cat.jpg", cat_photos[0].read_bytes())
+    put("uploads/dog.jpg", cat_photos[1].read_bytes())
+    get_object = queue.labeler.s3.get_object
+
+    def throttled(**kwargs):
+        if kwargs["Key"] == "uploads/dog.jpg":
+            error = {"Code": "SlowDown", "Message": "Reduce your request rate"}
+            raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject")
+        return get_object(**kwargs)
+
+    monkeypatch.setattr(queue.labeler.s3, "get_object", throttled)
+    context = LambdaContext()
+    times = iter([context.remaining_ms] * 3 + [queue.START_MARGIN_MS - 1])
+    context.get_remaining_time_in_millis = lambda: next(times)
+    bodies = (reference("uploads/cat.jpg"), "{not json", reference("uploads/dog.jpg"), reference("x.jpg"))
+
+    # WHEN the batch is handled
+    response = queue.lambda_handler(sqs_event(*bodies), context)
+
+    # THEN each failed message has a warning naming it, its receive count and the reason (there was none:
+    # a message reached WorkDeadLetters with no reason in the function's log), the S3 one its object too
+    assert response == {"batchItemFailures": [{"itemIdentifier": f"m{i}"} for i in (1, 2, 3)]}
+    logged = [r for r in caplog.records if r.getMessage().startswith("message failed")]
+    failed = {r.message_id: r for r in logged}
+    assert sorted(failed) == ["m1", "m2", "m3"]
+    assert all(r.levelname == "WARNING" and r.receive_count == "1" and not r.exc_info for r in logged)
+    assert failed["m1"].reason.startswith("PoisonMessage: not JSON")
+    assert failed["m2"].reason.startswith("ClientError: An error occurred (SlowDown)")
+    assert (failed["m2"].bucket, failed["m2"].key) == (BUCKET, "uploads/dog.jpg")
+    assert failed["m3"].reason.startswith("NotStarted: ")
+    assert label_keys() == {"labels/cat.jpg.json"}
