@@ -2,7 +2,8 @@
 
 Dashboards and alarms are built on these names (``ImagesClassified`` by ``label``, ``ImageErrors`` by
 ``code``, ``InferenceMs``, ``DuplicatesSkipped``, ``SupersededSkipped``), so the S3, Batch Operations and
-SQS functions all report through this function rather than each choosing its own.
+SQS functions all report through this function rather than each choosing its own. An object deleted
+after it was labelled is an ``ImageErrors`` ``not_found``, as one never labelled is.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 def report(record: dict, *, logger: Logger, metrics: Metrics) -> None:
     """Log ``record`` (a ``Labeler.label`` result) with its key and outcome, and count it."""
     where = {"bucket": record.get("bucket"), "key": record.get("key")}
-    if record.get("skipped"):
-        if record.get("gone"):
-            logger.info("gone: the object no longer exists, its label made before is kept", extra=where)
-        else:
-            logger.info("already labelled: this object version, this model", extra=where)
+    if record.get("gone"):  # missing, as a photo never labelled is: counted and logged as that one
+        logger.warning("gone: the object no longer exists, its label made before is kept", extra=where)
+        _count("ImageErrors", "code", "not_found", metrics)
+    elif record.get("skipped"):
+        logger.info("already labelled: this object version, this model", extra=where)
         metrics.add_metric(name="DuplicatesSkipped", unit=MetricUnit.Count, value=1)
     elif record.get("superseded"):
         version = (record.get("source") or {}).get("version_id")

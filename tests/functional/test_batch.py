@@ -303,3 +303,29 @@ def test_given_photos_named_as_cameras_name_them_when_bulk_mds_generated_job_run
     assert {key: read_json(BUCKET, f"bulk-labels/{key}.json")["label"] for key in photos} == dict.fromkeys(
         photos, "cat"
     )
+
+
+def test_given_a_missing_photo_labelled_before_or_never_when_run_then_both_are_counted_and_logged_alike(
+    batch, cat_photos, capsys, caplog
+):
+    # GIVEN a photo labelled once then deleted, and a photo never labelled and not there either
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=BUCKET, Key="archive/deleted.jpg", Body=cat_photos[0].read_bytes())
+    assert run(batch, "archive/deleted.jpg")["resultCode"] == "Succeeded"
+    s3.delete_object(Bucket=BUCKET, Key="archive/deleted.jpg")
+    capsys.readouterr()
+    caplog.clear()
+
+    # WHEN a job's tasks name both
+    results = [run(batch, key)["resultCode"] for key in ("archive/deleted.jpg", "archive/never.jpg")]
+
+    # THEN both are failed tasks, each a not_found ImageError and a warning: the deleted one was counted as
+    # DuplicatesSkipped (a re-run that found nothing to do) and logged at INFO, so a dashboard of ImageErrors
+    # by code missed the photos a job found deleted once they had been labelled
+    assert results == ["PermanentFailure", "PermanentFailure"]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    metrics = [line for line in lines if "_aws" in line]
+    assert [m.get("code") for m in metrics if "ImageErrors" in m] == ["not_found", "not_found"]
+    assert not any("DuplicatesSkipped" in m for m in metrics)
+    warned = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert sorted(r.key for r in warned) == ["archive/deleted.jpg", "archive/never.jpg"]
