@@ -31,6 +31,9 @@ metrics = Metrics()
 
 labeler = Labeler.from_env()
 
+#: The longest ``resultString`` answered, in UTF-8 bytes.
+RESULT_STRING_BYTES = 1024
+
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
@@ -85,9 +88,13 @@ def label_task(task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
 
 
 def _summary(label_key: str, **fields) -> str:
-    """The job report's ``resultString``: what happened and where the full record is."""
-    return _clip(json.dumps({**fields, "labels_key": label_key}, ensure_ascii=False))
+    """The job report's ``resultString``: what happened and where the full record is, always whole JSON.
+    A label key is up to 1,024 bytes itself: when it does not fit, it is left out (clipped, the answer was
+    not JSON); the report's row names the object, whose label is at ``Settings.label_key`` of it."""
+    whole = json.dumps({**fields, "labels_key": label_key}, ensure_ascii=False)
+    return whole if len(whole.encode()) <= RESULT_STRING_BYTES else json.dumps(fields, ensure_ascii=False)
 
 
-def _clip(text: str, limit: int = 1024) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _clip(text: str, limit: int = RESULT_STRING_BYTES) -> str:
+    data = text.encode()
+    return text if len(data) <= limit else data[: limit - 3].decode(errors="ignore") + "..."

@@ -329,3 +329,21 @@ def test_given_a_missing_photo_labelled_before_or_never_when_run_then_both_are_c
     assert not any("DuplicatesSkipped" in m for m in metrics)
     warned = [r for r in caplog.records if r.levelname == "WARNING"]
     assert sorted(r.key for r in warned) == ["archive/deleted.jpg", "archive/never.jpg"]
+
+
+def test_given_a_photo_whose_key_is_near_s3s_limit_when_run_then_the_result_string_is_still_json(
+    batch, cat_photos
+):
+    # GIVEN a photo whose key (1,002 bytes) leaves its label key unhashed (1,011 bytes)
+    key = "archive/" + "a" * 990 + ".jpg"
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=cat_photos[0].read_bytes())
+
+    # WHEN a job's task names it
+    result = run(batch, key)
+
+    # THEN the report's resultString is JSON with the answer, within 1,024 bytes: it was clipped to 1,024
+    # characters with "..." in the middle of the label key, so a report reader parsing it failed there
+    assert result["resultCode"] == "Succeeded"
+    summary = json.loads(result["resultString"])
+    assert summary["label"] == read_json(BUCKET, f"bulk-labels/{key}.json")["label"] == "cat"
+    assert len(result["resultString"].encode()) <= 1024
