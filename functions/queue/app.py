@@ -72,7 +72,8 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     """Raises (so the message is retried) only when a retry can help or the message is malformed, and
     then logs why first: the batch processor keeps a message's exception to itself, so without this line
     a message back in the queue, and at last in WorkDeadLetters, left no reason in the function's log."""
-    message = {"message_id": record.message_id, "receive_count": record.attributes.approximate_receive_count}
+    receives = (record.get("attributes") or {}).get("ApproximateReceiveCount")  # never a KeyError here
+    message = {"message_id": record.get("messageId"), "receive_count": receives}
     where: dict = {}
     try:
         left = lambda_context.get_remaining_time_in_millis()
