@@ -76,8 +76,18 @@ def batches(refs: Iterable[S3Ref], size: int = BATCH_SIZE) -> Iterator[list[S3Re
         yield batch
 
 
-def send_batch(sqs, queue_url: str, batch: list[S3Ref], *, retries: int = RETRIES, backoff: float = 0.2):
-    """Send up to ten refs; returns ``(sent, [(ref, reason), ...])`` after retrying what can be retried."""
+def send_batch(
+    sqs,
+    queue_url: str,
+    batch: list[S3Ref],
+    *,
+    retries: int = RETRIES,
+    backoff: float = 0.2,
+    report: EnqueueReport | None = None,
+):
+    """Send up to ten refs; returns ``(sent, [(ref, reason), ...])`` after retrying what can be retried.
+    Each request's outcome is added to ``report`` as it comes, so that when a retry raises (the endpoint
+    gone) the messages an earlier request sent or SQS rejected are still counted and told."""
     pending = {str(i): ref for i, ref in enumerate(batch)}
     failed: list[tuple[S3Ref, str]] = []
     sent = 0
@@ -85,14 +95,18 @@ def send_batch(sqs, queue_url: str, batch: list[S3Ref], *, retries: int = RETRIE
         entries = [{"Id": i, "MessageBody": message_body(ref)} for i, ref in pending.items()]
         response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
         sent += len(response.get("Successful", []))
-        retry = {}
+        retry, rejected = {}, []
         for failure in response.get("Failed", []):
             ref = pending[failure["Id"]]
             reason = f"{failure.get('Code', 'Failed')}: {failure.get('Message', '')}".strip(": ")
             if failure.get("SenderFault") or attempt == retries:
-                failed.append((ref, reason))
+                rejected.append((ref, reason))
             else:
                 retry[failure["Id"]] = ref
+        failed += rejected
+        if report is not None:
+            report.sent += len(response.get("Successful", []))
+            report.failed.extend(rejected)
         if not retry:
             break
         pending = retry
@@ -107,9 +121,7 @@ def enqueue(
     ``report`` as they come, so that a caller still has them when an AWS error ends the run."""
     report = EnqueueReport() if report is None else report
     for batch in batches(refs):
-        sent, failed = send_batch(sqs, queue_url, batch)
-        report.sent += sent
-        report.failed.extend(failed)
+        send_batch(sqs, queue_url, batch, report=report)
         if on_batch:
             on_batch(len(batch))
     return report

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
-from catdog.enqueue import enqueue, message_body, queue_region, send_batch
+from catdog.enqueue import EnqueueReport, enqueue, message_body, queue_region, send_batch
 from catdog.inputs import S3Ref
 
 
@@ -73,6 +74,30 @@ def test_given_a_sender_fault_or_endless_failures_when_sent_then_they_are_report
         ("uploads/2.jpg", "Boom: x"),
     ]
     assert len(sqs.calls) == 3
+
+
+def test_given_the_endpoint_lost_while_retrying_a_batch_when_enqueued_then_what_it_sent_is_counted():
+    # GIVEN ten objects: SQS sends eight, rejects one for good and fails one on its side, and the endpoint is
+    # gone when that one is sent again
+    sqs = FlakySQS({"uploads/1.jpg": (True, 1), "uploads/2.jpg": (False, 1)})
+    answer = sqs.send_message_batch
+
+    def then_gone(**kwargs):
+        if sqs.calls:
+            raise EndpointConnectionError(endpoint_url="https://sqs.example")
+        return answer(**kwargs)
+
+    sqs.send_message_batch = then_gone
+    report = EnqueueReport()
+
+    # WHEN they are enqueued
+    with pytest.raises(EndpointConnectionError):
+        enqueue(sqs, "url", refs(10), report=report)
+
+    # THEN the report the CLI summarises counts the eight sent and tells the one rejected: it had neither
+    # ("0 messages sent, 0 rejected; stopped"), and with nothing counted the CLI said it reached no endpoint
+    assert report.sent == 8
+    assert [(ref.key, reason) for ref, reason in report.failed] == [("uploads/1.jpg", "Boom: x")]
 
 
 @pytest.mark.parametrize(
