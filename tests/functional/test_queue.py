@@ -165,20 +165,25 @@ def test_given_a_batch_whose_every_message_is_malformed_when_handled_then_each_i
     assert label_keys() == set()
 
 
-def test_given_s3_throttles_one_object_when_handled_then_only_its_message_is_retried(
-    queue, cat_photos, dog_photos, monkeypatch
-):
-    put("uploads/cat.jpg", cat_photos[0].read_bytes())
-    put("uploads/dog.jpg", dog_photos[0].read_bytes())
+def throttle(queue, monkeypatch, key: str) -> None:
+    """S3 answers SlowDown to every GET of ``key`` and serves the other objects."""
     get_object = queue.labeler.s3.get_object
 
     def throttled(**kwargs):
-        if kwargs["Key"] == "uploads/dog.jpg":
+        if kwargs["Key"] == key:
             error = {"Code": "SlowDown", "Message": "Reduce your request rate"}
             raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject")
         return get_object(**kwargs)
 
     monkeypatch.setattr(queue.labeler.s3, "get_object", throttled)
+
+
+def test_given_s3_throttles_one_object_when_handled_then_only_its_message_is_retried(
+    queue, cat_photos, dog_photos, monkeypatch
+):
+    put("uploads/cat.jpg", cat_photos[0].read_bytes())
+    put("uploads/dog.jpg", dog_photos[0].read_bytes())
+    throttle(queue, monkeypatch, "uploads/dog.jpg")
     response = queue.lambda_handler(
         sqs_event(reference("uploads/cat.jpg"), reference("uploads/dog.jpg")), LambdaContext()
     )
@@ -281,15 +286,7 @@ def test_given_messages_that_fail_when_handled_then_the_log_says_which_and_why_f
     # GIVEN a good message, one that is not JSON, one S3 throttles, and one the invocation has no time for
     put("uploads/cat.jpg", cat_photos[0].read_bytes())
     put("uploads/dog.jpg", cat_photos[1].read_bytes())
-    get_object = queue.labeler.s3.get_object
-
-    def throttled(**kwargs):
-        if kwargs["Key"] == "uploads/dog.jpg":
-            error = {"Code": "SlowDown", "Message": "Reduce your request rate"}
-            raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject")
-        return get_object(**kwargs)
-
-    monkeypatch.setattr(queue.labeler.s3, "get_object", throttled)
+    throttle(queue, monkeypatch, "uploads/dog.jpg")
     context = LambdaContext()
     times = iter([context.remaining_ms] * 3 + [queue.START_MARGIN_MS - 1])
     context.get_remaining_time_in_millis = lambda: next(times)
