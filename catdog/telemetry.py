@@ -1,7 +1,8 @@
 """One log line and the CloudWatch metrics for each label record, the same from every handler.
 
 Dashboards and alarms are built on these names (``ImagesClassified`` by ``label``, ``ImageErrors`` by
-``code``, ``InferenceMs``, ``DuplicatesSkipped``, ``SupersededSkipped``), so the S3, Batch Operations and
+``code``, ``InferenceMs``, ``DuplicatesSkipped``, ``SupersededSkipped``, the queue's ``MessagesFailed`` by
+``reason``), so the S3, Batch Operations and
 SQS functions all report through this function rather than each choosing its own. An object deleted
 after it was labelled is an ``ImageErrors`` ``not_found``, as one never labelled is.
 """
@@ -38,6 +39,12 @@ def report(record: dict, *, logger: Logger, metrics: Metrics) -> None:
         metrics.add_metric(
             name="InferenceMs", unit=MetricUnit.Milliseconds, value=record["timing_ms"]["inference"]
         )
+
+
+def message_failed(reason: str, metrics: Metrics) -> None:
+    """Count a work-queue message that failed and goes back to the queue, by ``reason`` (an S3 error code,
+    or the exception's class): retries show as a rate long before a message reaches the dead letters."""
+    _count("MessagesFailed", "reason", reason, metrics)
 
 
 def _count(name: str, dimension: str, value: str, metrics: Metrics) -> None:

@@ -281,7 +281,7 @@ def test_given_the_same_bytes_uploaded_again_as_a_new_version_when_notified_then
 
 
 def test_given_messages_that_fail_when_handled_then_the_log_says_which_and_why_for_each(
-    queue, cat_photos, monkeypatch, caplog
+    queue, cat_photos, monkeypatch, caplog, capsys
 ):
     # GIVEN a good message, one that is not JSON, one S3 throttles, and one the invocation has no time for
     put("uploads/cat.jpg", cat_photos[0].read_bytes())
@@ -307,3 +307,7 @@ def test_given_messages_that_fail_when_handled_then_the_log_says_which_and_why_f
     assert (failed["m2"].bucket, failed["m2"].key) == (BUCKET, "uploads/dog.jpg")
     assert failed["m3"].reason.startswith("NotStarted: ")
     assert label_keys() == {"labels/cat.jpg.json"}
+    # and each is counted by its reason, so that retries show as a rate before the dead letters fill
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    counted = [m["reason"] for m in lines if "MessagesFailed" in m]
+    assert sorted(counted) == ["NotStarted", "PoisonMessage", "SlowDown"]
