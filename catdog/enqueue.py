@@ -88,30 +88,26 @@ def send_batch(
     """Send up to ten refs; returns ``(sent, [(ref, reason), ...])`` after retrying what can be retried.
     Each request's outcome is added to ``report`` as it comes, so that when a retry raises (the endpoint
     gone) the messages an earlier request sent or SQS rejected are still counted and told."""
+    report = EnqueueReport() if report is None else report
+    sent_before, failed_before = report.sent, len(report.failed)
     pending = {str(i): ref for i, ref in enumerate(batch)}
-    failed: list[tuple[S3Ref, str]] = []
-    sent = 0
     for attempt in range(retries + 1):
         entries = [{"Id": i, "MessageBody": message_body(ref)} for i, ref in pending.items()]
         response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
-        sent += len(response.get("Successful", []))
-        retry, rejected = {}, []
+        report.sent += len(response.get("Successful", []))
+        retry = {}
         for failure in response.get("Failed", []):
             ref = pending[failure["Id"]]
             reason = f"{failure.get('Code', 'Failed')}: {failure.get('Message', '')}".strip(": ")
             if failure.get("SenderFault") or attempt == retries:
-                rejected.append((ref, reason))
+                report.failed.append((ref, reason))
             else:
                 retry[failure["Id"]] = ref
-        failed += rejected
-        if report is not None:
-            report.sent += len(response.get("Successful", []))
-            report.failed.extend(rejected)
         if not retry:
             break
         pending = retry
         time.sleep(backoff * 2**attempt)
-    return sent, failed
+    return report.sent - sent_before, report.failed[failed_before:]
 
 
 def enqueue(

@@ -2,9 +2,9 @@
 
 Dashboards and alarms are built on these names (``ImagesClassified`` by ``label``, ``ImageErrors`` by
 ``code``, ``InferenceMs``, ``DuplicatesSkipped``, ``SupersededSkipped``, the queue's ``MessagesFailed`` by
-``reason``), so the S3, Batch Operations and
-SQS functions all report through this function rather than each choosing its own. An object deleted
-after it was labelled is an ``ImageErrors`` ``not_found``, as one never labelled is.
+``reason``), so the S3, Batch Operations and SQS functions all report through this module rather than each
+choosing its own. An object deleted after it was labelled is an ``ImageErrors`` ``not_found``, as one never
+labelled is.
 """
 
 from __future__ import annotations

@@ -58,12 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         option = f"argument --{name.replace('_', '-')}"
         if path.exists() and not path.is_dir():  # found now, not after the training
             parser.error(f"{option}: {path} is a file, not a folder")
-        under = next(folder for folder in path.absolute().parents if folder.exists())
+        under = _existing_parent(path)
         if not under.is_dir():  # found now, not as "Not a directory" once every model has answered
             parser.error(f"{option}: {path} is under {under}, a file, not a folder")
     split = getattr(args, "split", None)
     if isinstance(split, Path):  # written after every photo is scanned
-        under = next(folder for folder in split.absolute().parents if folder.exists())
+        under = _existing_parent(split)
         if split.is_dir() or not under.is_dir():
             why = "is a folder" if split.is_dir() else f"is under {under}, a file"
             parser.error(f"argument --split: {split} {why}: name a split file such as runs/cnn/split.json")
@@ -136,6 +136,11 @@ def _also_written(args) -> dict[str, Path | None]:
         "the recipe's cache_dir": Path(recipe.cache_dir),
         "argument --ablations": args.ablations,
     }
+
+
+def _existing_parent(path: Path) -> Path:
+    """The nearest folder above ``path`` that exists (a file there means ``path`` cannot be written)."""
+    return next(folder for folder in path.absolute().parents if folder.exists())
 
 
 def _run(args) -> int:
