@@ -58,7 +58,7 @@ def cli_run(model: Path, photos: list[Path], workers: int, executor: str) -> tup
     so their CPU is reported as ``None`` rather than undercounted."""
     with tempfile.TemporaryDirectory() as folder:
         output = Path(folder) / "rows.jsonl"
-        command = [sys.executable, "-m", "catdog.cli", "classify", *map(str, photos), "--model", str(model)]
+        command = [sys.executable, "-m", "catdog", "classify", *map(str, photos), "--model", str(model)]
         command += ["-o", str(output), "--workers", str(workers), "--executor", executor]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()

@@ -506,7 +506,3 @@ def _stdout_to_devnull() -> None:
     """A stdout that failed gets no second error when Python flushes it again at exit."""
     with contextlib.suppress(OSError):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-
-
-if __name__ == "__main__":
-    sys.exit(main())

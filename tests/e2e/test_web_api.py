@@ -277,7 +277,7 @@ def test_given_sample_photos_in_subfolders_when_serve_starts_then_each_is_found_
     shutil.copy(cat_photos[0], samples / "Mes chats é" / "cat.jpg")
     shutil.copy(cat_photos[1], samples / "Mes chats é" / "année 2024" / "cat.jpg")
     classify = subprocess.run(
-        [sys.executable, "-m", "catdog.cli", "classify", str(samples), "--model", str(serving_model)],
+        [sys.executable, "-m", "catdog", "classify", str(samples), "--model", str(serving_model)],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -406,7 +406,7 @@ def test_given_a_busy_port_when_serve_starts_then_it_says_so_in_one_line(serving
         command = [
             sys.executable,
             "-m",
-            "catdog.cli",
+            "catdog",
             "serve",
             "--port",
             str(port),
@@ -424,7 +424,7 @@ def test_given_a_function_log_that_cannot_be_written_when_serve_starts_then_it_s
     serving_model,
 ):
     # GIVEN a function log on a device that is always full (the log of a full disk)
-    command = [sys.executable, "-m", "catdog.cli", "serve", "--port", "0", "--model", str(serving_model)]
+    command = [sys.executable, "-m", "catdog", "serve", "--port", "0", "--model", str(serving_model)]
 
     # WHEN serve starts with it
     started = time.monotonic()
@@ -442,7 +442,7 @@ def test_given_a_function_log_that_cannot_be_written_when_serve_starts_then_it_s
 
 
 def test_given_no_model_when_serve_starts_then_it_says_so_in_one_line(tmp_path):
-    command = [sys.executable, "-m", "catdog.cli", "serve", "--model", str(tmp_path)]
+    command = [sys.executable, "-m", "catdog", "serve", "--model", str(tmp_path)]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("catdog serve: error: no model.tflite + model.json in")

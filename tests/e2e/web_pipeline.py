@@ -75,7 +75,7 @@ def start(model: Path, log: Path, extra_args: tuple[str, ...] = ()) -> ServedPip
         "PYTHONUNBUFFERED": "1",
         "CATDOG_SERVE_SECRET_KEY": secret_key,
     }
-    command = [sys.executable, "-m", "catdog.cli", "serve", "--port", "0", "--model", str(model)]
+    command = [sys.executable, "-m", "catdog", "serve", "--port", "0", "--model", str(model)]
     process = subprocess.Popen(
         [*command, "--function-log", str(log), *extra_args],
         cwd=REPO,

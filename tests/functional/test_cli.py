@@ -32,7 +32,7 @@ from catdog.settings import Settings
 
 
 def catdog(*args: str, env: dict | None = None, prefix: list[str] = ()) -> subprocess.CompletedProcess:
-    command = [*prefix, sys.executable, "-m", "catdog.cli", *args]
+    command = [*prefix, sys.executable, "-m", "catdog", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
@@ -86,7 +86,7 @@ def test_given_stdout_piped_to_a_reader_that_stops_when_classified_then_it_ends_
     executor, serving_model
 ):
     # GIVEN `catdog classify PHOTOS | head -1`: a reader that takes one row and closes the pipe
-    command = [sys.executable, "-m", "catdog.cli", "classify", str(PHOTOS), "--model", str(serving_model)]
+    command = [sys.executable, "-m", "catdog", "classify", str(PHOTOS), "--model", str(serving_model)]
     process = subprocess.Popen(
         [*command, "-w", "1", "--executor", executor],
         stdout=subprocess.PIPE,
@@ -216,7 +216,7 @@ def test_given_a_file_name_that_is_not_utf8_when_classified_then_every_row_is_wr
     shutil.copy(dog_photos[0], folder / "zz-after.jpg")
     target = tmp_path / output
     to_file = ["-o", str(target)] if output != "stdout" else []
-    command = [sys.executable, "-m", "catdog.cli", "classify", str(folder), "--model", str(serving_model)]
+    command = [sys.executable, "-m", "catdog", "classify", str(folder), "--model", str(serving_model)]
 
     result = subprocess.run([*command, *to_file], capture_output=True, timeout=120, check=False)  # bytes
 
@@ -258,7 +258,7 @@ def test_given_a_latin1_locale_when_classified_to_stdout_then_the_rows_are_utf8_
 ):
     photo = tmp_path / "日本 語.JPEG"
     shutil.copy(cat_photos[0], photo)
-    command = [sys.executable, "-m", "catdog.cli", "classify", str(photo), "--model", str(serving_model)]
+    command = [sys.executable, "-m", "catdog", "classify", str(photo), "--model", str(serving_model)]
 
     result = subprocess.run(
         command,
@@ -338,7 +338,7 @@ def test_given_a_full_disk_when_the_rows_are_written_then_one_line_and_exit_4(to
 
     # WHEN the rows are written there
     with open("/dev/full", "w") as full:
-        command = [sys.executable, "-m", "catdog.cli", *args]
+        command = [sys.executable, "-m", "catdog", *args]
         result = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
 
     # THEN one line names the output and the cause, with its own exit code (it was "error: OSError: [Errno
@@ -406,7 +406,7 @@ def test_given_a_long_run_when_killed_then_the_rows_classified_before_it_are_in_
     big_photos, tmp_path, serving_model
 ):
     output = tmp_path / "rows.jsonl"
-    command = [sys.executable, "-m", "catdog.cli", "classify", str(big_photos), "-o", str(output)]
+    command = [sys.executable, "-m", "catdog", "classify", str(big_photos), "-o", str(output)]
     run = subprocess.Popen([*command, "--model", str(serving_model)], start_new_session=True)
     try:
         deadline = time.monotonic() + 180
@@ -431,7 +431,7 @@ def test_given_a_process_pool_run_when_interrupted_then_it_stops_at_once_and_lea
     signals, code, big_photos, tmp_path, serving_model
 ):
     output = tmp_path / "rows.jsonl"
-    command = [sys.executable, "-m", "catdog.cli", "classify", str(big_photos), "--model", str(serving_model)]
+    command = [sys.executable, "-m", "catdog", "classify", str(big_photos), "--model", str(serving_model)]
     command += ["-o", str(output), "--executor", "process", "--workers", "2"]
     with (tmp_path / "stderr").open("w") as stderr:
         run = subprocess.Popen(command, stderr=stderr, start_new_session=True)  # its own process group

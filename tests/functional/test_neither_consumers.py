@@ -87,7 +87,7 @@ def test_given_the_cli_when_it_classifies_pets_and_not_pets_then_the_summary_cou
     tmp_path, cat_photos
 ):
     output = tmp_path / "labels.csv"
-    command = [sys.executable, "-m", "catdog.cli", "classify", str(ROCKET), str(cat_photos[0])]
+    command = [sys.executable, "-m", "catdog", "classify", str(ROCKET), str(cat_photos[0])]
     result = subprocess.run(
         [*command, "--model", str(RELEASED_MODEL), "-o", str(output)],
         capture_output=True,
