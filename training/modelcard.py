@@ -15,6 +15,7 @@ import json
 import shlex
 from pathlib import Path
 
+from catdog.classifier import BLANK_SPREAD
 from training.report import HEADLINE_NAMES
 
 README = "README.md"
@@ -61,6 +62,12 @@ def _what_it_does(card: dict) -> list[str]:
         )
     else:
         rule = 'Serving (`catdog`) answers the larger of the probabilities: it never answers "neither".'
+    if neither:
+        rule += (
+            " An image of one flat colour (every colour channel with a standard deviation below "
+            f'{BLANK_SPREAD:g} of 255: a lens cap, a blank page) is answered "neither" with confidence 1.0, '
+            "whatever the network says; its probabilities are the network's."
+        )
     lines = [
         "## What it does",
         "",

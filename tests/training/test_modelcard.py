@@ -54,6 +54,24 @@ def test_given_a_three_class_card_when_rendered_then_the_serving_rule_data_and_w
     assert "## Rebuild" in page
 
 
+@pytest.mark.parametrize(("folder", "blank_is_neither"), [("catdog", True), ("catdog-cnn", False)])
+def test_given_a_card_when_rendered_then_it_says_what_serving_answers_for_a_flat_image(
+    folder, blank_is_neither
+):
+    # GIVEN a model that can answer "neither" (the release) and one that cannot (the from-scratch CNN)
+    card = json.loads((MODELS / folder / "model.json").read_text())
+
+    # WHEN its page is rendered
+    page = render(card)
+
+    # THEN only the first page tells that a flat image is "neither" at 1.0 whatever the network says,
+    # as catdog.Classifier answers it
+    assert ("of one flat colour (every colour channel with a standard deviation below 4 of 255" in page) is (
+        blank_is_neither
+    )
+    assert ('is answered "neither" with confidence 1.0' in page) is blank_is_neither
+
+
 @pytest.mark.parametrize(
     ("rebuild", "command", "said"),
     [
