@@ -21,6 +21,7 @@ Public API:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field, replace
@@ -393,12 +394,15 @@ def fine_tune(recipe: Recipe, top, classifier, sets, val: tuple, log=print, keep
 
     ``keep``: a folder that keeps each run (``fine-tune-seed-<seed>.npz``, ``kept_runs``), to measure one
     run alone, and to reuse instead of retraining: a run kept from the same recipe (its names and the
-    number of runs aside) is loaded, so a longer soup, or a build after a crash, trains only the runs
-    it lacks."""
+    number of runs aside) and the same start is loaded, so a longer soup, or a build after a crash,
+    trains only the runs it lacks. The start is checked because the recipe does not fix it: a frozen
+    phase trained by other code, or on other caches, starts the runs elsewhere, and runs from two
+    starts are not one basin to average."""
     t = recipe.train
     tuned, key = tunable(top, classifier), run_key(recipe)
-    kept = kept_runs(keep, key) if keep is not None else {}
     start, runs, histories, scores = [v.numpy() for v in tuned.variables], [], {}, []
+    origin = weights_digest(start)
+    kept = kept_runs(keep, key, origin) if keep is not None else {}
     for seed in range(t.seed, t.seed + t.soup):
         for variable, value in zip(tuned.variables, start, strict=True):  # dropout's seed state too
             variable.assign(value)
@@ -424,7 +428,9 @@ def fine_tune(recipe: Recipe, top, classifier, sets, val: tuple, log=print, keep
                 verbose=2,
             ).history
             if keep is not None:
-                np.savez(Path(keep) / f"fine-tune-seed-{seed}.npz", *tuned.get_weights(), recipe=key)
+                np.savez(
+                    Path(keep) / f"fine-tune-seed-{seed}.npz", *tuned.get_weights(), recipe=key, start=origin
+                )
         runs.append(tuned.get_weights())
         scores.append(_val_score(tuned, val, f"batch seed {seed}", log))
     if t.soup > 1:
@@ -443,17 +449,31 @@ def run_key(recipe: Recipe) -> str:
     return json.dumps(same, sort_keys=True)
 
 
-def kept_runs(folder, key: str | None = None) -> dict[int, list[np.ndarray]]:
+def kept_runs(folder, key: str | None = None, start: str | None = None) -> dict[int, list[np.ndarray]]:
     """The fine-tuning runs kept in ``folder`` by batch seed, each as ``tunable(...).get_weights()``;
-    with ``key`` (``run_key``) only those trained from that recipe."""
+    with ``key`` (``run_key``) only those trained from that recipe, with ``start`` (``weights_digest``
+    of the weights they started from) only those that started there. A run kept before runs recorded
+    their start (session 23) is taken on its recipe alone."""
     runs = {}
     for path in sorted(Path(folder).glob("fine-tune-seed-*.npz")):
         with np.load(path) as arrays:
-            if key is not None and ("recipe" not in arrays.files or str(arrays["recipe"]) != key):
+            names = {name for name in arrays.files if not name.startswith("arr_")}
+            if key is not None and ("recipe" not in names or str(arrays["recipe"]) != key):
                 continue
-            weights = [arrays[f"arr_{i}"] for i in range(len(arrays.files) - ("recipe" in arrays.files))]
+            if start is not None and "start" in names and str(arrays["start"]) != start:
+                continue
+            weights = [arrays[f"arr_{i}"] for i in range(len(arrays.files) - len(names))]
         runs[int(path.stem.rsplit("-", 1)[1])] = weights
     return dict(sorted(runs.items()))
+
+
+def weights_digest(weights: list[np.ndarray]) -> str:
+    """sha256 of weights, their shapes and types included: the same start, bit for bit."""
+    digest = hashlib.sha256()
+    for array in weights:
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def tunable(top, classifier) -> keras.Model:

@@ -3,6 +3,10 @@ tiny, run on the fixture photos of the release recipe (64 px, cut 14)."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -36,12 +40,14 @@ def frozen_phase(release_run):
     return recipe, sets, val, top, classifier, start
 
 
-def _fine_tune(frozen_phase, folder, model=None, neither=None, **train):
+def _fine_tune(frozen_phase, folder, model=None, neither=None, nudge=0.0, **train):
     """``fine_tune`` from the frozen phase's start with these ``[model]``, ``[neither]`` and ``[train]``
-    changes, keeping each run in ``folder``; (the runs it trained, its scores, the weights it leaves)."""
+    changes, keeping each run in ``folder``; (the runs it trained, its scores, the weights it leaves).
+    ``nudge``: added to the head's last weights first, a start that another frozen phase left."""
     recipe, sets, val, top, classifier, start = frozen_phase
     for variable, value in zip(top.variables + classifier.variables, start, strict=True):
         variable.assign(value)
+    classifier.trainable_variables[-1].assign_add(np.full(classifier.trainable_variables[-1].shape, nudge))
     recipe = replace(
         recipe,
         model=replace(recipe.model, **(model or {})),
@@ -143,3 +149,47 @@ def test_given_a_run_kept_from_another_recipe_when_fine_tuned_then_it_is_trained
     assert any(not np.array_equal(a, b) for a, b in zip(other, build.kept_runs(tmp_path)[seed], strict=True))
     for kept, left in zip(build.kept_runs(tmp_path)[seed], weights, strict=True):
         np.testing.assert_array_equal(kept, left)
+
+
+def test_given_a_run_kept_from_another_start_when_fine_tuned_then_it_is_trained_again(frozen_phase, tmp_path):
+    # GIVEN a run kept from the same recipe but another start (a frozen phase that ended elsewhere)
+    seed = frozen_phase[0].train.seed
+    _fine_tune(frozen_phase, tmp_path, soup=1, nudge=0.5)
+    other = build.kept_runs(tmp_path)[seed]
+
+    # WHEN the runs of this start are asked for
+    histories, _, weights = _fine_tune(frozen_phase, tmp_path, soup=1)
+
+    # THEN it is not averaged in as if it were one of them: it is trained again from this start
+    assert list(histories) == ["fine_tune"]
+    assert any(not np.array_equal(a, b) for a, b in zip(other, weights, strict=True))
+    for kept, left in zip(build.kept_runs(tmp_path)[seed], weights, strict=True):
+        np.testing.assert_array_equal(kept, left)
+
+
+def test_given_a_release_run_folder_when_built_again_by_another_process_then_its_kept_run_is_reused(
+    release_run, tiny_recipe, write_recipe, tmp_path
+):
+    # GIVEN the run folder of a built release, holding its fine-tuning run
+    _, card, _, run_dir = release_run
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for name in ("split.json", *(p.name for p in run_dir.glob("fine-tune-seed-*.npz"))):
+        shutil.copy(run_dir / name, folder / name)
+    recipe = write_recipe(tmp_path / "tiny.toml", tiny_recipe)
+
+    # WHEN the same recipe is built again in that folder by a new process (a build after a crash)
+    command = ["release", recipe, "--out", str(tmp_path / "model"), "--run-dir", str(folder)]
+    done = subprocess.run(
+        [sys.executable, "-m", "training", *command],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    # THEN its frozen phase starts the runs where the first build did, bit for bit: the kept run is
+    # loaded, not trained again, and the model is the first build's
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "kept in" in done.stdout and "not retrained" in done.stdout
+    assert "Epoch" not in done.stdout.split("frozen:", 1)[1]
+    assert json.loads((tmp_path / "model" / "model.json").read_text())["sha256"] == card["sha256"]
