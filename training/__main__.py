@@ -351,7 +351,10 @@ def _parser() -> argparse.ArgumentParser:
     _saved_split(neither, "split JSON the model was trained on", required=True)
     neither.add_argument("--out", type=Path, required=True, help="release folder (e.g. models/catdog)")
     neither.add_argument(
-        "--not-pets", type=Path, default=Path("tests/fixtures/not-pets"), help="real photos without pets"
+        "--not-pets",
+        type=Path,
+        default=Path("tests/fixtures/not-pets"),
+        help="real photos without pets (default %(default)s)",
     )
     neither.add_argument(
         "--docs",
@@ -377,7 +380,12 @@ def _parser() -> argparse.ArgumentParser:
     neither.set_defaults(name="catdog-efficientnet-lite0")
 
     analyse = _command(commands, cmd_analyse, "misclassification gallery, calibration, saliency")
-    analyse.add_argument("--model", type=Path, default=Path("models/catdog"), help="released model folder")
+    analyse.add_argument(
+        "--model",
+        type=Path,
+        default=Path("models/catdog"),
+        help="released model folder (default %(default)s)",
+    )
     _saved_split(analyse, "split JSON (default runs/cnn/split.json)", default=Path("runs/cnn/split.json"))
     analyse.add_argument(
         "--out",
@@ -386,7 +394,10 @@ def _parser() -> argparse.ArgumentParser:
         help="output folder (default %(default)s; the committed analysis is docs/analysis, see its README)",
     )
     analyse.add_argument(
-        "--low-confidence", type=_confidence, default=0.9, help="below this a right answer is shown too"
+        "--low-confidence",
+        type=_confidence,
+        default=0.9,
+        help="below this a right answer is shown too (default %(default)s)",
     )
     _cache_option(analyse)
 
@@ -399,7 +410,9 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("runs/experiments"),
         help="for experiments.md and .csv (default %(default)s; the committed ones: --out docs)",
     )
-    experiment.add_argument("--runs", type=Path, default=Path("runs/experiments"), help="run folders")
+    experiment.add_argument(
+        "--runs", type=Path, default=Path("runs/experiments"), help="run folders (default %(default)s)"
+    )
     _cache_option(experiment, "pixel + activation cache")
     release = _command(
         commands,
@@ -426,7 +439,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("models", type=Path, nargs="+", help="model folders (model.tflite + model.json)")
     report.add_argument("--recipe", type=Path, required=True, help="recipe whose photos to use")
-    report.add_argument("--run-dir", type=Path, help="run folder with split.json")
+    report.add_argument(
+        "--run-dir", type=Path, help="run folder with split.json (default runs/release-VERSION)"
+    )
     report.add_argument("--out", type=Path, required=True, help="folder for report.json/.md, errors CSV")
     report.add_argument(
         "--gallery",

@@ -17,7 +17,8 @@ Asirra's cats and dogs. Training (on cached views, ``training.views``):
 3. fine-tuning: the top's blocks and the head on the cached activations (one view per photo and epoch,
    drawn at random), the logits being fixed inputs; batch norm keeps its ImageNet statistics, AdamW with
    a cosine schedule, early stopping on validation loss with the best weights restored;
-4. the parts are assembled into one Keras model and exported full-int8 (``training.release3``).
+4. the parts are assembled into one Keras model and exported full-int8 (``training.build``,
+   ``training.export``).
 
 Public API:
     build_backbone(settings) -> (bottom, top, imagenet_top) where imagenet_top(act) -> [pooled, logits]
