@@ -12,6 +12,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import socket
 import sys
 import tempfile
@@ -28,7 +29,7 @@ from catdog.card import missing_model
 from catdog.cli import model_folder
 from catdog.events import s3_objects
 from catdog.imagetypes import type_of_name
-from catdog.inputs import Missing, UsageError, check_bucket_name, photos_in, printable
+from catdog.inputs import Missing, UsageError, photos_in, printable
 from catdog.settings import Settings, model_path_from_env
 from catdog.web.api import ApiError, clean_name, read_label, safe_name
 from local import RELEASED_MODEL, SAMPLES
@@ -54,11 +55,17 @@ def _port(text: str) -> int:
     return port
 
 
+#: The names S3 gives a new bucket, as template.yaml's BucketName allows them: serve creates its bucket,
+#: so a name the stack would refuse at deploy is refused here too (the embedded S3 takes any).
+NEW_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
 def _bucket(text: str) -> str:
-    try:
-        return check_bucket_name(text)
-    except UsageError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+    if not NEW_BUCKET_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a name for a new bucket (3-63 lower-case letters, digits, '.' and '-')"
+        )
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

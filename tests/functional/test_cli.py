@@ -483,7 +483,11 @@ def test_given_a_process_pool_run_when_interrupted_then_it_stops_at_once_and_lea
         (["classify", "s3://my bucket/x", "--model", "models/catdog"], "'my bucket' is not a bucket name"),
         (["enqueue", "s3://my bucket/x", "--queue-url", "http://q"], "'my bucket' is not a bucket name"),
         (["serve", "--port", "99999"], "a port is 0-65535, not '99999'"),
-        (["serve", "--bucket", "My Bucket"], "'My Bucket' is not a bucket name"),
+        (["serve", "--bucket", "My Bucket"], "'My Bucket' is not a name for a new bucket (3-63 lower-case"),
+        # the embedded S3 took these, and the stack's template refuses them at deploy
+        (["serve", "--bucket", "my_bucket"], "'my_bucket' is not a name for a new bucket"),
+        (["serve", "--bucket", "Photos"], "'Photos' is not a name for a new bucket"),
+        (["serve", "--bucket", "ab"], "'ab' is not a name for a new bucket"),
         (["serve", "--model", "/no/such/model"], "no model at /no/such/model (pass --model)"),
         (["serve", "--model", "/"], "no model.tflite + model.json in / (pass --model)"),
         (["serve", "--model", ""], "argument --model: an empty path: name the model folder"),

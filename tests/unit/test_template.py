@@ -743,3 +743,13 @@ def test_given_the_functions_that_classify_then_no_memory_size_accepted_runs_out
         code = (REPO / resource["Properties"]["CodeUri"] / "app.py").read_text()
         if "Labeler" in code or "Classifier" in code:
             assert resource["Properties"]["MemorySize"] == {"Ref": "ClassifyMemorySize"}, name
+
+
+def test_given_the_local_stack_when_it_names_its_bucket_then_it_takes_the_names_the_template_takes(template):
+    # GIVEN the names the stack's BucketName parameter allows, and catdog serve's check of --bucket
+    from local.serve import NEW_BUCKET_NAME
+
+    allowed = template["Parameters"]["BucketName"]["AllowedPattern"]
+
+    # THEN they are one rule: a bucket name that runs locally deploys
+    assert allowed == f"^{NEW_BUCKET_NAME.pattern}$"
