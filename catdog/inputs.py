@@ -75,6 +75,10 @@ Item = Path | S3Ref | Missing
 BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")
 
 
+#: A missing local path that was meant as an S3 prefix (``S3://``, ``s3:/``): told how to write one.
+LIKE_S3 = re.compile(r"s3:/", re.IGNORECASE)
+
+
 def check_bucket_name(bucket: str) -> str:
     if not BUCKET_NAME.fullmatch(bucket):
         raise UsageError(f"{bucket!r} is not a bucket name (letters, digits, '.', '-' and '_' only)")
@@ -121,7 +125,8 @@ def _expand_local(path: str) -> Iterator[Path | Missing]:
     try:
         is_folder = stat.S_ISDIR(os.stat(path).st_mode)
     except (FileNotFoundError, NotADirectoryError):
-        yield Missing(path, "not_found", "no such file or folder")
+        hint = " (an S3 prefix is written s3://bucket/prefix)" if LIKE_S3.match(path) else ""
+        yield Missing(path, "not_found", f"no such file or folder{hint}")
         return
     except OSError as exc:  # a folder on the way that this user may not enter, a loop of links
         yield Missing(path, "unreadable", f"cannot read it: {exc.strerror}")

@@ -42,6 +42,27 @@ def test_given_files_folders_and_a_missing_path_when_expanded_then_images_in_ord
     assert all(isinstance(m, Missing) for m in items[3:])
 
 
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("S3://bucket/uploads/", "no such file or folder (an S3 prefix is written s3://bucket/prefix)"),
+        ("s3:/bucket/uploads/", "no such file or folder (an S3 prefix is written s3://bucket/prefix)"),
+        ("gone/cat.jpg", "no such file or folder"),
+    ],
+)
+def test_given_a_missing_path_like_an_s3_prefix_when_expanded_then_its_row_says_how_to_write_one(
+    path, message, tmp_path, monkeypatch
+):
+    # GIVEN a path that names nothing here, written like an S3 prefix or not
+    monkeypatch.chdir(tmp_path)
+
+    # WHEN it is expanded (no S3 client is made: it is not an s3:// path)
+    (item,) = expand([path], no_s3, Settings())
+
+    # THEN it is one not_found row, and the S3-like one tells the spelling S3 prefixes need
+    assert (item.code, item.message) == ("not_found", message)
+
+
 @pytest.mark.parametrize("url", ["s3://", "s3:///key", "https://bucket/key"])
 def test_given_a_malformed_s3_url_when_parsed_then_a_usage_error(url):
     with pytest.raises(UsageError):
