@@ -215,13 +215,13 @@ def _rebuild(card: dict) -> list[str]:
     for setting in made.get("set") or ():
         command += ["--set", shlex.quote(setting)]
     lines[-1] += f"; the release was built from `{file}`{where}:"
-    return [*lines, "", "```bash", " ".join(command), "```", "", *REDRAW, ""]
+    return [*lines, "", "```bash", " ".join(command), "```", "", REDRAW, ""]
 
 
 #: What the rebuild command gives back, under it on every page.
-REDRAW = [
+REDRAW = (
     "The command trains the network again: fine-tuning runs that its run folder (`--run-dir`) does not "
     "hold are trained anew, and new runs are another draw of the same recipe, within the spread of its "
     "runs rather than these bytes. A build in the run folder that kept the release's runs reuses them "
     "and gives the same model."
-]
+)
