@@ -31,11 +31,12 @@ from tqdm import tqdm
 
 import catdog
 from catdog import bulk
-from catdog.card import ModelCard, card_path, missing_model
+from catdog.card import ModelCard, card_path, missing_model, model_file
 from catdog.enqueue import EnqueueReport, check_queue_url, enqueue, no_queue_code, queue_region
 from catdog.inputs import (
     CONNECTION_ERRORS,
     SETUP_ERRORS,
+    Missing,
     S3Ref,
     Unreachable,
     UsageError,
@@ -138,12 +139,17 @@ def _classify(args: argparse.Namespace) -> int:
     if not 1 <= args.workers <= bulk.max_workers():
         raise UsageError(f"--workers must be 1 to {bulk.max_workers()}, not {args.workers}")
     output_format(args.output)
+    if not args.output and sys.stdout is None:
+        raise UsageError("stdout is closed: name a file for the results with --output")
     if args.model is None:
         raise UsageError("no model: pass --model DIR (in a checkout: models/catdog) or set MODEL_PATH")
     model = str(args.model)
     card = _load_card(model)
     started = time.perf_counter()  # listing is part of the run: a long or stalled one shows in the rate
     items = list(expand(args.paths, bulk.s3_client, settings))
+    if all(isinstance(item, Missing) for item in items):  # a typo in the only path: no --output replaced
+        reasons = "; ".join(f"{printable(item.path)}: {item.message}" for item in items)
+        raise UsageError(f"nothing to classify: {reasons}")
 
     counts: Counter[str] = Counter()
     lost = None
@@ -440,8 +446,8 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class _Version(argparse.Action):
-    """``catdog --version``: the package's version, and the model's that ``$MODEL_PATH`` names (its card
-    only is read: no model is loaded)."""
+    """``catdog --version``: the package's version, and the model's that ``$MODEL_PATH`` names (its card is
+    read and checked against the model file's sha256, as ``classify`` checks it; no model is loaded)."""
 
     def __init__(self, option_strings, dest, **kwargs):
         super().__init__(option_strings, dest, nargs=0, help="print the versions of catdog and of the model")
@@ -460,6 +466,7 @@ def _model_version() -> str:
         return f"model: cannot read it in {model} ($MODEL_PATH): {missing}"
     try:
         card = ModelCard.load(card_path(model))
+        card.verify(model_file(model))  # a card beside another model vouches for nothing
     except Exception as exc:  # a card that cannot be read is told, not a traceback
         return f"model: cannot read it in {model} ($MODEL_PATH): {exc}"
     return f"model: {card.name} {card.version} in {model} ($MODEL_PATH)"
@@ -477,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _open_closed_descriptors()
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
@@ -500,6 +508,23 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # AWS credentials, network: still one line, never a traceback
         print(f"catdog {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+def _open_closed_descriptors() -> None:
+    """Started with stdout or stderr closed (``>&-``, ``2>&-``), Python has None for it, and the next file
+    opened takes descriptor 1 or 2, where LiteRT's banner filter and any C library write. Each closed one
+    is opened on /dev/null. A closed stderr becomes a silent one (else ``print`` falls back to stdout,
+    into the results); ``sys.stdout`` stays None, so that results are refused rather than discarded."""
+    for descriptor in (1, 2):
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            null = os.open(os.devnull, os.O_WRONLY)
+            if null != descriptor:
+                os.dup2(null, descriptor)
+                os.close(null)
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115 (the process's own)
 
 
 def _stdout_to_devnull() -> None:

@@ -314,6 +314,22 @@ def test_given_model_path_naming_no_model_when_the_version_is_asked_then_it_says
     assert result.stdout.splitlines()[1] == told
 
 
+def test_given_model_path_naming_a_card_beside_another_model_when_the_version_is_asked_then_it_says_so(
+    serving_model, tmp_path
+):
+    # GIVEN the released card beside a model file that is not the one it describes
+    shutil.copy(serving_model / "model.json", tmp_path / "model.json")
+    (tmp_path / "model.tflite").write_bytes((serving_model / "model.tflite").read_bytes()[:4096])
+
+    result = catdog("--version", env={**os.environ, "MODEL_PATH": str(tmp_path)})
+
+    # THEN --version says what classify would refuse it for (it named the card's model and version)
+    assert result.returncode == 0, result.stderr
+    told = result.stdout.splitlines()[1]
+    assert told.startswith(f"model: cannot read it in {tmp_path} ($MODEL_PATH): ")
+    assert "is not the model its card describes" in told
+
+
 def test_given_a_path_that_is_there_but_no_regular_file_when_classified_then_its_row_says_so(serving_model):
     # WHEN /dev/null (a character device) is classified
     result = catdog("classify", "/dev/null", "--model", str(serving_model))
@@ -672,12 +688,64 @@ def test_given_an_empty_object_when_classified_with_or_without_write_labels_then
     assert label_objects(bucket)["labels/blank/empty.jpg.json"]["error"]["code"] == "empty"
 
 
-def test_given_a_missing_bucket_when_classified_then_one_error_row_and_exit_1(aws, serving_model):
-    result = catdog("classify", "s3://no-such-bucket-here/x/", "--model", str(serving_model), env=aws)
+def test_given_a_missing_bucket_beside_a_photo_when_classified_then_its_error_row_and_exit_1(
+    aws, serving_model, cat_photos
+):
+    result = catdog(
+        "classify", str(cat_photos[0]), "s3://no-such-bucket-here/x/", "--model", str(serving_model), env=aws
+    )
 
     assert result.returncode == 1
-    (row,) = [json.loads(line) for line in result.stdout.splitlines()]
-    assert row["error"]["code"] == "NoSuchBucket"
+    found = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [row.get("label") or row["error"]["code"] for row in found] == ["cat", "NoSuchBucket"]
+
+
+@pytest.mark.parametrize("named", ["a missing bucket", "a mistyped folder"])
+def test_given_only_paths_with_nothing_to_classify_when_classified_then_exit_2_and_an_earlier_output_kept(
+    named, aws, serving_model, tmp_path
+):
+    # GIVEN the results of an earlier run, and a path that gives no image to classify
+    output = tmp_path / "results.jsonl"
+    output.write_text('{"path": "earlier.jpg", "label": "cat"}\n')
+    path = "s3://no-such-bucket-here/x/" if named == "a missing bucket" else str(tmp_path / "phtoos")
+
+    # WHEN it is classified into the same output
+    result = catdog("classify", path, "--model", str(serving_model), "-o", str(output), env=aws)
+
+    # THEN one line says why, and the earlier results are still there (a typo replaced them with one row)
+    assert result.returncode == 2
+    reason = "bucket does not exist" if named == "a missing bucket" else "no such file or folder"
+    assert result.stderr.startswith(f"catdog classify: error: nothing to classify: {path}: ")
+    assert reason in result.stderr and len(result.stderr.splitlines()) == 1
+    assert output.read_text() == '{"path": "earlier.jpg", "label": "cat"}\n'
+
+
+def _closing(descriptor: int) -> list[str]:
+    """A command prefix that starts the program with ``descriptor`` closed, as ``>&-`` or ``2>&-`` does."""
+    return ["sh", "-c", f'exec "$@" {descriptor}>&-', "sh"]
+
+
+def test_given_stderr_closed_when_classified_then_the_results_come_whole_on_stdout(serving_model, cat_photos):
+    # WHEN a run starts with no stderr (a daemon, `2>&-`)
+    result = catdog("classify", *map(str, cat_photos[:2]), "--model", str(serving_model), prefix=_closing(2))
+
+    # THEN every photo is classified and stdout holds only their rows (it said "cannot load the model
+    # ...: 'NoneType' object has no attribute 'flush'", on stdout, and exit 2)
+    assert result.returncode == 0
+    assert [json.loads(line)["label"] for line in result.stdout.splitlines()] == ["cat", "cat"]
+
+
+def test_given_stdout_closed_when_classified_without_an_output_file_then_refused_in_one_line(
+    serving_model, cat_photos
+):
+    result = catdog("classify", str(cat_photos[0]), "--model", str(serving_model), prefix=_closing(1))
+
+    # THEN refused before classifying (it classified every photo, then ended in an AttributeError, exit 1)
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == "catdog classify: error: stdout is closed: name a file for the results with --output\n"
+    )
 
 
 def test_given_a_prefix_when_enqueued_then_one_message_per_image_and_exit_0(aws, bucket):
