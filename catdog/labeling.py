@@ -15,7 +15,6 @@ there first, the object is read and decided again.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,13 +58,18 @@ S3_CALLS_PER_LABEL = 5
 S3_BODY_READS_PER_LABEL = 2
 #: The slowest accepted photo: about 6 s at 640 MB (docs/deploy.md).
 SLOWEST_PHOTO_SECONDS = 6
-#: The longest one label takes before it ends in a label or an error: each of its S3 calls and body reads
-#: stalling until FUNCTION_S3_CONFIG gives up, and the slowest accepted photo. A bound: an archived label
-#: has no body to read (5 calls and 1 read, or 4 and 2), and a write conflict, which starts the label
-#: again (WRITE_ATTEMPTS), comes only after S3 answered. The queue function begins a message only with
-#: this and TIMEOUT_MARGIN_SECONDS left.
+#: A write conflict starts the label again (WRITE_ATTEMPTS) only this soon after the label began: the new
+#: attempt's calls may stall as the first one's could, so a later start would let a label outlast the
+#: bound below. Conflicts come after S3 answered, in well under a second when nothing stalls.
+CONFLICT_RETRY_SECONDS = 5
+#: The longest one label takes before it ends in a label or an error: its last attempt begun within
+#: CONFLICT_RETRY_SECONDS, then each of that attempt's S3 calls and body reads stalling until
+#: FUNCTION_S3_CONFIG gives up, and the slowest accepted photo. A bound: an archived label has no body to
+#: read (5 calls and 1 read, or 4 and 2). The queue function begins a message only with this and
+#: TIMEOUT_MARGIN_SECONDS left.
 WORST_LABEL_SECONDS = (
-    S3_CALLS_PER_LABEL * S3_ATTEMPTS * (S3_CONNECT_SECONDS + S3_READ_SECONDS)
+    CONFLICT_RETRY_SECONDS
+    + S3_CALLS_PER_LABEL * S3_ATTEMPTS * (S3_CONNECT_SECONDS + S3_READ_SECONDS)
     + S3_BODY_READS_PER_LABEL * S3_READ_SECONDS
     + SLOWEST_PHOTO_SECONDS
 )
@@ -118,14 +122,16 @@ class Labeler:
 
     def _attempts(self, bucket: str, key: str, seen: _Seen, *, pinned: bool) -> dict:
         """A label is replaced only if it is still the one read: when another writer changed it meanwhile
-        (two versions of one key labelled at once), read again and decide again."""
-        for _ in range(WRITE_ATTEMPTS - 1):
-            with contextlib.suppress(WriteConflict):
+        (two versions of one key labelled at once), read again and decide again, within the time that
+        WORST_LABEL_SECONDS allows for it."""
+        began, attempts = time.monotonic(), 1
+        while True:
+            try:
                 return self._label_once(bucket, key, seen, pinned=pinned)
-        try:
-            return self._label_once(bucket, key, seen, pinned=pinned)
-        except WriteConflict as conflict:
-            raise conflict.__cause__ from None  # the S3 error (412/409): a later retry can cure it
+            except WriteConflict as conflict:
+                if attempts == WRITE_ATTEMPTS or time.monotonic() - began >= CONFLICT_RETRY_SECONDS:
+                    raise conflict.__cause__ from None  # the S3 error (412/409): a later retry can cure it
+            attempts += 1
 
     def _label_once(self, bucket: str, key: str, seen: _Seen, *, pinned: bool) -> dict:
         job = _Job(self, bucket, key)

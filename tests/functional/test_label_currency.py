@@ -16,6 +16,7 @@ from lambda_harness import LambdaContext, aws_environment, load_handler, read_js
 from moto import mock_aws
 from sample_events import sample_event
 
+from catdog import labeling
 from catdog.labeling import WRITE_ATTEMPTS
 
 BUCKET = "catdog-currency-test"
@@ -201,6 +202,28 @@ def test_given_the_label_keeps_changing_under_the_writer_when_run_then_the_task_
 
     assert run_task(batch, "archive/c.jpg")["resultCode"] == "TemporaryFailure"
     assert writes == ["*"] * WRITE_ATTEMPTS  # read and decided again each time, then left to a retry
+
+
+def test_given_a_write_conflict_after_the_retry_window_when_run_then_left_to_a_later_retry_at_once(
+    handlers, cat_photos, monkeypatch
+):
+    # GIVEN a label whose first attempt lost the race after the window for another one had passed
+    _, batch = handlers
+    put("archive/slow.jpg", cat_photos[0].read_bytes())
+    writes = []
+
+    def lost_the_race(**kwargs):
+        writes.append(kwargs.get("IfNoneMatch") or kwargs["IfMatch"])
+        error = {"Code": "PreconditionFailed", "Message": "At least one of the preconditions failed"}
+        raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 412}}, "PutObject")
+
+    monkeypatch.setattr(batch.labeler.s3, "put_object", lost_the_race)
+    monkeypatch.setattr(labeling, "CONFLICT_RETRY_SECONDS", 0)  # as if its S3 calls had been that slow
+
+    # WHEN the task runs, THEN it is not started again (another attempt could stall past the function's
+    # timeout, which WORST_LABEL_SECONDS bounds), but failed as retryable
+    assert run_task(batch, "archive/slow.jpg")["resultCode"] == "TemporaryFailure"
+    assert writes == ["*"]
 
 
 @pytest.mark.parametrize(
