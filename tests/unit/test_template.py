@@ -32,6 +32,10 @@ def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node):
 
 _CloudFormationLoader.add_multi_constructor("!", _tag)
 
+#: an ExistingBucketName for the tests (a bucket of photos made before the stack), and its ARN as written
+EXISTING = "photo-archive"
+EXISTING_BUCKET = "arn:${AWS::Partition}:s3:::${ExistingBucketName}"
+
 
 @pytest.fixture(scope="module")
 def template() -> dict:
@@ -87,17 +91,26 @@ def test_given_the_photo_bucket_then_it_blocks_public_access_encrypts_and_owns_e
     assert resources["PhotoBucket"]["DeletionPolicy"] == "Retain"
 
 
-def test_given_the_bucket_policy_then_plain_http_and_tls_below_1_2_are_refused_to_everyone(resources):
-    policy = resources["PhotoBucketPolicy"]["Properties"]
+@pytest.mark.parametrize("existing", ["", EXISTING])
+def test_given_the_bucket_policy_then_plain_http_and_tls_below_1_2_are_refused_to_everyone(
+    template, existing
+):
+    policy = _resolved(
+        template["Resources"]["PhotoBucketPolicy"]["Properties"],
+        _parameter_values(template, ExistingBucketName=existing),
+        template["Conditions"],
+    )
     statements = policy["PolicyDocument"]["Statement"]
     everything = [{"Fn::GetAtt": "PhotoBucket.Arn"}, {"Fn::Sub": "${PhotoBucket.Arn}/*"}]
     (grant,) = [statement for statement in statements if statement["Effect"] == "Allow"]
 
     assert policy["Bucket"] == {"Ref": "PhotoBucket"}
-    # the one grant: S3 Inventory of this bucket, in this account, writing into the batch prefix only
+    # the one grant: S3 Inventory of this bucket (and of the existing one), in this account, writing into
+    # the batch prefix only
     assert (grant["Principal"], grant["Action"]) == ({"Service": "s3.amazonaws.com"}, "s3:PutObject")
     assert grant["Resource"] == {"Fn::Sub": "${PhotoBucket.Arn}/${BatchPrefix}inventory/*"}
-    assert grant["Condition"]["ArnLike"] == {"aws:SourceArn": {"Fn::GetAtt": "PhotoBucket.Arn"}}
+    sources = [{"Fn::GetAtt": "PhotoBucket.Arn"}] + [{"Fn::Sub": EXISTING_BUCKET}] * bool(existing)
+    assert grant["Condition"]["ArnLike"] == {"aws:SourceArn": sources}
     assert grant["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
     denials = [
         statement["Condition"]
@@ -210,6 +223,26 @@ GRANTS = {
 }
 
 
+#: What ExistingBucketName adds: the bulk functions label its photos as the stack bucket's (labels written
+#: under the same prefixes), and a job may generate its manifest by listing it. Nothing else may touch it.
+EXISTING_GRANTS = {
+    "BatchFunction": {
+        ("s3:GetObject", "existing/*"),
+        ("s3:GetObjectVersion", "existing/*"),
+        ("s3:PutObject", "existing/${LabelsPrefix}*"),
+        ("s3:PutObject", "existing/${BulkLabelsPrefix}*"),
+        ("s3:ListBucket", "existing"),
+    },
+    "QueueFunction": {
+        ("s3:GetObject", "existing/*"),
+        ("s3:PutObject", "existing/${LabelsPrefix}*"),
+        ("s3:PutObject", "existing/${BulkLabelsPrefix}*"),
+        ("s3:ListBucket", "existing"),
+    },
+    "BatchOperationsRole": {("s3:GetBucketLocation", "existing"), ("s3:ListBucket", "existing")},
+}
+
+
 def _listed(value) -> list:
     return value if isinstance(value, list) else [value]
 
@@ -225,16 +258,22 @@ def _statements(resource: dict) -> list[dict]:
 
 
 def _resource_text(value) -> str:
-    """``!Sub "arn:...:s3:::${BucketName}/x*"`` -> ``bucket/x*``; ``!GetAtt F.Arn`` -> ``F.Arn``."""
+    """``!Sub "arn:...:s3:::${BucketName}/x*"`` -> ``bucket/x*`` (``${ExistingBucketName}`` -> ``existing``);
+    ``!GetAtt F.Arn`` -> ``F.Arn``."""
     assert isinstance(value, dict) and len(value) == 1, f"a literal resource: {value!r}"
     ((function, text),) = value.items()
     assert function in ("Fn::Sub", "Fn::GetAtt") and isinstance(text, str)
-    return "bucket" + text.removeprefix(BUCKET) if text.startswith(BUCKET) else text
+    for arn, name in ((BUCKET, "bucket"), (EXISTING_BUCKET, "existing")):
+        if text.startswith(arn):
+            return name + text.removeprefix(arn)
+    return text
 
 
-def _grants(resource: dict) -> set[tuple[str, str]]:
+def _grants(resource: dict, template: dict, existing: str = "") -> set[tuple[str, str]]:
+    """Every (action, resource) of a role as deployed with ``ExistingBucketName=existing``."""
+    values = _parameter_values(template, ExistingBucketName=existing)
     grants = set()
-    for statement in _statements(resource):
+    for statement in _resolved(_statements(resource), values, template["Conditions"]):
         assert statement["Effect"] == "Allow" and set(statement) <= {"Sid", "Effect", "Action", "Resource"}
         grants |= {
             (action, _resource_text(target))
@@ -254,21 +293,27 @@ def test_given_the_template_then_every_function_and_role_is_in_the_table_of_gran
     assert roles == set(GRANTS)
 
 
+@pytest.mark.parametrize("existing", ["", EXISTING])
 @pytest.mark.parametrize("name", sorted(GRANTS))
-def test_given_a_function_or_role_then_it_may_do_exactly_what_its_job_needs(resources, name):
-    assert _grants(resources[name]) == GRANTS[name]
+def test_given_a_function_or_role_then_it_may_do_exactly_what_its_job_needs(
+    template, resources, name, existing
+):
+    added = EXISTING_GRANTS.get(name, set()) if existing else set()
+
+    assert _grants(resources[name], template, existing) == GRANTS[name] | added
 
 
 def test_given_every_grant_then_no_wildcard_action_no_bucket_wide_write_and_no_write_that_triggers_classify(
-    resources,
+    template, resources
 ):
-    grants = {(name, *grant) for name in GRANTS for grant in _grants(resources[name])}
+    grants = {(name, *grant) for name in GRANTS for grant in _grants(resources[name], template, EXISTING)}
     writes = {(name, target) for name, action, target in grants if action == "s3:PutObject"}
 
     assert not [grant for grant in grants if "*" in grant[1]]
-    assert not [grant for grant in grants if grant[2] in ("*", "bucket*")]
-    assert not [grant for grant in grants if grant[1].startswith("s3:") and not grant[2].startswith("bucket")]
-    assert not [write for write in writes if write[1] == "bucket/*"]
+    assert not [grant for grant in grants if grant[2] in ("*", "bucket*", "existing*")]
+    s3_targets = [grant[2] for grant in grants if grant[1].startswith("s3:")]
+    assert not [target for target in s3_targets if not target.startswith(("bucket", "existing"))]
+    assert not [write for write in writes if write[1] in ("bucket/*", "existing/*")]
     # only the page uploads photos; a label written under UploadsPrefix would be classified in turn
     assert {name for name, target in writes if target == "bucket/${UploadsPrefix}*"} == {"WebFunction"}
 
@@ -296,8 +341,12 @@ def _evaluate(expression, values: dict, conditions: dict | None = None):
     if not _is_function(expression):
         return expression
     ((function, argument),) = expression.items()
+    if function == "Ref" and argument == "AWS::NoValue":
+        return None
+    if function in ("Fn::Sub", "Fn::GetAtt") or (function == "Ref" and argument not in values):
+        return expression  # what a grant names, a resource: compared as written
     if function == "Ref":
-        return None if argument == "AWS::NoValue" else values[argument]
+        return values[argument]
     if function == "Fn::If":
         name, if_true, if_false = argument
         chosen = if_true if _evaluate(conditions[name], values, conditions) else if_false
@@ -323,7 +372,8 @@ def _resolved(value, values: dict, conditions: dict):
     """A property with the functions in it evaluated (``_evaluate``); what ``AWS::NoValue`` leaves out
     is gone from its list or object."""
     if _is_function(value):
-        return _resolved(_evaluate(value, values, conditions), values, conditions)
+        evaluated = _evaluate(value, values, conditions)
+        return value if evaluated is value else _resolved(evaluated, values, conditions)
     if isinstance(value, dict):
         return {
             k: v
@@ -668,6 +718,29 @@ def test_given_a_queue_event_prefix_then_cloudformation_refuses_the_stacks_own(t
     # labels under it would be labelled in turn, without end; uploads would be labelled twice
     assert _accepted(template, QueueEventPrefix=prefix) == accepted
     assert re.fullmatch(template["Parameters"]["QueueEventPrefix"]["AllowedPattern"], "a/b/") is None
+
+
+@pytest.mark.parametrize(
+    ("existing", "accepted"),
+    [
+        ("", True),
+        (EXISTING, True),
+        ("Old_Photos", True),  # a name from before 2018 in us-east-1
+        ("catdog-photos", False),  # the stack's own
+        ("s3://photo-archive", False),
+        ("photo-archive/2019/", False),
+        ("arn:aws:s3:::photo-archive", False),
+        ("photo-archive*", False),  # a wildcard in every grant
+    ],
+)
+def test_given_an_existing_bucket_name_then_cloudformation_takes_only_another_buckets_name(
+    template, existing, accepted
+):
+    pattern = template["Parameters"]["ExistingBucketName"]["AllowedPattern"]
+    taken = re.fullmatch(pattern, existing) is not None
+    values = {"BucketName": "catdog-photos", "ExistingBucketName": existing}
+
+    assert (taken and _accepted(template, **values)) == accepted
 
 
 @pytest.mark.parametrize("parameter", ["MaxImageBytes", "MaxPixels"])
