@@ -67,12 +67,14 @@ def main(argv: list[str] | None = None) -> int:
         if split.is_dir() or not under.is_dir():
             why = "is a folder" if split.is_dir() else f"is under {under}, a file"
             parser.error(f"argument --split: {split} {why}: name a split file such as runs/cnn/split.json")
-    keras = getattr(args, "keras", None)  # Keras's own words: a paragraph on TFSMLayer, after the photos
-    if keras is not None and keras.suffix not in (".keras", ".h5"):
-        parser.error(
-            f"argument --keras: takes a .keras (or .h5) file, got {keras}: model folders (model.tflite + "
-            "model.json) are positional arguments"
-        )
+    for name in ("keras", "keras_model"):  # evaluate --keras; export's and neither's trained model
+        keras = getattr(args, name, None)  # else Keras's words (a paragraph on TFSMLayer), after the photos
+        if keras is not None and keras.suffix not in (".keras", ".h5"):
+            takes = f"takes a .keras (or .h5) file, got {keras}"
+            if name == "keras":  # evaluate's model folders are its positional arguments
+                folders = "model folders (model.tflite + model.json) are positional arguments"
+                parser.error(f"argument --keras: {takes}: {folders}")
+            parser.error(f"argument {name}: {takes}")
     inside = _inside_release(args)
     if inside:
         parser.error(inside)
@@ -723,10 +725,10 @@ def _parts(split: Split) -> dict[str, list[str]]:
 
 def cmd_preview(args) -> None:
     """Write a PNG grid of training photos next to augmented versions of them."""
+    split = Split.load(args.split, root=args.data)  # before TensorFlow loads (5 s and its log lines)
     from training.augment import save_preview
     from training.data import load_pixels
 
-    split = Split.load(args.split, root=args.data)
     samples = split.parts["train"][: args.count]
     pixels = load_pixels(split.root, [s.path for s in samples], args.size)
     print(f"wrote {save_preview(pixels, args.out, args.strength)}")
@@ -820,11 +822,12 @@ def train_config(args) -> TrainConfig:
 def cmd_export(args) -> None:
     """Convert a trained .keras model to full-int8 TFLite (uint8 in/out, calibrated on the training split)
     and float TFLite, evaluate all three on the test split, and write the model cards."""
+    _check_keras_file(args.keras_model)  # these two before TensorFlow loads (5 s and its log lines)
+    split = Split.load(args.split, root=args.data)
     import keras
 
     from training.data import load_arrays
 
-    split = Split.load(args.split, root=args.data)
     model = keras.models.load_model(args.keras_model)
     # found now, not after the photos are loaded and the int8 conversion (Python's unpacking words)
     classes = model.outputs[0].shape[-1]
@@ -835,6 +838,13 @@ def cmd_export(args) -> None:
         )
     arrays = load_arrays(split, model.input_shape[1], args.cache)
     _release(model, split, arrays, args, folder=args.out, run_dir=args.keras_model.parent)
+
+
+def _check_keras_file(path: Path) -> None:
+    """A trained model named (its suffix is checked in ``main``) but not there: found before TensorFlow
+    loads and the photos are read, not in Keras's words after them."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no Keras model at {path}")
 
 
 def _release(model, split: Split, arrays, args, folder: Path, run_dir: Path) -> None:
@@ -902,8 +912,7 @@ def cmd_neither(args) -> None:
     from training.data import load_arrays, photos_in
 
     # found now, not once the release folder holds the new model and a placeholder threshold
-    if not args.keras_model.is_file():
-        raise ValueError(f"no trained model at {args.keras_model}")
+    _check_keras_file(args.keras_model)
     photos_in(args.not_pets)
     split = Split.load(args.split, root=args.data)
 
@@ -955,8 +964,8 @@ def cmd_evaluate(args) -> None:
     from training.data import load_arrays
     from training.evaluate import evaluate_models, predict_keras, served
 
-    if args.keras and not args.keras.is_file():  # found now, not after the photos are loaded
-        raise FileNotFoundError(f"no Keras model at {args.keras}")
+    if args.keras:
+        _check_keras_file(args.keras)
     split = Split.load(args.split, root=args.data)
     # the part must hold cats and dogs; "neither" photos may be missing from it, as from a release's test
     # part (Asirra has none, breeds-dev no test part): the model's "neither" answers are scored all the same
@@ -1026,11 +1035,8 @@ def cmd_report(args) -> None:
     per set, source, kind and breed, confusion tables, worst errors (training/report.py)."""
     from catdog.card import ModelCard
     from training.recipe import check_paths
-    from training.report import has_markers
 
-    for doc in args.docs:  # found now, not after every model has answered every photo
-        if not any(has_markers(doc, name) for name in ("report:headline", "report:cards")):
-            raise ValueError(f"{doc} has no <!-- report:headline --> or <!-- report:cards --> block to fill")
+    _check_docs(args.docs, "report:headline", "report:cards")  # not after every model answered every photo
     recipe, run_dir = _recipe_and_run(args)
     for folder in args.models:  # found now, not after the recipe's photos are scanned and split
         if not (folder / "model.json").is_file() or not (folder / "model.tflite").is_file():
@@ -1042,6 +1048,17 @@ def cmd_report(args) -> None:
 
     with kept_only_if_used(run_dir, args.out):
         build.compare(recipe, run_dir, args.models, args.out, gallery=args.gallery, docs=args.docs)
+
+
+def _check_docs(docs: list[Path], *blocks: str) -> None:
+    """Each doc has one of the generated ``blocks`` to fill, checked before any is written: a doc
+    without one found after another doc was rewritten would leave the docs half regenerated."""
+    from training.report import has_markers
+
+    for doc in docs:
+        if not any([has_markers(doc, name) for name in blocks]):  # a list: a misordered block is found too
+            named = " or ".join(f"<!-- {name} -->" for name in blocks)
+            raise ValueError(f"{doc} has no {named} block to fill")
 
 
 def cmd_card(args) -> None:
@@ -1064,23 +1081,14 @@ def cmd_candidates(args) -> None:
     from training.recipe import load_recipe
     from training.report import candidates_table, fill_markers
 
+    _check_docs(args.docs, "report:candidates")
     reference, cards, seen = load_recipe(args.against), {}, set()
     for path in args.cards:
         if path.resolve() in seen:  # named again by a glob (`2.1.0.json docs/…/*.json`): one row
             continue
         seen.add(path.resolve())
-        try:
-            card = json.loads(path.read_text())
-        except (UnicodeDecodeError, ValueError):  # a file a glob caught (a PNG, a CSV): left out as well
-            card = None
-        card = card if isinstance(card, dict) else {}
-        training, metrics = card.get("training"), card.get("metrics")
-        if not (
-            isinstance(training, dict)
-            and isinstance(training.get("recipe"), dict)
-            and isinstance(metrics, dict)
-            and {"per_kind", "int8"} <= set(metrics)
-        ):
+        card = _candidate_card(path)
+        if card is None:
             print(f"{path}: not a model card with a recipe and int8 figures, left out", file=sys.stderr)
             continue
         name = card["version"] if path.stem == "model" else path.stem
@@ -1089,9 +1097,33 @@ def cmd_candidates(args) -> None:
         cards[name] = card
     lines = candidates_table(cards, reference, f"{args.against.stem}'s recipe")
     for doc in args.docs:
-        if not fill_markers(doc, "report:candidates", lines):
-            raise ValueError(f"{doc} has no <!-- report:candidates --> block to fill")
+        fill_markers(doc, "report:candidates", lines)
     print("\n".join(lines))
+
+
+def _candidate_card(path: Path) -> dict | None:
+    """The model card at ``path`` if it holds what ``candidates_table`` reads, each of its type (a
+    version, the recipe, the int8 figures, the figures per kind of photo), else None: a file a glob
+    caught (a PNG, other evaluation JSON) or a card edited by hand is left out, not a traceback."""
+    try:
+        card = json.loads(path.read_text())
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+    def table(value) -> dict:
+        return value if isinstance(value, dict) else {}
+
+    card = table(card)
+    metrics = table(card.get("metrics"))
+    per_kind = metrics.get("per_kind")
+    fits = (
+        isinstance(card.get("version"), str)
+        and isinstance(table(card.get("training")).get("recipe"), dict)
+        and isinstance(metrics.get("int8"), dict)
+        and isinstance(per_kind, dict)
+        and all(isinstance(figures, dict) for figures in per_kind.values())
+    )
+    return card if fits else None
 
 
 if __name__ == "__main__":

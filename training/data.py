@@ -217,7 +217,11 @@ class Split:
                 parts=parts,
                 report=document.get("report", {}),
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except KeyError as exc:  # Python's words are the bare key: 'splits'
+            raise DataError(
+                f"cannot read split file {path}: it lacks {exc.args[0]!r}, which every split has"
+            ) from exc
+        except (OSError, ValueError, TypeError) as exc:
             raise DataError(f"cannot read split file {path}: {exc}") from exc
         if root is not None and not split.root.is_dir():  # --data mistyped: said now, not as the first photo
             raise DataError(f"data folder not found: {root}")

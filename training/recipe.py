@@ -26,6 +26,8 @@ Public API:
 from __future__ import annotations
 
 import json
+import math
+import re
 import tomllib
 import types
 import typing
@@ -200,11 +202,16 @@ def _typed(value, hint):
             return _WRONG
         items = tuple(_typed(v, h) for v, h in zip(value, each, strict=True))
         return _WRONG if _WRONG in items else items
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+    if hint is float and _is_number(value):  # NaN and infinity are no weight, rate or share
+        return float(value) if math.isfinite(value) else _WRONG
     if hint is int and isinstance(value, bool):
         return _WRONG
     return value if isinstance(value, origin or hint) else _WRONG
+
+
+def _is_number(value, kind=int | float) -> bool:
+    """TOML's and JSON's ``true`` is Python's 1: never a number a recipe means."""
+    return isinstance(value, kind) and not isinstance(value, bool)
 
 
 def _describe(hint) -> str:
@@ -271,6 +278,7 @@ MINIMA = {
     "train.hidden": 0,
     "train.soup": 1,  # how many fine-tuning runs to average
     "train.calibration_images": 1,
+    "train.seed": 0,  # numpy's generators refuse a negative one, once the run is under way
 }
 
 
@@ -338,6 +346,8 @@ def parse_recipe(document: dict, overrides=()) -> Recipe:
     return Recipe(data=data, eval=evals, cache_dir=cache_dir, **values)
 
 
+#: A release's version: it names the run folder (runs/release-VERSION), so no path of its own.
+VERSION = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*")
 #: Settings with both ends bounded, ``(low, high, wording)``: found when the recipe is read, not when
 #: the setting is first used, which for augmentation, dropout or the distillation weight is after the
 #: split and the activation cache (hours on the full data).
@@ -392,10 +402,10 @@ def _check_ranges(values: dict) -> None:
             raise RecipeError(f"{key} must be a view count or a list of view indices, got {chosen!r}")
         if (isinstance(chosen, int) and chosen < 1) or (not isinstance(chosen, int) and not chosen):
             raise RecipeError(f"views: every photo needs at least one view, got {chosen!r}")
-        if not isinstance(chosen, int) and any(not isinstance(v, int) or v < 0 for v in chosen):
+        if not isinstance(chosen, int) and any(not _is_number(v, int) or v < 0 for v in chosen):
             raise RecipeError(f"{key}: view indices are whole numbers from 0, got {list(chosen)}")
     for name, weight in view_settings.oversample.items():
-        if not isinstance(weight, int | float) or not 0 < weight <= 100:
+        if not _is_number(weight) or not 0 < weight <= 100:
             raise RecipeError(
                 f"views.oversample.{name} must be a weight above 0 and at most 100, got {weight!r}"
             )
@@ -403,6 +413,13 @@ def _check_ranges(values: dict) -> None:
     if not weights or any(w < 0 for w in weights):
         raise RecipeError(
             f"neither.imagenet_vote_weights must be one weight or more, each 0 or more, got {list(weights)}"
+        )
+    version = values["release"].version
+    if not VERSION.fullmatch(version):
+        raise RecipeError(
+            f"release.version must be a plain version such as 2.4.0 or 2.4.0rc1 (letters, digits and "
+            f". - + _, not starting with a dot), got {version!r}: it names the run folder "
+            "runs/release-VERSION"
         )
     rule = values["neither"].threshold_rule
     if rule not in THRESHOLD_RULES:
@@ -463,6 +480,8 @@ def _source(entry: dict) -> Source:
         )
     if source.fractions[0] == 0:
         raise RecipeError(f"[[data]] {source.folder}: a train fraction of 0 trains on none of its photos")
+    if source.seed < 0:  # as train.seed in MINIMA
+        raise RecipeError(f"[[data]] {source.folder}: seed must be at least 0, got {source.seed}")
     return source
 
 
@@ -476,6 +495,9 @@ def load_recipe(path, overrides=()) -> Recipe:
         text = Path(path).read_text()
     except OSError as exc:
         raise RecipeError(f"cannot read the recipe {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:  # Python's words name no file
+        reason = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise RecipeError(f"cannot read the recipe {path}: {reason}") from None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

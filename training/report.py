@@ -291,9 +291,16 @@ def _percent(share: float | None) -> str:
 
 
 def has_markers(path, name: str) -> bool:
-    """Whether ``path`` has a ``<!-- name -->`` ... ``<!-- /name -->`` block for ``fill_markers``."""
+    """Whether ``path`` has a ``<!-- name -->`` ... ``<!-- /name -->`` block for ``fill_markers``; a
+    ``ValueError`` naming the file if its closing marker comes only before the opening one (a block
+    pasted the wrong way round: Python's unpacking words, once other docs were rewritten)."""
     text = Path(path).read_text()
-    return f"<!-- {name} -->" in text and f"<!-- /{name} -->" in text
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    if start not in text or end not in text:
+        return False
+    if end not in text.split(start, 1)[1]:
+        raise ValueError(f"{path}: {end} comes before {start}, not after it")
+    return True
 
 
 def fill_markers(path, name: str, lines: list[str]) -> bool:

@@ -132,6 +132,17 @@ def test_given_a_broken_split_file_when_loaded_then_a_data_error(tmp_path):
         Split.load(tmp_path / "split.json")
 
 
+def test_given_a_split_file_without_its_parts_when_loaded_then_the_data_error_says_what_it_lacks(tmp_path):
+    (tmp_path / "empty.json").write_text("{}")
+    with pytest.raises(DataError) as refused:
+        Split.load(tmp_path / "empty.json")
+    # it was the bare key: "cannot read split file empty.json: 'splits'"
+    assert (
+        str(refused.value)
+        == f"cannot read split file {tmp_path / 'empty.json'}: it lacks 'splits', which every split has"
+    )
+
+
 def test_given_bad_fractions_when_splitting_then_a_data_error(tmp_path, cat_photos, dog_photos):
     result = scan(photo_folders(tmp_path, cat_photos[:3], dog_photos[:3]))
     with pytest.raises(DataError, match="summing to 1"):

@@ -10,7 +10,7 @@ import pytest
 from conftest import FIXTURES, photo_folders
 
 from training.__main__ import main
-from training.recipe import RecipeError, key_value, parse_recipe
+from training.recipe import RecipeError, key_value, load_recipe, parse_recipe
 
 DATA = {"data": [{"folder": "pets"}]}
 
@@ -59,6 +59,22 @@ def test_given_a_recipe_mistake_when_read_then_one_line_names_the_setting_as_wri
 
     assert str(refused.value).startswith(message)
     assert "\n" not in str(refused.value)
+
+
+def test_given_a_recipe_that_is_not_utf8_when_read_then_one_line_names_the_file(tmp_path):
+    # GIVEN a recipe saved in another encoding (UTF-16 starts with the bytes ff fe)
+    recipe = tmp_path / "2.7.0.toml"
+    recipe.write_text('[[data]]\nfolder = "pets"\n', encoding="utf-16")
+
+    # WHEN it is read (Python's "'utf-8' codec can't decode byte 0xff in position 0", naming no file)
+    with pytest.raises(RecipeError) as refused:
+        load_recipe(recipe)
+
+    # THEN the error names the file and what is wrong with it
+    assert (
+        str(refused.value)
+        == f"cannot read the recipe {recipe}: not UTF-8 text (invalid start byte at byte 0)"
+    )
 
 
 def test_given_a_version_in_quotes_when_set_then_it_is_the_text():

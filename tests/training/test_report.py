@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from training.report import Photo, fill_markers, headline, headline_table, pairs, summarize, val_mistakes
 
@@ -58,6 +59,25 @@ def test_given_a_doc_with_markers_when_filled_then_only_the_block_between_them_c
     unseen = "| Asirra held-out test, its petimages-180-more part (never in 1.3.0's training set): right |"
     assert unseen + " 100.00 % |" in text
     assert not fill_markers(doc, "report:cards", ["x"])
+
+
+def test_given_a_doc_whose_closing_marker_comes_first_when_filled_then_an_error_names_the_file_and_markers(
+    tmp_path,
+):
+    # GIVEN a doc with its block's markers the wrong way round
+    doc = tmp_path / "doc.md"
+    doc.write_text("<!-- /report:cards -->\nold\n<!-- report:cards -->\n")
+
+    # WHEN it is filled (Python's "not enough values to unpack (expected 2, got 1)")
+    with pytest.raises(ValueError) as refused:
+        fill_markers(doc, "report:cards", ["x"])
+
+    # THEN the error names the file and the markers, and the doc is as it was
+    assert (
+        str(refused.value)
+        == f"{doc}: <!-- /report:cards --> comes before <!-- report:cards -->, not after it"
+    )
+    assert doc.read_text() == "<!-- /report:cards -->\nold\n<!-- report:cards -->\n"
 
 
 def test_given_two_models_wrong_on_different_photos_when_paired_then_their_mean_fixes_the_unsure_mistakes():

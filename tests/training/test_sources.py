@@ -327,6 +327,37 @@ def test_given_data_folders_in_different_places_when_split_then_each_source_is_k
             [],
             "no [[data]] folder has a test fraction",
         ),
+        # accepted, then failed in the run (numpy's seeds, the vote weights), or wrote where it should not
+        (
+            {},
+            ["neither.imagenet_vote_weights=[NaN]"],
+            "neither.imagenet_vote_weights must be a list, each a number, got [nan]",
+        ),
+        (
+            {},
+            ["neither.imagenet_vote_weights=[0.5, Infinity]"],
+            "neither.imagenet_vote_weights must be a list, each a number, got [0.5, inf]",
+        ),
+        ({"data": [{"folder": "x", "fractions": [float("nan"), 0, 0]}]}, [], "[[data]] fractions must be"),
+        ({}, ["train.seed=-5"], "train.seed must be at least 0, got -5"),
+        ({"data": [{"folder": "x", "seed": -5}]}, [], "[[data]] x: seed must be at least 0, got -5"),
+        (
+            {},
+            ['views.oversample={"x": true}'],
+            "views.oversample.x must be a weight above 0 and at most 100, got True",
+        ),
+        (
+            {"views": {"source_views": {"x": [0, True]}}},
+            [],
+            "views.source_views.x: view indices are whole numbers from 0, got [0, True]",
+        ),
+        (
+            {},
+            ['release.version="../../../tmp/evil"'],
+            "release.version must be a plain version such as 2.4.0 or 2.4.0rc1",
+        ),
+        ({"release": {"version": ".."}}, [], "release.version must be a plain version"),
+        ({"release": {"version": "2.4.0/rc1"}}, [], "release.version must be a plain version"),
     ],
 )
 def test_given_a_recipe_mistake_when_parsed_then_a_recipe_error_names_it(document, overrides, message):
@@ -352,6 +383,18 @@ def test_given_a_setting_of_the_wrong_type_when_parsed_then_the_error_names_the_
 ):
     with pytest.raises(ValueError, match=re.escape(message)):
         parse_recipe({"data": [{"folder": "x"}]}, [override])
+
+
+def test_given_every_committed_recipe_when_loaded_then_it_is_a_recipe_and_plain_versions_are_taken():
+    from training.recipe import load_recipe
+
+    recipes = sorted((Path(__file__).parents[2] / "training" / "recipes").glob("*.toml"))
+    assert len(recipes) > 10 and all(load_recipe(path).data for path in recipes)
+    for version in ("2.4.0", "2.4.0rc1", "2.3.0-candidate", "3.0.0+local_1"):
+        assert (
+            parse_recipe({"data": [{"folder": "x"}], "release": {"version": version}}).release.version
+            == version
+        )
 
 
 def test_given_settings_of_the_right_type_when_parsed_then_lists_become_tuples_and_whole_numbers_floats():

@@ -352,6 +352,118 @@ def test_given_a_card_built_without_an_asirra_test_when_tabulated_then_its_row_h
     assert "| 2.1.0 | nothing | **31** (11 / 13 / 3 / 4) |  |  | 10.80 MB |  |" in out.splitlines()
 
 
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda card: card.pop("version"),  # a KeyError traceback: 'version'
+        lambda card: card["metrics"].update(int8=2),  # 'int' object has no attribute 'get'
+        lambda card: card["metrics"].update(per_kind=[]),  # 'list' object has no attribute 'items'
+        lambda card: card["metrics"]["per_kind"].update({"asirra-val/cat": 0.99}),
+    ],
+    ids=["no-version", "int8-a-number", "per-kind-a-list", "kind-figures-a-number"],
+)
+def test_given_a_card_edited_badly_when_tabulated_then_it_is_named_and_left_out_and_the_rest_tabulated(
+    tmp_path, capsys, corrupt
+):
+    # GIVEN a real card, and a copy edited by hand that passes as a card at a glance
+    card = json.loads((CANDIDATES / "2.1.0.json").read_text())
+    corrupt(card)
+    edited = tmp_path / "run" / "model.json"
+    edited.parent.mkdir()
+    edited.write_text(json.dumps(card))
+
+    # WHEN both are tabulated
+    status = main(
+        ["candidates", str(CANDIDATES / "2.1.0.json"), str(edited), "--against", str(RECIPES / "2.1.0.toml")]
+    )
+
+    # THEN the edited one is named and left out, as the command says it does, and the real one is its row
+    out, err = capsys.readouterr()
+    assert status == 0
+    assert err == f"{edited}: not a model card with a recipe and int8 figures, left out\n"
+    assert [line.split(" | ")[0] for line in out.splitlines()[2:]] == ["| 2.1.0"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("# Notes\n", "has no <!-- report:candidates --> block to fill"),
+        (
+            "<!-- /report:candidates -->\nold\n<!-- report:candidates -->\n",
+            "<!-- /report:candidates --> comes before <!-- report:candidates -->",
+        ),
+    ],
+    ids=["no-block", "markers-misordered"],
+)
+def test_given_a_doc_that_cannot_be_filled_after_one_that_can_when_tabulated_then_neither_is_written(
+    tmp_path, capsys, text, message
+):
+    # GIVEN a doc with a block to fill, then one without a block or with its markers the wrong way round
+    good, bad = tmp_path / "good.md", tmp_path / "bad.md"
+    good.write_text("<!-- report:candidates -->\nold\n<!-- /report:candidates -->\n")
+    bad.write_text(text)
+
+    # WHEN the table is asked to fill both
+    argv = ["candidates", str(CANDIDATES / "2.1.0.json"), "--against", str(RECIPES / "2.1.0.toml")]
+    status = main([*argv, "--docs", str(good), str(bad)])
+
+    # THEN one line names the bad doc, and the good one is as it was (it was rewritten first)
+    err = capsys.readouterr().err
+    assert status == 1 and err.count("\n") == 1
+    assert err.startswith(f"python -m training candidates: error: {bad}") and message in err
+    assert good.read_text() == "<!-- report:candidates -->\nold\n<!-- /report:candidates -->\n"
+    assert bad.read_text() == text
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "message"),
+    [
+        (["preview", "--split", "missing.json"], 1, "cannot read split file missing.json: [Errno 2]"),
+        (
+            ["export", "missing.keras", "--split", "split.json", "--out", "o"],
+            1,
+            "no Keras model at missing.keras",
+        ),
+        (
+            ["export", "model.keras", "--split", "missing.json", "--out", "o"],
+            1,
+            "cannot read split file missing",
+        ),
+        (
+            ["export", "recipe.toml", "--split", "split.json", "--out", "o"],
+            2,
+            "argument keras_model: takes a .keras (or .h5) file, got recipe.toml",
+        ),
+    ],
+)
+def test_given_a_missing_split_or_model_when_preview_or_export_runs_then_one_line_before_tensorflow_loads(
+    tmp_path, argv, status, message
+):
+    # GIVEN a Python where importing keras or TensorFlow would fail (loading them took 5 s and printed
+    # their log lines before the error), a split file and a model file
+    (tmp_path / "split.json").write_text("{}")
+    (tmp_path / "model.keras").write_bytes(b"a trained model")
+    script = (
+        "import sys; sys.modules.update(keras=None, tensorflow=None); "
+        f"from training.__main__ import main; sys.exit(main({argv!r}))"
+    )
+
+    # WHEN a command that loads them is given a split file or a model that is not there, or no model
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # THEN one line says what is wrong (not "needs keras"), and the release folder is not made
+    assert run.returncode == status
+    assert run.stderr.count("\n") == 1 and message in run.stderr, run.stderr
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize(("classes", "labels"), [(3, ("cat", "dog")), (2, ("cat", "dog", "neither"))])
 def test_given_a_model_and_a_split_of_other_labels_when_exported_then_one_line_names_both_before_converting(
     tmp_path, cat_photos, dog_photos, capsys, classes, labels
@@ -622,7 +734,7 @@ def test_given_a_mistyped_path_when_neither_runs_then_one_line_before_the_releas
     code = main(argv)
 
     # THEN one line says which, and the release is as it was (it had held the new model and threshold 0)
-    message = {"model": "no trained model at", "not_pets": "no folder"}[mistake]
+    message = {"model": "no Keras model at", "not_pets": "no folder"}[mistake]
     assert code == 1 and message in capsys.readouterr().err
     assert [path.name for path in release.iterdir()] == ["model.json"]
     assert (release / "model.json").read_text() == '{"version": "2.4.0"}'
