@@ -70,8 +70,9 @@ def targets(body: str) -> list[tuple[str, str, str | None, str | None]]:
 @tracer.capture_method
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     """Raises (so the message is retried, and after QueueMaxReceiveCount receives kept in WorkDeadLetters)
-    when an S3 call fails or the message is malformed, and logs why first: the batch processor keeps a message's exception to itself, so without this line
-    a message back in the queue, and at last in WorkDeadLetters, left no reason in the function's log."""
+    when an S3 call fails or the message is malformed, and logs why first: the batch processor keeps a
+    message's exception to itself, so without this line a message back in the queue, and at last in
+    WorkDeadLetters, left no reason in the function's log."""
     receives = (record.get("attributes") or {}).get("ApproximateReceiveCount")  # never a KeyError here
     message = {"message_id": record.get("messageId"), "receive_count": receives}
     where: dict = {}
