@@ -8,13 +8,22 @@ S3), label JSON written. The process's peak resident memory (Linux ``VmHWM``) is
 Lambda's ``MemorySize`` must hold. The same cases run against the code of ``--before`` (a clone of
 that commit) in the same run, so the table is a before/after on the same machine and the same files.
 
+Then the warm case (``warm``): a warm function labels photo after photo in one process, and what the C
+allocator kept from one photo is still resident when the next begins. The worst files of several decoders
+(``--warm-order``) are labelled twice over in one process, as the code ships (``Labeler`` calls glibc's
+``malloc_trim`` after each label), without that trim, and without it but with ``MALLOC_MMAP_THRESHOLD_``
+fixed at 128 KiB (the environment-variable alternative); per label: the peak so far, the resident memory
+left after it, and its CPU time. ``MemorySize`` must hold the shipped warm peak as well as the worst fresh
+one. The order is the worst of the dozen tried without the trim, whose peak varies by some 15 MB from run
+to run.
+
 Then ``catdog classify --workers 1`` and ``--workers 2`` (threads) on two copies of each of the worst
 files: two threads must not hold two full decodes at once.
 
-    nice -n 10 .venv/bin/python benchmarks/bench_memory.py [--before 4e70ce6] [--only png-i16,...]
+    nice -n 10 .venv/bin/python benchmarks/bench_memory.py [--before 4e70ce6] [--only png-i16,...,warm]
 
 Results: benchmarks/results/memory.json (and docs/benchmarks.md), or ``--out`` for a trial run; with
-``--only`` the other cases' rows are kept from that file.
+``--only`` the other cases' rows (and the warm runs, unless ``warm`` is named) are kept from that file.
 """
 
 from __future__ import annotations
@@ -52,7 +61,8 @@ def peak_mb():
             return int(line.split()[1]) / 1024
 """
 
-LABEL = (
+#: What the classify handler has loaded before a photo arrives, and an in-memory stand-in for S3.
+HANDLER = (
     PEAK
     + """
 import json, sys, time
@@ -77,18 +87,70 @@ class FakeS3:
         return {"Body": Body(self.data), "ContentLength": len(self.data), "ETag": '"e"'}
     def put_object(self, **kwargs): self.put = kwargs
 
+def timed_label(labeler, key):
+    started, cpu = time.perf_counter(), time.process_time()
+    record = labeler.label("bucket", key)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    outcome = record["error"]["code"] if "error" in record else record["label"]
+    return {"seconds": seconds, "cpu_seconds": cpu, "outcome": outcome}
+
 Logger(), Metrics(), Tracer()
+"""
+)
+
+#: One photo (argv[2]) in a fresh process: a cold start's first invocation.
+LABEL = (
+    HANDLER
+    + """
 s3 = FakeS3(open(sys.argv[2], "rb").read())
 labeler = Labeler(s3, Classifier(sys.argv[1]), Settings())
 ready = peak_mb()
-started, cpu = time.perf_counter(), time.process_time()
-record = labeler.label("bucket", "uploads/" + sys.argv[2].rsplit("/", 1)[-1])
-seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-outcome = record["error"]["code"] if "error" in record else record["label"]
-report = {"ready_mb": ready, "seconds": seconds, "cpu_seconds": cpu, "outcome": outcome}
+report = {"ready_mb": ready, **timed_label(labeler, "uploads/" + sys.argv[2].rsplit("/", 1)[-1])}
 print(json.dumps({**report, "peak_mb": peak_mb()}))
 """
 )
+
+#: After HANDLER: photo after photo (argv[2:]) in one process, as a warm container labels them: what
+#: one label leaves resident (memory the C allocator keeps) is there when the next one starts.
+WARM = """
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+
+class HandedOver(FakeS3):
+    "Keeps no photo once it is read: after the label its bytes are garbage, as an S3 response's are."
+    def get_object(self, Bucket, Key):
+        response = super().get_object(Bucket, Key)
+        self.data = None
+        return response
+
+s3 = HandedOver(None)
+labeler = Labeler(s3, Classifier(sys.argv[1]), Settings())
+ready, steps = peak_mb(), []
+for number, path in enumerate(sys.argv[2:]):
+    s3.data = open(path, "rb").read()
+    step = timed_label(labeler, f"uploads/{number}-" + path.rsplit("/", 1)[-1])
+    steps.append({**step, "peak_mb": peak_mb(), "rss_after_mb": rss_mb()})
+print(json.dumps({"ready_mb": ready, "steps": steps, "peak_mb": peak_mb()}))
+"""
+#: Between HANDLER and WARM: the labels keep what glibc keeps (no ``malloc_trim`` after each).
+NO_TRIM = """
+import catdog.labeling
+catdog.labeling.release_free_memory = lambda: None
+"""
+#: The warm sequence, run twice: big peaks of several decoders, in the order that, of the dozen tried,
+#: left the most behind for the next photo without the trim (a CMYK JPEG after a WebP).
+WARM_ORDER = (
+    "jpeg-cmyk-progressive,webp-rgba-lossless,tiff-f-one-strip,tiff-i32,png-i16,png-rgba,webp-rgb,"
+    "jpeg-rgb-progressive-444"
+)
+#: name -> (switch the trim off, environment): the shipped code, and what it replaced or could have been
+WARM_RUNS = {
+    "malloc_trim": (False, {}),
+    "without_malloc_trim": (True, {}),
+    "without_malloc_trim_mmap_threshold_128k": (True, {"MALLOC_MMAP_THRESHOLD_": "131072"}),
+}
 
 CLI = (
     PEAK
@@ -182,10 +244,10 @@ def build(name: str, folder: Path) -> Path:
     return path
 
 
-def run_peak(args: list[str], tree: Path) -> tuple[float | None, dict]:
-    """(peak RSS in MB, the JSON the child printed or {}) of a fresh process importing ``tree``'s catdog;
-    no peak when the process died before reporting it."""
-    env = {**os.environ, "PYTHONPATH": str(tree), "POWERTOOLS_TRACE_DISABLED": "true"}
+def run_peak(args: list[str], tree: Path, extra_env: dict | None = None) -> tuple[float | None, dict]:
+    """(peak RSS in MB, the JSON the child printed or {}) of a fresh process importing ``tree``'s catdog,
+    with ``extra_env`` added to its environment; no peak when the process died before reporting it."""
+    env = {**os.environ, **(extra_env or {}), "PYTHONPATH": str(tree), "POWERTOOLS_TRACE_DISABLED": "true"}
     env |= {"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_METRICS_NAMESPACE": "catdog-bench"}
     with tempfile.TemporaryFile() as out:
         command = [sys.executable, *args]  # run in the tree: "-c" puts the working directory first
@@ -207,6 +269,27 @@ def label_case(tree: Path, path: Path) -> dict:
         "seconds": round(report.get("seconds", 0), 2),  # wall clock, on a shared machine
         "cpu_seconds": round(report.get("cpu_seconds", 0), 2),  # what one core needs
         "outcome": report.get("outcome", f"crashed (exit {report.get('exit')})"),
+    }
+
+
+def warm_case(tree: Path, paths: list[Path], no_trim: bool, extra_env: dict[str, str]) -> dict:
+    """``paths`` labelled one after another in one process, as a warm function does."""
+    script = HANDLER + (NO_TRIM if no_trim else "") + WARM
+    peak, report = run_peak(["-c", script, str(MODEL), *map(str, paths)], tree, extra_env)
+    steps = [
+        {"input": path.stem, "peak_rss_mb": round(step["peak_mb"], 1)}
+        | {"rss_after_mb": round(step["rss_after_mb"], 1), "cpu_seconds": round(step["cpu_seconds"], 2)}
+        | {"seconds": round(step["seconds"], 2), "outcome": step["outcome"]}
+        for path, step in zip(paths, report.get("steps", []), strict=False)
+    ]
+    later = steps[len(steps) // 2 :]  # the second round: every photo after a warm-up of the same ones
+    return {
+        "environment": extra_env,
+        "peak_rss_mb": peak,
+        "ready_rss_mb": round(report.get("ready_mb", 0), 1),
+        "most_rss_after_a_label_mb": max((step["rss_after_mb"] for step in steps), default=None),
+        "second_round_cpu_seconds": round(sum(step["cpu_seconds"] for step in later), 2),
+        "steps": steps,
     }
 
 
@@ -234,12 +317,15 @@ def main() -> None:
     parser.add_argument(
         "--before", default="4e70ce6", help="the commit to compare with (default: 4e70ce6, decoding as 1.3.0)"
     )
-    parser.add_argument("--only", help="comma-separated case names (default: all)")
+    parser.add_argument("--only", help="comma-separated case names, and/or warm (default: all, and warm)")
     parser.add_argument("--files", type=Path, default=Path(tempfile.gettempdir()) / "catdog-bench-memory")
     parser.add_argument("--workers-cases", default="png-rgba,tiff-f,jpeg-cmyk-progressive")
+    parser.add_argument("--warm-order", default=WARM_ORDER, help=f"the warm sequence (default {WARM_ORDER})")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
     args = parser.parse_args()
-    names = args.only.split(",") if args.only else list(CASES)
+    names = args.only.split(",") if args.only else [*CASES, "warm"]
+    if unknown := [name for name in names if name not in CASES and name != "warm"]:
+        parser.error(f"unknown cases: {', '.join(unknown)}")
     args.files.mkdir(parents=True, exist_ok=True)
     trees = {"before": checkout(args.before, args.files), "after": REPO}
     started = time.perf_counter()
@@ -248,7 +334,8 @@ def main() -> None:
     previous = json.loads(args.out.read_text()) if args.only and args.out.exists() else {}
     cases = previous.get("cases", {})
     workers = previous.get("catdog_classify_two_copies", {})
-    for name in names:
+    warm = previous.get("warm_sequence", {})
+    for name in [n for n in names if n in CASES]:
         path = build(name, args.files)
         with Image.open(path) as image:
             width, height, mode = *image.size, image.mode
@@ -265,7 +352,23 @@ def main() -> None:
             flush=True,
         )
         seconds = time.perf_counter() - started + previous.get("seconds", 0)
-        save(args.out, args.before, cases, workers, seconds)
+        save(args.out, args.before, cases, workers, warm, seconds)
+
+    if "warm" in names:  # after the table: a warm run's peak is read against the fresh processes' worst
+        order = args.warm_order.split(",")
+        paths = [build(name, args.files) for name in order] * 2
+        warm = {"order": order, "rounds": 2, "runs": {}}
+        for run, (no_trim, extra_env) in WARM_RUNS.items():
+            warm["runs"][run] = result = warm_case(REPO, paths, no_trim, extra_env)
+            warm["peak_rss_mb"] = warm["runs"]["malloc_trim"]["peak_rss_mb"]  # what the functions run
+            left = result["most_rss_after_a_label_mb"]
+            print(
+                f"warm, {run}: peak {result['peak_rss_mb']} MB, up to {left} MB left after a label, "
+                f"second round {result['second_round_cpu_seconds']} s CPU",
+                flush=True,
+            )
+            seconds = time.perf_counter() - started + previous.get("seconds", 0)
+            save(args.out, args.before, cases, workers, warm, seconds)
 
     for name in [n for n in args.workers_cases.split(",") if n in names]:
         path = build(name, args.files)
@@ -275,14 +378,17 @@ def main() -> None:
         }
         print(f"catdog classify 2 x {name}: {json.dumps(workers[name])}", flush=True)
         seconds = time.perf_counter() - started + previous.get("seconds", 0)
-        save(args.out, args.before, cases, workers, seconds)
+        save(args.out, args.before, cases, workers, warm, seconds)
 
 
-def save(out: Path, before: str, cases: dict, workers: dict, seconds: float) -> None:
-    """Write the results so far (a crash keeps every finished case) and the MemorySize they call for."""
+def save(out: Path, before: str, cases: dict, workers: dict, warm: dict, seconds: float) -> None:
+    """Write the results so far (a crash keeps every finished case) and the MemorySize they call for: the
+    worst fresh process's peak or the shipped code's warm peak, whichever is higher."""
     accepted = [row for row in cases.values() if row["after"]["outcome"] != "too_many_pixels"]
-    worst = max(accepted, key=lambda row: row["after"]["peak_rss_mb"] or float("inf"))
-    memory_size = math.ceil((worst["after"]["peak_rss_mb"] or 0) / HEADROOM / 64) * 64
+    fresh = max((row["after"]["peak_rss_mb"] or math.inf for row in accepted), default=0)  # none: it died
+    warm_peak = (warm["peak_rss_mb"] or math.inf) if "peak_rss_mb" in warm else 0
+    peak = max(fresh, warm_peak)
+    memory_size = math.ceil(peak / HEADROOM / 64) * 64 if math.isfinite(peak) else None  # none holds it
     results = {
         "machine": {
             "platform": platform.platform(),
@@ -294,13 +400,15 @@ def save(out: Path, before: str, cases: dict, workers: dict, seconds: float) -> 
         "max_pixels": MAX_PIXELS,
         "cases": cases,
         "catdog_classify_two_copies": workers,
-        "worst_after_peak_rss_mb": worst["after"]["peak_rss_mb"],
+        "warm_sequence": warm,
+        "worst_after_peak_rss_mb": fresh if math.isfinite(fresh) else None,
         "memory_size_mb_for_85_percent": memory_size,
         "seconds": round(seconds, 1),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"worst accepted, after: {worst['after']['peak_rss_mb']} MB -> MemorySize >= {memory_size} MB")
+    warm_peak = warm.get("peak_rss_mb")
+    print(f"worst accepted, after: {fresh} MB, warm: {warm_peak} MB -> MemorySize >= {memory_size} MB")
 
 
 if __name__ == "__main__":
