@@ -18,6 +18,25 @@ REPO = Path(__file__).parents[2]
 RECIPES, CANDIDATES = REPO / "training" / "recipes", REPO / "docs" / "evaluation" / "candidates"
 
 
+def training(
+    argv: list[str], cwd: Path | None = None, tensorflow: bool = True
+) -> subprocess.CompletedProcess:
+    """``python -m training ARGV`` in a new process importing this checkout; without ``tensorflow``, in a
+    Python where keras and TensorFlow cannot be imported (as in the venv scripts/setup.sh makes alone)."""
+    script = "" if tensorflow else "import sys; sys.modules.update(keras=None, tensorflow=None); "
+    script += f"import sys; from training.__main__ import main; sys.exit(main({argv!r}))"
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_given_a_photo_folder_when_prepared_then_the_split_and_the_skipped_files_are_reported(
     tmp_path, cat_photos, dog_photos, capsys
 ):
@@ -191,14 +210,7 @@ def test_given_bad_input_when_run_then_one_line_on_stderr_and_no_traceback(tmp_p
     (tmp_path / "missing.toml").write_text(
         '[[data]]\nfolder = "x"\n[members]\nrecipes = ["student.toml", "no-such-member.toml"]\n'
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "training", *argv],
-        cwd=tmp_path,
-        env=os.environ | {"PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = training(argv, cwd=tmp_path)
     assert result.returncode == status
     assert result.stderr.count("\n") == 1 and message in result.stderr
     assert "Traceback" not in result.stderr
@@ -212,24 +224,7 @@ def test_given_an_unknown_model_name_when_train_is_run_then_it_stops_before_read
     out = tmp_path / "run"
 
     # WHEN the model named is not a registered one
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "training",
-            "train",
-            "--data",
-            str(data),
-            "--out",
-            str(out),
-            "--model",
-            "cnn2",
-        ],
-        env=os.environ | {"PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = training(["train", "--data", str(data), "--out", str(out), "--model", "cnn2"])
 
     # THEN one argparse line naming the known models, exit 2, and no split made (no photo read, no
     # TensorFlow start-up lines)
@@ -443,20 +438,9 @@ def test_given_a_missing_split_or_model_when_preview_or_export_runs_then_one_lin
     # their log lines before the error), a split file and a model file
     (tmp_path / "split.json").write_text("{}")
     (tmp_path / "model.keras").write_bytes(b"a trained model")
-    script = (
-        "import sys; sys.modules.update(keras=None, tensorflow=None); "
-        f"from training.__main__ import main; sys.exit(main({argv!r}))"
-    )
 
     # WHEN a command that loads them is given a split file or a model that is not there, or no model
-    run = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env=os.environ | {"PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = training(argv, cwd=tmp_path, tensorflow=False)
 
     # THEN one line says what is wrong (not "needs keras"), and the release folder is not made
     assert run.returncode == status
@@ -699,14 +683,9 @@ def test_given_the_serving_venv_without_tensorflow_when_a_training_command_runs_
     # GIVEN a Python where keras and TensorFlow cannot be imported (the venv scripts/setup.sh makes alone)
     split = tmp_path / "run" / "split.json"
     assert saved_split and split.is_file()
-    script = (
-        "import sys; sys.modules.update(keras=None, tensorflow=None); "
-        "from training.__main__ import main; "
-        f"sys.exit(main(['preview', '--split', {str(split)!r}, '--out', {str(tmp_path / 'p.png')!r}]))"
-    )
 
     # WHEN a command that needs them runs
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    run = training(["preview", "--split", str(split), "--out", str(tmp_path / "p.png")], tensorflow=False)
 
     # THEN one line names what is missing and the setup that adds it (it was a ModuleNotFoundError traceback)
     assert run.returncode == 2, run.stderr
