@@ -1,4 +1,4 @@
-"""catdog: a cat-vs-dog photo classifier served from a full-int8 TFLite model.
+"""catdog: a photo classifier (cat, dog or neither) served from a full-int8 TFLite model.
 
 The names below load on first use, so that ``import catdog.settings`` (the web function) does not pay
 for numpy, Pillow and LiteRT, which only the functions that classify need.

@@ -81,6 +81,10 @@ class NeitherCheck:
 
 @dataclass(frozen=True)
 class ModelCard:
+    """What serving reads of a model's ``model.json``: the model's name, version and the sha256 that every
+    label records, its labels in output order, its input side and its "neither" rule. The card and the
+    ``model.tflite`` travel together; ``verify`` refuses a model file the card does not describe."""
+
     name: str
     version: str
     sha256: str
@@ -92,6 +96,8 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, document: object, *, source: str = "the model card") -> ModelCard:
+        """The card in ``document`` (parsed JSON); ``ModelError`` naming ``source`` and the field that is
+        missing or wrong."""
         if not isinstance(document, dict):
             raise ModelError(f"{source} is not a JSON object")
         try:
@@ -112,6 +118,7 @@ class ModelCard:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ModelCard:
+        """The card in the ``model.json`` at ``path``; ``ModelError`` if it cannot be read or is no card."""
         path = Path(path)
         try:
             document = json.loads(path.read_text())
@@ -178,6 +185,8 @@ def missing_model(model: str | os.PathLike) -> str | None:
     path = Path(model)
     if path.is_dir() and not (path / MODEL_FILE).is_file():
         return f"no {MODEL_FILE} + {CARD_FILE} in {path}"
+    if path.name == CARD_FILE:
+        return f"{path} is the model card: name its folder, or the {MODEL_FILE} beside it"
     if not model_file(path).is_file():
         return f"no model at {path}"
     if not card_path(path).is_file():

@@ -66,6 +66,7 @@ class Prediction:
     pet_score: float | None = None
 
     def as_dict(self) -> dict:
+        """The answer as a label JSON holds it (``pet_score`` only for a model with the prototype check)."""
         result = {
             "label": self.label,
             "confidence": self.confidence,
@@ -82,9 +83,15 @@ class Classifier:
     ``model`` is a folder holding ``model.tflite`` and ``model.json``, or the ``.tflite`` path itself
     (its card is then read from beside it). Quantization parameters come from the interpreter's own
     tensor details, so int8, uint8 and float models are all served the same way.
+
+    ``num_threads`` is LiteRT's: 1 (the default, as a Lambda function's one vCPU), more for one image on
+    several cores, or None for LiteRT's own choice; the answers are the same bit for bit. One
+    ``Classifier`` may be shared by threads: each image's inference runs alone.
     """
 
     def __init__(self, model: str | os.PathLike, *, num_threads: int | None = 1):
+        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+            raise ValueError(f"num_threads must be a whole number from 1, or None, not {num_threads!r}")
         if problem := missing_model(model):
             raise ModelError(problem)
         self.model_path = model_file(model)
@@ -141,8 +148,14 @@ class Classifier:
         return self.batch_outputs(pixels)[1]
 
     def batch_outputs(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """``outputs`` for a batch in one pass: probabilities ``(n, labels)`` and, with a prototype
-        check, the similarities ``(n,)``."""
+        """``outputs`` for a batch, one image after another: probabilities ``(n, labels)`` and, with a
+        prototype check, the similarities ``(n,)``."""
+        if getattr(pixels, "ndim", None) != 4:
+            shape = getattr(pixels, "shape", type(pixels).__name__)
+            size = self.input_size
+            raise ValueError(
+                f"expected a batch (n, {size}, {size}, 3), got {shape} (classify_pixels takes one image)"
+            )
         if len(pixels) == 0:
             return np.empty((0, len(self.labels))), np.empty(0) if self.card.has_pet_score else None
         probabilities, scores = zip(*(self.outputs(image) for image in pixels), strict=True)
@@ -185,7 +198,9 @@ class Classifier:
             )
 
     def classify(self, source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prediction:
-        """Decode, preprocess and classify one photo (bytes, path or PIL image)."""
+        """Decode, preprocess and classify one photo: its bytes, a path, an open binary file or a PIL image
+        (``load_image``). Raises ``InvalidImage`` (its ``code``: ``invalid_image``, ``empty``,
+        ``not_found``, ``too_many_pixels`` above ``max_pixels``, ...) for what cannot be classified."""
         return self.classify_pixels(model_input(source, self.input_size, max_pixels=max_pixels))
 
     def classify_pixels(self, pixels: np.ndarray) -> Prediction:
@@ -229,8 +244,15 @@ _stderr_held = threading.Lock()
 @contextlib.contextmanager
 def _without_banner():
     """Holds back what is written to file descriptor 2 meanwhile, and writes it back without LiteRT's
-    banner: no environment variable silences that logger, and a line of another thread is kept."""
-    sys.stderr.flush()
+    banner: no environment variable silences that logger, and a line of another thread is kept. A process
+    without a stderr (``2>&-``, ``pythonw``) has nothing to hold back."""
+    try:
+        os.fstat(2)
+    except OSError:
+        yield
+        return
+    if sys.stderr is not None:
+        sys.stderr.flush()
     with _stderr_held, tempfile.TemporaryFile() as held:
         saved = os.dup(2)
         os.dup2(held.fileno(), 2)

@@ -23,6 +23,7 @@ import threading
 import warnings
 from contextlib import nullcontext
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, TiffImagePlugin, UnidentifiedImageError
@@ -101,7 +102,7 @@ class ImageTooLarge(InvalidImage):
     code = "too_many_pixels"
 
 
-ImageSource = bytes | bytearray | memoryview | str | os.PathLike | Image.Image
+ImageSource = bytes | bytearray | memoryview | str | os.PathLike | BinaryIO | Image.Image
 
 
 def load_image(
@@ -109,8 +110,9 @@ def load_image(
 ) -> Image.Image:
     """Decode ``source`` into an upright RGB image.
 
-    ``source`` is the file's bytes, a path, or an already opened image. EXIF orientation is applied
-    (phone photos are stored sideways; a damaged EXIF block leaves the photo as stored), any mode
+    ``source`` is the file's bytes, a path, an open binary file (read to its end: an upload's stream) or
+    an image opened with ``Image.open`` (its first frame is used, and it is left there). EXIF orientation
+    is applied (phone photos are stored sideways; a damaged EXIF block leaves the photo as stored), any mode
     (CMYK, L, P, RGBA, I;16, F, ...) becomes RGB, and only the first frame of an animation is used.
     With ``size`` (the model's input side) the image may come back smaller, never under twice ``size``
     on a side, so that decoding never needs much more memory than the file's own pixels.
@@ -119,18 +121,29 @@ def load_image(
     ``ImageTooLarge`` for more than ``max_pixels`` pixels.
     """
     if isinstance(source, Image.Image):
+        if source._im is None and getattr(source, "fp", None) is None:  # neither pixels nor a file: closed
+            raise ValueError("the image was closed before its pixels were read: use it inside its `with`")
         return _decode(source, None, max_pixels, size)
+    if hasattr(source, "read"):  # a file opened in binary, a web framework's upload
+        source = source.read()
+        if not isinstance(source, bytes):
+            raise TypeError(f"a file read as {type(source).__name__}: open it in binary mode ('rb')")
     if isinstance(source, bytes | bytearray | memoryview):
         if len(source) == 0:
             raise EmptyImage("the file is empty")
         stream = io.BytesIO(source)
-    else:
+    elif isinstance(source, str | os.PathLike):
         path = Path(source)
         if not path.is_file():
             raise MissingImage(f"not a file: {path}")
         if path.stat().st_size == 0:
             raise EmptyImage("the file is empty")
         stream = path.open("rb")
+    else:
+        raise TypeError(
+            f"cannot read an image from type {type(source).__name__}: pass bytes, a path, a binary file or "
+            "a PIL image (pixels already decoded go to Classifier.classify_pixels, after catdog.model_input)"
+        )
     with stream:
         return _decode(None, stream, max_pixels, size)
 
@@ -282,13 +295,18 @@ def _band_8bit(band: Image.Image, scale: tuple[float, float] | None, grey: bool)
 
 
 def preprocess(image: Image.Image, size: int) -> np.ndarray:
-    """Resize an RGB image to ``size`` x ``size`` and return it as a uint8 batch ``(1, size, size, 3)``.
+    """Resize an RGB image (as ``load_image`` returns it) to ``size`` x ``size`` and return it as a uint8
+    batch ``(1, size, size, 3)``.
 
     The whole frame is resized (no crop), as the training photos were: a subject near the edge of a
-    wide photo is never cut away.
+    wide photo is never cut away. Another mode is refused, not converted: a 16-bit, float or transparent
+    image needs ``load_image``'s conversion (Pillow's own made a 16-bit photo white, transparency black).
     """
     if image.mode != "RGB":
-        image = image.convert("RGB")
+        raise ValueError(
+            f"preprocess takes an RGB image, got mode {image.mode}: pass it through catdog.load_image "
+            "first, or take catdog.model_input(image, size)"
+        )
     if image.size != (size, size):
         image = image.resize((size, size), RESAMPLE)
     return np.asarray(image, dtype=np.uint8)[np.newaxis]

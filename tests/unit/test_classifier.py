@@ -104,6 +104,24 @@ def test_given_a_fresh_process_when_a_classifier_is_made_then_litert_writes_noth
     assert made.stdout == "made\n" and made.stderr == ""
 
 
+def test_given_a_process_without_stderr_when_a_classifier_is_made_then_it_classifies(
+    serving_model, cat_photos
+):
+    import subprocess
+    import sys
+
+    # GIVEN a process started with stderr closed (`2>&-`, a daemon), whose sys.stderr is None
+    script = (
+        f"from catdog import Classifier; import sys; assert sys.stderr is None; "
+        f"print(Classifier({str(serving_model)!r}).classify({str(cat_photos[0])!r}).label)"
+    )
+    command = ["sh", "-c", 'exec "$@" 2>&-', "sh", sys.executable, "-c", script]
+    made = subprocess.run(command, stdout=subprocess.PIPE, text=True, timeout=60)
+
+    # THEN the model loads and answers (it raised AttributeError: 'NoneType' object has no attribute 'flush')
+    assert (made.returncode, made.stdout) == (0, "cat\n")
+
+
 def test_given_other_output_on_stderr_meanwhile_when_the_banner_is_held_back_then_the_rest_is_kept(capfd):
     import os
 
@@ -219,3 +237,24 @@ def test_given_pixels_not_as_model_input_gives_them_when_classified_then_a_value
         classifier.classify_pixels(batch)
     assert classifier.predict(batch[:0]).shape == (0, 3)
     assert classifier.classify_pixels(batch[0]).label == "dog"
+    # one image given as a batch: it said "expected one image of shape (260, 260, 3), got (260, 3)"
+    with pytest.raises(ValueError, match=r"expected a batch \(n, 260, 260, 3\), got \(260, 260, 3\)"):
+        classifier.predict(batch[0])
+
+
+@pytest.mark.parametrize("threads", [0, -1, "2", 2.0])
+def test_given_a_thread_count_litert_cannot_take_when_loaded_then_a_value_error_names_it(
+    tiny_model_dir, threads
+):
+    # it was a ModelError, "model.tflite cannot be loaded: num_threads should >= 1", for a model that is fine
+    with pytest.raises(ValueError, match="num_threads must be a whole number from 1, or None") as raised:
+        Classifier(tiny_model_dir, num_threads=threads)
+    assert not isinstance(raised.value, ModelError)
+
+
+def test_given_the_model_card_named_as_the_model_when_loaded_then_it_says_to_name_the_folder(tiny_model_dir):
+    # it hashed the card and said it was not the model its card describes
+    with pytest.raises(
+        ModelError, match=r"is the model card: name its folder, or the model\.tflite beside it"
+    ):
+        Classifier(tiny_model_dir / "model.json")

@@ -24,6 +24,56 @@ def test_given_a_real_photo_when_loaded_from_bytes_or_path_then_the_pixels_are_t
     assert np.array_equal(np.asarray(from_path), np.asarray(from_bytes))
 
 
+def test_given_an_open_binary_file_when_loaded_then_the_pixels_of_its_bytes(cat_photos):
+    # a web framework's upload, or open(path, "rb"): it raised pathlib's TypeError
+    with cat_photos[0].open("rb") as upload:
+        from_file = load_image(upload)
+    assert np.array_equal(np.asarray(from_file), np.asarray(load_image(cat_photos[0].read_bytes())))
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            np.zeros((8, 8, 3), np.uint8),
+            "from type ndarray: pass bytes, a path, a binary file or a PIL image",
+        ),
+        (42, "from type int"),
+        (io.StringIO("a photo"), r"open it in binary mode \('rb'\)"),
+    ],
+)
+def test_given_something_that_is_no_image_source_when_loaded_then_a_type_error_lists_what_is(source, message):
+    with pytest.raises(TypeError, match=message):
+        load_image(source)
+
+
+def test_given_an_image_closed_before_its_pixels_were_read_when_loaded_then_it_says_so(cat_photos):
+    with Image.open(cat_photos[0]) as image:
+        pass
+    # it was "the JPEG file is damaged or truncated: AssertionError", for a file that is fine
+    with pytest.raises(ValueError, match="closed before its pixels were read") as raised:
+        load_image(image)
+    assert not isinstance(raised.value, InvalidImage)
+    with Image.open(cat_photos[0]) as image:
+        image.load()
+    assert load_image(image).size == image.size  # read before the `with` ended: its pixels are there
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "I;16"])
+def test_given_an_image_that_is_not_rgb_when_preprocessed_then_refused_with_the_way_to_convert_it(
+    cat_photos, mode
+):
+    image = Image.open(cat_photos[0]).convert("L" if mode == "I;16" else mode)
+    if mode == "I;16":  # a 16-bit photo: Pillow's own conversion made it white, that is, "neither"
+        image = Image.open(
+            io.BytesIO(_encode(Image.fromarray(np.asarray(image).astype(np.uint16) * 257), "PNG"))
+        )
+
+    with pytest.raises(ValueError, match=f"RGB image, got mode {mode}.*load_image"):
+        preprocess(image, 64)
+    assert preprocess(load_image(image), 64).shape == (1, 64, 64, 3)
+
+
 def test_given_a_photo_when_preprocessed_then_a_uint8_batch_of_raw_pixels(cat_photos):
     image = load_image(cat_photos[0])
     batch = preprocess(image, 128)
