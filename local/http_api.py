@@ -155,7 +155,8 @@ def _respond(start_response, response: dict) -> list[bytes]:
     payload = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
     headers = [(name, str(value)) for name, value in (response.get("headers") or {}).items()]
     headers += [("Set-Cookie", cookie) for cookie in response.get("cookies") or ()]
-    headers.append(("Content-Length", str(len(payload))))
+    if not any(name.lower() == "content-length" for name, _ in headers):  # a HEAD answer states the GET's
+        headers.append(("Content-Length", str(len(payload))))
     start_response(f"{status} {HTTPStatus(status).phrase}", headers)
     return [payload]
 

@@ -212,6 +212,10 @@ def read_upload(environ: dict, max_file_bytes: int, chunk_bytes: int = 64 * 1024
     return Upload(fields, file_size, body.getvalue())
 
 
+#: The form fields moto looks up by their lower-case names only, where the check reads any spelling
+MOTO_READS_AS_WRITTEN = {"key", "file"}
+
+
 def _check_part(event: Field | File, names: set[str], seen_file: bool) -> None:
     """One reading of the form for the check and for moto: the policy is checked on the fields as S3
     reads them, and moto stores what it reads itself, so a form the two would read differently could
@@ -224,6 +228,10 @@ def _check_part(event: Field | File, names: set[str], seen_file: bool) -> None:
         raise PolicyViolation(400, "InvalidArgument", "POST requires exactly one file upload per request.")
     if name in names:
         raise PolicyViolation(400, "InvalidArgument", f"the form field {name!r} is given more than once")
+    if name in MOTO_READS_AS_WRITTEN and event.name != name:  # `Key` or `FILE`: a KeyError in moto, a 500
+        raise PolicyViolation(
+            400, "InvalidArgument", f"the form field {event.name!r} must be written {name!r}"
+        )
     names.add(name)
 
 

@@ -35,7 +35,7 @@ from catdog.web.api import ApiError, clean_name, read_label, safe_name
 from local import RELEASED_MODEL, SAMPLES
 
 LABEL_WAIT_SECONDS = 60
-WILDCARD_HOSTS = ("0.0.0.0", "")  # listening on every IPv4 address of this machine
+WILDCARD_HOSTS = ("0.0.0.0", "", "::")  # listening on every address of this machine
 #: The handler's powertools settings outside Lambda; any of them can be overridden from the environment.
 POWERTOOLS_DEFAULTS = {
     "POWERTOOLS_SERVICE_NAME": "catdog",
@@ -237,8 +237,9 @@ def _load(function: str, log):
 
 def _listen(host: str, port: int) -> socket.socket:
     """The page's socket; an address this machine does not have is a bad argument, a busy port is not."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # ::1, or :: for IPv6 and IPv4 alike
     try:
-        return socket.create_server((host, port))
+        return socket.create_server((host, port), family=family, dualstack_ipv6=host == "::")
     except OSError as exc:  # create_server re-raises a name that does not resolve as OSError(EAI_...)
         reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else str(exc.strerror or exc)
         if exc.errno == errno.EADDRNOTAVAIL or (exc.errno or 0) < 0:  # not this machine's, or no such name
@@ -250,7 +251,7 @@ def _page_urls(host: str, port: int) -> tuple[str, str | None]:
     """The page's address on this machine, and on the network when listening on every address: a
     browser cannot open 0.0.0.0, and a phone needs this machine's own address."""
     if host not in WILDCARD_HOSTS:
-        return f"http://{host}:{port}/", None
+        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/", None
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:  # a UDP connect sends nothing: it only asks the routing table which address goes out
             probe.connect(("192.0.2.1", 9))

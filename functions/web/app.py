@@ -110,6 +110,7 @@ def _asset(name: str) -> Response:
         # the page is revalidated on every visit, so that a release reaches browsers at once
         "Cache-Control": "no-cache" if name == "index.html" else "max-age=300",
         "X-Content-Type-Options": "nosniff",
+        "Content-Length": str(len(body)),  # the file's, for HEAD too: its answer has no body to count
     }
     if name == "index.html":
         headers["Content-Security-Policy"] = api.page_policy(_upload_origin())

@@ -408,6 +408,8 @@ def test_given_an_upload_when_a_screen_reader_listens_then_it_hears_each_state_o
     nested = "[aria-live] [aria-live], [aria-live] [role=status], [role=status] [aria-live]"
     assert not browser.find_elements("css selector", nested)
     assert card.find_element("css selector", ".progress").get_attribute("aria-label") == "Upload of big.jpg"
+    # each state is heard with the whole card, its photo's name first: labels come in any order
+    assert card.get_attribute("aria-atomic") == "true"
 
 
 def contrast(foreground: str, background: str) -> float:
@@ -581,6 +583,32 @@ def test_given_a_photo_awaiting_its_label_when_the_page_is_reloaded_then_it_wait
     assert card.get_attribute("data-label") == "cat"
     assert card.find_element("css selector", ".label-name").text == "Cat"
     assert not leaving_is_questioned(browser)
+
+
+def test_given_a_label_the_page_stopped_waiting_for_when_the_page_is_reloaded_then_it_asks_once_more(
+    served, browser, cat_photos
+):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # GIVEN labels held back on the first page only, whose clock then jumps past the 90 s of waiting (a
+    # phone in a tunnel)
+    browser.get(served.url)
+    browser.execute_script(
+        HOLD_LABELS + "const realNow = Date.now; Date.now = () => realNow() + (window.jump || 0);"
+    )
+    choose_files(browser, cat_photos[0])
+    WebDriverWait(browser, 30).until(lambda driver: states(driver) == ["classifying"])
+    browser.execute_script("window.jump = 100000")
+    (card,) = wait_until_settled(browser, 1)
+    assert card.find_element("css selector", ".status").text.startswith("No label after 90 s")
+
+    # WHEN the page is reloaded, the label being there by now
+    browser.refresh()
+
+    # THEN it asks again and shows it (it kept the error for good, with no way to ask)
+    (card,) = wait_until_settled(browser, 1)
+    assert card.get_attribute("data-label") == "cat", card.find_element("css selector", ".status").text
+    assert [set(entry) for entry in browser.execute_script(STORED)] == [{"key", "name", "label"}]
 
 
 @pytest.mark.parametrize(

@@ -339,6 +339,30 @@ def test_given_every_address_when_serve_starts_then_the_urls_it_prints_open_the_
         stop(lan.process)
 
 
+def test_given_the_ipv6_loopback_when_serve_starts_then_the_page_and_its_s3_answer_there(
+    serving_model, tmp_path
+):
+    # it was refused: "cannot listen on ::1: Address family for hostname not supported"
+    pipeline = start(serving_model, tmp_path / "classify.log", ("--host", "::1", "--samples", str(tmp_path)))
+    try:
+        assert urlsplit(pipeline.url).hostname == "::1" and pipeline.url.startswith("http://[::1]:")
+        assert urlsplit(pipeline.s3_endpoint).hostname == "::1"
+        assert requests.get(pipeline.url, timeout=10).status_code == 200
+        status, form = pipeline.api("api/uploads", {"filename": "a.jpg", "content_type": "image/jpeg"})
+        assert status == 201 and form["url"].startswith(pipeline.s3_endpoint)
+    finally:
+        stop(pipeline.process)
+
+
+@pytest.mark.parametrize("path", ["", "static/app.js"])
+def test_given_a_head_request_when_served_then_it_states_the_length_a_get_receives(served, path):
+    head, get = requests.head(served.url + path, timeout=10), requests.get(served.url + path, timeout=10)
+
+    # it said Content-Length: 0
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["Content-Length"] == get.headers["Content-Length"] == str(len(get.content))
+
+
 def test_given_a_key_outside_uploads_when_its_label_is_asked_then_the_api_refuses(served):
     status, body = served.api("api/labels?key=labels/x.jpg.json")
     assert status == 400 and body["error"]["code"] == "bad_key"

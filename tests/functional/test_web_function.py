@@ -311,6 +311,7 @@ def test_given_a_head_request_for_the_page_when_answered_then_its_headers_withou
 
     assert head["statusCode"] == 200 and head["body"] == "" and get["body"]
     assert head["headers"] == get["headers"]
+    assert head["headers"]["Content-Length"] == str(len(get["body"].encode()))  # it said 0 through serve
 
 
 @pytest.mark.parametrize(

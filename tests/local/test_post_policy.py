@@ -175,6 +175,9 @@ def raw_multipart(*parts: tuple[str, bytes, bool]) -> bytes:
         ("the key in two parts", b"the form field 'key' is given more than once"),
         ("a second file part", b"POST requires exactly one file upload per request."),
         ("a key after the file", b"the file must be the form's last part"),
+        ("the key written Key", b"the form field 'Key' must be written 'key'"),
+        ("the key written with a Kelvin sign", b"must be written 'key'"),
+        ("the file part named FILE", b"the form field 'FILE' must be written 'file'"),
     ],
 )
 def test_given_a_form_s3_and_moto_would_read_differently_when_posted_then_refused_and_nothing_stored(
@@ -201,6 +204,14 @@ def test_given_a_form_s3_and_moto_would_read_differently_when_posted_then_refuse
         ],
         "a second file part": [signed, *fields, ("x-ignore-z", b"<html>" * 500, True), ("file", b"x", True)],
         "a key after the file": [signed, *fields, ("file", b"x", True), other],
+        # the check read them as the key and the file, moto did not: a KeyError and an HTML 500
+        "the key written Key": [("Key", b"uploads/a.jpg", False), *fields, ("file", b"x", True)],
+        "the key written with a Kelvin sign": [
+            ("\u212aey", b"uploads/a.jpg", False),
+            *fields,
+            ("file", b"x", True),
+        ],
+        "the file part named FILE": [signed, *fields, ("FILE", b"x", True)],
     }[trick]
 
     response = post(gate, raw_multipart(*parts))

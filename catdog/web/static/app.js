@@ -263,7 +263,10 @@ async function follow(card, entry) {
   try {
     settle(card, await pollLabel(entry.key, entry.since));
   } catch (error) {
-    card.fail(error.message);
+    // a label that did not come in time may come later: shown as failed, remembered as pending, so a
+    // reload asks once more
+    if (error.pending) card.status(error.message, "error");
+    else card.fail(error.message);
   }
 }
 
@@ -372,7 +375,9 @@ async function pollLabel(key, started) {
     if (status === 0) trouble = "the server could not be reached.";
     else if (status === 404) trouble = "is the classify function running?"; // not labelled yet
     else trouble = `the server answered ${status}.`;
-    if (Date.now() - started >= POLL_GIVE_UP_MS) throw new Error(`No label after 90 s: ${trouble}`);
+    if (Date.now() - started >= POLL_GIVE_UP_MS) {
+      throw Object.assign(new Error(`No label after 90 s: ${trouble}`), { pending: true });
+    }
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(delay * 1.5, POLL_MAX_MS);
   }
