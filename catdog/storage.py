@@ -33,6 +33,12 @@ def _code(exc: BaseException) -> str | None:
     return exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
 
 
+def failure_reason(exc: BaseException) -> str:
+    """What a failure is counted under: the S3 error code (SlowDown, AccessDenied), else the exception's
+    class (ReadTimeoutError, a bug's KeyError)."""
+    return _code(exc) or type(exc).__name__
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether a retry can cure ``exc`` (throttling, a 5xx, a dropped connection)."""
     if isinstance(exc, ClientError):

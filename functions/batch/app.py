@@ -22,8 +22,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from catdog.labeling import Labeler
-from catdog.storage import is_transient
-from catdog.telemetry import report
+from catdog.storage import failure_reason, is_transient
+from catdog.telemetry import report, task_failed
 
 logger = Logger()
 tracer = Tracer()
@@ -52,13 +52,16 @@ def lambda_handler(event: S3BatchOperationEvent, context: LambdaContext) -> dict
 
 def label_task(task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
     bucket, key = task.s3_bucket, task.s3_key
-    logger.append_keys(bucket=bucket, key=key, task_id=task.task_id)
+    logger.append_keys(bucket=bucket, key=key, task_id=task.task_id, version_id=task.s3_version_id)
     if not key:  # a manifest line without a key: no retry can give it one
+        logger.warning("refused: the task names no key")
+        task_failed("NoKey", metrics)
         return task.build_task_batch_response("PermanentFailure", "refused: the task names no key")
     # An inventory of the whole bucket lists the labels and folder markers too: done, not failed, or
     # they would count towards the share of failed tasks at which Batch Operations stops a job.
     skipped = labeler.settings.never_labelled(key)
     if skipped:
+        logger.info(f"ignored: {skipped}")
         return task.build_task_batch_response("Succeeded", f"skipped: {skipped}")
     try:
         version_id = task.s3_version_id
@@ -66,6 +69,7 @@ def label_task(task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
     except (ClientError, BotoCoreError) as exc:
         transient = is_transient(exc)
         logger.warning("S3 call failed", extra={"transient": transient, "reason": str(exc)})
+        task_failed(failure_reason(exc), metrics)
         return task.build_task_batch_response(
             "TemporaryFailure" if transient else "PermanentFailure", _clip(f"{type(exc).__name__}: {exc}")
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
 from catdog.events import s3_objects
 from catdog.labeling import Labeler
@@ -41,8 +42,12 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
             continue
         try:
             record = labeler.label(obj.bucket, obj.key, etag=obj.etag, version_id=obj.version_id)
-        except Exception:
-            logger.exception("S3 failed; Lambda retries the event", extra={"key": obj.key})
+        except Exception as exc:
+            where = {"bucket": obj.bucket, "key": obj.key, "reason": f"{type(exc).__name__}: {exc}"}
+            if isinstance(exc, ClientError | BotoCoreError):  # its reason says it all
+                logger.error("S3 failed; Lambda retries the event", extra=where)
+            else:  # a bug: its traceback
+                logger.exception("labelling failed; Lambda retries the event", extra=where)
             raise
         report(record, logger=logger, metrics=metrics)
         counts["skipped" if record.get("skipped") or record.get("superseded") else "written"] += 1

@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from catdog.events import s3_objects
 from catdog.labeling import TIMEOUT_MARGIN_SECONDS, WORST_LABEL_SECONDS, Labeler
+from catdog.storage import failure_reason
 from catdog.telemetry import message_failed, report
 
 logger = Logger()
@@ -93,8 +94,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
             report(labelled, logger=logger, metrics=metrics)
     except Exception as exc:
         expected = isinstance(exc, PoisonMessage | NotStarted | ClientError | BotoCoreError)
-        code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None
-        message_failed(code or type(exc).__name__, metrics)  # SlowDown, AccessDenied, PoisonMessage, ...
+        message_failed(failure_reason(exc), metrics)  # SlowDown, AccessDenied, PoisonMessage, ...
         logger.warning(
             "message failed: it goes back to the queue (WorkDeadLetters after QueueMaxReceiveCount receives)",
             extra={**message, **where, "reason": f"{type(exc).__name__}: {exc}"},

@@ -160,7 +160,15 @@ def test_given_the_released_model_when_a_job_labels_photos_then_every_label_is_r
     assert found == {key: path.parent.name for key, path in photos.items()}
 
 
-def test_given_s3_throttles_when_run_then_the_task_is_a_temporary_failure(batch, cat_photos, monkeypatch):
+def failures_counted(capsys) -> list[str]:
+    """The reasons of the ``TasksFailed`` metrics written since the last read of stdout."""
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    return [line["reason"] for line in lines if "TasksFailed" in line]
+
+
+def test_given_s3_throttles_when_run_then_the_task_is_a_temporary_failure(
+    batch, cat_photos, monkeypatch, capsys
+):
     boto3.client("s3").put_object(Bucket=BUCKET, Key="uploads/cat.jpg", Body=cat_photos[0].read_bytes())
 
     def slow_down(**kwargs):
@@ -177,15 +185,18 @@ def test_given_s3_throttles_when_run_then_the_task_is_a_temporary_failure(batch,
 
     assert result["resultCode"] == "TemporaryFailure"
     assert "SlowDown" in result["resultString"]
+    # counted: the function does not raise, so Lambda's Errors (BatchErrorsAlarm) never sees it
+    assert failures_counted(capsys) == ["SlowDown"]
 
 
-def test_given_access_is_denied_when_run_then_the_task_is_a_permanent_failure(batch, monkeypatch):
+def test_given_access_is_denied_when_run_then_the_task_is_a_permanent_failure(batch, monkeypatch, capsys):
     def denied(**kwargs):
         raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
 
     monkeypatch.setattr(batch.labeler.s3, "get_object", denied)
 
     assert run(batch, "uploads/secret.jpg")["resultCode"] == "PermanentFailure"
+    assert failures_counted(capsys) == ["AccessDenied"]
 
 
 @pytest.mark.parametrize(
@@ -222,12 +233,17 @@ def test_given_botocore_fails_before_s3_answers_when_run_then_only_a_network_fai
     assert boto3.client("s3").list_objects_v2(Bucket=BUCKET)["KeyCount"] == 1  # no label written
 
 
-def test_given_a_task_with_an_empty_key_when_run_then_it_is_a_permanent_failure(batch):
+def test_given_a_task_with_an_empty_key_when_run_then_it_is_a_permanent_failure(batch, capsys, caplog):
     result = run(batch, "")
 
     assert result["resultCode"] == "PermanentFailure"  # a retry cannot give it a key
     assert "no key" in result["resultString"]
     assert boto3.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+    # said and counted (it was neither)
+    assert failures_counted(capsys) == ["NoKey"]
+    assert [r.message for r in caplog.records if r.levelname == "WARNING"] == [
+        "refused: the task names no key"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -344,7 +344,7 @@ def test_given_a_photo_encrypted_with_a_customer_key_when_handled_then_encrypted
 
 
 def test_given_s3_throttles_when_handled_then_the_error_propagates_for_a_lambda_retry(
-    app, cat_photos, monkeypatch
+    app, cat_photos, monkeypatch, caplog
 ):
     event = sample_event("s3-put.json", BUCKET)
     upload(event_key(event), cat_photos[0].read_bytes())
@@ -359,6 +359,32 @@ def test_given_s3_throttles_when_handled_then_the_error_propagates_for_a_lambda_
     with pytest.raises(ClientError, match="SlowDown"):
         classify(app, event)
     assert all_keys() == [event_key(event)]
+    # one line with where and why, no traceback for an S3 answer
+    (said,) = [r for r in caplog.records if r.levelname == "ERROR" and r.name == "catdog"]
+    assert (said.message, said.bucket, said.key) == (
+        "S3 failed; Lambda retries the event",
+        BUCKET,
+        event_key(event),
+    )
+    assert "SlowDown" in said.reason and said.exc_info is None
+
+
+def test_given_a_bug_while_labelling_when_handled_then_it_is_told_as_one_with_its_traceback(
+    app, cat_photos, monkeypatch, caplog
+):
+    event = sample_event("s3-put.json", BUCKET)
+    upload(event_key(event), cat_photos[0].read_bytes())
+
+    def broken(pixels):
+        raise KeyError("probabilities")  # a bug in the code that classifies
+
+    monkeypatch.setattr(app.labeler.classifier, "classify_pixels", broken)
+
+    with pytest.raises(KeyError):
+        classify(app, event)
+    # it said "S3 failed" for every failure, bugs too
+    (said,) = [r for r in caplog.records if r.levelname == "ERROR" and r.name == "catdog"]
+    assert said.message == "labelling failed; Lambda retries the event" and said.exc_info is not None
 
 
 def test_given_a_classified_photo_and_a_bad_one_when_handled_then_metrics_count_label_and_error_code(

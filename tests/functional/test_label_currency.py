@@ -121,12 +121,14 @@ def test_given_a_task_naming_an_older_version_when_run_then_it_is_classified_and
 
 
 def test_given_a_task_naming_an_older_version_since_deleted_when_run_then_the_current_label_stays(
-    versioned, cat_photos, dog_photos
+    versioned, cat_photos, dog_photos, capsys, caplog
 ):
     _, batch = versioned
     key, v1, v2 = cat_then_dog(cat_photos, dog_photos)
     run_task(batch, key, v2)
     boto3.client("s3").delete_object(Bucket=BUCKET, Key=key, VersionId=v1)
+    capsys.readouterr()
+    caplog.clear()
 
     older = run_task(batch, key, v1)
 
@@ -134,6 +136,14 @@ def test_given_a_task_naming_an_older_version_since_deleted_when_run_then_the_cu
     assert older["answer"]["error"] == "not_found" and older["answer"]["superseded"] is True
     label = read_json(BUCKET, "bulk-labels/archive/a.jpg.json")
     assert (label["label"], label["source"]["version_id"]) == ("dog", v2)
+    # counted and logged as any missing object (it was an INFO "a newer version is current" and a
+    # SupersededSkipped, as if the task had been answered)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    metrics = [line for line in lines if "_aws" in line]
+    assert [m.get("code") for m in metrics if "ImageErrors" in m] == ["not_found"]
+    assert not any("SupersededSkipped" in m for m in metrics)
+    (warned,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert (warned.message, warned.key) == ("not classifiable", key)
 
 
 def test_given_a_labelled_photo_deleted_since_when_an_event_comes_then_its_result_is_kept(
