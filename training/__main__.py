@@ -17,7 +17,18 @@ from pathlib import Path
 from catdog import ModelError
 from training.backbones.specs import SPECS
 from training.config import CACHE_DIR, MAX_COST_POINTS, PROTOTYPES, SCHEDULES, TrainConfig, TransferConfig
-from training.data import FRACTIONS, LABELS, SPLITS, DataError, Split, check_parts, left_out, make_split, scan
+from training.data import (
+    FRACTIONS,
+    LABELS,
+    SPLITS,
+    DataError,
+    Split,
+    check_parts,
+    left_out,
+    make_split,
+    other_photos,
+    scan,
+)
 from training.model_names import APPLICATION_NAMES, MODEL_NAMES
 from training.recipe import RecipeError, key_value
 
@@ -657,7 +668,7 @@ def _contradiction(split: Split, folders: list[Path], seed: int | None, fraction
     if fractions is not None and recorded != {tuple(fractions)}:
         was = " / ".join(" ".join(map(str, f)) for f in sorted(recorded))
         return "options", f"with --fractions {was}, not {' '.join(map(str, fractions))}"
-    other = _other_photos(split, _split_again(split, folders)) if folders else None
+    other = other_photos(split, _split_again(split, folders)) if folders else None
     if other:  # photos added or gone since, or another folder: the split would silently leave them out
         holds = "holds" if len(folders) == 1 else "hold"
         how = f"from other photos than {', '.join(map(str, folders))} {holds} now ({other})"
@@ -681,19 +692,6 @@ def _split_again(split: Split, folders: list[Path]) -> Split:
     return make_source_split(again, split.labels, split.seed)
 
 
-def _other_photos(saved: Split, made: Split) -> str | None:
-    """How the split ``made`` from the photos now differs from the ``saved`` one, if it does: ``prepare``
-    does not replace, and ``train`` does not reuse, a split the photos no longer give."""
-    if _parts(saved) == _parts(made):
-        return None
-    had = {sample.path for samples in saved.parts.values() for sample in samples}
-    has = {sample.path for samples in made.parts.values() for sample in samples}
-    new, gone = len(has - had), len(had - has)
-    differences = [f"{new} there {'is' if new == 1 else 'are'} not in it"] if new else []
-    differences += [f"{gone} of its photos {'is' if gone == 1 else 'are'} not there"] if gone else []
-    return ", ".join(differences) or "the same photos, split otherwise"
-
-
 def _print_left_out(split: Split) -> None:
     """Every folder ignored, file skipped and duplicate dropped, each on its own line: a data set is not
     cut down silently (``training.data.left_out``, which ``release`` logs too)."""
@@ -706,7 +704,7 @@ def cmd_prepare(args) -> None:
     corrupt, empty and non-image files, drop exact duplicates, and write a stratified seeded split."""
     split = make_split(scan(args.data), tuple(args.fractions), args.seed)
     # a run may have trained on the split there: its test part must stay unseen
-    if args.split.is_file() and _other_photos(Split.load(args.split), split):
+    if args.split.is_file() and other_photos(Split.load(args.split), split):
         raise DataError(
             f"{args.split} holds another split, which a run may have trained on: delete it, or write "
             "the new one elsewhere"
@@ -717,10 +715,6 @@ def cmd_prepare(args) -> None:
     check_parts(split, ("train", "val"), split.labels)  # as train checks it: a split train would refuse
     split.save(args.split)
     print(f"wrote {args.split}")
-
-
-def _parts(split: Split) -> dict[str, list[str]]:
-    return {part: [sample.path for sample in samples] for part, samples in split.parts.items()}
 
 
 def cmd_preview(args) -> None:

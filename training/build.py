@@ -31,7 +31,7 @@ import keras
 import numpy as np
 
 from catdog.card import CLASS_PROBABILITY, NeitherCheck
-from training.data import DataError, Split, check_parts, left_out
+from training.data import DataError, Split, check_parts, left_out, other_photos
 from training.recipe import Recipe, RecipeError, ReleaseInfo, recipe_dict
 from training.sources import (
     LABELS3,
@@ -104,6 +104,13 @@ def prepare(recipe: Recipe, run_dir: Path, log=print) -> Prepared:
             raise RecipeError(
                 f"{split_file} was made from other [[data]] folders, fractions or seed than the recipe "
                 f"({made_from} against {wanted}): delete it, or give another --run-dir"
+            )
+        # nor one kept from other photos: added ones would be left out, deleted ones fail at export
+        other = other_photos(split, make_source_split(list(recipe.data), LABELS3, seed=recipe.train.seed))
+        if other:
+            raise RecipeError(
+                f"{split_file} was made from other photos than the recipe's [[data]] folders hold now "
+                f"({other}): delete the run folder, or give another --run-dir"
             )
     else:
         split = make_source_split(list(recipe.data), LABELS3, seed=recipe.train.seed)
@@ -192,9 +199,7 @@ def _cache_sets(recipe: Recipe, sets: dict[str, ViewSet], extract, key: tuple[st
     """``cache_views`` of each set, keyed by ``key`` (what computes the views: a network and its cut)."""
     caches = {}
     for name, photos in sets.items():
-        stem = Path(recipe.cache_dir) / cache_key(
-            key[0], recipe.model.size, key[1], photos.views, recipe.augment, photos.paths
-        )
+        stem = Path(recipe.cache_dir) / cache_key(key[0], recipe.model.size, key[1], recipe.augment, photos)
         started = time.perf_counter()
         caches[name] = cache_views(
             extract, photos, stem, recipe.augment, recipe.model.size, kinds=kinds, log=log

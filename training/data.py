@@ -315,6 +315,23 @@ def left_out(split: Split) -> list[str]:
     return lines
 
 
+def other_photos(saved: Split, made: Split) -> str | None:
+    """How the split ``made`` from the photos now differs from the ``saved`` one, if it does: ``prepare``
+    does not replace, and ``train`` and ``release`` do not reuse, a split the photos no longer give."""
+    if _paths_by_part(saved) == _paths_by_part(made):
+        return None
+    had = {sample.path for samples in saved.parts.values() for sample in samples}
+    has = {sample.path for samples in made.parts.values() for sample in samples}
+    new, gone = len(has - had), len(had - has)
+    differences = [f"{new} there {'is' if new == 1 else 'are'} not in it"] if new else []
+    differences += [f"{gone} of its photos {'is' if gone == 1 else 'are'} not there"] if gone else []
+    return ", ".join(differences) or "the same photos, split otherwise"
+
+
+def _paths_by_part(split: Split) -> dict[str, list[str]]:
+    return {part: [sample.path for sample in samples] for part, samples in split.parts.items()}
+
+
 def cut_members(members: list, fractions, rng: np.random.Generator) -> dict[str, list]:
     """One class's members shuffled by ``rng`` and cut at ``fractions`` into train, val and test."""
     order = rng.permutation(len(members))
@@ -326,6 +343,14 @@ def cut_members(members: list, fractions, rng: np.random.Generator) -> dict[str,
         "test": order[n_train + n_val :],
     }
     return {name: [members[i] for i in positions] for name, positions in cuts.items()}
+
+
+def add_files(digest, root: str | os.PathLike, paths) -> None:
+    """Add each file's path (relative to ``root``), byte size and modification time to ``digest``: a cache
+    keyed by it is made again when a photo is replaced in place, not served stale."""
+    for relative in paths:
+        stat = (Path(root) / relative).stat()
+        digest.update(f"{relative}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
 
 
 def load_pixels(
@@ -344,9 +369,7 @@ def load_pixels(
     cache = None
     if cache_dir is not None:
         key = hashlib.sha256(f"{size}\n".encode())
-        for relative in paths:
-            stat = (root / relative).stat()
-            key.update(f"{relative}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+        add_files(key, root, paths)
         cache = Path(cache_dir) / f"pixels-{size}px-{len(paths)}-{key.hexdigest()[:20]}.npy"
         if cache.is_file():
             return np.load(cache)

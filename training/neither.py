@@ -74,7 +74,7 @@ def training_features(model: keras.Model, split, arrays: dict, cache_dir, batch_
     cache that ``training.transfer`` filled (computed into it when missing)."""
     bottom, top, _ = _parts(model)
     config = TransferConfig(input_size=model.input_shape[1], cut=cut_of(model), cache_dir=str(cache_dir))
-    path = activation_cache(config, "train", [sample.path for sample in split.parts["train"]])
+    path = activation_cache(config, "train", split)
     return pooled_features(top, cached_activations(bottom, arrays["train"][0], path, batch_size), batch_size)
 
 

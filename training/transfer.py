@@ -35,7 +35,7 @@ import numpy as np
 
 from training.backbones import efficientnet_lite0
 from training.config import TransferConfig
-from training.data import Split, load_arrays
+from training.data import Split, add_files, load_arrays
 
 
 @dataclass
@@ -73,10 +73,14 @@ def cached_activations(
     return np.load(path, mmap_mode="r")
 
 
-def activation_cache(config: TransferConfig, part: str, paths: list[str]) -> Path:
-    """Where the activations of ``paths`` at this size and cut live; the key covers every path."""
-    digest = hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]
-    name = f"{efficientnet_lite0.NAME}-{config.input_size}px-cut{config.cut}-{part}-{len(paths)}-{digest}.npy"
+def activation_cache(config: TransferConfig, part: str, split: Split) -> Path:
+    """Where the activations of ``split``'s ``part`` at this size and cut live; the key covers each photo's
+    path, size and modification time (a photo replaced in place is computed again)."""
+    paths = [sample.path for sample in split.parts[part]]
+    digest = hashlib.sha256()
+    add_files(digest, split.root, paths)
+    name = f"{efficientnet_lite0.NAME}-{config.input_size}px-cut{config.cut}-{part}-{len(paths)}-"
+    name += f"{digest.hexdigest()[:16]}.npy"
     return Path(config.cache_dir) / name
 
 
@@ -88,7 +92,7 @@ def train_transfer(split: Split, config: TransferConfig, *, log=print) -> Transf
     started = time.perf_counter()
     arrays = load_arrays(split, config.input_size, config.cache_dir)
     for part, (pixels, y) in arrays.items():
-        caches[part] = activation_cache(config, part, [sample.path for sample in split.parts[part]])
+        caches[part] = activation_cache(config, part, split)
         activations[part] = cached_activations(bottom, pixels, caches[part], config.batch_size)
         labels[part] = y
     del arrays

@@ -11,13 +11,14 @@ upload-style draws) this module stores, in one pass of the bottom:
   ImageNet branch of the released model, which never changes.
 
 Files are written as ``.partial`` and renamed at the end, so an interrupted run never leaves a cache that
-looks complete; the name's key covers the backbone, size, cut, views, augmentation and every path.
+looks complete; the name's key covers the backbone, size, cut, views, augmentation and every photo's path,
+size and modification time.
 
 Public API:
     ViewSet(root, paths, views)   photos (relative to root) and their views: a count n (views 0..n-1) or
                                   the view indices, e.g. (0, 2): the photo and one upload-style draw
     view_indices(views) -> tuple of view indices
-    cache_key(backbone, size, cut, views, augment, paths) -> str
+    cache_key(backbone, size, cut, augment, views_set) -> str
     cache_views(extract, views_set, path_stem, augment, size, kinds, log=print) -> dict of arrays
     litert_extractor(bottom, imagenet_top, tflite_path, kinds) -> extract  (the frozen network on LiteRT)
     load_views(path_stem) -> {"act", "pooled", "logits"} memory-mapped, or None if not cached
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training.data import add_files
 from training.uploads import UploadAugment, photo_views
 
 KINDS = ("act", "pooled", "logits")
@@ -50,14 +52,15 @@ def view_indices(views: int | tuple[int, ...] | list[int]) -> tuple[int, ...]:
     return tuple(range(views)) if isinstance(views, int) else tuple(int(v) for v in views)
 
 
-def cache_key(backbone: str, size: int, cut: int, views, augment: UploadAugment, paths) -> str:
-    indices = view_indices(views)
+def cache_key(backbone: str, size: int, cut: int, augment: UploadAugment, photos: ViewSet) -> str:
+    """The name of ``photos``' cached views: it covers the network, size, cut, views and augmentation,
+    and each photo's path, byte size and modification time (a photo replaced in place is computed again)."""
+    indices = view_indices(photos.views)
     # a count keeps the key it always had; explicit indices are named in it
     named = str(len(indices)) if indices == tuple(range(len(indices))) else "-".join(map(str, indices))
     digest = hashlib.sha256(f"{backbone}|{size}|{cut}|{named}|{augment.key()}".encode())
-    for path in paths:
-        digest.update(f"{path}\n".encode())
-    return f"{backbone}-{size}px-cut{cut}-{named}views-{len(paths)}-{digest.hexdigest()[:16]}"
+    add_files(digest, photos.root, photos.paths)
+    return f"{backbone}-{size}px-cut{cut}-{named}views-{len(photos.paths)}-{digest.hexdigest()[:16]}"
 
 
 def load_views(stem: Path, kinds: tuple[str, ...] = KINDS) -> dict[str, np.ndarray] | None:

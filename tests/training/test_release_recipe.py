@@ -96,6 +96,32 @@ def test_given_cached_views_when_the_train_set_is_read_then_each_source_has_its_
     assert not np.allclose(act[0], act[1]) and not np.allclose(act[0], act[2])
 
 
+@pytest.mark.parametrize("change", ["a photo added", "a photo deleted"])
+def test_given_a_run_folder_split_from_other_photos_when_released_again_then_refused_before_any_work(
+    tiny_recipe, tmp_path, change
+):
+    from training.recipe import RecipeError, parse_recipe
+
+    # GIVEN a run folder whose split was made from a copy of the recipe's photos, which then changed
+    data = []
+    for source in tiny_recipe["data"]:
+        folder = tmp_path / Path(source["folder"]).name
+        shutil.copytree(source["folder"], folder)
+        data.append(source | {"folder": str(folder)})
+    recipe = parse_recipe(tiny_recipe | {"data": data})
+    build.prepare(recipe, tmp_path / "run", log=lambda _: None)
+    cats = sorted((tmp_path / "asirra" / "cat").iterdir())
+    if change == "a photo added":  # one of the other source's, which the split has not seen here
+        shutil.copy(sorted((tmp_path / "breeds" / "cat").iterdir())[0], cats[0].with_name("added.jpg"))
+    else:
+        cats[0].unlink()
+
+    # WHEN the release is built in that run folder again, THEN it says so at once: an added photo was left
+    # out without a word, a deleted one was trained on from the cache and failed at the export
+    with pytest.raises(RecipeError, match=r"made from other photos than the recipe's \[\[data\]\] folders"):
+        build.prepare(recipe, tmp_path / "run", log=lambda _: None)
+
+
 def test_given_the_answer_rule_when_p_neither_reaches_the_threshold_then_neither_else_cat_or_dog():
     probabilities = np.array([[0.5, 0.1, 0.4], [0.3, 0.2, 0.5], [0.2, 0.7, 0.1]])
     answers, confidences = answer(probabilities, 0.4)

@@ -16,7 +16,7 @@ from training.data import LABELS, DataError, check_parts
 from training.recipe import parse_recipe
 from training.sources import LABELS3, Source, breed_of, make_source_split, source_of
 from training.uploads import UploadAugment, occlude, view, zoom_out
-from training.views import cache_key
+from training.views import ViewSet, cache_key
 
 
 def _folder(root, photos_by_label):
@@ -167,7 +167,8 @@ def test_given_the_optional_steps_off_when_viewed_then_views_and_cache_keys_are_
             "jpeg_quality": (25, 85),
         }
     )
-    assert cache_key("b", 64, 3, 2, on, ["x"]) != cache_key("b", 64, 3, 2, UploadAugment(), ["x"])
+    photos = ViewSet(cat_photos[0].parent, (cat_photos[0].name,), 2)
+    assert cache_key("b", 64, 3, on, photos) != cache_key("b", 64, 3, UploadAugment(), photos)
     assert any(
         not np.array_equal(view(image, 64, i, 7, on), view(image, 64, i, 7, UploadAugment())) for i in (2, 3)
     )
@@ -432,3 +433,19 @@ def test_given_two_recipes_when_compared_then_only_the_settings_that_differ_are_
     other = load_recipe(recipes / "2.1.0.toml", ["views.source_views={}", "train.seed=1"])
     assert recipe_changes(other, reference) == {"views.source_views": {}, "train.seed": 1}
     assert recipe_changes(other, reference, sections=("views",)) == {"views.source_views": {}}
+
+
+def test_given_a_photo_replaced_in_place_when_its_views_are_keyed_then_they_are_computed_again(
+    tmp_path, cat_photos, dog_photos
+):
+    # GIVEN a photo whose views are keyed, then another photo copied over it under the same name
+    photo = tmp_path / "cat" / "a.jpg"
+    photo.parent.mkdir()
+    shutil.copy(cat_photos[0], photo)
+    photos = ViewSet(tmp_path, ("cat/a.jpg",), 2)
+    before = cache_key("efficientnet_lite2", 64, 11, UploadAugment(), photos)
+    shutil.copy(dog_photos[0], photo)
+
+    # THEN its key is another: the key held the paths alone, so the replaced photo was trained on as the
+    # old one, from the cache, without a word
+    assert cache_key("efficientnet_lite2", 64, 11, UploadAugment(), photos) != before

@@ -77,3 +77,26 @@ def test_given_cached_activations_when_asked_again_then_the_backbone_does_not_ru
     mirrored = bottom.predict(pixels[:, :, ::-1].astype(np.float32), verbose=0)
     np.testing.assert_allclose(first[:, 1], mirrored, atol=0.05, rtol=0.01)  # float16 storage
     assert not list(tmp_path.glob("*.partial.npy"))
+
+
+def test_given_a_photo_replaced_in_place_when_the_activation_cache_is_named_then_it_is_another(
+    tmp_path, cat_photos, dog_photos
+):
+    import shutil
+
+    from training.config import TransferConfig
+    from training.data import make_split, scan
+
+    # GIVEN a split of a folder, and a training photo then replaced in place by another under its name
+    for label, photos in (("cat", cat_photos), ("dog", dog_photos)):
+        (tmp_path / label).mkdir()
+        for photo in photos:
+            shutil.copy(photo, tmp_path / label / photo.name)
+    split = make_split(scan(tmp_path), seed=0)
+    config = TransferConfig(input_size=64, cut=12, cache_dir=str(tmp_path / "cache"))
+    before = transfer.activation_cache(config, "train", split)
+    replaced = tmp_path / split.parts["train"][0].path
+    shutil.copy(dog_photos[-1] if replaced.parent.name == "cat" else cat_photos[-1], replaced)
+
+    # THEN its activations are computed again: the key held the paths alone, so the old photo's were used
+    assert transfer.activation_cache(config, "train", split) != before
