@@ -62,9 +62,10 @@ class Prepared:
     sets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)  # cached set -> samples
 
 
-def eval_samples(folder, labels=LABELS3) -> list[tuple[Path, int, str]]:
-    """(path, label, class folder) of every photo of an evaluation folder; ``neither-hard/`` counts as
-    "neither" (its folder name is kept, to report look-alikes apart)."""
+def eval_samples(folder, labels=LABELS3, log=print) -> list[tuple[Path, int, str]]:
+    """(path, label, class folder) of every photo of an evaluation folder; ``neither-hard/`` (any case)
+    counts as "neither" (its folder name is kept, to report look-alikes apart). Every file skipped and
+    folder ignored is a line of ``log``, as the training folders' are (``left_out``)."""
     folder = Path(folder)
     found = scan_folder(folder, labels)
     # the class folder, or for Kaggle's flat names (cat.1.jpg) the label
@@ -72,25 +73,33 @@ def eval_samples(folder, labels=LABELS3) -> list[tuple[Path, int, str]]:
         (folder / s.path, s.label, s.path.split("/")[0] if "/" in s.path else labels[s.label])
         for s in found.samples
     ]
-    for alias, label in FOLDER_ALIASES.items():
-        extra = folder / alias
-        if extra.is_dir():
-            alias_scan = scan_folder_as(extra, label)
-            rows += [(extra / p, labels.index(label), alias) for p in alias_scan]
+    skipped = list(found.skipped)
+    for extra in sorted(p for p in folder.iterdir() if p.is_dir() and p.name.lower() in FOLDER_ALIASES):
+        alias = extra.name.lower()
+        paths, bad = scan_folder_as(extra)
+        rows += [(extra / p, labels.index(FOLDER_ALIASES[alias]), alias) for p in paths]
+        skipped += [{"path": f"{extra.name}/{p}", "reason": reason} for p, reason in bad]
+    ignored = [name for name in found.ignored_folders if name.lower() not in FOLDER_ALIASES]
+    for line in [f"ignored folder {name}" for name in ignored] + [
+        f"skipped {entry['path']}: {entry['reason']}" for entry in skipped
+    ]:
+        log(f"eval {folder.name}: {line}")
     return rows
 
 
-def scan_folder_as(folder: Path, label: str) -> list[str]:
+def scan_folder_as(folder: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """The photos of ``folder`` (its files, not its subfolders), and the files that are none, with why."""
     from catdog import InvalidImage, load_image
 
-    paths = []
+    paths, bad = [], []
     for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         try:
             load_image(path)
-        except InvalidImage:
+        except InvalidImage as exc:
+            bad.append((path.name, f"{exc.code}: {exc}"))
             continue
         paths.append(path.name)
-    return paths
+    return paths, bad
 
 
 def prepare(recipe: Recipe, run_dir: Path, log=print) -> Prepared:
@@ -124,7 +133,7 @@ def prepare(recipe: Recipe, run_dir: Path, log=print) -> Prepared:
     log(f"split: {json.dumps(split.sizes())}")
     evals = {}
     for folder in recipe.eval:
-        rows = eval_samples(folder)
+        rows = eval_samples(folder, log=log)
         name = Path(folder).name
         evals[name] = [(str(path.resolve()), label, kind) for path, label, kind in rows]
         log(f"eval {name}: {len(rows)} photos")

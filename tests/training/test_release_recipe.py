@@ -449,6 +449,33 @@ def test_given_a_flat_kaggle_eval_folder_when_scanned_then_each_photo_is_of_its_
     assert sorted((label, kind) for _, label, kind in rows) == [(0, "cat")] * 2 + [(1, "dog")] * 3
 
 
+def test_given_an_eval_folder_with_odd_files_and_folders_when_read_then_each_is_said_and_look_alikes_kept(
+    tmp_path, cat_photos, dog_photos
+):
+    # GIVEN an evaluation folder with an empty photo, a look-alike folder written with capitals holding a
+    # Thumbs.db, and a folder that is no class
+    dev = tmp_path / "dev"
+    for name, photos in (
+        ("cat", cat_photos[:2]),
+        ("Neither-Hard", dog_photos[:1]),
+        ("Misc", dog_photos[1:2]),
+    ):
+        (dev / name).mkdir(parents=True)
+        for photo in photos:
+            shutil.copy(photo, dev / name / photo.name)
+    (dev / "cat" / "empty.jpg").write_bytes(b"")
+    (dev / "Neither-Hard" / "Thumbs.db").write_bytes(b"\0" * 64)
+    said = []
+
+    rows = build.eval_samples(dev, log=said.append)
+
+    # THEN the look-alike counts (it was dropped: the alias matched only "neither-hard"), and what is left
+    # out is said (it was dropped without a line)
+    assert sorted(kind for _, _, kind in rows) == ["cat", "cat", "neither-hard"]
+    assert said[:2] == ["eval dev: ignored folder Misc", "eval dev: skipped cat/empty.jpg: empty file"]
+    assert len(said) == 3 and said[2].startswith("eval dev: skipped Neither-Hard/Thumbs.db: invalid_image: ")
+
+
 def test_given_int8_and_float_figures_when_compared_then_shares_are_points_and_counts_stay_counts():
     int8 = {"val_mistakes": 24, "asirra_test_accuracy": 0.989769, "look_alikes_neither": None}
     float_ = {"val_mistakes": 23, "asirra_test_accuracy": 0.991103, "look_alikes_neither": 0.95}
