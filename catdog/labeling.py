@@ -148,20 +148,23 @@ class Labeler:
         return self._attempts(bucket, key, _Seen(None, version_id), pinned=True)
 
     def _attempts(self, bucket: str, key: str, seen: _Seen, *, pinned: bool) -> dict:
+        try:
+            return self._until_no_conflict(bucket, key, seen, pinned=pinned)
+        finally:  # the photo's bytes and its decode are garbage by now
+            release_free_memory()
+
+    def _until_no_conflict(self, bucket: str, key: str, seen: _Seen, *, pinned: bool) -> dict:
         """A label is replaced only if it is still the one read: when another writer changed it meanwhile
         (two versions of one key labelled at once), read again and decide again, within the time that
         WORST_LABEL_SECONDS allows for it."""
         began, attempts = time.monotonic(), 1
-        try:
-            while True:
-                try:
-                    return self._label_once(bucket, key, seen, pinned=pinned)
-                except WriteConflict as conflict:
-                    if attempts == WRITE_ATTEMPTS or time.monotonic() - began >= CONFLICT_RETRY_SECONDS:
-                        raise conflict.__cause__ from None  # the S3 error (412/409): a retry can cure it
-                attempts += 1
-        finally:  # the photo's bytes and its decode are garbage by now
-            release_free_memory()
+        while True:
+            try:
+                return self._label_once(bucket, key, seen, pinned=pinned)
+            except WriteConflict as conflict:
+                if attempts == WRITE_ATTEMPTS or time.monotonic() - began >= CONFLICT_RETRY_SECONDS:
+                    raise conflict.__cause__ from None  # the S3 error (412/409): a later retry can cure it
+            attempts += 1
 
     def _label_once(self, bucket: str, key: str, seen: _Seen, *, pinned: bool) -> dict:
         job = _Job(self, bucket, key)

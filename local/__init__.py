@@ -11,3 +11,8 @@ REPO = Path(__file__).resolve().parent.parent
 FUNCTIONS = REPO / "functions"
 RELEASED_MODEL = REPO / "models" / "catdog"
 SAMPLES = REPO / "samples"
+
+
+def http_origin(host: str, port: int) -> str:
+    """``http://host:port``, an IPv6 address in brackets as a URL writes it (``http://[::1]:8000``)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

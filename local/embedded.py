@@ -28,7 +28,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import make_server
 
 from catdog.settings import Settings
-from local import FUNCTIONS
+from local import FUNCTIONS, http_origin
 from local.gate import S3Gate
 
 #: The access key id and region of the embedded AWS; its secret key is new on every run (``run_secret``).
@@ -101,7 +101,7 @@ class EmbeddedS3(ThreadedMotoServer):
     def endpoint(self) -> str:
         host, port = self.get_host_and_port()
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        return http_origin(host, port)
 
 
 def aws_environment(endpoint: str, secret_key: str) -> dict[str, str]:

@@ -27,6 +27,7 @@ from urllib.parse import quote, urlsplit
 
 from botocore.utils import normalize_url_path
 
+from local import http_origin
 from local.post_policy import PolicyViolation, check_post_policy, read_upload
 
 #: How far a signed request's X-Amz-Date may be from now, as S3 allows (RequestTimeTooSkewed).
@@ -82,8 +83,7 @@ class S3Gate:
         host = urlsplit(f"//{environ.get('HTTP_HOST', '')}").hostname
         if port is None or not host:
             return False
-        host = f"[{host}]" if ":" in host else host
-        return origin == f"http://{host}:{port}"
+        return origin == http_origin(host, port)
 
     def _cors_headers(self, origin: str, environ: dict) -> list[tuple[str, str]]:
         if not self.is_page_origin(origin, environ):

@@ -32,7 +32,7 @@ from catdog.imagetypes import type_of_name
 from catdog.inputs import Missing, UsageError, photos_in, printable
 from catdog.settings import Settings, model_path_from_env
 from catdog.web.api import ApiError, clean_name, read_label, safe_name
-from local import RELEASED_MODEL, SAMPLES
+from local import RELEASED_MODEL, SAMPLES, http_origin
 
 LABEL_WAIT_SECONDS = 60
 WILDCARD_HOSTS = ("0.0.0.0", "", "::")  # listening on every address of this machine
@@ -251,7 +251,7 @@ def _page_urls(host: str, port: int) -> tuple[str, str | None]:
     """The page's address on this machine, and on the network when listening on every address: a
     browser cannot open 0.0.0.0, and a phone needs this machine's own address."""
     if host not in WILDCARD_HOSTS:
-        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/", None
+        return f"{http_origin(host, port)}/", None
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         try:  # a UDP connect sends nothing: it only asks the routing table which address goes out
             probe.connect(("192.0.2.1", 9))

@@ -31,7 +31,7 @@ import keras
 import numpy as np
 
 from catdog.card import CLASS_PROBABILITY, NeitherCheck
-from training.data import DataError, Split, check_parts, left_out, other_photos
+from training.data import DataError, Split, check_parts, left_out, other_photos, report_lines, skip_reason
 from training.recipe import Recipe, RecipeError, ReleaseInfo, recipe_dict
 from training.sources import (
     LABELS3,
@@ -78,17 +78,16 @@ def eval_samples(folder, labels=LABELS3, log=print) -> list[tuple[Path, int, str
         alias = extra.name.lower()
         paths, bad = scan_folder_as(extra)
         rows += [(extra / p, labels.index(FOLDER_ALIASES[alias]), alias) for p in paths]
-        skipped += [{"path": f"{extra.name}/{p}", "reason": reason} for p, reason in bad]
+        skipped += bad
     ignored = [name for name in found.ignored_folders if name.lower() not in FOLDER_ALIASES]
-    for line in [f"ignored folder {name}" for name in ignored] + [
-        f"skipped {entry['path']}: {entry['reason']}" for entry in skipped
-    ]:
+    for line in report_lines({"ignored_folders": ignored, "skipped": skipped}):
         log(f"eval {folder.name}: {line}")
     return rows
 
 
-def scan_folder_as(folder: Path) -> tuple[list[str], list[tuple[str, str]]]:
-    """The photos of ``folder`` (its files, not its subfolders), and the files that are none, with why."""
+def scan_folder_as(folder: Path) -> tuple[list[str], list[dict]]:
+    """The photos of ``folder`` (its files, not its subfolders), and the files that are none, as a scan
+    reports them (``{"path", "reason"}``, paths under the folder's name)."""
     from catdog import InvalidImage, load_image
 
     paths, bad = [], []
@@ -96,7 +95,7 @@ def scan_folder_as(folder: Path) -> tuple[list[str], list[tuple[str, str]]]:
         try:
             load_image(path)
         except InvalidImage as exc:
-            bad.append((path.name, f"{exc.code}: {exc}"))
+            bad.append({"path": f"{folder.name}/{path.name}", "reason": skip_reason(exc)})
             continue
         paths.append(path.name)
     return paths, bad

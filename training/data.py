@@ -95,7 +95,7 @@ def scan(root: str | os.PathLike, labels: tuple[str, ...] = LABELS, allow_missin
         try:
             load_image(path)
         except InvalidImage as exc:
-            skipped.append({"path": relative, "reason": _reason(exc)})
+            skipped.append({"path": relative, "reason": skip_reason(exc)})
             continue
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         first = first_by_hash.get(digest)
@@ -162,7 +162,7 @@ def _find(
     return candidates, "flat", [f.name for f in folders], skipped, absent
 
 
-def _reason(exc: InvalidImage) -> str:
+def skip_reason(exc: InvalidImage) -> str:
     return "empty file" if exc.code == "empty" else f"{exc.code}: {exc}"
 
 
@@ -299,10 +299,7 @@ def left_out(split: Split) -> list[str]:
     silently. Paths of a split of several folders start with the folder's name."""
     lines = []
     for prefix, report in _reports(split).items():
-        lines += [f"ignored folder {prefix}{folder}" for folder in report.get("ignored_folders", [])]
-        lines += [
-            f"skipped {prefix}{entry['path']}: {entry['reason']}" for entry in report.get("skipped", [])
-        ]
+        lines += report_lines(report, prefix)
         duplicates = report.get("duplicates_removed")
         lines += [
             f"duplicate {prefix}{entry['path']} of {prefix}{entry['same_as']}"
@@ -313,6 +310,14 @@ def left_out(split: Split) -> list[str]:
             for entry in report.get("duplicates_of_other_sources", [])
         ]
     return lines
+
+
+def report_lines(report: dict, prefix: str = "") -> list[str]:
+    """The folders a scan ``report`` ignored and the files it skipped, a line each, paths after ``prefix``."""
+    lines = [f"ignored folder {prefix}{folder}" for folder in report.get("ignored_folders", [])]
+    return lines + [
+        f"skipped {prefix}{entry['path']}: {entry['reason']}" for entry in report.get("skipped", [])
+    ]
 
 
 def other_photos(saved: Split, made: Split) -> str | None:
