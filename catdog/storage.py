@@ -26,6 +26,9 @@ TRANSIENT_CODES = CONFLICT_CODES | {
     "503",
     "500",
 }
+#: The largest document ``read_json`` reads: a label is a few kB. Anything larger at a label key is no
+#: label of catdog's, and reading it whole could exhaust the function's memory on every retry.
+MAX_DOCUMENT_BYTES = 256 * 1024
 
 
 def _code(exc: BaseException) -> str | None:
@@ -63,10 +66,19 @@ def is_customer_encrypted(exc: BaseException) -> bool:
     return _code(exc) == "InvalidRequest" and "server side encryption" in message.lower()
 
 
+def parse_json(text: str | bytes) -> object:
+    """``json.loads`` whose every refusal is a ``ValueError``: arrays nested a few thousand deep (a 4 kB
+    body) exhaust the parser's recursion, a ``RecursionError`` that callers catching ``ValueError`` miss."""
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deep") from exc
+
+
 def read_json(s3, bucket: str, key: str) -> tuple[object | None, str | None]:
     """The parsed document at ``key`` and its ETag: ``(None, None)`` when there is none, ``(None, etag)``
-    when it is not JSON, or archived by a lifecycle rule (then it is replaced, on the condition that it
-    is still that object)."""
+    when it is not JSON, larger than ``MAX_DOCUMENT_BYTES``, or archived by a lifecycle rule (then it is
+    replaced, on the condition that it is still that object)."""
     try:
         stored = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
@@ -75,9 +87,12 @@ def read_json(s3, bucket: str, key: str) -> tuple[object | None, str | None]:
         if is_archived(exc):
             return None, s3.head_object(Bucket=bucket, Key=key)["ETag"]
         raise
-    body = stored["Body"].read()
+    if stored.get("ContentLength", 0) > MAX_DOCUMENT_BYTES:
+        stored["Body"].close()
+        return None, stored["ETag"]
+    text = stored["Body"].read()
     try:
-        return json.loads(body), stored["ETag"]
+        return parse_json(text), stored["ETag"]
     except ValueError:
         return None, stored["ETag"]
 

@@ -8,7 +8,6 @@ classify function when S3 notifies it.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 import uuid
@@ -16,11 +15,9 @@ from importlib import resources
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
-from botocore.exceptions import ClientError
-
 from catdog.imagetypes import BY_MEDIA_TYPE, IMAGE_TYPES, SUFFIXES, TYPE_NAMES
 from catdog.settings import Settings
-from catdog.storage import is_not_found
+from catdog.storage import read_json
 
 #: How long a presigned POST stays valid: an hour lets a 20 MB photo through a 6 kB/s phone link (600 s
 #: refused one at 29 kB/s); short enough that a leaked form soon expires.
@@ -112,8 +109,9 @@ def safe_name(filename: str, media_type: str) -> str:
     in a POST form's key with the name the browser sends, which would store the photo under a key the
     page never polls.
     """
-    # "${" replaced once the name is clean: "$\u200b{" would become "${" when the cleaning removes the space
-    name = clean_name(re.split(r"[\\/]", filename)[-1]).replace("${", "{")
+    # "${" replaced once the name is clean: "$\u200b{" would become "${" when the cleaning removes the space;
+    # every "$" before a "{" goes, or "$${" would leave one "${"
+    name = re.sub(r"\$+\{", "{", clean_name(re.split(r"[\\/]", filename)[-1]))
     path, suffixes = PurePosixPath(name), BY_MEDIA_TYPE[media_type].suffixes
     if path.suffix.lower() in suffixes:
         stem, suffix = path.stem, path.suffix.lower()
@@ -141,19 +139,9 @@ def read_label(s3, bucket: str, key: str, settings: Settings) -> dict:
         raise ApiError(400, "bad_request", "the key query parameter is required")
     if not key.startswith(settings.uploads_prefix) or len(key) == len(settings.uploads_prefix):
         raise ApiError(400, "bad_key", f"labels exist only for keys under {settings.uploads_prefix}")
-    pending = ApiError(404, "pending", f"no label for {key} yet")
-    try:
-        body = s3.get_object(Bucket=bucket, Key=settings.label_key(key))["Body"].read()
-    except ClientError as exc:
-        if is_not_found(exc):
-            raise pending from exc
-        raise
-    try:
-        label = json.loads(body)
-    except ValueError:
-        label = None
+    label, _ = read_json(s3, bucket, settings.label_key(key))
     if not isinstance(label, dict) or label.get("key") != key:
-        raise pending
+        raise ApiError(404, "pending", f"no label for {key} yet")
     return label
 
 

@@ -10,8 +10,6 @@ receives without ever re-running its neighbours.
 
 from __future__ import annotations
 
-import json
-
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -20,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from catdog.events import s3_objects
 from catdog.labeling import TIMEOUT_MARGIN_SECONDS, WORST_LABEL_SECONDS, Labeler
-from catdog.storage import failure_reason
+from catdog.storage import failure_reason, parse_json
 from catdog.telemetry import message_failed, report
 
 logger = Logger()
@@ -51,7 +49,7 @@ class NotStarted(RuntimeError):
 def targets(body: str) -> list[tuple[str, str, str | None, str | None]]:
     """``(bucket, key, etag, version_id)`` for each object a message names; ``[]`` for S3's test event."""
     try:
-        message = json.loads(body)
+        message = parse_json(body)
     except ValueError as exc:
         raise PoisonMessage(f"not JSON: {exc}") from exc
     if not isinstance(message, dict):

@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from catdog.settings import Settings
+from catdog.storage import parse_json
 from catdog.web import api
 
 logger = Logger()
@@ -88,8 +89,8 @@ def health() -> dict:
 @app.post("/api/uploads")
 def create_upload() -> Response:
     try:
-        request = json.loads(app.current_event.decoded_body or "null")
-    except (ValueError, RecursionError):  # RecursionError: arrays nested 2,000 deep, a 4 kB body
+        request = parse_json(app.current_event.decoded_body or "null")
+    except ValueError:
         request = None
     upload = api.create_upload(s3, bucket, request, settings)
     logger.info("presigned an upload", extra={"key": upload["key"]})

@@ -94,6 +94,41 @@ def test_given_a_damaged_label_when_the_object_is_labelled_again_then_it_is_repl
     assert label["label"] == "cat" and label["source"]["etag"] == etag
 
 
+@pytest.mark.parametrize("handler", ["classify", "batch"])
+def test_given_json_nested_too_deep_to_parse_at_the_label_key_when_labelled_then_it_is_replaced(
+    handlers, cat_photos, handler
+):
+    # GIVEN a document that once raised a RecursionError on every retry: a classify retry loop, a failed
+    # Batch invocation
+    classify, batch = handlers
+    etag = put(KEY, cat_photos[0].read_bytes())["ETag"].strip('"')
+    put(LABEL_KEY, b"[" * 100_000)
+
+    if handler == "classify":
+        assert classify.lambda_handler(put_event(KEY, etag), LambdaContext())["written"] == 1
+    else:
+        assert run_task(batch, KEY)["resultCode"] == "Succeeded"
+
+    label = read_json(BUCKET, LABEL_KEY)
+    assert label["label"] == "cat" and label["source"]["etag"] == etag
+
+
+def test_given_a_current_label_larger_than_any_label_when_labelled_again_then_it_is_replaced_unread(
+    handlers, cat_photos
+):
+    # GIVEN this object's current label, padded past any size catdog writes: a document that large is no
+    # label of catdog's, and reading whole whatever sits at a label key could exhaust the function's memory
+    classify, _ = handlers
+    etag = put(KEY, cat_photos[0].read_bytes())["ETag"].strip('"')
+    classify.lambda_handler(put_event(KEY, etag), LambdaContext())
+    put(LABEL_KEY, json.dumps({**read_json(BUCKET, LABEL_KEY), "pad": "x" * 300_000}).encode())
+
+    # WHEN the object is labelled again: a current label of this model would be kept
+    answer = classify.lambda_handler(put_event(KEY, etag), LambdaContext())
+
+    assert answer["written"] == 1 and "pad" not in read_json(BUCKET, LABEL_KEY)
+
+
 def cat_then_dog(cat_photos, dog_photos) -> tuple[str, str, str]:
     """A key whose first version is a cat and whose current one a dog: (key, cat's id, dog's id)."""
     key = "archive/a.jpg"

@@ -158,7 +158,10 @@ def test_given_a_label_not_yet_written_when_read_then_404_and_once_written_then_
         json.dumps({"bucket": BUCKET, "key": "archive/a.jpg", "label": "dog", "source": {"etag": "e"}}),
         "[]",
         "not JSON at all",
+        "[" * 100_000,  # too deep for the parser: a RecursionError, once a 500
+        json.dumps({"key": "uploads/archive/a.jpg", "label": "cat", "pad": "x" * 300_000}),  # no label's size
     ],
+    ids=["another object's label", "a list", "not JSON", "nested too deep", "too large"],
 )
 def test_given_another_objects_or_a_damaged_document_at_the_label_key_when_read_then_404_pending(web, stored):
     boto3.client("s3").put_object(Bucket=BUCKET, Key="labels/archive/a.jpg.json", Body=stored)

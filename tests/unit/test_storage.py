@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
 
-from catdog.storage import is_transient
+from catdog.storage import is_transient, parse_json
 
 
 def s3_error(code: str | None, status: int) -> ClientError:
@@ -34,3 +34,12 @@ def test_given_an_s3_answer_of_any_5xx_when_sorted_then_a_retry_can_cure_it(code
 )
 def test_given_an_s3_answer_of_an_unlisted_4xx_when_sorted_then_a_retry_cannot_cure_it(code, status):
     assert not is_transient(s3_error(code, status))
+
+
+@pytest.mark.parametrize(
+    "text", ["{not json", "[" * 100_000, b"\xff\xfe"], ids=["broken", "too deep", "bytes"]
+)
+def test_given_text_that_is_no_json_document_when_parsed_then_the_refusal_is_a_value_error(text):
+    # a RecursionError escaped every caller that catches ValueError: a retry loop, a failed invocation
+    with pytest.raises(ValueError):
+        parse_json(text)

@@ -21,6 +21,7 @@ from catdog.web.api import MAX_NAME_CHARS, safe_name
         ("...", "image/jpeg", "photo.jpg"),
         ("${filename}.jpg", "image/jpeg", "{filename}.jpg"),  # S3 substitutes it in POST form keys
         ("$\u200b{filename}.jpg", "image/jpeg", "{filename}.jpg"),  # a "${" once the cleaning is done
+        ("$${filename}.jpg", "image/jpeg", "{filename}.jpg"),  # a "${" once one "${" is replaced
     ],
 )
 def test_given_a_browser_file_name_when_made_safe_then_it_is_one_clean_key_part(
