@@ -11,7 +11,8 @@ and no other, read an answer. The gate does the same in front of moto:
   (the process's own boto3 clients and the handlers sign with it); anything else gets 403;
 - CORS: a preflight is answered, and an upload's answer readable, only for the page's origin: the host
   name by which the browser reached this server, on the page's port (a phone on the LAN reaches both
-  by the same address). moto's own CORS headers are dropped.
+  by the same address). moto's own CORS headers are dropped;
+- moto is told every request is path style, whatever host name it came by.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class S3Gate:
             headers = [(n, v) for n, v in headers if not n.lower().startswith("access-control-")]
             return start_response(status, headers + cors, exc_info)
 
-        return self.app(environ, respond)
+        return self.app(_path_style(environ), respond)
 
     def is_page_origin(self, origin: str, environ: dict) -> bool:
         """Whether ``origin`` is the page's: http, the host this request came to, the page's port."""
@@ -181,6 +182,17 @@ def check_signature(environ: dict, secret_key: str, now: datetime | None = None)
         raise PolicyViolation(
             403, "SignatureDoesNotMatch", "The request signature we calculated does not match"
         )
+
+
+def _path_style(environ: dict) -> dict:
+    """``environ`` as moto should read it: every request here names its bucket in the path, but moto takes
+    the first label of a dotted host name for a bucket (``laptop.local`` → ``laptop``), and a page reached
+    by such a name had each upload answered 500. ``localhost`` it reads as path style, whatever the port."""
+    try:
+        port = urlsplit(f"//{environ.get('HTTP_HOST', '')}").port
+    except ValueError:  # "host:abc": no port moto could use either
+        port = None
+    return {**environ, "HTTP_HOST": f"localhost:{port}" if port else "localhost"}
 
 
 def _is_browser_upload(environ: dict) -> bool:

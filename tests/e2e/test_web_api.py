@@ -223,6 +223,37 @@ def test_given_the_page_opened_as_localhost_when_it_uploads_then_s3_is_named_so_
     assert served.wait_for_label(upload["key"])["label"] == "cat"
 
 
+def test_given_the_page_reached_by_a_dotted_host_name_when_it_uploads_then_the_photo_is_stored_and_labelled(
+    served, cat_photos
+):
+    # GIVEN the page reached as http://laptop.local:PORT (a LAN name; the host name serve prints when it finds
+    # no address), which this test sends as the Host header of requests to 127.0.0.1
+    page_port = urlsplit(served.url).port
+    page = f"http://laptop.local:{page_port}"
+    asked = requests.post(
+        f"http://127.0.0.1:{page_port}/api/uploads",
+        json={"filename": "cat.jpg", "content_type": "image/jpeg"},
+        headers={"Host": f"laptop.local:{page_port}"},
+        timeout=10,
+    )
+    upload = asked.json()
+    s3_netloc = urlsplit(upload["url"]).netloc
+
+    # WHEN the browser posts the photo to the URL it was given
+    posted = requests.post(
+        upload["url"].replace("laptop.local", "127.0.0.1"),
+        data=upload["fields"],
+        files={"file": ("cat.jpg", cat_photos[0].read_bytes())},
+        headers={"Origin": page, "Host": s3_netloc},
+        timeout=30,
+    )
+
+    # THEN the embedded S3 stores it in the bucket: moto read "laptop" as a bucket's name, and answered 500
+    assert s3_netloc.startswith("laptop.local:")
+    assert posted.status_code == 204, posted.text[:500]
+    assert served.wait_for_label(upload["key"])["label"] == "cat"
+
+
 def serve_samples(serving_model, tmp_path, labels: dict[str, str]) -> str:
     """Starts serve on ``tmp_path / "samples"``, checks that it labels each photo once under its key
     (``labels``: key under uploads/samples/ -> label) and stops it; returns what it printed."""
