@@ -191,7 +191,7 @@ def test_given_photos_when_loaded_through_the_cache_then_the_pixels_the_classifi
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded a photo although it is cached")
 
-    monkeypatch.setattr("training.data.load_image", no_decoding)
+    monkeypatch.setattr("training.data.model_input", no_decoding)
     from_cache = load_pixels(root, paths, 32, cache)
 
     expected = np.stack([model_input(root / p, 32) for p in paths])

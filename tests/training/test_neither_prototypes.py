@@ -59,11 +59,15 @@ def test_given_the_run_when_training_features_are_read_then_they_come_from_its_a
 ):
     split, config, result, _ = transfer_run
     arrays = load_arrays(split, config.input_size, config.cache_dir, parts=("train",))
-    cached = sorted(p.name for p in Path(config.cache_dir).iterdir())
+
+    def written() -> dict[str, int]:
+        return {p.name: p.stat().st_mtime_ns for p in Path(config.cache_dir).iterdir()}
+
+    cached = written()
 
     features = neither.training_features(result.model, split, arrays, config.cache_dir)
 
-    assert sorted(p.name for p in Path(config.cache_dir).iterdir()) == cached  # nothing recomputed
+    assert written() == cached  # nothing recomputed: no cache file added or written again
     assert features.shape == (len(split.parts["train"]), 2, 1280)
     bottom, top, _ = neither._parts(result.model)
     direct = np.asarray(top(bottom(arrays["train"][0][:3].astype(np.float32))))
