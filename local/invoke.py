@@ -56,6 +56,7 @@ from urllib.parse import unquote_plus
 
 import yaml
 
+from catdog.imagetypes import is_image_name
 from catdog.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -65,7 +66,6 @@ SAMPLES = REPO / "samples"
 CAT_PHOTO = SAMPLES / "cat-965.jpg"
 DOG_PHOTO = SAMPLES / "dog-678.jpg"
 NOT_AN_IMAGE = b"This is not a photo: a text file that the event names.\n"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 REGION = "us-east-1"
 INVOCATIONS = "/2015-03-31/functions/function/invocations"
 #: What the python3.12 runtime's /var/runtime holds besides the standard library.
@@ -339,7 +339,7 @@ def event_objects(event) -> list[tuple[str, str]]:
 def content_for(key: str, photo: Path | None) -> bytes:
     if photo is not None:
         return photo.read_bytes()
-    if Path(key).suffix.lower() not in IMAGE_SUFFIXES:
+    if not is_image_name(key):
         return NOT_AN_IMAGE
     return (DOG_PHOTO if "dog" in key.rpartition("/")[2].lower() else CAT_PHOTO).read_bytes()
 

@@ -303,3 +303,16 @@ def test_given_aws_and_a_bucket_that_is_not_there_when_invoked_then_one_line_and
     assert result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("invoke: --aws: cannot list s3://catdog-not-there/labels/: NoSuchBucket"), line
+
+
+@pytest.mark.parametrize(
+    ("key", "photo"),
+    [("uploads/dog.JPE", True), ("uploads/cat.heic", False), ("uploads/dog.txt", False)],
+)
+def test_given_a_key_an_event_names_when_its_object_is_made_then_a_photo_for_each_name_the_pipeline_reads(
+    key, photo
+):
+    from local.invoke import DOG_PHOTO, NOT_AN_IMAGE, content_for
+
+    # a suffix the pipeline accepts (.jpe too, which the emulator's own list lacked) holds a photo
+    assert content_for(key, None) == (DOG_PHOTO.read_bytes() if photo else NOT_AN_IMAGE)
