@@ -24,7 +24,7 @@ Public API:
         ``seed`` (a photo's own seed) and ``index``
     photo_seed(path) -> int              a photo's own seed, from its relative path
     zoom_out(image, factor, rng), occlude(image, area, rng) -> Image   the two optional steps
-    photo_views(root, path, size, indices, augment, decode_size=None) -> uint8 (views, size, size, 3)
+    photo_views(root, path, size, indices, augment) -> uint8 (views, size, size, 3)
     cached_views(root, paths, size, indices, augment, cache_dir, workers=2) -> uint8 (n, views, size, size, 3)
         the pixels of views ``indices`` of every photo (``photo_views`` with the decode serving uses),
         made once into a memory-mapped ``.npy`` under ``cache_dir`` (keyed like ``data.load_pixels``,
@@ -44,6 +44,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
 from catdog import preprocess
+from training.data import add_files
 
 #: the optional steps' switch (a probability) and setting, left out of cache keys while the switch is 0
 OPTIONAL_STEPS = (("zoom_out_probability", "max_zoom_out"), ("occlusion_probability", "occlusion_area"))
@@ -93,14 +94,12 @@ def photo_views(
     size: int,
     indices: tuple[int, ...],
     augment: UploadAugment,
-    decode_size: int | None = None,
 ) -> np.ndarray:
-    """Views ``indices`` of the photo at ``root / path``, seeded by ``path``. ``decode_size`` lets the
-    decoder shrink a large photo as serving does (``catdog.load_image(size=...)``); without it the photo is
-    decoded whole (the release caches, keyed as they were made)."""
+    """Views ``indices`` of the photo at ``root / path``, seeded by ``path``. The decoder may shrink a large
+    photo as serving's does (``catdog.load_image(size=...)``), so view 0 is the pixels the model is served."""
     from catdog import load_image
 
-    image = load_image(Path(root) / path, size=decode_size)
+    image = load_image(Path(root) / path, size=size)
     return np.stack([view(image, size, i, photo_seed(path), augment) for i in indices])
 
 
@@ -116,9 +115,7 @@ def cached_views(
     """Views ``indices`` of each photo as uint8 pixels, cached; see the module docstring."""
     root, indices = Path(root), tuple(int(i) for i in indices)
     key = hashlib.sha256(f"{size}|{indices}|{augment.key()}\n".encode())
-    for relative in paths:
-        stat = (root / relative).stat()
-        key.update(f"{relative}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    add_files(key, root, paths)
     named = "-".join(map(str, indices))
     cache = Path(cache_dir) / f"views-{size}px-{named}-{len(paths)}-{key.hexdigest()[:20]}.npy"
     if not cache.is_file():
@@ -127,7 +124,7 @@ def cached_views(
         pixels = np.lib.format.open_memmap(partial, "w+", np.uint8, (len(paths), len(indices), size, size, 3))
 
         def decode(relative: str) -> np.ndarray:  # as serving decodes it: view 0 is the served pixels
-            return photo_views(root, relative, size, indices, augment, decode_size=size)
+            return photo_views(root, relative, size, indices, augment)
 
         with ThreadPoolExecutor(max_workers=workers) as pool:  # Pillow releases the GIL
             for position, views in enumerate(pool.map(decode, paths)):

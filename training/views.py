@@ -58,7 +58,8 @@ def cache_key(backbone: str, size: int, cut: int, augment: UploadAugment, photos
     indices = view_indices(photos.views)
     # a count keeps the key it always had; explicit indices are named in it
     named = str(len(indices)) if indices == tuple(range(len(indices))) else "-".join(map(str, indices))
-    digest = hashlib.sha256(f"{backbone}|{size}|{cut}|{named}|{augment.key()}".encode())
+    # "served decode": photos larger than twice ``size`` were decoded whole for releases up to 2.4.0
+    digest = hashlib.sha256(f"{backbone}|{size}|{cut}|{named}|{augment.key()}|served decode".encode())
     add_files(digest, photos.root, photos.paths)
     return f"{backbone}-{size}px-cut{cut}-{named}views-{len(photos.paths)}-{digest.hexdigest()[:16]}"
 

@@ -82,3 +82,29 @@ def test_given_two_folders_when_trained_then_the_split_is_the_sources_split_and_
     assert card["training"]["config"]["views"] == [0, 2]
     (cache,) = (tmp_path / "c").glob("views-32px-0-2-*.npy")
     assert np.load(cache, mmap_mode="r").shape == (16, 2, 32, 32, 3)
+
+
+def test_given_photos_over_twice_the_input_size_when_release_views_are_cached_then_view_0_is_as_served(
+    tmp_path, cat_photos
+):
+    from catdog.images import model_input
+    from training.views import ViewSet, cache_views
+
+    # GIVEN Asirra photos (about 180 px) and a 32 px input: the served decoder shrinks them while decoding
+    root = cat_photos[0].parent.parent
+    paths = tuple(p.relative_to(root).as_posix() for p in cat_photos[:3])
+
+    # WHEN the release cache is filled, with a network that passes its pixels through
+    cached = cache_views(
+        lambda pixels: {"act": pixels},
+        ViewSet(root, paths, 1),
+        tmp_path / "cache" / "views",
+        UploadAugment(),
+        32,
+        kinds=("act",),
+        log=lambda *_: None,
+    )
+
+    # THEN it trained on the pixels serving gives the model: they were decoded whole, and came out otherwise
+    served = np.stack([model_input(root / p, 32) for p in paths])
+    assert np.array_equal(np.asarray(cached["act"][:, 0]), served)
