@@ -329,8 +329,3 @@ def refuse_oversized(obj: dict, settings: Settings) -> str | None:
 
 def _clean_etag(etag: str) -> str:
     return etag.strip('"')
-
-
-def _etag_of(record: dict) -> str | None:
-    source = record.get("source")
-    return source.get("etag") if isinstance(source, dict) else None

@@ -77,7 +77,7 @@ def kept_probabilities(recipe_path: Path, overrides: list[str], run_dir: Path) -
         tuned.set_weights(weights)
         copy_head(classifier, released)
         probabilities[name] = head_probabilities(model, caches, photos, kind="act")
-    imagenet = {name: view0(caches[key], "logits") for name, key in part_caches(caches, photos).items()}
+    imagenet = {name: view0(caches[key], "logits") for name, key in part_caches(photos).items()}
     return KeptRuns(photos, vote, imagenet, probabilities)
 
 

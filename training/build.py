@@ -42,6 +42,7 @@ from training.sources import (
     source_parts,
 )
 from training.threeclass import ViewBatches, assemble, build_backbone, copy_head, head
+from training.transfer import accuracy
 from training.views import (
     KINDS,
     ViewSet,
@@ -332,7 +333,7 @@ def view0(views: dict, kind: str) -> np.ndarray:
     return np.asarray(views[kind][:, 0], dtype=np.float32)
 
 
-def train_frozen_head(recipe: Recipe, sets, val: tuple, *, imagenet_branch=None, log=print):
+def train_frozen_head(recipe: Recipe, sets, val: tuple, *, imagenet_branch=None):
     """The head alone on the frozen ImageNet features (+ logits); returns (head, history)."""
     t = recipe.train
     keras.utils.set_random_seed(t.seed)
@@ -370,9 +371,9 @@ def train(recipe: Recipe, prepared: Prepared, caches: dict, log=print, run_dir=N
     val_frozen = ([view0(caches["val"], "pooled"), view0(caches["val"], "logits")], val_labels)
 
     started = time.perf_counter()
-    classifier, frozen_history = train_frozen_head(recipe, sets, val_frozen, log=log)
+    classifier, frozen_history = train_frozen_head(recipe, sets, val_frozen)
     seconds["frozen"] = time.perf_counter() - started
-    metrics["frozen_val_accuracy"] = _accuracy(classifier.predict(val_frozen[0], verbose=0), val_labels)
+    metrics["frozen_val_accuracy"] = accuracy(classifier.predict(val_frozen[0], verbose=0), val_labels)
     log(f"frozen: {metrics}")
     vote, metrics["imagenet_vote_on_val"] = choose_vote(recipe, classifier, val_frozen)
     metrics["imagenet_vote_weight"] = vote
@@ -534,10 +535,6 @@ def choose_vote(recipe: Recipe, classifier, val: tuple) -> tuple[float, dict]:
     return float(best), table
 
 
-def _accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    return round(float(np.mean(np.argmax(probabilities, axis=1) == labels)), 5)
-
-
 def _kind(label: int, lookalike: bool) -> str:
     return LABELS3[label] if label < 2 else ("look-alike" if lookalike else "non-pet")
 
@@ -612,7 +609,7 @@ def head_probabilities(classifier, caches: dict, photos: dict, *, kind="pooled")
         name: classifier.predict(
             [view0(caches[key], kind), view0(caches[key], "logits")], verbose=0, batch_size=256
         )
-        for name, key in part_caches(caches, photos).items()
+        for name, key in part_caches(photos).items()
     }
 
 
@@ -623,7 +620,7 @@ def measure_head(classifier, caches: dict, photos: dict, neither, *, kind="poole
     return end_to_end_figures(probabilities, photos, neither)
 
 
-def part_caches(caches: dict, photos: dict) -> dict[str, str]:
+def part_caches(photos: dict) -> dict[str, str]:
     """The cache of each part of ``photos``: ``val``, ``test``, ``eval/<folder>``."""
     return {name: (name if name in ("val", "test") else f"eval/{name}") for name in photos}
 
@@ -651,9 +648,7 @@ def ablations(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> di
     val = ([view0(caches["val"], "pooled"), view0(caches["val"], "logits")], val_labels)
     results = {}
     everything = [p for name in photos for p in photos[name]]
-    rule = np.concatenate(
-        [imagenet_rule(view0(caches[k], "logits")) for k in part_caches(caches, photos).values()]
-    )
+    rule = np.concatenate([imagenet_rule(view0(caches[k], "logits")) for k in part_caches(photos).values()])
     results["ImageNet-1k head alone (top-1 rule)"] = {
         "threshold": None,
         "headline": headline(summarize(everything, rule, np.ones(len(rule)), rule)),
@@ -683,7 +678,7 @@ def ablations(recipe: Recipe, prepared: Prepared, caches: dict, log=print) -> di
     }
     for name, (variant, sets, branch) in variants.items():
         started = time.perf_counter()
-        classifier, history = train_frozen_head(variant, sets, val, imagenet_branch=branch, log=log)
+        classifier, history = train_frozen_head(variant, sets, val, imagenet_branch=branch)
         figures = measure_head(classifier, caches, photos, recipe.neither)
         figures["epochs"] = len(history["loss"])
         figures["best_val_loss"] = round(float(min(history["val_loss"])), 5)

@@ -31,7 +31,7 @@ import re
 import tomllib
 import types
 import typing
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 
 from training.backbones import specs
@@ -559,7 +559,3 @@ def check_run_dir(recipe: Recipe, run_dir) -> None:
     teacher = recipe.distill.teacher
     if teacher and Path(teacher).resolve() == (Path(run_dir) / "model.keras").resolve():
         raise ValueError(f"the run folder {run_dir} holds the teacher, which this run would overwrite")
-
-
-def with_version(recipe: Recipe, version: str) -> Recipe:
-    return replace(recipe, release=replace(recipe.release, version=version))

@@ -118,7 +118,7 @@ def train_transfer(split: Split, config: TransferConfig, *, log=print) -> Transf
     ).history
     seconds["frozen"] = time.perf_counter() - started
     metrics = {
-        f"frozen_{part}_accuracy": _accuracy(head.predict(pooled[part][:, 0], verbose=0), labels[part])
+        f"frozen_{part}_accuracy": accuracy(head.predict(pooled[part][:, 0], verbose=0), labels[part])
         for part in ("val", "test")
     }
     log(f"frozen: {metrics}")
@@ -138,7 +138,7 @@ def train_transfer(split: Split, config: TransferConfig, *, log=print) -> Transf
             probabilities = tuned.predict(
                 activations[part][:, 0].astype(np.float32), batch_size=64, verbose=0
             )
-            metrics[f"fine_tuned_{part}_accuracy"] = _accuracy(probabilities, labels[part])
+            metrics[f"fine_tuned_{part}_accuracy"] = accuracy(probabilities, labels[part])
         log(f"fine-tuned: {metrics}")
     # Named as in the model registry, so that the model card records the registered backbone.
     model = _assemble(bottom, top, head, efficientnet_lite0.NAME)
@@ -249,5 +249,6 @@ def _assemble(bottom: keras.Model, top: keras.Model, head: keras.Model, name: st
     return keras.Model(pixels, head(top(bottom(pixels))), name=name)
 
 
-def _accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """The share of argmax answers equal to ``labels``, to five decimals as the run files record it."""
     return round(float(np.mean(np.argmax(probabilities, axis=1) == labels)), 5)

@@ -33,7 +33,7 @@ def frozen_phase(release_run):
     sets = build._train_sets(recipe, prepared, caches)
     labels = build.labels_of(prepared, "val")
     frozen_val = ([build.view0(caches["val"], "pooled"), build.view0(caches["val"], "logits")], labels)
-    classifier, _ = build.train_frozen_head(recipe, sets, frozen_val, log=_quiet)
+    classifier, _ = build.train_frozen_head(recipe, sets, frozen_val)
     _, top, _ = build_backbone(recipe.model.backbone, recipe.model.size, recipe.model.cut)
     val = ([build.view0(caches["val"], "act"), build.view0(caches["val"], "logits")], np.eye(3)[labels])
     start = [v.numpy() for v in top.variables + classifier.variables]

@@ -16,7 +16,6 @@ from training.backbones import efficientnet_lite
 SPEC = efficientnet_lite.SPECS["efficientnet_lite0"]
 NAME = SPEC.name
 DESCRIPTION = SPEC.description
-NUM_BLOCKS = SPEC.num_blocks
 DEFAULT_SIZE = SPEC.native_size
 
 
