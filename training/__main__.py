@@ -1000,6 +1000,11 @@ def cmd_release(args) -> None:
 
     recipe, run_dir = _recipe_and_run(args)  # a bad recipe fails before TensorFlow loads
     check_run_dir(recipe, run_dir)
+    if recipe.members.recipes and args.ablations:  # the combined build would skip them without a word
+        raise RecipeError(
+            "--ablations varies one network's training; a [members] recipe trains none of its own: "
+            "give it with a member's recipe"
+        )
     if recipe.members.recipes:
         load_members(recipe)
     check_paths(recipe)

@@ -126,6 +126,11 @@ def test_given_a_split_a_run_trained_on_when_prepare_writes_another_there_then_r
         ),
         (["release", "missing.toml", "--out", "o"], 2, "cannot read the recipe no-such-member.toml"),
         (
+            ["release", "missing.toml", "--out", "o", "--ablations", "ablations.json"],
+            2,
+            "--ablations varies one network's training; a [members] recipe trains none of its own",
+        ),
+        (
             ["release", "student.toml", "--out", "o", "--set", "model.frozen_copy=maybe"],
             2,
             "model.frozen_copy must be true or false, got 'maybe'",
