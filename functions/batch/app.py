@@ -3,8 +3,10 @@
 Batch Operations invokes once per object and reads the answer's ``resultCode``: ``Succeeded`` ends the
 task, ``TemporaryFailure`` makes Batch Operations retry it, ``PermanentFailure`` lists it in the job's
 failure report. A photo that cannot be decoded is a *fact* about the object, so it is ``Succeeded`` with
-its error JSON written; a missing object is ``PermanentFailure`` (its error JSON is written too); only
-throttling, 5xx and network errors are ``TemporaryFailure``.
+its error JSON written. A missing object is ``PermanentFailure``: its error JSON is written, unless a
+label made before holds an answer, which is kept. ``TemporaryFailure`` is for what a retry can cure
+(``catdog.storage.is_transient``): throttling, timeouts, 5xx, network errors, and a conditional write
+that lost a race with another writer (412, 409) too often within the task.
 """
 
 from __future__ import annotations
