@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catdog import Classifier, load_image, preprocess
+from catdog import Classifier, model_input
 from catdog.classifier import _quantize
 from catdog.imagetypes import is_image_name
 from local import RELEASED_MODEL
@@ -81,7 +81,7 @@ def batched_inference(model: Path, photos: list[Path], batch: int) -> float:
     size = int(details["shape"][1])
     interpreter.resize_tensor_input(details["index"], [batch, size, size, 3])
     interpreter.allocate_tensors()
-    pixels = np.concatenate([preprocess(load_image(p), size) for p in photos[:batch]])
+    pixels = np.stack([model_input(p, size) for p in photos[:batch]])
     interpreter.set_tensor(details["index"], _quantize(pixels, details))
     interpreter.invoke()  # warm-up
     runs = max(1, 256 // batch)

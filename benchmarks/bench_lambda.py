@@ -5,8 +5,8 @@ What a Lambda pays for is measured the way Lambda pays it:
 * cold start - a fresh Python process imports ``functions/classify/app.py`` (powertools, boto3 client,
   catdog, LiteRT) and loads the model; the baseline process imports TensorFlow and loads the same
   ``.tflite`` file into ``tf.lite.Interpreter``;
-* warm latency - one thread, one photo at a time, the handler's own path (``load_image`` on the
-  object's bytes, ``preprocess``, ``Classifier.classify_pixels``), against the *same* ``Classifier``
+* warm latency - one thread, one photo at a time, the handler's own path (``model_input`` on the
+  object's bytes, ``Classifier.classify_pixels``), against the *same* ``Classifier``
   code with TensorFlow's TFLite interpreter swapped in, and against the float Keras model when one
   is given (``--keras``);
 * big photos - time and peak memory (max RSS) of one 12 MP and one ``MAX_PIXELS`` photo, which is
@@ -28,7 +28,6 @@ import io
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -112,7 +111,7 @@ def warm_worker(engine: str, model: Path, keras_model: str | None, photo_dir: Pa
     """Per-photo latency on one thread, photos already in memory as bytes (as after the S3 GET)."""
     import numpy as np
 
-    from catdog import Classifier, load_image, preprocess
+    from catdog import Classifier, model_input
 
     if engine == "tflite-in-tensorflow":
         import tensorflow as tf
@@ -135,12 +134,12 @@ def warm_worker(engine: str, model: Path, keras_model: str | None, photo_dir: Pa
 
     blobs = [p.read_bytes() for p in photos(photo_dir)]
     for blob in blobs[:5]:  # first calls allocate and page in: not part of a warm invocation
-        infer(preprocess(load_image(blob), size)[0])
+        infer(model_input(blob, size))
     total, decode, inference = [], [], []
     for _ in range(rounds):
         for blob in blobs:
             t0 = time.perf_counter()
-            pixels = preprocess(load_image(blob), size)[0]
+            pixels = model_input(blob, size)
             t1 = time.perf_counter()
             infer(pixels)
             t2 = time.perf_counter()
@@ -159,17 +158,21 @@ def warm_worker(engine: str, model: Path, keras_model: str | None, photo_dir: Pa
 
 
 def big_worker(model: Path, photo: Path) -> dict:
-    """One large photo through the handler path: time and the process's peak memory."""
-    from catdog import Classifier, load_image, preprocess
+    """One large photo through the handler path: time and the process's peak memory (``VmHWM``, counted
+    from this process's exec: ``ru_maxrss`` also counted the parent's memory at fork time, about 150 MB
+    of the parent's 50 MP test image)."""
+    from bench_serve_post import memory_kib
+
+    from catdog import Classifier, model_input
 
     classifier = Classifier(model, num_threads=1)
     blob = photo.read_bytes()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = memory_kib(os.getpid())["VmRSS"]
     started = time.perf_counter()
-    pixels = preprocess(load_image(blob, max_pixels=10**9), classifier.input_size)[0]
+    pixels = model_input(blob, classifier.input_size)  # the handler's reduced-scale decode
     classifier.classify_pixels(pixels)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = memory_kib(os.getpid())["VmHWM"]
     return {
         "seconds": round(seconds, 3),
         "peak_rss_mb": round(peak / 1024, 1),

@@ -22,7 +22,7 @@ import numpy as np
 from bench_model import PHOTOS
 from bench_model import main as bench
 
-from catdog import load_image, preprocess
+from catdog import model_input
 from training.backbones import efficientnet_lite
 from training.export import convert
 
@@ -45,7 +45,7 @@ def pair_graph(size: int) -> keras.Model:
 
 def export_pair(size: int, folder: Path) -> Path:
     photos = sorted(PHOTOS.rglob("*.jpg"))[:16]
-    calibration = np.concatenate([preprocess(load_image(p), size) for p in photos]).astype(np.float32)
+    calibration = np.stack([model_input(p, size) for p in photos]).astype(np.float32)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.tflite").write_bytes(convert(pair_graph(size), calibration))
     card = {

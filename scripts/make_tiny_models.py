@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from catdog import load_image, preprocess
+from catdog import model_input
 from catdog.card import CLASS_PROBABILITY, NEITHER, NeitherCheck
 from training.export import export_model, update_card
 from training.neither import card_section
@@ -52,7 +52,7 @@ def build(kind: str) -> keras.Model:
 
 def main() -> None:
     photos = sorted((PHOTOS / "cat").glob("*.jpg"))[:4] + sorted((PHOTOS / "dog").glob("*.jpg"))[:4]
-    calibration = np.concatenate([preprocess(load_image(path), SIZE) for path in photos])
+    calibration = np.stack([model_input(path, SIZE) for path in photos])
     for kind in ("tiny", "tiny-prototype", "tiny-three-class"):
         folder = OUT / kind
         shutil.rmtree(folder, ignore_errors=True)
