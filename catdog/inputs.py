@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,11 +145,12 @@ def printable(text: str, errors: str = "backslashreplace") -> str:
     return os.fsencode(text).decode("utf-8", errors)
 
 
-def photos_in(folder: Path) -> list[Path | Missing]:
-    """Every image name under ``folder`` and its subfolders, sorted (``catdog classify DIR`` and ``catdog
-    serve --samples DIR`` both find photos so): linked folders are followed (each real folder once),
-    and a folder that cannot be read is a row of its own, never a silent gap. A name that is no file
-    (a link to nothing) is kept, and its row says so."""
+def photos_in(folder: Path, keep: Callable[[str], bool] = is_image_name) -> list[Path | Missing]:
+    """Every file name under ``folder`` and its subfolders that ``keep`` accepts (an image name), sorted
+    (``catdog classify DIR``, ``catdog serve --samples DIR`` and training's class folders find photos
+    so): linked folders are followed (each real folder once), and a folder that cannot be read is a row
+    of its own, never a silent gap. A name that is no file (a link to nothing) is kept, and its row
+    says so."""
     found: list[Path | Missing] = []
     walked: set[str] = set()
 
@@ -162,7 +163,7 @@ def photos_in(folder: Path) -> list[Path | Missing]:
             folders.clear()
             continue
         walked.add(real)
-        found += [Path(root, name) for name in files if is_image_name(name)]
+        found += [Path(root, name) for name in files if keep(name)]
     return sorted(found, key=lambda item: Path(item.path) if isinstance(item, Missing) else item)
 
 

@@ -33,8 +33,11 @@ import numpy as np
 
 from catdog import InvalidImage, load_image
 from catdog.images import model_input
+from catdog.inputs import Missing
+from catdog.inputs import photos_in as files_under
 
 LABELS = ("cat", "dog")
+HIDDEN = "hidden file"
 SPLITS = ("train", "val", "test")
 FRACTIONS = (0.8, 0.1, 0.1)  # of each class, in the order of SPLITS
 
@@ -137,15 +140,17 @@ def _find(
             (path, index)
             for index, label in enumerate(labels)
             for folder in by_label[label]
-            for path in sorted(folder.rglob("*"))
-            if path.is_file() and not path.name.startswith(".")
+            for path in _class_files(root, folder, skipped)
         ]
         matched = {f for found in by_label.values() for f in found}
         ignored = [f.name for f in folders if f not in matched]
         return candidates, "folders", ignored, skipped, missing
     candidates = []
     for path in sorted(root.iterdir()):
-        if not path.is_file() or path.name.startswith("."):
+        if not path.is_file():
+            continue
+        if path.name.startswith("."):
+            skipped.append({"path": path.name, "reason": HIDDEN})
             continue
         prefix = path.name.split(".", 1)[0].lower()
         if prefix in labels and "." in path.name:
@@ -160,6 +165,21 @@ def _find(
     named = {index for _, index in candidates}
     absent = [label for index, label in enumerate(labels) if index not in named] if allow_missing else []
     return candidates, "flat", [f.name for f in folders], skipped, absent
+
+
+def _class_files(root: Path, folder: Path, skipped: list[dict]) -> list[Path]:
+    """Every file under a class folder, linked folders followed, as ``catdog classify`` finds photos: a
+    folder that cannot be read and a hidden file (``.DS_Store``) are added to ``skipped``, not left out
+    without a word; any other file is decoded, and skipped with its reason if it is no photo."""
+    files = []
+    for found in files_under(folder, keep=lambda name: True):
+        if isinstance(found, Missing):
+            skipped.append({"path": Path(found.path).relative_to(root).as_posix(), "reason": found.message})
+        elif found.name.startswith("."):
+            skipped.append({"path": found.relative_to(root).as_posix(), "reason": HIDDEN})
+        else:
+            files.append(found)
+    return files
 
 
 def skip_reason(exc: InvalidImage) -> str:

@@ -37,6 +37,40 @@ def test_given_kaggle_petimages_with_bad_files_when_scanned_then_they_are_skippe
     assert json.loads(json.dumps(result.report()))["counts"] == {"cat": 5, "dog": 5}
 
 
+def test_given_class_folders_with_linked_folders_and_hidden_files_when_scanned_then_each_is_found_or_said(
+    tmp_path, cat_photos, dog_photos
+):
+    # GIVEN a cat folder holding a link to another folder of cats, a link to nothing and a .DS_Store
+    root = photo_folders(tmp_path / "data", cat_photos[:3], dog_photos[:3])
+    more = photo_folders(tmp_path / "more", cat_photos[3:5], [])
+    (root / "cat" / "from the shelter").symlink_to(more / "cat", target_is_directory=True)
+    (root / "cat" / "gone.jpg").symlink_to(tmp_path / "no such photo.jpg")
+    (root / "dog" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+
+    result = scan(root)
+
+    # THEN the linked cats are trained on, as `catdog classify` finds them (they were left out without a
+    # word), and the two files that give no photo are each listed with a reason
+    assert result.counts() == {"cat": 5, "dog": 3}
+    assert f"cat/from the shelter/{cat_photos[3].name}" in {s.path for s in result.samples}
+    reasons = {entry["path"]: entry["reason"] for entry in result.skipped}
+    assert reasons.keys() == {"cat/gone.jpg", "dog/.DS_Store"}
+    assert reasons["cat/gone.jpg"].startswith("not_found") and reasons["dog/.DS_Store"] == "hidden file"
+
+
+def test_given_a_split_when_its_parts_are_read_in_order_then_the_classes_are_interleaved_by_the_seed(
+    tmp_path, cat_photos, dog_photos
+):
+    root = photo_folders(tmp_path / "a", cat_photos, dog_photos)
+
+    train = [s.label for s in make_split(scan(root), seed=7).parts["train"]]
+    other = [s.label for s in make_split(scan(root), seed=8).parts["train"]]
+
+    # a prefix of a part is mixed (a model trained on its first batch saw both classes), not all cats first
+    assert train != sorted(train) and set(train[:8]) == {0, 1}
+    assert other != train  # the order is the seed's
+
+
 def test_given_kaggle_flat_names_when_scanned_then_labels_come_from_the_name(
     tmp_path, cat_photos, dog_photos
 ):
@@ -47,13 +81,17 @@ def test_given_kaggle_flat_names_when_scanned_then_labels_come_from_the_name(
     for index, photo in enumerate(dog_photos[:4]):
         shutil.copy(photo, root / f"Dog.{index}.jpg")
     (root / "sampleSubmission.csv").write_text("id,label\n")
+    (root / "._cat.0.jpg").write_bytes(b"\x00\x05\x16\x07")  # a Mac's resource fork, copied with the photos
 
     result = scan(root)
 
     assert result.layout == "flat"
     assert result.counts() == {"cat": 3, "dog": 4}
     assert {s.path: s.label for s in result.samples}["Dog.0.jpg"] == 1
-    assert [entry["path"] for entry in result.skipped] == ["sampleSubmission.csv"]
+    assert result.skipped == [
+        {"path": "._cat.0.jpg", "reason": "hidden file"},
+        {"path": "sampleSubmission.csv", "reason": "name does not start with one of ['cat', 'dog']"},
+    ]
 
 
 @pytest.mark.parametrize(
