@@ -161,7 +161,8 @@ def test_given_the_transformed_template_then_undelivered_upload_events_reach_the
         if r["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0] == "ClassifyFunction"
     ]
     (target,) = transformed[rule_name]["Properties"]["Targets"]
-    (statement,) = transformed["ClassifyFailuresPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    statements = transformed["ClassifyFailuresPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (statement,) = [statement for statement in statements if statement["Effect"] == "Allow"]
 
     assert target["Arn"] == {"Fn::GetAtt": ["ClassifyFunction", "Arn"]}
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["ClassifyFailures", "Arn"]}}

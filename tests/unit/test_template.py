@@ -639,7 +639,8 @@ def test_given_the_labelling_functions_then_each_outlasts_the_s3_calls_of_one_ph
 
 def test_given_an_upload_event_eventbridge_cannot_deliver_then_it_joins_the_failed_invocations(resources):
     (name, event), *_ = resources["ClassifyFunction"]["Properties"]["Events"].items()
-    (statement,) = resources["ClassifyFailuresPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    statements = resources["ClassifyFailuresPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (statement,) = [statement for statement in statements if statement["Effect"] == "Allow"]
 
     assert event["Properties"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": "ClassifyFailures.Arn"}}
     assert resources["ClassifyFailuresPolicy"]["Properties"]["Queues"] == [{"Ref": "ClassifyFailures"}]
@@ -670,7 +671,7 @@ def test_given_any_queue_policy_then_each_service_may_send_only_from_a_named_sou
         if resource["Type"] == "AWS::SQS::QueuePolicy"
         and _evaluate(conditions.get(resource.get("Condition"), True), values, conditions)
         for item in resource["Properties"]["PolicyDocument"]["Statement"]
-        if (statement := _chosen(item, values, conditions)) is not None
+        if (statement := _chosen(item, values, conditions)) is not None and statement["Effect"] == "Allow"
     ]
 
     # S3 notifications and undelivered upload events; with QueueEventPrefix, its rule and its dead letters
@@ -682,6 +683,36 @@ def test_given_any_queue_policy_then_each_service_may_send_only_from_a_named_sou
     assert all("aws:SourceArn" in statement["Condition"]["ArnEquals"] for statement in statements)
 
 
+@pytest.mark.parametrize("queue_events", ["", "incoming/"], ids=["no queue events", "queue events"])
+def test_given_any_queue_then_its_policy_refuses_every_request_without_tls(template, queue_events):
+    values = _parameter_values(template, QueueEventPrefix=queue_events)
+    conditions = template["Conditions"]
+    resources = template["Resources"]
+    queues = {name for name, resource in resources.items() if resource["Type"] == "AWS::SQS::Queue"}
+    refused = set()
+    for resource in resources.values():
+        if resource["Type"] != "AWS::SQS::QueuePolicy":
+            continue
+        assert "Condition" not in resource  # a policy that may not exist would leave its queue without it
+        for item in resource["Properties"]["PolicyDocument"]["Statement"]:
+            statement = _chosen(item, values, conditions)
+            if statement and statement["Effect"] == "Deny" and statement["Principal"] == "*":
+                assert statement["Action"] == "sqs:*"
+                assert statement["Condition"] == {"Bool": {"aws:SecureTransport": False}}
+                queue = statement["Resource"]["Fn::GetAtt"].removesuffix(".Arn")
+                assert {"Ref": queue} in resource["Properties"]["Queues"]
+                refused.add(queue)
+
+    assert refused == queues == {"ClassifyFailures", "WorkQueue", "WorkDeadLetters"}
+
+
+def test_given_the_alarm_topic_then_it_is_not_encrypted_with_the_aws_managed_key(resources):
+    # CloudWatch cannot publish to a topic under alias/aws/sns (it needs kms:GenerateDataKey, which only a
+    # customer managed key's policy can grant): every alarm would be dropped without a word
+    topic = resources["AlarmTopic"]["Properties"]
+    assert "alias/aws/sns" not in str(topic.get("KmsMasterKeyId", ""))
+
+
 def test_given_a_queue_event_prefix_then_its_objects_reach_the_work_queue_and_undelivered_the_dead_letters(
     template,
 ):
@@ -689,9 +720,7 @@ def test_given_a_queue_event_prefix_then_its_objects_reach_the_work_queue_and_un
     (target,) = rule["Properties"]["Targets"]
     conditions = template["Conditions"]
 
-    assert (
-        rule["Condition"] == template["Resources"]["WorkDeadLettersPolicy"]["Condition"] == "LabelQueueEvents"
-    )
+    assert rule["Condition"] == "LabelQueueEvents"
     assert not _evaluate(conditions["LabelQueueEvents"], _parameter_values(template), conditions)
     assert _evaluate(
         conditions["LabelQueueEvents"], _parameter_values(template, QueueEventPrefix="a/"), conditions
