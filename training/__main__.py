@@ -282,13 +282,17 @@ def _parser() -> argparse.ArgumentParser:
     _cache_option(export)
     _card_options(export)
 
-    evaluate = _command(commands, cmd_evaluate, "metrics of TFLite (and Keras) models on a split")
+    evaluate = _command(commands, cmd_evaluate, "metrics of TFLite (and Keras) models on a split or a folder")
     evaluate.add_argument("models", type=Path, nargs="+", help="model folders (model.tflite + model.json)")
     evaluate.add_argument("--keras", type=Path, help="also evaluate this .keras model")
-    _saved_split(evaluate, "split JSON", required=True)
+    evaluate.add_argument("--split", type=Path, help="split JSON (without it: every photo of --data)")
     evaluate.add_argument(
-        "--part", choices=SPLITS, default="test", help="which part of the split (default test)"
+        "--data",
+        type=Path,
+        help="where the split's photos are now, if moved since `prepare`; without --split, a labelled "
+        "folder (cat/ dog/ neither/ neither-hard/, or cat.1.jpg names) whose every photo is scored",
     )
+    evaluate.add_argument("--part", choices=SPLITS, help="which part of the split (default test)")
     evaluate.add_argument("--out", type=Path, required=True, help="folder for evaluation.json and PNGs")
     _cache_option(evaluate)
 
@@ -960,7 +964,15 @@ def cmd_evaluate(args) -> None:
 
     if args.keras:
         _check_keras_file(args.keras)
-    split = Split.load(args.split, root=args.data)
+    if args.split is None:
+        if args.data is None:
+            args.parser.error("give --split (a part of a split) or --data (a labelled folder, every photo)")
+        if args.part is not None:
+            args.parser.error("argument --part: a part of a split: give --split too")
+        split = folder_split(args.data)
+    else:
+        split = Split.load(args.split, root=args.data)
+    args.part = args.part or "test"
     # the part must hold cats and dogs; "neither" photos may be missing from it, as from a release's test
     # part (Asirra has none, breeds-dev no test part): the model's "neither" answers are scored all the same
     check_parts(split, (args.part,), tuple(label for label in split.labels if label != "neither"))
@@ -982,6 +994,20 @@ def cmd_evaluate(args) -> None:
     y_true = next(iter(photos.values()))[1]
     report = evaluate_models(probabilities, y_true, split.labels, args.out, answers)
     print(json.dumps(report["summary"], indent=1))
+
+
+def folder_split(folder: Path) -> Split:
+    """Every photo of a labelled folder as the test part of a split (``neither-hard/`` is "neither", as in
+    a recipe's eval folders), so ``evaluate`` scores a folder no split was made of."""
+    from training.build import eval_samples
+    from training.data import Sample
+    from training.sources import LABELS3
+
+    if not folder.is_dir():
+        raise DataError(f"data folder not found: {folder}")
+    rows = eval_samples(folder, log=lambda line: print(line, file=sys.stderr))
+    test = [Sample(path.relative_to(folder).as_posix(), label) for path, label, _ in rows]
+    return Split(folder, LABELS3, 0, (0.0, 0.0, 1.0), {"train": [], "val": [], "test": test}, {})
 
 
 def _recipe_and_run(args):

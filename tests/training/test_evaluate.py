@@ -130,3 +130,51 @@ def test_given_a_release_split_whose_test_part_has_no_neither_photo_when_evaluat
     assert metrics["count"] == Split.load(split_file).sizes()["test"]["total"] > 0
     assert metrics["per_class"]["neither"]["support"] == 0
     assert json.loads(capsys.readouterr().out)[str(three_class_model_dir)]["accuracy"] == metrics["accuracy"]
+
+
+def test_given_a_labelled_folder_without_a_split_when_evaluated_then_every_photo_is_scored_as_served(
+    three_class_model_dir, cat_photos, dog_photos, tmp_path, capsys
+):
+    # GIVEN a user's labelled folder no split was made of: cats, dogs, look-alikes in neither-hard/, and a
+    # file that is no photo
+    not_pets = sorted((REPO / "tests" / "fixtures" / "not-pets").glob("*.jpg"))[:4]
+    data = photo_folders(tmp_path / "mine", cat_photos[:5], dog_photos[:6])
+    (data / "neither-hard").mkdir()
+    for photo in not_pets:
+        shutil.copy(photo, data / "neither-hard" / photo.name)
+    (data / "dog" / "notes.txt").write_text("not a photo\n")
+
+    # WHEN it is evaluated with --data alone (--split was required: a folder could not be scored)
+    out = tmp_path / "out"
+    argv = ["evaluate", str(three_class_model_dir), "--data", str(data), "--out", str(out)]
+    assert main([*argv, "--cache", str(tmp_path / "cache")]) == 0
+
+    # THEN each of its 15 photos is scored by the answer the model serves, look-alikes as "neither"
+    metrics = json.loads((out / "evaluation.json").read_text())["models"][str(three_class_model_dir)]
+    classifier = Classifier(three_class_model_dir)
+    truth = ["cat"] * 5 + ["dog"] * 6 + ["neither"] * 4
+    answers = [classifier.classify(p).label for p in [*cat_photos[:5], *dog_photos[:6], *not_pets]]
+    assert metrics["count"] == 15
+    assert {label: metrics["per_class"][label]["support"] for label in truth} == {
+        "cat": 5,
+        "dog": 6,
+        "neither": 4,
+    }
+    assert metrics["accuracy"] == pytest.approx(np.mean(np.array(answers) == np.array(truth)), abs=1e-6)
+    assert "dog/notes.txt" in capsys.readouterr().err  # the file that is no photo is said
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "give --split (a part of a split) or --data (a labelled folder, every photo)"),
+        (["--data", "mine", "--part", "val"], "argument --part: a part of a split: give --split too"),
+    ],
+)
+def test_given_evaluate_without_a_split_and_a_wrong_second_option_when_run_then_one_usage_line(
+    argv, message, tmp_path, capsys
+):
+    with pytest.raises(SystemExit) as stopped:
+        main(["evaluate", str(REPO / "models" / "catdog"), "--out", str(tmp_path / "out"), *argv])
+
+    assert stopped.value.code == 2 and message in capsys.readouterr().err
