@@ -16,7 +16,7 @@ import shlex
 from pathlib import Path
 
 from catdog.classifier import BLANK_SPREAD
-from training.report import HEADLINE_NAMES
+from training.report import HEADLINE_NAMES, percent
 
 README = "README.md"
 
@@ -40,10 +40,6 @@ def render(card: dict) -> str:
         *_rebuild(card),
     ]
     return "\n".join(lines).rstrip() + "\n"
-
-
-def _percent(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.2f} %"
 
 
 def _what_it_does(card: dict) -> list[str]:
@@ -138,15 +134,15 @@ def _how_well(card: dict) -> list[str]:
         "## How well it does",
         "",
         f"On the {metrics.get('split', 'test')} split ({metrics.get('count', '?'):,} photos): "
-        f"{_percent(int8['accuracy'])} right (int8), "
-        f"{_percent((metrics.get('float') or {}).get('accuracy'))} (float).",
+        f"{percent(int8['accuracy'])} right (int8), "
+        f"{percent((metrics.get('float') or {}).get('accuracy'))} (float).",
         "",
         "| class | precision | recall | photos |",
         "| --- | ---: | ---: | ---: |",
     ]
     for label, figures in (int8.get("per_class") or {}).items():
         lines.append(
-            f"| {label} | {_percent(figures['precision'])} | {_percent(figures['recall'])} "
+            f"| {label} | {percent(figures['precision'])} | {percent(figures['recall'])} "
             f"| {figures['support']:,} |"
         )
     return [*lines, ""]
@@ -169,7 +165,7 @@ def _three_class_figures(metrics: dict) -> list[str]:
         if isinstance(value, int):
             lines.append(f"| {name} | {value} | {'' if other is None else other} |")
         else:
-            lines.append(f"| {name} | {_percent(value)} | {_percent(other)} |")
+            lines.append(f"| {name} | {percent(value)} | {percent(other)} |")
     lines += [
         "",
         "By kind of photo (int8): the weak spots are the rows with the lowest right share. Which photos "
@@ -184,8 +180,8 @@ def _three_class_figures(metrics: dict) -> list[str]:
         if right is None:  # photos without a pet: right means answered "neither"
             right = figures.get("non-pets_answered_neither", figures.get("look-alikes_answered_neither"))
         lines.append(
-            f"| {name} | {figures['count']:,} | {_percent(right)} "
-            f"| {_percent(figures.get('pets_answered_neither'))} |"
+            f"| {name} | {figures['count']:,} | {percent(right)} "
+            f"| {percent(figures.get('pets_answered_neither'))} |"
         )
     return [*lines, ""]
 

@@ -217,7 +217,7 @@ def headline_table(reports: dict[str, dict]) -> list[str]:
         values = [figures[m].get(key) for m in figures]
         if all(v is None for v in values):
             continue
-        cells = ["" if v is None else str(v) if isinstance(v, int) else f"{100 * v:.2f} %" for v in values]
+        cells = [str(v) if isinstance(v, int) else percent(v) for v in values]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
@@ -277,7 +277,7 @@ def candidates_table(cards: dict[str, dict], reference, reference_name: str) -> 
         int8, ratio = card["metrics"]["int8"], card.get("latency", {}).get("ratio_to_baseline")
         size = card.get("file_bytes")
         # a figure the card lacks (no Asirra test in its recipe's data) is an empty cell, as in headline_table
-        test, argmax = (_percent(int8.get(f"asirra_test_{key}")) for key in ("accuracy", "argmax_accuracy"))
+        test, argmax = (percent(int8.get(f"asirra_test_{key}")) for key in ("accuracy", "argmax_accuracy"))
         lines.append(
             f"| {name} | {changed} | **{wrong['total']}** ({wrong['asirra_pets']} / {wrong['other_pets']} / "
             f"{wrong['non_pets']} / {wrong['look_alikes']}) | {test} | {argmax} "
@@ -286,7 +286,8 @@ def candidates_table(cards: dict[str, dict], reference, reference_name: str) -> 
     return lines
 
 
-def _percent(share: float | None) -> str:
+def percent(share: float | None) -> str:
+    """One format for every share in the reports and the cards, so a figure reads the same on each page."""
     return "" if share is None else f"{100 * share:.2f} %"
 
 
@@ -323,9 +324,7 @@ def variants_table(results: dict[str, dict]) -> list[str]:
     lines.append("| --- | ---: |" + " ---: |" * len(keys))
     for name, result in results.items():
         loss = result.get("best_val_loss")
-        cells = [
-            "" if result["headline"].get(k) is None else f"{100 * result['headline'][k]:.2f} %" for k in keys
-        ]
+        cells = [percent(result["headline"].get(k)) for k in keys]
         lines.append(f"| {name} | {'' if loss is None else loss} | " + " | ".join(cells) + " |")
     return lines
 
@@ -357,8 +356,7 @@ def _table(report: dict, level: str, models: list[str], keys: list[tuple[str, st
         cells = []
         for _, key in keys:
             for m in models:
-                value = report[m][level].get(name, {}).get(key)
-                cells.append("" if value is None else f"{100 * value:.2f} %")
+                cells.append(percent(report[m][level].get(name, {}).get(key)))
         lines.append(f"| {name} | {first['count']} | " + " | ".join(cells) + " |")
     return lines
 
