@@ -70,6 +70,7 @@ def _what_it_does(card: dict) -> list[str]:
         f"One photo in, the probabilities of {', '.join(f'`{label}`' for label in labels)} out, "
         f"as a {card['quantization']} TFLite model. {rule}",
         "",
+        *_confidence(neither),
         f"- Input: {size} x {size} RGB pixels 0..255 as uint8; EXIF orientation and resizing are "
         "`catdog.images.model_input`'s, normalization is inside the model.",
         f"- Network: {card.get('backbone', 'see the recipe')}.",
@@ -88,6 +89,25 @@ def _what_it_does(card: dict) -> list[str]:
             + ")."
         )
     return [*lines, ""]
+
+
+def _confidence(neither: dict) -> list[str]:
+    """A "neither" confidence is on a scale of its own: users route answers by one cut-off (the error
+    analysis advises a person for those below 0.9), which means another thing for each kind of answer."""
+    if neither.get("method") != "class-probability":
+        return []
+    threshold = neither["threshold"]
+    return [
+        f'**Confidence.** A "neither" answer\'s confidence is p(neither): from {threshold} to 1, and 1.0 '
+        f'for a blank image. So a "neither" of {threshold:.2f} is answered while the network puts '
+        f"{1 - threshold:.2f} on a cat or a dog, and a cat or dog answer's confidence (the larger of p(cat) "
+        f"and p(dog)) is above {(1 - threshold) / 2:.3f}: the two are not on one scale, and one cut-off "
+        "(say, a person looks at answers below 0.9) means something else for each. Calibration was "
+        "measured on the Asirra test only (the repository's `docs/analysis/`), whose photos all show a cat "
+        'or a dog: how often a "neither" of a given confidence is right for a photo without a pet is not '
+        "measured.",
+        "",
+    ]
 
 
 def _trained_on(card: dict) -> list[str]:
@@ -149,33 +169,28 @@ def _how_well(card: dict) -> list[str]:
 
 
 def _three_class_figures(metrics: dict) -> list[str]:
-    int8, float_ = metrics.get("int8") or {}, metrics.get("float") or {}
-    lines = [
-        "## How well it does",
-        "",
-        'End to end, as served (the answer a user gets, "neither" included), int8 beside the float network:',
-        "",
-        "| figure | int8 | float |",
-        "| --- | ---: | ---: |",
-    ]
+    served = metrics.get("served") or {}
+    columns = {"int8 network": metrics.get("int8") or {}, "float network": metrics.get("float") or {}}
+    if served:
+        columns = {"as served": served["headline"]} | columns
+    lines = ["## How well it does", "", _figures_said(served), ""]
+    lines += ["| figure | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
     for key, name in HEADLINE_NAMES.items():
-        if key not in int8:
-            continue
-        value, other = int8[key], float_.get(key)
-        if isinstance(value, int):
-            lines.append(f"| {name} | {value} | {'' if other is None else other} |")
-        else:
-            lines.append(f"| {name} | {percent(value)} | {percent(other)} |")
+        if key in columns["int8 network"]:
+            lines.append(
+                f"| {name} | " + " | ".join(_cell(figures.get(key)) for figures in columns.values()) + " |"
+            )
     lines += [
         "",
-        "By kind of photo (int8): the weak spots are the rows with the lowest right share. Which photos "
-        "it gets wrong, and why: `evaluation/report.md` beside this card after `python -m training "
-        "release`, and the error analysis in the repository's `docs/analysis/`.",
+        f"By kind of photo ({'as served' if served else 'int8 network'}): the weak spots are the rows "
+        "with the lowest right share. Which photos it gets wrong, and why: `evaluation/report.md` beside "
+        "this card after `python -m training release`, and the error analysis in the repository's "
+        "`docs/analysis/`.",
         "",
         '| set / kind | photos | right | pets answered "neither" |',
         "| --- | ---: | ---: | ---: |",
     ]
-    for name, figures in metrics["per_kind"].items():
+    for name, figures in (served.get("per_kind") or metrics["per_kind"]).items():
         right = figures.get("accuracy")
         if right is None:  # photos without a pet: right means answered "neither"
             right = figures.get("non-pets_answered_neither", figures.get("look-alikes_answered_neither"))
@@ -184,6 +199,37 @@ def _three_class_figures(metrics: dict) -> list[str]:
             f"| {percent(figures.get('pets_answered_neither'))} |"
         )
     return [*lines, ""]
+
+
+def _figures_said(served: dict) -> str:
+    """What the columns count: the release's evaluation scores the network's probabilities, which
+    cannot show serving's blank-image rule, so its figures are the network's, not what users get."""
+    network = (
+        "the network's probabilities under the served threshold rule, as the release's evaluation "
+        "scores them, without the blank-image rule"
+    )
+    if not served:
+        return f'End to end ("neither" included), int8 beside float: {network}.'
+    unlike = served.get("unlike_the_network") or []
+    differ = "; ".join(
+        f"`{photo['path']}` ({photo['set']}, labelled {photo['label']}{', a blank image' * photo['blank']}): "
+        f'"{photo["served"]}" served, "{photo["network"]}" by the network'
+        for photo in unlike
+    )
+    return (
+        'End to end ("neither" included). **As served** is what `catdog` answers (int8, every photo '
+        "through `catdog.Classifier`: `scripts/served_figures.py`); the network columns are "
+        f"{network}. "
+        + (
+            f"They differ on {len(unlike)} photo{'s' if len(unlike) > 1 else ''}: {differ}."
+            if unlike
+            else "They answer every photo alike."
+        )
+    )
+
+
+def _cell(value) -> str:
+    return str(value) if isinstance(value, int) else percent(value)
 
 
 def _rebuild(card: dict) -> list[str]:

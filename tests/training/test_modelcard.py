@@ -42,7 +42,7 @@ def test_given_a_three_class_card_when_rendered_then_the_serving_rule_data_and_w
     shutil.copy(MODELS / "catdog" / "model.json", tmp_path / "model.json")
     card = json.loads((tmp_path / "model.json").read_text())
     card["neither"]["threshold"] = 0.5
-    card["metrics"]["per_kind"]["other-sources-dev/cat"]["accuracy"] = 0.25
+    card["metrics"]["served"]["per_kind"]["other-sources-dev/cat"]["accuracy"] = 0.25
     (tmp_path / "model.json").write_text(json.dumps(card))
 
     page = write(tmp_path).read_text()
@@ -52,6 +52,55 @@ def test_given_a_three_class_card_when_rendered_then_the_serving_rule_data_and_w
     assert "| other-sources-dev/cat | 7 | 25.00 % | 28.57 % |" in page
     assert "| `../shared/data/breeds-dev` | 1,496 | 1,500 | 1,054 | 0.7 / 0.3 / 0.0 |" in page
     assert "## Rebuild" in page
+
+
+def test_given_served_figures_when_rendered_then_they_stand_beside_the_networks_and_what_differs_is_named():
+    # GIVEN the released card, whose served figures (catdog.Classifier, blank-image rule included) were
+    # measured apart from the network's
+    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    card["metrics"]["served"]["headline"]["asirra_test_accuracy"] = 0.5
+
+    # WHEN its page is rendered
+    page = render(card)
+
+    # THEN each figure is served beside int8 and float network, and the photos the two answer apart are named
+    assert "| figure | as served | int8 network | float network |" in page
+    assert "| Asirra held-out test: right (end to end) | 50.00 % | 98.98 % | 99.11 % |" in page
+    assert "| val mistakes, end to end (all val parts: what releases are chosen on) | 24 | 24 | 23 |" in page
+    assert (
+        "They differ on 1 photo: `petimages-180/cat/835.jpg` (asirra-test, labelled cat, a blank image): "
+        '"neither" served, "cat" by the network.'
+    ) in page
+    assert "By kind of photo (as served)" in page and "| asirra-test/cat | 1,124 | 99.11 % | 0.36 % |" in page
+
+
+def test_given_a_card_without_served_figures_when_rendered_then_its_figures_are_called_the_networks():
+    # GIVEN a card as a release writes it: figures of the network's probabilities, no served ones
+    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    del card["metrics"]["served"]
+
+    # WHEN its page is rendered
+    page = render(card)
+
+    # THEN nothing is called "as served": the blank-image rule is said to be left out
+    assert "as served" not in page.lower()
+    assert "| figure | int8 network | float network |" in page and "without the blank-image rule." in page
+    assert (
+        "By kind of photo (int8 network)" in page and "| asirra-test/cat | 1,124 | 99.20 % | 0.27 % |" in page
+    )
+
+
+@pytest.mark.parametrize(("threshold", "said"), [(0.314453, "from 0.314453 to 1"), (0.5, "from 0.5 to 1")])
+def test_given_a_threshold_when_rendered_then_the_neither_confidence_is_said_to_start_there(threshold, said):
+    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    card["neither"]["threshold"] = threshold
+
+    page = render(card)
+
+    # a "neither" answer's confidence is p(neither) >= T; a cat or dog's is above (1 - T) / 2
+    assert f'**Confidence.** A "neither" answer\'s confidence is p(neither): {said}, and 1.0' in page
+    assert f"is above {(1 - threshold) / 2:.3f}: the two are not on one scale" in page
+    assert "**Confidence.**" not in render(json.loads((MODELS / "catdog-cnn" / "model.json").read_text()))
 
 
 @pytest.mark.parametrize(("folder", "blank_is_neither"), [("catdog", True), ("catdog-cnn", False)])
