@@ -103,6 +103,49 @@ def test_given_a_threshold_when_rendered_then_the_neither_confidence_is_said_to_
     assert "**Confidence.**" not in render(json.loads((MODELS / "catdog-cnn" / "model.json").read_text()))
 
 
+def test_given_the_released_card_when_rendered_then_its_limitations_hold_the_targets_it_misses():
+    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+
+    page = render(card)
+
+    # the served figures against issue #12's targets, on the photos nothing was chosen on
+    limitations = page.split("## Limitations\n", 1)[1].split("\n## ", 1)[0]
+    assert "(as served): 4 of 7 are not met." in limitations
+    assert "| Asirra held-out test: right (end to end) | at least 99.30 % | 98.93 % | **no** |" in limitations
+    assert "| Asirra held-out test: pets answered neither | at most 0.50 % | 0.36 % | yes |" in limitations
+    assert (
+        "| other-sources-dev cats + dogs: answered neither | at most 0.50 % | 6.67 % | **no** |"
+        in limitations
+    )
+    assert (
+        "The held-out test split is 2,248 photos of `petimages-180`, `petimages-180-more`, none without"
+        in page
+    )
+    assert "It holds 7 cats, 83 dogs, 20 look-alikes, 553 non-pets: one photo is 14.3 points" in page
+    assert "The network starts from ImageNet weights" in limitations
+    assert "## Limitations" not in render(json.loads((MODELS / "catdog-cnn" / "model.json").read_text()))
+
+
+def test_given_other_figures_in_the_card_when_rendered_then_the_limitations_follow_them():
+    # GIVEN the released card with the other-source pets at the target, 4 of its cats, no served figures
+    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    del card["metrics"]["served"]
+    card["metrics"]["int8"]["other_sources_dev_pets_accuracy"] = 0.995
+    card["metrics"]["per_kind"]["other-sources-dev/cat"]["count"] = 4
+
+    # WHEN its page is rendered
+    page = render(card)
+
+    # THEN the targets are read against the int8 network's figures, and the eval folder's size is its own
+    assert "(int8 network): 3 of 7 are not met." in page
+    assert "| Asirra held-out test: right (end to end) | at least 99.30 % | 98.98 % | **no** |" in page
+    assert "| other-sources-dev cats + dogs: right | at least 99.00 % | 99.50 % | yes |" in page
+    assert (
+        "holds 4 cats, 83 dogs, 20 look-alikes, 553 non-pets: one photo is 25.0 points of its cat figure"
+        in page
+    )
+
+
 @pytest.mark.parametrize(("folder", "blank_is_neither"), [("catdog", True), ("catdog-cnn", False)])
 def test_given_a_card_when_rendered_then_it_says_what_serving_answers_for_a_flat_image(
     folder, blank_is_neither
