@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -1037,22 +1038,41 @@ def cmd_release(args) -> None:
     from training import build
     from training.staged import kept_only_if_used
 
-    rebuild = rebuild_record(args.recipe, getattr(args, "release_folder", args.out), args.set)
+    rebuild = rebuild_record(args.recipe, getattr(args, "release_folder", args.out), args.set, run_dir)
     with kept_only_if_used(run_dir):
         build.build_release(recipe, args.out, run_dir, ablations=args.ablations, rebuild=rebuild)
 
 
-def rebuild_record(recipe: Path, out: Path, settings: list[str]) -> dict:
+def rebuild_record(recipe: Path, out: Path, settings: list[str], run_dir: Path) -> dict:
     """What the card records of the command a release was built with (``training.rebuild``, shown on its
-    page): the recipe file and --out, each relative to the repository when inside it, else absolute, and
-    any --set."""
+    page): the recipe file, --out and --run-dir, each relative to the repository when inside it, else
+    absolute, any --set, and the commit the code was at (``checkout``)."""
     repository = Path(__file__).resolve().parents[1]
 
     def shown(path: Path) -> str:
         path = path.resolve()
         return path.relative_to(repository).as_posix() if path.is_relative_to(repository) else str(path)
 
-    return {"recipe_file": shown(recipe), "out": shown(out)} | ({"set": list(settings)} if settings else {})
+    return (
+        {"recipe_file": shown(recipe), "out": shown(out), "run_dir": shown(run_dir)}
+        | ({"set": list(settings)} if settings else {})
+        | checkout(repository)
+    )
+
+
+def checkout(repository: Path) -> dict:
+    """The commit the code was at, for a rebuild to check out, and whether files differed from it (a
+    recipe not committed yet is not in that commit); nothing outside a git checkout."""
+    try:
+        commit, changes = (
+            subprocess.run(
+                ["git", "-C", str(repository), *command], capture_output=True, text=True, check=True
+            ).stdout.strip()
+            for command in (["rev-parse", "HEAD"], ["status", "--porcelain"])
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    return {"commit": commit} | ({"uncommitted_changes": True} if changes else {})
 
 
 def cmd_report(args) -> None:

@@ -316,8 +316,9 @@ def _held_out(card: dict) -> list[str]:
 
 def _rebuild(card: dict) -> list[str]:
     """The command the release was built with, as its card records it (``training.rebuild``: the recipe
-    file, relative to the repository when inside it, the --out and any --set); a card that does not
-    record it names no file, since a recipe's name need not be its version's (2.0.0-lite0.toml)."""
+    file, relative to the repository when inside it, the --out, --run-dir, any --set and the commit); a
+    card that does not record it names no file, since a recipe's name need not be its version's
+    (2.0.0-lite0.toml)."""
     training = card.get("training") or {}
     recipe = training.get("recipe")
     if not isinstance(recipe, dict) or "release" not in recipe:
@@ -333,19 +334,42 @@ def _rebuild(card: dict) -> list[str]:
         return [*lines, ""]
     file = made["recipe_file"]
     where = "" if Path(file).is_absolute() else " in the repository"
+    if made.get("commit"):
+        where += f" at commit `{made['commit']}`"
+        where += " and changes not committed then" if made.get("uncommitted_changes") else ""
     command = ["python -m training release", shlex.quote(file)]
-    if made.get("out"):
-        command += ["--out", shlex.quote(made["out"])]
+    for option, key in (("--out", "out"), ("--run-dir", "run_dir")):
+        if made.get(key):
+            command += [option, shlex.quote(made[key])]
     for setting in made.get("set") or ():
         command += ["--set", shlex.quote(setting)]
     lines[-1] += f"; the release was built from `{file}`{where}:"
-    return [*lines, "", "```bash", " ".join(command), "```", "", REDRAW, ""]
+    return [*lines, "", "```bash", " ".join(command), "```", "", REDRAW, *_draws(card, made), ""]
 
 
 #: What the rebuild command gives back, under it on every page.
 REDRAW = (
-    "The command trains the network again: fine-tuning runs that its run folder (`--run-dir`) does not "
-    "hold are trained anew, and new runs are another draw of the same recipe, within the spread of its "
-    "runs rather than these bytes. A build in the run folder that kept the release's runs reuses them "
-    "and gives the same model."
+    "Run folders are not committed. The command trains again the fine-tuning runs that its run folder "
+    "(`--run-dir`) does not hold, and new runs are another draw of the same recipe, not these bytes; "
+    "only a build in the run folder that kept the release's runs reuses them and gives the same model."
 )
+
+
+def _draws(card: dict, made: dict) -> list[str]:
+    """How far a rebuild's figures may land from these, from the other draws of the recipe measured
+    since (``training.rebuild.draws``): one draw says nothing of the spread."""
+    draws = made.get("draws") or []
+    int8 = (card.get("metrics") or {}).get("int8") or {}
+    if not draws or "val_mistakes" not in int8:
+        return []
+    measured = [int8, *draws]
+    mistakes = sorted(draw["val_mistakes"] for draw in measured)
+    tests = sorted(draw["asirra_test_accuracy"] for draw in measured)
+    return [
+        "",
+        "Draws of the recipe measured so far (int8 network): this release; "
+        + "; ".join(draw["name"] for draw in draws)
+        + f". Between them, {mistakes[0]}-{mistakes[-1]} val mistakes and {percent(tests[0])} to "
+        f"{percent(tests[-1])} right on the Asirra test: a rebuild with new runs is expected near that "
+        f"spread ({len(measured)} draws cannot bound it), not on this release's figures.",
+    ]

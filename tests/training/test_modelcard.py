@@ -198,6 +198,30 @@ def test_given_a_card_recording_its_recipe_file_when_rendered_then_the_rebuild_c
     assert f"{card['version']}.toml" not in page and "models/catdog" not in page
 
 
+def test_given_the_released_card_when_rendered_then_the_rebuild_names_its_run_folder_commit_and_spread():
+    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+
+    page = render(card)
+
+    # the run folder that kept 2.4.0's five runs (without it they are trained anew), the commit of its
+    # code and recipe, and the figures of the other draw of the recipe measured since
+    rebuild = page.split("## Rebuild\n", 1)[1]
+    command = "python -m training release training/recipes/2.4.0.toml --out models/catdog --run-dir "
+    assert f"```bash\n{command}runs/release-soup3-cut11\n```" in rebuild
+    assert "in the repository at commit `f3117d45bc5ff6e64f222c70fd4d50737689f90b`:" in rebuild
+    assert "Between them, 24-26 val mistakes and 98.89 % to 98.98 % right on the Asirra test" in rebuild
+
+
+def test_given_a_build_from_uncommitted_files_when_rendered_then_the_commit_is_said_not_to_hold_them():
+    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    card["training"]["rebuild"] |= {"uncommitted_changes": True, "draws": []}
+
+    page = render(card)
+
+    assert "at commit `f3117d45bc5ff6e64f222c70fd4d50737689f90b` and changes not committed then:" in page
+    assert "Draws of the recipe" not in page  # one draw, the release itself, says nothing of a spread
+
+
 def test_given_a_card_not_recording_its_recipe_file_when_rendered_then_no_path_is_named():
     # GIVEN a release card made before the recipe file was recorded (a tiny.toml release was carded as
     # training/recipes/0.0.1.toml, a file that is not there)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import photo_folders
 
-from training.__main__ import _run, main
+from training.__main__ import _run, checkout, main
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def _contents(folder: Path) -> dict[str, bytes]:
@@ -94,27 +97,60 @@ def test_given_a_release_when_built_then_the_card_is_told_the_recipe_file_and_ou
     # WHEN it is released into models/x with a --set
     assert main(["release", str(file), "--out", "models/x", "--set", "train.head_epochs=1"]) == 0
 
-    # THEN the build is told the file, the --out given (the build writes into a staging folder) and the
-    # --set, for the card's rebuild command; paths outside the repository absolute
+    # THEN the build is told the file, the --out given (the build writes into a staging folder), the run
+    # folder, the --set and the code's commit, for the card's rebuild command; paths outside the
+    # repository absolute
     assert given[0]["rebuild"] == {
         "recipe_file": str(file.resolve()),
         "out": str((tmp_path / "models" / "x").resolve()),
+        "run_dir": str((tmp_path / "runs" / "release-0.0.3").resolve()),
         "set": ["train.head_epochs=1"],
-    }
+    } | checkout(REPOSITORY)
 
 
 def test_given_paths_inside_the_repository_when_recorded_then_they_are_relative_to_it(monkeypatch):
     from training.__main__ import rebuild_record
 
-    # GIVEN a committed recipe and a release folder in the checkout, named from inside a subfolder
-    repository = Path(__file__).resolve().parents[2]
-    monkeypatch.chdir(repository / "docs")
+    # GIVEN a committed recipe, a release folder and a run folder in the checkout, named from a subfolder
+    monkeypatch.chdir(REPOSITORY / "docs")
 
     # WHEN recorded, THEN as paths from the repository's root, which the card's rebuild command runs from
-    assert rebuild_record(Path("../training/recipes/2.0.0-lite0.toml"), Path("../models/catdog"), []) == {
+    recipe, out, run_dir = (
+        Path("../training/recipes/2.0.0-lite0.toml"),
+        Path("../models/catdog"),
+        Path("../runs/x"),
+    )
+    assert rebuild_record(recipe, out, [], run_dir) == {
         "recipe_file": "training/recipes/2.0.0-lite0.toml",
         "out": "models/catdog",
-    }
+        "run_dir": "runs/x",
+    } | checkout(REPOSITORY)
+
+
+def test_given_a_git_checkout_when_its_commit_is_recorded_then_files_not_committed_are_said(tmp_path):
+    # GIVEN a repository with one commit, and a folder beside it that is none
+    repository, elsewhere = tmp_path / "repository", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def git(*command) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(repository), *command], capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    repository.mkdir()
+    git("init", "-q")
+    (repository / "recipe.toml").write_text("[release]\n")
+    git("add", "recipe.toml")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "recipe")
+    head = git("rev-parse", "HEAD")
+
+    # WHEN recorded as it is, after a new file, and for the folder beside it
+    # THEN the commit; the commit and that it does not hold everything built from; nothing
+    assert checkout(repository) == {"commit": head}
+    (repository / "new.toml").write_text("[release]\n")
+    assert checkout(repository) == {"commit": head, "uncommitted_changes": True}
+    assert checkout(elsewhere) == {}
 
 
 def test_given_an_earlier_release_in_the_folder_when_exported_again_then_only_the_users_files_are_kept(
