@@ -36,6 +36,7 @@ def render(card: dict) -> str:
         "",
         *_what_it_does(card),
         *_trained_on(card),
+        *_terms(card),
         *_how_well(card),
         *_limitations(card),
         *_rebuild(card),
@@ -141,6 +142,28 @@ def _trained_on(card: dict) -> list[str]:
     if evaluation:
         measured = ", ".join(f"`{name}` ({count:,} photos)" for name, count in evaluation.items())
         lines += ["", f"Measured on, never trained on: {measured}."]
+    return [*lines, ""]
+
+
+def _terms(card: dict) -> list[str]:
+    """The training photos whose terms restrict what the model may be used for (``dataset.terms``,
+    counted in the train part of the split): a user of the model inherits the question."""
+    terms = (card.get("dataset") or {}).get("terms") or []
+    if not terms:
+        return []
+    lines = [
+        "## Training data terms",
+        "",
+        "Not every training photo may be used for every purpose; each data folder's README gives its "
+        "sources and their terms. This card grants no right to them and does not settle whether a model "
+        "trained on them may be used commercially. Among the training photos:",
+        "",
+    ]
+    for term in terms:
+        lines.append(
+            f"- {term['training_photos']:,} {term['photos']} of `{term['folder']}`: {term['what']}; "
+            f"{term['terms']}."
+        )
     return [*lines, ""]
 
 

@@ -103,6 +103,25 @@ def test_given_a_threshold_when_rendered_then_the_neither_confidence_is_said_to_
     assert "**Confidence.**" not in render(json.loads((MODELS / "catdog-cnn" / "model.json").read_text()))
 
 
+def test_given_training_photos_under_restricting_terms_when_rendered_then_the_page_counts_them():
+    # GIVEN the released card, whose breeds-dev training photos include ImageNet validation photos
+    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    card["dataset"]["terms"][0]["training_photos"] = 1234
+
+    # WHEN its page is rendered
+    page = render(card)
+
+    # THEN the photos, their count in the train part and their terms are said; a card without is silent
+    assert (
+        "- 1,234 `imnetval_*` of `../shared/data/breeds-dev`: ImageNet validation photos; ImageNet's terms: "
+        "non-commercial research use.\n"
+    ) in page
+    assert "- 459 `seika5_*`, `popanimals_*`, `yolodog_*` of `../shared/data/breeds-dev`: web photos" in page
+    assert "## Training data terms" not in render(
+        json.loads((MODELS / "catdog-cnn" / "model.json").read_text())
+    )
+
+
 def test_given_the_released_card_when_rendered_then_its_limitations_hold_the_targets_it_misses():
     card = json.loads((MODELS / "catdog" / "model.json").read_text())
 
