@@ -6,7 +6,7 @@ beside the network's figures):
     nice -n 10 .venv/bin/python scripts/served_figures.py training/recipes/2.4.0.toml models/catdog \
         runs/release-2.4.0 --out models/catdog/evaluation/served.json
 
-About 2 minutes on two cores (5,250 photos, one at a time as serving answers them). The run folder needs
+About a minute on two cores (5,250 photos, one at a time as serving answers them). The run folder needs
 only the recipe's split (``split.json`` is made there if missing, as ``release`` does).
 """
 
