@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -205,3 +207,15 @@ def release_run(tiny_recipe, tmp_path_factory):
     rebuild = {"recipe_file": "/home/me/tiny.toml", "out": "runs/tiny-release"}  # as `release` records it
     card = build.build_release(recipe, out, run_dir, log=lambda message: None, rebuild=rebuild)
     return recipe, card, out, run_dir
+
+
+@pytest.fixture(scope="session")
+def release_script():
+    """``release_script(name, *args)``: ``scripts/NAME ARGS`` run from the checkout as a user runs it, its
+    output captured."""
+
+    def run(name: str, *args) -> subprocess.CompletedProcess:
+        argv = [sys.executable, f"scripts/{name}", *map(str, args)]
+        return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+
+    return run

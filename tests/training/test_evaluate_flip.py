@@ -3,41 +3,22 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("keras")
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def test_given_a_release_when_its_mirror_is_evaluated_then_the_photo_alone_gives_the_card_figures(
-    tiny_recipe, release_run, tmp_path, write_recipe
+    tiny_recipe, release_run, tmp_path, write_recipe, release_script
 ):
     # GIVEN a tiny release, its recipe file and its run folder (the split it was built on)
     _, card, out, run_dir = release_run
     recipe = write_recipe(tmp_path / "tiny.toml", tiny_recipe)
 
     # WHEN the script measures the photo, the mean with its mirror and the cascades
-    result = subprocess.run(
-        [
-            sys.executable,
-            "scripts/evaluate_flip.py",
-            recipe,
-            str(out),
-            str(run_dir),
-            "--out",
-            str(tmp_path / "f.json"),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = release_script("evaluate_flip.py", recipe, out, run_dir, "--out", tmp_path / "f.json")
 
     # THEN the photo alone is what the release measured, the mean passes every photo twice, and a cascade
     # passes more photos twice the higher its confidence bound

@@ -13,9 +13,14 @@ from training.modelcard import README, render, write
 MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
+def released_card(folder: str) -> dict:
+    """A fresh copy of a committed card, for a test to edit."""
+    return json.loads((MODELS / folder / "model.json").read_text())
+
+
 @pytest.mark.parametrize("folder", ["catdog", "catdog-cnn"])
 def test_given_a_released_model_when_its_page_is_rendered_then_it_is_the_committed_readme(folder):
-    card = json.loads((MODELS / folder / "model.json").read_text())
+    card = released_card(folder)
 
     assert (MODELS / folder / README).read_text() == render(card)  # else: python -m training card
 
@@ -24,7 +29,7 @@ def test_given_the_released_card_when_its_recorded_recipe_file_is_read_then_it_r
     from training.recipe import load_recipe, recipe_dict, recipe_from_dict
 
     # GIVEN the released card and the recipe file it says it was built from
-    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    card = released_card("catdog")
     made = card["training"]["rebuild"]
 
     # WHEN that file is read, and the card's own resolved recipe is read with today's defaults
@@ -57,7 +62,7 @@ def test_given_a_three_class_card_when_rendered_then_the_serving_rule_data_and_w
 def test_given_served_figures_when_rendered_then_they_stand_beside_the_networks_and_what_differs_is_named():
     # GIVEN the released card, whose served figures (catdog.Classifier, blank-image rule included) were
     # measured apart from the network's
-    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    card = released_card("catdog")
     card["metrics"]["served"]["headline"]["asirra_test_accuracy"] = 0.5
 
     # WHEN its page is rendered
@@ -76,7 +81,7 @@ def test_given_served_figures_when_rendered_then_they_stand_beside_the_networks_
 
 def test_given_a_card_without_served_figures_when_rendered_then_its_figures_are_called_the_networks():
     # GIVEN a card as a release writes it: figures of the network's probabilities, no served ones
-    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    card = released_card("catdog")
     del card["metrics"]["served"]
 
     # WHEN its page is rendered
@@ -92,7 +97,7 @@ def test_given_a_card_without_served_figures_when_rendered_then_its_figures_are_
 
 @pytest.mark.parametrize(("threshold", "said"), [(0.314453, "from 0.314453 to 1"), (0.5, "from 0.5 to 1")])
 def test_given_a_threshold_when_rendered_then_the_neither_confidence_is_said_to_start_there(threshold, said):
-    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    card = released_card("catdog")
     card["neither"]["threshold"] = threshold
 
     page = render(card)
@@ -100,12 +105,12 @@ def test_given_a_threshold_when_rendered_then_the_neither_confidence_is_said_to_
     # a "neither" answer's confidence is p(neither) >= T; a cat or dog's is above (1 - T) / 2
     assert f'**Confidence.** A "neither" answer\'s confidence is p(neither): {said}, and 1.0' in page
     assert f"is above {(1 - threshold) / 2:.3f}: the two are not on one scale" in page
-    assert "**Confidence.**" not in render(json.loads((MODELS / "catdog-cnn" / "model.json").read_text()))
+    assert "**Confidence.**" not in render(released_card("catdog-cnn"))
 
 
 def test_given_training_photos_under_restricting_terms_when_rendered_then_the_page_counts_them():
     # GIVEN the released card, whose breeds-dev training photos include ImageNet validation photos
-    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    card = released_card("catdog")
     card["dataset"]["terms"][0]["training_photos"] = 1234
 
     # WHEN its page is rendered
@@ -117,13 +122,11 @@ def test_given_training_photos_under_restricting_terms_when_rendered_then_the_pa
         "non-commercial research use.\n"
     ) in page
     assert "- 459 `seika5_*`, `popanimals_*`, `yolodog_*` of `../shared/data/breeds-dev`: web photos" in page
-    assert "## Training data terms" not in render(
-        json.loads((MODELS / "catdog-cnn" / "model.json").read_text())
-    )
+    assert "## Training data terms" not in render(released_card("catdog-cnn"))
 
 
 def test_given_the_released_card_when_rendered_then_its_limitations_hold_the_targets_it_misses():
-    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    card = released_card("catdog")
 
     page = render(card)
 
@@ -142,12 +145,12 @@ def test_given_the_released_card_when_rendered_then_its_limitations_hold_the_tar
     )
     assert "It holds 7 cats, 83 dogs, 20 look-alikes, 553 non-pets: one photo is 14.3 points" in page
     assert "The network starts from ImageNet weights" in limitations
-    assert "## Limitations" not in render(json.loads((MODELS / "catdog-cnn" / "model.json").read_text()))
+    assert "## Limitations" not in render(released_card("catdog-cnn"))
 
 
 def test_given_other_figures_in_the_card_when_rendered_then_the_limitations_follow_them():
     # GIVEN the released card with the other-source pets at the target, 4 of its cats, no served figures
-    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    card = released_card("catdog")
     del card["metrics"]["served"]
     card["metrics"]["int8"]["other_sources_dev_pets_accuracy"] = 0.995
     card["metrics"]["per_kind"]["other-sources-dev/cat"]["count"] = 4
@@ -170,7 +173,7 @@ def test_given_a_card_when_rendered_then_it_says_what_serving_answers_for_a_flat
     folder, blank_is_neither
 ):
     # GIVEN a model that can answer "neither" (the release) and one that cannot (the from-scratch CNN)
-    card = json.loads((MODELS / folder / "model.json").read_text())
+    card = released_card(folder)
 
     # WHEN its page is rendered
     page = render(card)
@@ -205,7 +208,7 @@ def test_given_a_card_recording_its_recipe_file_when_rendered_then_the_rebuild_c
     rebuild, command, said
 ):
     # GIVEN the released card, recording the command it was built with
-    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    card = released_card("catdog")
     card["training"]["rebuild"] = rebuild
 
     # WHEN its page is rendered (it named training/recipes/{version}.toml --out models/catdog, whatever
@@ -218,7 +221,7 @@ def test_given_a_card_recording_its_recipe_file_when_rendered_then_the_rebuild_c
 
 
 def test_given_the_released_card_when_rendered_then_the_rebuild_names_its_run_folder_commit_and_spread():
-    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    card = released_card("catdog")
 
     page = render(card)
 
@@ -232,7 +235,7 @@ def test_given_the_released_card_when_rendered_then_the_rebuild_names_its_run_fo
 
 
 def test_given_a_build_from_uncommitted_files_when_rendered_then_the_commit_is_said_not_to_hold_them():
-    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    card = released_card("catdog")
     card["training"]["rebuild"] |= {"uncommitted_changes": True, "draws": []}
 
     page = render(card)
@@ -244,7 +247,7 @@ def test_given_a_build_from_uncommitted_files_when_rendered_then_the_commit_is_s
 def test_given_a_card_not_recording_its_recipe_file_when_rendered_then_no_path_is_named():
     # GIVEN a release card made before the recipe file was recorded (a tiny.toml release was carded as
     # training/recipes/0.0.1.toml, a file that is not there)
-    card = json.loads((MODELS / "catdog" / "model.json").read_text())
+    card = released_card("catdog")
     card["version"] = "0.0.1"
     card["training"].pop("rebuild", None)
 

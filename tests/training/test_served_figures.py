@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -14,11 +11,9 @@ from PIL import Image
 pytest.importorskip("keras")
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def test_given_a_blank_photo_among_the_evaluated_when_served_then_its_answer_alone_differs_and_is_counted(
-    tiny_recipe, release_run, tmp_path, write_recipe
+    tiny_recipe, release_run, tmp_path, write_recipe, release_script
 ):
     # GIVEN a tiny release whose network never reaches its threshold (so never answers "neither"), and its
     # recipe with an evaluation folder holding a blank white "cat" beside the dev photos (as petimages-180
@@ -33,10 +28,7 @@ def test_given_a_blank_photo_among_the_evaluated_when_served_then_its_answer_alo
     recipe = write_recipe(tmp_path / "tiny.toml", tiny_recipe | {"eval": [{"folder": str(dev)}]})
 
     # WHEN the script answers every photo through catdog.Classifier
-    argv = [sys.executable, "scripts/served_figures.py", recipe, str(model), str(run_dir)]
-    result = subprocess.run(
-        [*argv, "--out", str(tmp_path / "served.json")], cwd=REPO, capture_output=True, text=True, timeout=600
-    )
+    result = release_script("served_figures.py", recipe, model, run_dir, "--out", tmp_path / "served.json")
 
     # THEN the blank photo alone is answered unlike the network: "neither", counted in the served figures
     # that the card records beside the network's and its page shows
