@@ -31,7 +31,16 @@ import keras
 import numpy as np
 
 from catdog.card import CLASS_PROBABILITY, NeitherCheck
-from training.data import DataError, Split, check_parts, left_out, other_photos, report_lines, skip_reason
+from training.data import (
+    DataError,
+    Split,
+    check_parts,
+    class_files,
+    left_out,
+    other_photos,
+    report_lines,
+    skip_reason,
+)
 from training.recipe import Recipe, RecipeError, ReleaseInfo, recipe_dict
 from training.sources import (
     LABELS3,
@@ -87,18 +96,19 @@ def eval_samples(folder, labels=LABELS3, log=print) -> list[tuple[Path, int, str
 
 
 def scan_folder_as(folder: Path) -> tuple[list[str], list[dict]]:
-    """The photos of ``folder`` (its files, not its subfolders), and the files that are none, as a scan
-    reports them (``{"path", "reason"}``, paths under the folder's name)."""
+    """The photos under ``folder`` (paths relative to it; its subfolders walked as a class folder's are),
+    and the files that are none, as a scan reports them (``{"path", "reason"}``, paths under the folder's
+    name): a hidden file or an unreadable folder is a row, never a silent gap."""
     from catdog import InvalidImage, load_image
 
     paths, bad = [], []
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+    for path in class_files(folder.parent, folder, bad):
         try:
             load_image(path)
         except InvalidImage as exc:
-            bad.append({"path": f"{folder.name}/{path.name}", "reason": skip_reason(exc)})
+            bad.append({"path": path.relative_to(folder.parent).as_posix(), "reason": skip_reason(exc)})
             continue
-        paths.append(path.name)
+        paths.append(path.relative_to(folder).as_posix())
     return paths, bad
 
 

@@ -140,7 +140,7 @@ def _find(
             (path, index)
             for index, label in enumerate(labels)
             for folder in by_label[label]
-            for path in _class_files(root, folder, skipped)
+            for path in class_files(root, folder, skipped)
         ]
         matched = {f for found in by_label.values() for f in found}
         ignored = [f.name for f in folders if f not in matched]
@@ -167,7 +167,7 @@ def _find(
     return candidates, "flat", [f.name for f in folders], skipped, absent
 
 
-def _class_files(root: Path, folder: Path, skipped: list[dict]) -> list[Path]:
+def class_files(root: Path, folder: Path, skipped: list[dict]) -> list[Path]:
     """Every file under a class folder, linked folders followed, as ``catdog classify`` finds photos: a
     folder that cannot be read and a hidden file (``.DS_Store``) are added to ``skipped``, not left out
     without a word; any other file is decoded, and skipped with its reason if it is no photo."""

@@ -452,12 +452,13 @@ def test_given_a_flat_kaggle_eval_folder_when_scanned_then_each_photo_is_of_its_
 def test_given_an_eval_folder_with_odd_files_and_folders_when_read_then_each_is_said_and_look_alikes_kept(
     tmp_path, cat_photos, dog_photos
 ):
-    # GIVEN an evaluation folder with an empty photo, a look-alike folder written with capitals holding a
-    # Thumbs.db, and a folder that is no class
+    # GIVEN an evaluation folder with an empty photo, a folder that is no class, and a look-alike folder
+    # written with capitals holding a Thumbs.db, a .DS_Store and a subfolder of raccoons
     dev = tmp_path / "dev"
     for name, photos in (
         ("cat", cat_photos[:2]),
         ("Neither-Hard", dog_photos[:1]),
+        ("Neither-Hard/raccoons", dog_photos[2:4]),
         ("Misc", dog_photos[1:2]),
     ):
         (dev / name).mkdir(parents=True)
@@ -465,15 +466,21 @@ def test_given_an_eval_folder_with_odd_files_and_folders_when_read_then_each_is_
             shutil.copy(photo, dev / name / photo.name)
     (dev / "cat" / "empty.jpg").write_bytes(b"")
     (dev / "Neither-Hard" / "Thumbs.db").write_bytes(b"\0" * 64)
+    (dev / "Neither-Hard" / ".DS_Store").write_bytes(b"\0" * 64)
     said = []
 
     rows = build.eval_samples(dev, log=said.append)
 
-    # THEN the look-alike counts (it was dropped: the alias matched only "neither-hard"), and what is left
-    # out is said (it was dropped without a line)
-    assert sorted(kind for _, _, kind in rows) == ["cat", "cat", "neither-hard"]
+    # THEN every look-alike counts, the subfolder's too (it was dropped: the alias matched only
+    # "neither-hard", then only its top-level files), and what is left out is said
+    assert sorted(kind for _, _, kind in rows) == ["cat", "cat"] + ["neither-hard"] * 3
+    assert sorted(path.relative_to(dev).as_posix() for path, label, _ in rows if label == 2) == sorted(
+        f"Neither-Hard/{sub}{photo.name}"
+        for sub, photo in [("", dog_photos[0]), *(("raccoons/", p) for p in dog_photos[2:4])]
+    )
     assert said[:2] == ["eval dev: ignored folder Misc", "eval dev: skipped cat/empty.jpg: empty file"]
-    assert len(said) == 3 and said[2].startswith("eval dev: skipped Neither-Hard/Thumbs.db: invalid_image: ")
+    assert said[2] == "eval dev: skipped Neither-Hard/.DS_Store: hidden file"
+    assert len(said) == 4 and said[3].startswith("eval dev: skipped Neither-Hard/Thumbs.db: invalid_image: ")
 
 
 def test_given_int8_and_float_figures_when_compared_then_shares_are_points_and_counts_stay_counts():
