@@ -974,9 +974,11 @@ def cmd_evaluate(args) -> None:
     else:
         split = Split.load(args.split, root=args.data)
     args.part = args.part or "test"
-    # the part must hold cats and dogs; "neither" photos may be missing from it, as from a release's test
-    # part (Asirra has none, breeds-dev no test part): the model's "neither" answers are scored all the same
-    check_parts(split, (args.part,), tuple(label for label in split.labels if label != "neither"))
+    # a split's part must hold cats and dogs; "neither" photos may be missing from it, as from a release's
+    # test part (Asirra has none, breeds-dev no test part): the model's "neither" answers are scored all the
+    # same. A folder scored whole may hold one class (a user's own dog photos): it must hold a photo.
+    pets = tuple(label for label in split.labels if label != "neither")
+    check_parts(split, (args.part,), pets if args.split is not None else None)
     classifiers = {str(folder): Classifier(folder) for folder in args.models}
     keras_model = None
     if args.keras:

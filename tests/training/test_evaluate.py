@@ -164,6 +164,51 @@ def test_given_a_labelled_folder_without_a_split_when_evaluated_then_every_photo
     assert "dog/notes.txt" in capsys.readouterr().err  # the file that is no photo is said
 
 
+@pytest.mark.parametrize("kind", ["dog", "neither"])
+def test_given_a_folder_of_one_class_when_evaluated_then_its_photos_are_scored(
+    kind, three_class_model_dir, dog_photos, tmp_path
+):
+    # GIVEN a user's folder of one kind only: their own dogs, or photos with no pet
+    photos = (
+        dog_photos[:6]
+        if kind == "dog"
+        else sorted((REPO / "tests" / "fixtures" / "not-pets").glob("*.jpg"))[:6]
+    )
+    data = tmp_path / "mine" / kind
+    data.mkdir(parents=True)
+    for photo in photos:
+        shutil.copy(photo, data / photo.name)
+
+    # WHEN it is evaluated with --data alone
+    out = tmp_path / "out"
+    argv = ["evaluate", str(three_class_model_dir), "--data", str(data.parent), "--out", str(out)]
+    assert main([*argv, "--cache", str(tmp_path / "cache")]) == 0
+
+    # THEN its photos are scored as served (it was refused: "the test part has no cat photo")
+    metrics = json.loads((out / "evaluation.json").read_text())["models"][str(three_class_model_dir)]
+    answers = [Classifier(three_class_model_dir).classify(p).label for p in photos]
+    assert metrics["count"] == 6 and metrics["per_class"][kind]["support"] == 6
+    assert metrics["accuracy"] == pytest.approx(np.mean(np.array(answers) == kind), abs=1e-6)
+
+
+def test_given_a_folder_without_a_photo_when_evaluated_then_one_line_says_so(
+    three_class_model_dir, tmp_path, capsys
+):
+    (tmp_path / "mine" / "dog").mkdir(parents=True)
+    (tmp_path / "mine" / "dog" / "notes.txt").write_text("not a photo\n")
+
+    argv = [
+        "evaluate",
+        str(three_class_model_dir),
+        "--data",
+        str(tmp_path / "mine"),
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    assert main(argv) != 0
+    assert "no usable photos for dog" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
