@@ -10,7 +10,8 @@ Stages (each cached, so a re-run after a crash, or with another head, redoes onl
 3. ``train``: frozen phase then fine-tuning (``training.threeclass``);
 4. ``export``: full-int8 TFLite (uint8 in and out) + float TFLite, the threshold on p(neither) chosen on
    the val photos, every figure measured per source and written to the model card and
-   ``<out>/evaluation/`` (``training.report``).
+   ``<out>/evaluation/`` (``training.report``); then the same photos answered as served
+   (``catdog.Classifier``, blank-image rule included: ``served_figures``).
 
 Public API:
     prepare(recipe, run_dir) -> Prepared
@@ -815,7 +816,63 @@ def export_release(
         errors[kind] = worst_errors(everything, answers, confidences)
     write_report(reports, errors, out / "evaluation")
     log(f"release: threshold {threshold:.4f}; {json.dumps(figures['int8'])}")
+    started = time.perf_counter()
+    document = record_served(out, served_figures(prepared, photos, out, recipe.cache_dir, "release"))
+    served = document["metrics"]["served"]["headline"]
+    log(f"served (catdog.Classifier) in {time.perf_counter() - started:.0f} s: {json.dumps(served)}")
     return document
+
+
+def served_figures(prepared: Prepared, photos: dict, folder: Path, cache_dir, measured_by: str) -> dict:
+    """A released 3-class model's figures as served: every answer from ``catdog.Classifier``, so with the
+    blank-image rule (``catdog.classifier.is_blank``) that scoring the network's probabilities cannot
+    apply, and every photo whose served answer differs from the network's."""
+    from catdog import Classifier
+    from catdog.classifier import is_blank
+    from training.evaluate import served
+    from training.report import ANSWERS, answer, headline, summarize
+
+    classifier = Classifier(folder)
+    threshold = classifier.card.document["neither"]["threshold"]
+    everything, answers, probabilities, unlike_the_network = [], [], [], []
+    for rows in photos.values():
+        pixels = load_part_pixels(prepared, rows, classifier.input_size, cache_dir)
+        probs, labels = served(classifier, pixels)
+        network, _ = answer(probs, threshold)
+        for photo, label, image, by_network in zip(rows, labels, pixels, network, strict=True):
+            if label != ANSWERS[by_network]:
+                unlike_the_network.append(
+                    {
+                        "set": photo.set,
+                        "path": photo.path,
+                        "label": ANSWERS[photo.label],
+                        "served": label,
+                        "network": ANSWERS[by_network],
+                        "blank": is_blank(image),
+                    }
+                )
+        everything += rows
+        answers += [ANSWERS.index(label) for label in labels]
+        probabilities.append(probs)
+    argmax = np.argmax(np.concatenate(probabilities)[:, :2], axis=1)
+    report = summarize(everything, answers, None, argmax)  # the figures are of answers, not confidences
+    return {
+        "measured_by": f"{measured_by}: catdog.Classifier, the threshold and blank-image rules",
+        "headline": headline(report),
+        "unlike_the_network": unlike_the_network,
+    } | report
+
+
+def record_served(folder: Path, figures: dict) -> dict:
+    """``served_figures`` into ``evaluation/served.json`` and the card (``metrics.served``, shown on its
+    page beside the network's figures); the card is returned."""
+    from training.export import update_card
+
+    (folder / "evaluation").mkdir(parents=True, exist_ok=True)
+    (folder / "evaluation" / "served.json").write_text(json.dumps(figures, indent=1) + "\n")
+    card = json.loads((folder / "model.json").read_text())
+    served = {key: figures[key] for key in ("measured_by", "headline", "unlike_the_network")}
+    return update_card(folder, metrics=card["metrics"] | {"served": served | {"per_kind": figures["kind"]}})
 
 
 def model_answers(folder: Path, pixels_for, photos: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

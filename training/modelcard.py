@@ -242,7 +242,8 @@ def _figures_said(served: dict) -> str:
     )
     return (
         'End to end ("neither" included). **As served** is what `catdog` answers (int8, every photo '
-        "through `catdog.Classifier`: `scripts/served_figures.py`); the network columns are "
+        f"through `catdog.Classifier`, measured by `{served['measured_by'].split(':')[0]}`); the network "
+        "columns are "
         f"{network}. "
         + (
             f"They differ on {len(unlike)} photo{'s' if len(unlike) > 1 else ''}: {differ}."

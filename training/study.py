@@ -1,5 +1,6 @@
 """What the scripts that study a released model on a recipe's photos share (scripts/explain_neither.py,
-scripts/near_duplicates.py, scripts/evaluate_flip.py): their arguments, and the photos and card those give."""
+scripts/near_duplicates.py, scripts/evaluate_flip.py, scripts/served_figures.py): their arguments, and
+the photos and card those give."""
 
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ from training.build import Prepared, prepare
 from training.recipe import Recipe, load_recipe
 
 
-def model_study(doc: str) -> tuple[argparse.Namespace, Recipe, Prepared, dict]:
-    """The recipe, the model folder, the run folder that holds the split and --out, read from the command
-    line; and the recipe, its photos (split as the release split them) and the model's card."""
+def model_study(doc: str, out: bool = True) -> tuple[argparse.Namespace, Recipe, Prepared, dict]:
+    """The recipe, the model folder, the run folder that holds the split and (``out``) --out, read from
+    the command line; and the recipe, its photos (split as the release split them) and the model's card."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("recipe", type=Path)
     parser.add_argument("model", type=Path, help="a released model folder")
     parser.add_argument("run_dir", type=Path, help="the recipe's run folder (its split.json)")
-    parser.add_argument("--out", type=Path, required=True, help="JSON to write")
+    if out:
+        parser.add_argument("--out", type=Path, required=True, help="JSON to write")
     args = parser.parse_args()
     recipe = load_recipe(args.recipe)
     return args, recipe, prepare(recipe, args.run_dir), json.loads((args.model / "model.json").read_text())

@@ -82,6 +82,23 @@ def test_given_the_run_when_it_ends_then_each_source_and_each_kind_is_reported_a
     assert "asirra_test_accuracy" in report["int8"]["headline"]
 
 
+def test_given_a_release_when_built_then_its_served_figures_are_measured_through_catdog_and_recorded(
+    release_run,
+):
+    # GIVEN the tiny release, built by the one `release` command (served figures were a second command,
+    # scripts/served_figures.py, that a release could be committed without)
+    _, card, out, _ = release_run
+
+    # THEN the card and evaluation/served.json hold the figures catdog.Classifier's answers give, which on
+    # photos without a blank one are the network's, photo for photo
+    served = card["metrics"]["served"]
+    assert served["measured_by"].startswith("release: catdog.Classifier")
+    assert served["unlike_the_network"] == [] and served["headline"] == card["metrics"]["int8"]
+    assert served["per_kind"] == card["metrics"]["per_kind"]
+    assert json.loads((out / "evaluation" / "served.json").read_text())["headline"] == served["headline"]
+    assert "| figure | as served | int8 network | float network |" in (out / "README.md").read_text()
+
+
 def test_given_cached_views_when_the_train_set_is_read_then_each_source_has_its_own_number_of_views(
     release_run,
 ):

@@ -27,13 +27,14 @@ def test_given_a_blank_photo_among_the_evaluated_when_served_then_its_answer_alo
     Image.new("RGB", (180, 180), "white").save(dev / "cat" / "blank.jpg")
     recipe = write_recipe(tmp_path / "tiny.toml", tiny_recipe | {"eval": [{"folder": str(dev)}]})
 
-    # WHEN the script answers every photo through catdog.Classifier
-    result = release_script("served_figures.py", recipe, model, run_dir, "--out", tmp_path / "served.json")
+    # WHEN the script answers every photo through catdog.Classifier again
+    result = release_script("served_figures.py", recipe, model, run_dir)
 
     # THEN the blank photo alone is answered unlike the network: "neither", counted in the served figures
     # that the card records beside the network's and its page shows
     assert result.returncode == 0, result.stderr
     served = json.loads((model / "model.json").read_text())["metrics"]["served"]
+    assert served["measured_by"].startswith("scripts/served_figures.py: ")
     (unlike,) = served["unlike_the_network"]
     assert unlike["path"].endswith("cat/blank.jpg") and unlike["network"] in ("cat", "dog")
     assert unlike | {"path": "", "network": ""} == {
@@ -46,5 +47,5 @@ def test_given_a_blank_photo_among_the_evaluated_when_served_then_its_answer_alo
     }
     assert served["per_kind"]["dev/cat"]["pets_answered_neither"] == pytest.approx(1 / 3, abs=1e-6)
     assert served["headline"]["asirra_test_pets_answered_neither"] == 0
-    assert json.loads((tmp_path / "served.json").read_text())["headline"] == served["headline"]
+    assert json.loads((model / "evaluation" / "served.json").read_text())["headline"] == served["headline"]
     assert "| figure | as served | int8 network | float network |" in (model / "README.md").read_text()
