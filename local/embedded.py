@@ -30,6 +30,7 @@ from werkzeug.serving import make_server
 from catdog.settings import Settings
 from local import FUNCTIONS, http_origin
 from local.gate import S3Gate
+from local.hosts import guarded
 
 #: The access key id and region of the embedded AWS; its secret key is new on every run (``run_secret``).
 ACCESS_KEY = "catdog-local"
@@ -71,12 +72,13 @@ class EmbeddedS3(ThreadedMotoServer):
         self.page_port: int | None = None
 
     def _server_entry(self) -> None:
-        app = S3Gate(
+        gate = S3Gate(
             DomainDispatcherApplication(create_backend_app),
             self.secret_key,
             self.max_file_bytes,
             page_port=lambda: self.page_port,
         )
+        app = guarded(gate, self._ip_address)
         try:
             self._server = make_server(
                 self._ip_address, self._port, app, threaded=True, request_handler=MotoRequestHandler

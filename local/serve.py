@@ -120,6 +120,7 @@ def _serve(args: argparse.Namespace) -> None:
     from werkzeug.serving import make_server
 
     from local import embedded
+    from local.hosts import guarded
     from local.http_api import HttpApi
 
     with contextlib.ExitStack() as cleanup:  # stops everything started so far, in reverse, on any exit
@@ -154,7 +155,7 @@ def _serve(args: argparse.Namespace) -> None:
             around=log.capture,
             s3_port_for_browsers=storage.get_host_and_port()[1],
         )
-        web = make_server(args.host, args.port, app, threaded=True, fd=listener.fileno())
+        web = make_server(args.host, args.port, guarded(app, args.host), threaded=True, fd=listener.fileno())
         cleanup.callback(web.server_close)
 
         printed = set()  # keys whose label line is out: the samples' summary comes after all of theirs

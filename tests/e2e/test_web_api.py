@@ -224,34 +224,76 @@ def test_given_the_page_opened_as_localhost_when_it_uploads_then_s3_is_named_so_
 
 
 def test_given_the_page_reached_by_a_dotted_host_name_when_it_uploads_then_the_photo_is_stored_and_labelled(
+    serving_model, cat_photos, tmp_path
+):
+    # GIVEN serve on every address, its page reached as http://laptop.local:PORT (a LAN name; the host name
+    # serve prints when it finds no address), which this test sends as the Host header of requests to
+    # 127.0.0.1
+    lan = start(serving_model, tmp_path / "classify.log", ("--host", "0.0.0.0", "--samples", str(tmp_path)))
+    try:
+        page_port = urlsplit(lan.url).port
+        page = f"http://laptop.local:{page_port}"
+        asked = requests.post(
+            f"http://127.0.0.1:{page_port}/api/uploads",
+            json={"filename": "cat.jpg", "content_type": "image/jpeg"},
+            headers={"Host": f"laptop.local:{page_port}"},
+            timeout=10,
+        )
+        upload = asked.json()
+        s3_netloc = urlsplit(upload["url"]).netloc
+
+        # WHEN the browser posts the photo to the URL it was given
+        posted = requests.post(
+            upload["url"].replace("laptop.local", "127.0.0.1"),
+            data=upload["fields"],
+            files={"file": ("cat.jpg", cat_photos[0].read_bytes())},
+            headers={"Origin": page, "Host": s3_netloc},
+            timeout=30,
+        )
+
+        # THEN the embedded S3 stores it in the bucket: moto read "laptop" as a bucket's name, and answered
+        # 500
+        assert s3_netloc.startswith("laptop.local:")
+        assert posted.status_code == 204, posted.text[:500]
+        assert lan.wait_for_label(upload["key"])["label"] == "cat"
+    finally:
+        stop(lan.process)
+
+
+def test_given_serve_on_this_machine_alone_when_a_page_under_another_name_calls_it_then_it_is_refused(
     served, cat_photos
 ):
-    # GIVEN the page reached as http://laptop.local:PORT (a LAN name; the host name serve prints when it finds
-    # no address), which this test sends as the Host header of requests to 127.0.0.1
+    # GIVEN serve on 127.0.0.1 (the default), and a web site whose name now points at 127.0.0.1 (DNS
+    # rebinding): its requests reach serve with the site's name as their Host
     page_port = urlsplit(served.url).port
-    page = f"http://laptop.local:{page_port}"
+    s3_port = urlsplit(served.s3_endpoint).port
+    evil = "rebind.example"
+
+    # WHEN it asks the page's API for an upload, and posts to the embedded S3 with a policy the page was
+    # given
     asked = requests.post(
         f"http://127.0.0.1:{page_port}/api/uploads",
         json={"filename": "cat.jpg", "content_type": "image/jpeg"},
-        headers={"Host": f"laptop.local:{page_port}"},
+        headers={"Host": f"{evil}:{page_port}"},
         timeout=10,
     )
-    upload = asked.json()
-    s3_netloc = urlsplit(upload["url"]).netloc
-
-    # WHEN the browser posts the photo to the URL it was given
+    upload = presign(served, "cat.jpg", "image/jpeg")
     posted = requests.post(
-        upload["url"].replace("laptop.local", "127.0.0.1"),
+        upload["url"],
         data=upload["fields"],
         files={"file": ("cat.jpg", cat_photos[0].read_bytes())},
-        headers={"Origin": page, "Host": s3_netloc},
+        headers={"Origin": f"http://{evil}:{page_port}", "Host": f"{evil}:{s3_port}"},
         timeout=30,
     )
 
-    # THEN the embedded S3 stores it in the bucket: moto read "laptop" as a bucket's name, and answered 500
-    assert s3_netloc.startswith("laptop.local:")
-    assert posted.status_code == 204, posted.text[:500]
-    assert served.wait_for_label(upload["key"])["label"] == "cat"
+    # THEN both refuse it, saying why and what to do (both answered: the upload was stored and labelled)
+    assert asked.status_code == 403 and "--host 0.0.0.0" in asked.text and evil in asked.text
+    assert posted.status_code == 403 and "answers only requests to localhost or 127.0.0.1" in posted.text
+    # while the page's own names are answered
+    for name in ("127.0.0.1", "localhost"):
+        assert requests.get(
+            f"http://127.0.0.1:{page_port}/", headers={"Host": f"{name}:{page_port}"}, timeout=10
+        ).ok
 
 
 def serve_samples(serving_model, tmp_path, labels: dict[str, str]) -> str:
