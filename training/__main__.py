@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,8 +44,6 @@ RELEASE_FOLDER = {
     "neither": "out",
     "release": "out",
 }
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides the progress
 
 
 class _Parser(argparse.ArgumentParser):

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from training.build import Prepared, prepare
-from training.recipe import Recipe, load_recipe
+from training.data import DataError
+from training.recipe import Recipe, RecipeError, check_paths, load_recipe
 
 
 def model_study(doc: str, out: bool = True) -> tuple[argparse.Namespace, Recipe, Prepared, dict]:
@@ -22,5 +24,13 @@ def model_study(doc: str, out: bool = True) -> tuple[argparse.Namespace, Recipe,
     if out:
         parser.add_argument("--out", type=Path, required=True, help="JSON to write")
     args = parser.parse_args()
-    recipe = load_recipe(args.recipe)
-    return args, recipe, prepare(recipe, args.run_dir), json.loads((args.model / "model.json").read_text())
+    try:  # each found before the photos are scanned, and said in one line
+        if not (args.model / "model.json").is_file() or not (args.model / "model.tflite").is_file():
+            raise DataError(f"no model.tflite + model.json in {args.model}")
+        recipe = load_recipe(args.recipe)
+        check_paths(recipe)
+        prepared = prepare(recipe, args.run_dir)
+    except (RecipeError, DataError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return args, recipe, prepared, json.loads((args.model / "model.json").read_text())
