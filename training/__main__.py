@@ -1086,7 +1086,7 @@ def cmd_report(args) -> None:
         if not (folder / "model.json").is_file() or not (folder / "model.tflite").is_file():
             raise FileNotFoundError(f"no model.tflite + model.json in {folder}")
         ModelCard.load(folder / "model.json")
-    check_paths(recipe)
+    check_paths(recipe, teachers=False)  # models are compared on the photos; no teacher is read
     from training import build
     from training.staged import kept_only_if_used
 

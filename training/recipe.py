@@ -534,9 +534,10 @@ def _settings(document: dict) -> dict[str, object]:
     return flat
 
 
-def check_paths(recipe: Recipe) -> None:
+def check_paths(recipe: Recipe, teachers: bool = True) -> None:
     """The folders and files a recipe names are there: found before TensorFlow loads and the photos are
-    scanned, not after the split (an [[eval]] folder) or the activation cache (a teacher)."""
+    scanned, not after the split (an [[eval]] folder) or the activation cache (a teacher). Without
+    ``teachers``, the photo folders alone: what measuring a release on the recipe's photos reads."""
     folders = [(f"[[data]] {s.folder}", Path(s.folder)) for s in recipe.data]
     folders += [(f"[[eval]] {folder}", Path(folder)) for folder in recipe.eval]
     for what, folder in folders:
@@ -546,6 +547,8 @@ def check_paths(recipe: Recipe) -> None:
     twice = sorted({str(f) for f in resolved if resolved.count(f) > 1})
     if twice:
         raise RecipeError(f"the folder {twice[0]} is given twice")
+    if not teachers:
+        return
     teacher = recipe.distill.teacher
     if teacher and not Path(teacher).is_file():
         raise RecipeError(f"distill.teacher: no trained model at {teacher}")

@@ -28,7 +28,7 @@ def model_study(doc: str, out: bool = True) -> tuple[argparse.Namespace, Recipe,
         if not (args.model / "model.json").is_file() or not (args.model / "model.tflite").is_file():
             raise DataError(f"no model.tflite + model.json in {args.model}")
         recipe = load_recipe(args.recipe)
-        check_paths(recipe)
+        check_paths(recipe, teachers=False)  # a distilled release is studied without its teacher
         prepared = prepare(recipe, args.run_dir)
     except (RecipeError, DataError) as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)

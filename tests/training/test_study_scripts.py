@@ -40,3 +40,21 @@ def test_given_a_bad_argument_when_a_study_script_runs_then_one_line_says_what_a
     assert result.returncode == 2, result.stderr[-2000:]
     assert last == f"{script}: error: {message.format(missing=missing)}"
     assert "Traceback" not in result.stderr and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_given_a_distilled_release_whose_teacher_is_gone_when_studied_then_it_is_measured(
+    tiny_recipe, release_run, tmp_path, write_recipe, release_script
+):
+    # GIVEN a release's recipe that names a distillation teacher since deleted (the teacher trains the
+    # release; measuring the release never reads it)
+    _, _, out, run_dir = release_run
+    gone = tmp_path / "runs" / "teacher" / "model.keras"
+    recipe = write_recipe(tmp_path / "distilled.toml", tiny_recipe | {"distill": {"teacher": str(gone)}})
+
+    # WHEN a study script measures the release on the recipe's photos
+    result = release_script("evaluate_flip.py", recipe, out, run_dir, "--out", tmp_path / "flip.json")
+
+    # THEN it does (it was refused: "distill.teacher: no trained model at …")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "flip.json").is_file()

@@ -782,6 +782,24 @@ def test_given_a_recipe_naming_a_path_that_is_not_there_when_released_then_one_l
     assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()
 
 
+def test_given_a_recipe_whose_teacher_is_gone_when_only_its_photos_are_read_then_it_is_not_refused(
+    tmp_path, cat_photos, dog_photos
+):
+    from training.recipe import RecipeError, check_paths, parse_recipe
+
+    # GIVEN a distilled release's recipe whose teacher was deleted since
+    data = photo_folders(tmp_path / "data", cat_photos[:2], dog_photos[:2])
+    recipe = parse_recipe(
+        {"data": [{"folder": str(data)}], "distill": {"teacher": str(tmp_path / "gone.keras")}}
+    )
+
+    # WHEN `report` or a study script checks it (they measure releases on its photos), THEN it passes; a
+    # release, which trains with the teacher, is refused
+    check_paths(recipe, teachers=False)
+    with pytest.raises(RecipeError, match=r"distill\.teacher: no trained model at"):
+        check_paths(recipe)
+
+
 @pytest.mark.parametrize(
     ("document", "message"),
     [
