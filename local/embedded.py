@@ -78,10 +78,9 @@ class EmbeddedS3(ThreadedMotoServer):
             self.max_file_bytes,
             page_port=lambda: self.page_port,
         )
-        app = guarded(gate, self._ip_address)
         try:
             self._server = make_server(
-                self._ip_address, self._port, app, threaded=True, request_handler=MotoRequestHandler
+                self._ip_address, self._port, gate, threaded=True, request_handler=MotoRequestHandler
             )
         except (OSError, SystemExit) as exc:  # werkzeug exits on a bind error; moto's start() would wait
             self.failure = (
@@ -89,6 +88,7 @@ class EmbeddedS3(ThreadedMotoServer):
             )
             self._server_ready_event.set()
             return
+        self._server.app = guarded(gate, self._server.server_address[0])  # the address bound, not named
         self._server_ready_event.set()
         self._server.serve_forever()
 

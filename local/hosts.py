@@ -43,9 +43,9 @@ class LoopbackHostsOnly:
         if is_loopback_name(host):
             return self.app(environ, start_response)
         message = (
-            f"catdog serve listens on {self.listening_on} and answers only requests to localhost or "
-            f"127.0.0.1, not to {host or 'no host'!r} (a page under another name could be any web site); "
-            "start it with --host 0.0.0.0 to be reached by other names\n"
+            f"catdog serve listens on {self.listening_on} and answers only requests to a loopback name "
+            f"(localhost, 127.0.0.1, [::1]), not to {host or 'no host'!r} (a page under another name could "
+            "be any web site); start it with --host 0.0.0.0 to be reached by other names\n"
         ).encode()
         start_response(
             "403 Forbidden",
@@ -55,5 +55,9 @@ class LoopbackHostsOnly:
 
 
 def guarded(app: Callable, listening_on: str) -> Callable:
-    """``app`` behind ``LoopbackHostsOnly`` when ``listening_on`` is a loopback address, else as it is."""
+    """``app`` behind ``LoopbackHostsOnly`` when ``listening_on`` is a loopback address, else as it is.
+
+    ``listening_on`` is the address the socket is bound to, not the name it was given: ``--host vm``
+    (a name ``/etc/hosts`` maps to 127.0.0.1, as Debian maps the machine's own name to 127.0.1.1) listens
+    on loopback as ``--host localhost`` does."""
     return LoopbackHostsOnly(app, listening_on) if is_loopback_name(listening_on) else app

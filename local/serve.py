@@ -155,7 +155,9 @@ def _serve(args: argparse.Namespace) -> None:
             around=log.capture,
             s3_port_for_browsers=storage.get_host_and_port()[1],
         )
-        web = make_server(args.host, args.port, guarded(app, args.host), threaded=True, fd=listener.fileno())
+        web = make_server(
+            args.host, args.port, guarded(app, listener.getsockname()[0]), threaded=True, fd=listener.fileno()
+        )
         cleanup.callback(web.server_close)
 
         printed = set()  # keys whose label line is out: the samples' summary comes after all of theirs

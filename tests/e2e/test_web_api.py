@@ -288,12 +288,35 @@ def test_given_serve_on_this_machine_alone_when_a_page_under_another_name_calls_
 
     # THEN both refuse it, saying why and what to do (both answered: the upload was stored and labelled)
     assert asked.status_code == 403 and "--host 0.0.0.0" in asked.text and evil in asked.text
-    assert posted.status_code == 403 and "answers only requests to localhost or 127.0.0.1" in posted.text
+    assert posted.status_code == 403 and "answers only requests to a loopback name" in posted.text
     # while the page's own names are answered
     for name in ("127.0.0.1", "localhost"):
         assert requests.get(
             f"http://127.0.0.1:{page_port}/", headers={"Host": f"{name}:{page_port}"}, timeout=10
         ).ok
+
+
+def test_given_serve_on_another_name_for_loopback_when_a_page_under_another_name_calls_it_then_it_is_refused(
+    serving_model, tmp_path
+):
+    # GIVEN serve started with --host 127.1, a name for 127.0.0.1 as a hosts-file name would be (it was not
+    # guarded: the check read the name given, not the address bound)
+    served = start(serving_model, tmp_path / "classify.log", ("--host", "127.1", "--samples", str(tmp_path)))
+    try:
+        page_port = urlsplit(served.url).port
+
+        # WHEN a web site rebound to 127.0.0.1 asks its API for an upload
+        asked = requests.post(
+            f"http://127.0.0.1:{page_port}/api/uploads",
+            json={"filename": "cat.jpg", "content_type": "image/jpeg"},
+            headers={"Host": f"rebind.example:{page_port}"},
+            timeout=10,
+        )
+
+        # THEN it is refused, as on 127.0.0.1
+        assert asked.status_code == 403 and "rebind.example" in asked.text
+    finally:
+        stop(served.process)
 
 
 def serve_samples(serving_model, tmp_path, labels: dict[str, str]) -> str:

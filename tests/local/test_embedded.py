@@ -208,3 +208,31 @@ def test_given_a_preflight_when_it_comes_from_the_page_then_it_is_allowed_and_fr
     assert (response.status_code, response.headers.get("Access-Control-Allow-Origin")) == (
         (200, origin) if allowed else (403, None)
     )
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.1", True), ("0.0.0.0", False)],  # 127.1: another name for 127.0.0.1
+)
+def test_given_where_it_listens_when_a_request_names_another_host_then_a_loopback_server_alone_refuses_it(
+    host, loopback
+):
+    # GIVEN the embedded S3 on a loopback address, by its usual name or another (as a name /etc/hosts maps
+    # to 127.0.0.1), or on every address
+    storage = EmbeddedS3(host, 0)
+    storage.start()
+    try:
+        port = storage.get_host_and_port()[1]
+
+        # WHEN a request names a web site's host (DNS rebinding)
+        response = requests.get(
+            f"http://127.0.0.1:{port}/{BUCKET}", headers={"Host": f"rebind.example:{port}"}, timeout=10
+        )
+
+        # THEN on loopback the host is refused, whatever name the address was given by (127.1 was not
+        # guarded); on every address it goes on to the signature check
+        assert response.status_code == 403
+        assert ("answers only requests to a loopback name" in response.text) is loopback
+        assert ("AccessDenied" in response.text) is not loopback
+    finally:
+        storage.stop()
