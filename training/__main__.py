@@ -1006,6 +1006,8 @@ def folder_split(folder: Path) -> Split:
     if not folder.is_dir():
         raise DataError(f"data folder not found: {folder}")
     rows = eval_samples(folder, log=lambda line: print(line, file=sys.stderr))
+    if not rows:
+        raise DataError(f"no usable photos in {folder}")
     test = [Sample(path.relative_to(folder).as_posix(), label) for path, label, _ in rows]
     return Split(folder, LABELS3, 0, (0.0, 0.0, 1.0), {"train": [], "val": [], "test": test}, {})
 

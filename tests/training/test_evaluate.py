@@ -164,31 +164,35 @@ def test_given_a_labelled_folder_without_a_split_when_evaluated_then_every_photo
     assert "dog/notes.txt" in capsys.readouterr().err  # the file that is no photo is said
 
 
-@pytest.mark.parametrize("kind", ["dog", "neither"])
+@pytest.mark.parametrize("kind", ["dog", "neither", "neither-hard"])
 def test_given_a_folder_of_one_class_when_evaluated_then_its_photos_are_scored(
     kind, three_class_model_dir, dog_photos, tmp_path
 ):
-    # GIVEN a user's folder of one kind only: their own dogs, or photos with no pet
+    # GIVEN a user's folder of one kind only: their own dogs, photos with no pet, or look-alikes (some in a
+    # subfolder of their own, beside a loose note)
     photos = (
         dog_photos[:6]
         if kind == "dog"
         else sorted((REPO / "tests" / "fixtures" / "not-pets").glob("*.jpg"))[:6]
     )
     data = tmp_path / "mine" / kind
-    data.mkdir(parents=True)
-    for photo in photos:
-        shutil.copy(photo, data / photo.name)
+    (data / "raccoons").mkdir(parents=True)
+    for index, photo in enumerate(photos):
+        shutil.copy(photo, data / ("raccoons" if index % 2 else "") / photo.name)
+    (data.parent / "notes.txt").write_text("where these came from\n")
 
     # WHEN it is evaluated with --data alone
     out = tmp_path / "out"
     argv = ["evaluate", str(three_class_model_dir), "--data", str(data.parent), "--out", str(out)]
     assert main([*argv, "--cache", str(tmp_path / "cache")]) == 0
 
-    # THEN its photos are scored as served (it was refused: "the test part has no cat photo")
+    # THEN its photos are scored as served (it was refused: "the test part has no cat photo", and for
+    # look-alikes alone "found neither class folders (cat, dog, neither) …")
     metrics = json.loads((out / "evaluation.json").read_text())["models"][str(three_class_model_dir)]
+    label = "neither" if kind == "neither-hard" else kind
     answers = [Classifier(three_class_model_dir).classify(p).label for p in photos]
-    assert metrics["count"] == 6 and metrics["per_class"][kind]["support"] == 6
-    assert metrics["accuracy"] == pytest.approx(np.mean(np.array(answers) == kind), abs=1e-6)
+    assert metrics["count"] == 6 and metrics["per_class"][label]["support"] == 6
+    assert metrics["accuracy"] == pytest.approx(np.mean(np.array(answers) == label), abs=1e-6)
 
 
 def test_given_a_folder_without_a_photo_when_evaluated_then_one_line_says_so(
@@ -207,6 +211,14 @@ def test_given_a_folder_without_a_photo_when_evaluated_then_one_line_says_so(
     ]
     assert main(argv) != 0
     assert "no usable photos for dog" in capsys.readouterr().err
+
+    # a look-alike folder with nothing in it: said as plainly (it was "give the test part a larger fraction")
+    (tmp_path / "mine" / "dog" / "notes.txt").rename(tmp_path / "mine" / "notes.txt")
+    (tmp_path / "mine" / "dog").rename(tmp_path / "mine" / "neither-hard")
+    assert main(argv) != 0
+    assert (
+        capsys.readouterr().err.splitlines()[-1].endswith(f"error: no usable photos in {tmp_path / 'mine'}")
+    )
 
 
 @pytest.mark.parametrize(
