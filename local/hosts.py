@@ -14,9 +14,6 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
-#: The names serve's own addresses are printed with, and what every browser resolves to this machine.
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
-
 
 def is_loopback_name(host: str) -> bool:
     """``localhost``, ``*.localhost`` (which browsers never send to DNS), or a loopback address."""

@@ -1003,8 +1003,6 @@ def folder_split(folder: Path) -> Split:
     from training.data import Sample
     from training.sources import LABELS3
 
-    if not folder.is_dir():
-        raise DataError(f"data folder not found: {folder}")
     rows = eval_samples(folder, log=lambda line: print(line, file=sys.stderr))
     if not rows:
         raise DataError(f"no usable photos in {folder}")

@@ -34,7 +34,6 @@ import numpy as np
 from catdog.card import CLASS_PROBABILITY, NeitherCheck
 from training.data import (
     DataError,
-    Scan,
     Split,
     check_parts,
     class_files,
@@ -82,13 +81,7 @@ def eval_samples(folder, labels=LABELS3, log=print) -> list[tuple[Path, int, str
     if not folder.is_dir():
         raise DataError(f"data folder not found: {folder}")
     aliases = sorted(p for p in folder.iterdir() if p.is_dir() and p.name.lower() in FOLDER_ALIASES)
-    if aliases and not _has_class_photos(folder, labels):  # look-alikes alone: a folder of one kind
-        entries = sorted(folder.iterdir())
-        others = [p.name for p in entries if p.is_dir() and p not in aliases]
-        loose = [{"path": p.name, "reason": "not in a class folder"} for p in entries if not p.is_dir()]
-        found = Scan(folder, labels, "folders", [], loose, [], others)
-    else:
-        found = scan_folder(folder, labels)
+    found = scan_folder(folder, labels, allow_empty=bool(aliases))  # look-alikes alone: a folder of one kind
     # the class folder, or for Kaggle's flat names (cat.1.jpg) the label
     rows = [
         (folder / s.path, s.label, s.path.split("/")[0] if "/" in s.path else labels[s.label])
@@ -104,16 +97,6 @@ def eval_samples(folder, labels=LABELS3, log=print) -> list[tuple[Path, int, str
     for line in report_lines({"ignored_folders": ignored, "skipped": skipped}):
         log(f"eval {folder.name}: {line}")
     return rows
-
-
-def _has_class_photos(folder: Path, labels) -> bool:
-    """Whether ``folder`` has a class folder, or a file named like a class (Kaggle's ``cat.1.jpg``)."""
-    return any(
-        p.name.lower() in labels
-        if p.is_dir()
-        else p.name.split(".", 1)[0].lower() in labels and "." in p.name
-        for p in folder.iterdir()
-    )
 
 
 def scan_folder_as(folder: Path) -> tuple[list[str], list[dict]]:

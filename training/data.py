@@ -79,16 +79,23 @@ class Scan:
         }
 
 
-def scan(root: str | os.PathLike, labels: tuple[str, ...] = LABELS, allow_missing: bool = False) -> Scan:
+def scan(
+    root: str | os.PathLike,
+    labels: tuple[str, ...] = LABELS,
+    allow_missing: bool = False,
+    allow_empty: bool = False,
+) -> Scan:
     """Find, validate and de-duplicate the photos under ``root``; see the module docstring.
 
     ``allow_missing``: a label may have no class folder, or no file named like it, at all (one of
     several sources need not hold every class); a class folder or named file must still give a photo.
+    ``allow_empty``: no class folder and no named file at all is an empty scan, not an error (the photos
+    are elsewhere: an evaluation folder of look-alikes alone).
     """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"data folder not found: {root}")
-    candidates, layout, ignored, skipped, absent = _find(root, labels, allow_missing)
+    candidates, layout, ignored, skipped, absent = _find(root, labels, allow_missing, allow_empty)
     samples: list[Sample] = []
     first_by_hash: dict[str, Sample] = {}
     duplicates: list[dict] = []
@@ -122,7 +129,7 @@ def scan(root: str | os.PathLike, labels: tuple[str, ...] = LABELS, allow_missin
 
 
 def _find(
-    root: Path, labels: tuple[str, ...], allow_missing: bool
+    root: Path, labels: tuple[str, ...], allow_missing: bool, allow_empty: bool = False
 ) -> tuple[list[tuple[Path, int]], str, list[str], list[dict], list[str]]:
     """Pick the layout: class folders if any folder is named like a label, else flat Kaggle names.
 
@@ -157,7 +164,7 @@ def _find(
             candidates.append((path, labels.index(prefix)))
         else:
             skipped.append({"path": path.name, "reason": f"name does not start with one of {list(labels)}"})
-    if not candidates:
+    if not candidates and not allow_empty:
         raise DataError(
             f"found neither class folders ({', '.join(labels)}) nor files named like "
             f"{labels[0]}.1.jpg in {root} (folders: {', '.join(f.name for f in folders) or 'none'})"

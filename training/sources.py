@@ -40,10 +40,12 @@ class Source:
     seed: int = 0
 
 
-def scan_folder(folder: str | os.PathLike, labels: tuple[str, ...] = LABELS3) -> Scan:
-    """``data.scan`` of ``folder`` (class folders or flat names, at least one class), labels indexed as
-    given: a source need not hold every class."""
-    return scan(folder, labels, allow_missing=True)
+def scan_folder(
+    folder: str | os.PathLike, labels: tuple[str, ...] = LABELS3, allow_empty: bool = False
+) -> Scan:
+    """``data.scan`` of ``folder`` (class folders or flat names, at least one class unless ``allow_empty``),
+    labels indexed as given: a source need not hold every class."""
+    return scan(folder, labels, allow_missing=True, allow_empty=allow_empty)
 
 
 def make_source_split(sources: list[Source], labels: tuple[str, ...] = LABELS3, seed: int = 0) -> Split:
