@@ -51,8 +51,9 @@ FUNCTION_S3_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": S3_ATTEMPTS},  # a client rewrites this dict in place
 )
 #: The S3 requests one label can make, each retried by botocore until FUNCTION_S3_CONFIG gives up: the
-#: label's GET (and its HEAD when a lifecycle rule archived it), the object's GET, the HEAD that tells
-#: whether a task's version is still the current one, and the label's PUT.
+#: label's GET (and its HEAD when a lifecycle rule archived it, or its listing when it is SSE-C), the
+#: object's GET, the HEAD of the key's current version (whether a task's version is still current, or
+#: which object S3 refused to hand over), and the label's PUT.
 S3_CALLS_PER_LABEL = 5
 #: The bodies one label reads after its GET answered (the label's and the photo's). A read that stalls
 #: gives up after S3_READ_SECONDS and raises; botocore does not retry it.
@@ -182,23 +183,18 @@ class Labeler:
                 record = job.error("not_found", "the object no longer exists")
                 if pinned:  # that version is gone: say so, and leave the key's label to its current version
                     return {**record, "superseded": True}
-            elif is_archived(exc):  # labelled again once restored: an error label is never current
-                storage = exc.response["Error"].get("StorageClass", "an archive")
-                record = job.error(
-                    "archived", f"the object is in {storage} storage: restore it, then label it"
-                )
-                if pinned and not self._is_current_version(bucket, key, seen.version_id):
-                    return {**record, "superseded": True}  # an older version in the archive
-            elif is_customer_encrypted(exc):  # written with a key only its writer has (SSE-C)
-                record = job.error(
-                    "encrypted",
-                    "the object is encrypted with a customer-provided key (SSE-C): it cannot be read",
-                )
+                if existing is not None and "error" not in existing:  # a result made before beats "gone";
+                    return {**existing, "skipped": True, "gone": True}  # a job is still told it is gone
+            elif is_archived(exc) or is_customer_encrypted(exc):
+                record = _unreadable(job, exc)
+                current = self._current_object(bucket, key)
+                # an older version: the current one's label stays ({}: the current one is SSE-C as well)
+                if pinned and current != {} and not _is_version(current, seen.version_id):
+                    return {**record, "superseded": True}
+                if existing is not None and "error" not in existing and _is_from(existing, current):
+                    return {**existing, "skipped": True}  # made before a lifecycle rule archived this object
             else:
                 raise
-            if existing is not None and "error" not in existing:  # a result made before beats "gone" or
-                kept = {**existing, "skipped": True}  # "archived"; a job is still told it is gone
-                return {**kept, "gone": True} if is_not_found(exc) else kept
             write_json(self.s3, bucket, label_key, record, replaces=label_etag)
             return record
 
@@ -234,13 +230,45 @@ class Labeler:
         )
 
     def _is_current_version(self, bucket: str, key: str, version_id: str | None) -> bool:
+        return _is_version(self._current_object(bucket, key), version_id)
+
+    def _current_object(self, bucket: str, key: str) -> dict | None:
+        """The HEAD of the key's current version; None when there is none (deleted: a delete marker is the
+        current version), ``{}`` when S3 refuses it a bare 400: a current version written with a customer
+        key (SSE-C), whose metadata S3 gives only to a request with that key."""
         try:
-            head = self.s3.head_object(Bucket=bucket, Key=key)
+            return self.s3.head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
-            if is_not_found(exc):  # deleted since: a delete marker is the current version
-                return False
+            if is_not_found(exc):
+                return None
+            if exc.response.get("Error", {}).get("Code") == "400":
+                return {}
             raise
-        return head.get("VersionId") == version_id
+
+
+def _unreadable(job: _Job, exc: ClientError) -> dict:
+    """The error record of an object S3 will not hand over: archived (labelled again once restored: an
+    error label is never current) or encrypted with a key only its writer has (SSE-C)."""
+    if is_archived(exc):
+        storage = exc.response["Error"].get("StorageClass", "an archive")
+        return job.error("archived", f"the object is in {storage} storage: restore it, then label it")
+    return job.error(
+        "encrypted", "the object is encrypted with a customer-provided key (SSE-C): it cannot be read"
+    )
+
+
+def _is_version(head: dict | None, version_id: str | None) -> bool:
+    return head is not None and head.get("VersionId") == version_id
+
+
+def _is_from(label: dict, head: dict | None) -> bool:
+    """Whether ``label`` was made from the object version ``head`` describes (its ETag and version id)."""
+    source = label.get("source") or {}
+    return (
+        bool(head)
+        and source.get("etag") == _clean_etag(head.get("ETag", ""))
+        and source.get("version_id") == head.get("VersionId")
+    )
 
 
 @dataclass(frozen=True)

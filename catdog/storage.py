@@ -77,8 +77,8 @@ def parse_json(text: str | bytes) -> object:
 
 def read_json(s3, bucket: str, key: str) -> tuple[object | None, str | None]:
     """The parsed document at ``key`` and its ETag: ``(None, None)`` when there is none, ``(None, etag)``
-    when it is not JSON, larger than ``MAX_DOCUMENT_BYTES``, or archived by a lifecycle rule (then it is
-    replaced, on the condition that it is still that object)."""
+    when it is not JSON, larger than ``MAX_DOCUMENT_BYTES``, archived by a lifecycle rule or encrypted
+    with a key only its writer has (then it is replaced, on the condition that it is still that object)."""
     try:
         stored = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
@@ -86,6 +86,9 @@ def read_json(s3, bucket: str, key: str) -> tuple[object | None, str | None]:
             return None, None
         if is_archived(exc):
             return None, s3.head_object(Bucket=bucket, Key=key)["ETag"]
+        if is_customer_encrypted(exc):  # S3 answers its HEAD only with the key, its listing without
+            listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+            return None, next((item["ETag"] for item in listed if item["Key"] == key), None)
         raise
     if stored.get("ContentLength", 0) > MAX_DOCUMENT_BYTES:
         stored["Body"].close()

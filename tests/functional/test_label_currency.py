@@ -425,58 +425,158 @@ def test_given_s3_that_never_answers_when_a_function_reads_then_it_tries_as_ofte
     assert len(accepted) == S3_ATTEMPTS
 
 
-def refuse_with_sse_c(s3, monkeypatch) -> None:
-    """``s3`` answers GetObject of KEY as S3 does for an object written with a customer key (SSE-C); moto
-    does not enforce SSE-C."""
-    get_object = s3.get_object
+def refuse_with_sse_c(s3, monkeypatch, key: str = KEY, version_id: str | None = None) -> None:
+    """``s3`` answers for ``key`` (only its version ``version_id``, if given) as S3 does for an object
+    written with a customer key (SSE-C): GetObject 400 ``InvalidRequest``, and HeadObject a bare 400, as a
+    HEAD has no body; moto does not enforce SSE-C."""
 
-    def needs_the_key(**kwargs):
-        if kwargs["Key"] != KEY:
-            return get_object(**kwargs)
-        message = (
-            "The object was stored using a form of Server Side Encryption. The correct parameters must be "
-            "provided to retrieve the object."
-        )
-        error = {"Code": "InvalidRequest", "Message": message}
-        raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}, "GetObject")
+    def refused(kwargs) -> bool:
+        return kwargs["Key"] == key and version_id in (None, kwargs.get("VersionId"))
 
-    monkeypatch.setattr(s3, "get_object", needs_the_key)
+    def needs_the_key(call, operation: str, error: dict):
+        def answer(**kwargs):
+            if not refused(kwargs):
+                return call(**kwargs)
+            raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}, operation)
+
+        return answer
+
+    message = (
+        "The object was stored using a form of Server Side Encryption. The correct parameters must be "
+        "provided to retrieve the object."
+    )
+    get_refusal = {"Code": "InvalidRequest", "Message": message}
+    monkeypatch.setattr(s3, "get_object", needs_the_key(s3.get_object, "GetObject", get_refusal))
+    head_refusal = {"Code": "400", "Message": "Bad Request"}
+    monkeypatch.setattr(s3, "head_object", needs_the_key(s3.head_object, "HeadObject", head_refusal))
 
 
-@pytest.mark.parametrize("refusal", ["archived", "encrypted"])
-def test_given_a_labelled_photo_s3_then_refuses_to_read_when_labelled_again_then_its_result_is_kept(
-    handlers, cat_photos, monkeypatch, refusal
+def test_given_a_labelled_photo_moved_to_glacier_when_labelled_again_then_its_result_is_kept(
+    handlers, cat_photos
 ):
-    # GIVEN a photo labelled cat
+    # GIVEN a photo labelled cat, which a lifecycle rule then moved to Glacier (the same object, unreadable)
     classify, batch = handlers
     s3 = boto3.client("s3")
     classify.lambda_handler(put_event(KEY, put(KEY, cat_photos[0].read_bytes())["ETag"]), LambdaContext())
     label = read_json(BUCKET, LABEL_KEY)
     label_etag = s3.head_object(Bucket=BUCKET, Key=LABEL_KEY)["ETag"]
     assert label["label"] == "cat"
-
-    # ... which S3 then refuses to read: moved to Glacier (a lifecycle rule), or SSE-C
-    if refusal == "archived":
-        s3.copy_object(
-            Bucket=BUCKET, Key=KEY, CopySource={"Bucket": BUCKET, "Key": KEY}, StorageClass="GLACIER"
-        )
-        with pytest.raises(ClientError, match="InvalidObjectState"):
-            s3.get_object(Bucket=BUCKET, Key=KEY)
-    else:
-        refuse_with_sse_c(classify.labeler.s3, monkeypatch)
-        refuse_with_sse_c(batch.labeler.s3, monkeypatch)
+    s3.copy_object(Bucket=BUCKET, Key=KEY, CopySource={"Bucket": BUCKET, "Key": KEY}, StorageClass="GLACIER")
+    with pytest.raises(ClientError, match="InvalidObjectState"):
+        s3.get_object(Bucket=BUCKET, Key=KEY)
 
     # WHEN an event naming an ETag its label was not made from (so the object must be read), and a job's
     # task (no ETag: always read), ask for it again
     event = classify.lambda_handler(put_event(KEY, "an-etag-never-read"), LambdaContext())
     task = run_task(batch, KEY)
 
-    # THEN the answer made before beats the "archived" or "encrypted" error: nothing is written, and the
-    # job is told the kept label, done
+    # THEN the answer made before from this very object beats the "archived" error: nothing is written,
+    # and the job is told the kept label, done
     assert event == {"written": 0, "skipped": 1, "ignored": 0}
     assert (task["resultCode"], task["answer"]["label"]) == ("Succeeded", "cat")
     assert read_json(BUCKET, LABEL_KEY) == label
     assert s3.head_object(Bucket=BUCKET, Key=LABEL_KEY)["ETag"] == label_etag
+
+
+def _replace_with_one_s3_refuses(key: str, photo: bytes, refusal: str, handlers, monkeypatch) -> dict:
+    """Write ``photo`` over ``key`` as an object S3 refuses to read: straight into Glacier (``aws s3 cp
+    --storage-class GLACIER``), or encrypted with its writer's key (SSE-C)."""
+    if refusal == "archived":
+        return boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=photo, StorageClass="GLACIER")
+    written = put(key, photo)
+    for handler in handlers:
+        refuse_with_sse_c(handler.labeler.s3, monkeypatch, key)
+    return written
+
+
+@pytest.mark.parametrize("refusal", ["archived", "encrypted"])
+def test_given_a_labelled_photo_replaced_by_one_s3_refuses_to_read_when_labelled_then_its_label_says_so(
+    handlers, cat_photos, dog_photos, monkeypatch, refusal
+):
+    # GIVEN a photo labelled cat by an event and by a job's task
+    classify, batch = handlers
+    classify.lambda_handler(put_event(KEY, put(KEY, cat_photos[0].read_bytes())["ETag"]), LambdaContext())
+    put("archive/pet.jpg", cat_photos[0].read_bytes())
+    run_task(batch, "archive/pet.jpg")
+
+    # ... then replaced by a dog photo S3 will not hand over: archived on upload, or SSE-C
+    new = _replace_with_one_s3_refuses(KEY, dog_photos[0].read_bytes(), refusal, handlers, monkeypatch)
+    _replace_with_one_s3_refuses(
+        "archive/pet.jpg", dog_photos[0].read_bytes(), refusal, handlers, monkeypatch
+    )
+
+    # WHEN the new object's event and a task for it come
+    event = classify.lambda_handler(put_event(KEY, new["ETag"]), LambdaContext())
+    task = run_task(batch, "archive/pet.jpg")
+
+    # THEN both labels say the new object cannot be read: the cat label was kept as the dog photo's
+    # answer ("already labelled"), and the job's report said "cat" for it
+    assert event == {"written": 1, "skipped": 0, "ignored": 0}
+    assert read_json(BUCKET, LABEL_KEY)["error"]["code"] == refusal
+    assert task["answer"]["error"] == refusal
+    assert read_json(BUCKET, "bulk-labels/archive/pet.jpg.json")["error"]["code"] == refusal
+
+
+@pytest.mark.parametrize("refusal", ["archived", "encrypted"])
+def test_given_a_task_naming_the_current_version_s3_refuses_to_read_when_run_then_its_label_says_so(
+    versioned, cat_photos, dog_photos, monkeypatch, refusal
+):
+    # GIVEN a version labelled cat, then a current version S3 will not hand over
+    _, batch = versioned
+    key = "archive/pet.jpg"
+    run_task(batch, key, put(key, cat_photos[0].read_bytes())["VersionId"])
+    current = _replace_with_one_s3_refuses(key, dog_photos[0].read_bytes(), refusal, [batch], monkeypatch)
+
+    # WHEN a task names the current version
+    task = run_task(batch, key, current["VersionId"])
+
+    # THEN it is answered for that version, not with the older version's "cat"
+    assert task["answer"]["error"] == refusal and "superseded" not in task["answer"]
+    assert read_json(BUCKET, "bulk-labels/archive/pet.jpg.json")["error"]["code"] == refusal
+
+
+def test_given_a_task_naming_an_older_version_encrypted_with_a_customer_key_then_the_current_label_stays(
+    versioned, cat_photos, monkeypatch
+):
+    # GIVEN an older version written with a customer key (SSE-C), and the current version labelled
+    _, batch = versioned
+    key = "archive/a.jpg"
+    older = put(key, cat_photos[0].read_bytes())["VersionId"]
+    current = put(key, b"not a photo")["VersionId"]
+    run_task(batch, key, current)
+    refuse_with_sse_c(batch.labeler.s3, monkeypatch, key, older)
+
+    # WHEN a task names the older version (an inventory of every version)
+    task = run_task(batch, key, older)
+
+    # THEN it is answered, superseded, and the current version's label stays (it was written over with an
+    # "encrypted" label naming no version)
+    assert task["answer"]["error"] == "encrypted" and task["answer"]["superseded"] is True
+    label = read_json(BUCKET, "bulk-labels/archive/a.jpg.json")
+    assert (label["error"]["code"], label["source"]["version_id"]) == ("invalid_image", current)
+
+
+@pytest.mark.parametrize("handler", ["classify", "batch"])
+def test_given_a_label_encrypted_with_a_customer_key_when_its_photo_is_labelled_then_it_is_replaced(
+    handlers, cat_photos, monkeypatch, handler
+):
+    # GIVEN an object at the photo's label key that S3 will not hand over (written with SSE-C)
+    classify, batch = handlers
+    etag = put(KEY, cat_photos[0].read_bytes())["ETag"]
+    put(LABEL_KEY, b"{}")
+    for each in handlers:
+        refuse_with_sse_c(each.labeler.s3, monkeypatch, LABEL_KEY)
+
+    # WHEN the photo is labelled
+    if handler == "classify":
+        outcome = classify.lambda_handler(put_event(KEY, etag), LambdaContext())
+    else:
+        outcome = run_task(batch, KEY)["resultCode"]
+
+    # THEN the unreadable document is replaced like any damaged label (every event raised: Lambda's
+    # retries, then the failure queue; a task failed)
+    assert outcome in ({"written": 1, "skipped": 0, "ignored": 0}, "Succeeded")
+    assert read_json(BUCKET, LABEL_KEY)["label"] == "cat"
 
 
 class ReadCountingBody:
