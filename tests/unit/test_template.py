@@ -91,6 +91,20 @@ def test_given_the_photo_bucket_then_it_blocks_public_access_encrypts_and_owns_e
     assert resources["PhotoBucket"]["DeletionPolicy"] == "Retain"
 
 
+def test_given_the_default_versioning_then_the_bucket_is_left_unversioned_and_the_others_are_set(template):
+    bucket = template["Resources"]["PhotoBucket"]["Properties"]
+
+    def versioning(**values: str):
+        deployed = _resolved(bucket, _parameter_values(template, **values), template["Conditions"])
+        return deployed.get("VersioningConfiguration")
+
+    # "Suspended" by default made a versioning-suspended bucket, where every delete leaves a delete
+    # marker: deploy.md's `aws s3 rb --force` then fails with BucketNotEmpty
+    assert versioning() is None
+    assert versioning(BucketVersioning="Enabled") == {"Status": "Enabled"}
+    assert versioning(BucketVersioning="Suspended") == {"Status": "Suspended"}
+
+
 @pytest.mark.parametrize("existing", ["", EXISTING])
 def test_given_the_bucket_policy_then_plain_http_and_tls_below_1_2_are_refused_to_everyone(
     template, existing
