@@ -27,6 +27,7 @@ from http import HTTPStatus
 from urllib.parse import quote, urlsplit
 
 from botocore.utils import normalize_url_path
+from werkzeug.http import parse_options_header
 
 from local import http_origin
 from local.post_policy import PolicyViolation, check_post_policy, read_upload
@@ -109,6 +110,14 @@ class S3Gate:
         return [b""]
 
     def _check_upload(self, environ: dict) -> None:
+        if any(name == "HTTP_AUTHORIZATION" or name.startswith("HTTP_X_AMZ_") for name in environ):
+            # a form POST is authorized by its signed fields; moto acts on these headers (another service,
+            # a chunk-signed body) and fails with a traceback
+            raise PolicyViolation(
+                400,
+                "InvalidArgument",
+                "a browser upload is authorized by its signed form: no Authorization or X-Amz-* header",
+            )
         bucket = environ.get("PATH_INFO", "").strip("/").split("/")[0]
         upload = read_upload(environ, self.max_file_bytes)
         check_post_policy(upload.fields, bucket, upload.file_size, self.secret_key)
@@ -199,7 +208,7 @@ def _is_browser_upload(environ: dict) -> bool:
     """A multipart POST to a bucket's own URL (``/<bucket>``, no query): S3's browser upload."""
     return (
         environ.get("REQUEST_METHOD") == "POST"
-        and environ.get("CONTENT_TYPE", "").startswith("multipart/form-data")
+        and parse_options_header(environ.get("CONTENT_TYPE", ""))[0].lower() == "multipart/form-data"
         and not environ.get("QUERY_STRING")
         and re.fullmatch(r"/[^/]+/?", environ.get("PATH_INFO", "")) is not None
     )

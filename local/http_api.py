@@ -12,6 +12,7 @@ import base64
 import contextlib
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -24,6 +25,33 @@ from catdog.web.api import ApiError, page_policy
 #: API requests are small JSON documents (photos go straight to S3): anything bigger is refused unread.
 MAX_BODY_BYTES = 64 * 1024
 UPLOADS_ROUTE = ("POST", "/api/uploads")
+#: The web function's routes in template.yaml (tests/unit/test_template.py holds them equal): on AWS the
+#: HTTP API answers a request that matches none of them itself, and the function never sees it.
+ROUTES = (
+    ("GET", "/"),
+    ("HEAD", "/"),
+    ("GET", "/static/{name}"),
+    ("HEAD", "/static/{name}"),
+    ("ANY", "/api/{proxy+}"),
+)
+
+
+def _route_pattern(path: str) -> re.Pattern:
+    """An HTTP API route's path as a regular expression: ``{name}`` one segment, ``{proxy+}`` the rest."""
+    segments = path.split("/")
+    return re.compile(
+        "/".join(
+            ".+" if s.endswith("+}") else "[^/]+" if s.startswith("{") else re.escape(s) for s in segments
+        )
+    )
+
+
+_ROUTE_PATTERNS = [(method, _route_pattern(path)) for method, path in ROUTES]
+
+
+def is_routed(method: str, path: str) -> bool:
+    return any(m in ("ANY", method) and pattern.fullmatch(path) for m, pattern in _ROUTE_PATTERNS)
+
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +85,9 @@ class HttpApi:
             return _respond(start_response, _json_error(413, "too_large", str(exc)))
         except BadRequest as exc:
             return _respond(start_response, _json_error(400, "bad_request", str(exc)))
+        if not is_routed(event["requestContext"]["http"]["method"], event["rawPath"]):
+            not_found = {"statusCode": 404, "headers": {"Content-Type": "application/json"}}
+            return _respond(start_response, {**not_found, "body": json.dumps({"message": "Not Found"})})
         try:
             with self._lock, self.around():
                 response = self.handler(event, self.context_factory())
@@ -105,7 +136,7 @@ def http_api_event(environ: dict) -> dict:
         if environ.get(name):
             headers[name.replace("_", "-").lower()] = environ[name]
     path = environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace")
-    query = environ.get("QUERY_STRING", "")
+    query = environ.get("QUERY_STRING", "").encode("latin-1").decode("utf-8", "replace")
     text = _is_text(headers.get("content-type", ""))
     return {
         "version": "2.0",
@@ -187,5 +218,6 @@ def _public_page_policy(response: dict, environ: dict, s3_port: int) -> dict:
 
 
 def _s3_netloc(environ: dict, s3_port: int) -> str:
-    host = environ.get("HTTP_HOST", "").rsplit(":", 1)[0] or environ.get("SERVER_NAME", "localhost")
+    host = environ.get("HTTP_HOST", "")
+    host = (host if host.endswith("]") else host.rsplit(":", 1)[0]) or environ.get("SERVER_NAME", "localhost")
     return f"{host}:{s3_port}"

@@ -221,6 +221,8 @@ def _check_part(event: Field | File, names: set[str], seen_file: bool) -> None:
     reads them, and moto stores what it reads itself, so a form the two would read differently could
     store what no policy allowed (a second ``KEY`` field beside the signed ``key``, a second file part,
     a field after the file, which S3 ignores and moto does not). Such a form is refused."""
+    if not event.name:  # moto looks every part up by its name: a nameless one is a 500 there
+        raise _malformed("a part has no name")
     name = event.name.lower()
     if seen_file:
         raise PolicyViolation(400, "InvalidArgument", "the file must be the form's last part")

@@ -321,7 +321,7 @@ def test_given_a_head_request_for_the_page_when_answered_then_its_headers_withou
     ("method", "path", "status", "code"),
     [
         ("GET", "/api/nothing-here", 404, "not_found"),
-        ("GET", "/favicon.ico", 404, "not_found"),
+        ("GET", "/api/labels/uploads/a.jpg", 404, "not_found"),  # the key belongs in the query string
         ("GET", "/api/uploads", 405, "method_not_allowed"),
         ("DELETE", "/api/labels", 405, "method_not_allowed"),
         ("POST", "/api/health", 405, "method_not_allowed"),

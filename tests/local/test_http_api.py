@@ -36,7 +36,7 @@ def test_given_a_json_post_when_served_then_the_handler_gets_a_payload_2_event(c
 
 
 def test_given_a_binary_body_when_served_then_it_reaches_the_handler_base64_encoded(client):
-    event = client.post("/x", data=b"\x00\xff", content_type="application/octet-stream").get_json()
+    event = client.post("/api/x", data=b"\x00\xff", content_type="application/octet-stream").get_json()
 
     assert event["isBase64Encoded"] and event["body"] == "AP8="
 
@@ -51,16 +51,25 @@ def test_given_a_body_above_the_limit_when_posted_then_413_json_and_the_handler_
     assert calls == []
 
 
-def test_given_a_lan_host_when_an_upload_is_presigned_then_its_url_names_that_host_and_the_s3_port():
+@pytest.mark.parametrize(
+    ("host", "s3"),
+    [
+        ("192.0.2.7:8000", "192.0.2.7:5555"),
+        ("[::1]:8000", "[::1]:5555"),
+        ("[::1]", "[::1]:5555"),  # a browser's Host for a page on port 80: it was cut to "[:"
+        ("laptop.local", "laptop.local:5555"),
+    ],
+)
+def test_given_a_lan_host_when_an_upload_is_presigned_then_its_url_names_that_host_and_the_s3_port(host, s3):
     def presign(event, context):
         body = {"url": "http://127.0.0.1:5555/bucket", "key": "uploads/x/a.jpg"}
         return {"statusCode": 201, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
 
     client = Client(HttpApi(presign, lambda: None, s3_port_for_browsers=5555))
 
-    response = client.post("/api/uploads", json={}, headers={"Host": "192.0.2.7:8000"})
+    response = client.post("/api/uploads", json={}, headers={"Host": host})
 
-    assert response.get_json()["url"] == "http://192.0.2.7:5555/bucket"
+    assert response.get_json()["url"] == f"http://{s3}/bucket"
 
 
 def test_given_a_lan_host_when_the_page_is_served_then_its_policy_lets_it_post_to_the_s3_its_uploads_name():
@@ -120,3 +129,46 @@ def test_given_a_chunked_json_body_when_posted_then_the_handler_gets_it_and_a_hu
 
     assert json.loads(event["body"]) == {"filename": "a.jpg"}  # it was read as empty: a 400
     assert huge.status_code == 413
+
+
+def test_given_a_query_in_raw_utf_8_when_served_then_the_handler_gets_it_decoded_as_the_path_is(client):
+    # curl sends "é" as its two UTF-8 bytes; WSGI hands them over as Latin-1 text ("Ã©")
+    raw = "key=uploads/x/café.jpg".encode().decode("latin-1")
+
+    event = client.get("/api/labels", environ_overrides={"QUERY_STRING": raw}).get_json()
+
+    assert event["queryStringParameters"] == {"key": "uploads/x/café.jpg"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "routed"),
+    [
+        ("GET", "/", True),
+        ("HEAD", "/", True),
+        ("GET", "/static/app.js", True),
+        ("HEAD", "/static/app.js", True),
+        ("DELETE", "/api/labels", True),
+        ("GET", "/api/a/b", True),
+        ("POST", "/", False),
+        ("DELETE", "/static/app.js", False),
+        ("GET", "/static/a/b.js", False),
+        ("GET", "/static/", False),
+        ("GET", "/favicon.ico", False),
+        ("GET", "/api", False),
+        ("GET", "/api/", False),
+    ],
+)
+def test_given_a_request_when_served_then_only_the_templates_routes_reach_the_function(method, path, routed):
+    calls = []
+
+    def handler(event, context):
+        calls.append(event)
+        return {"statusCode": 200, "body": ""}
+
+    response = Client(HttpApi(handler, lambda: None)).open(path, method=method)
+
+    # THEN as on AWS: the HTTP API answers a request that matches none of its routes itself (the local
+    # stack handed every request to the function, which answered 405 or its own 404)
+    assert (len(calls), response.status_code) == ((1, 200) if routed else (0, 404))
+    if not routed:
+        assert response.get_json() == {"message": "Not Found"}

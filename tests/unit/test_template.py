@@ -863,6 +863,15 @@ def test_given_the_functions_that_classify_then_no_memory_size_accepted_runs_out
             assert resource["Properties"]["MemorySize"] == {"Ref": "ClassifyMemorySize"}, name
 
 
+def test_given_the_local_stack_when_it_routes_the_web_api_then_it_takes_the_templates_routes(resources):
+    from local.http_api import ROUTES
+
+    events = resources["WebFunction"]["Properties"]["Events"].values()
+    routes = {(event["Properties"]["Method"], event["Properties"]["Path"]) for event in events}
+
+    assert set(ROUTES) == routes
+
+
 def test_given_the_local_stack_when_it_names_its_bucket_then_it_takes_the_names_the_template_takes(template):
     # GIVEN the names the stack's BucketName parameter allows, and catdog serve's check of --bucket
     from local.serve import NEW_BUCKET_NAME
