@@ -32,7 +32,14 @@ from tqdm import tqdm
 import catdog
 from catdog import bulk
 from catdog.card import ModelCard, card_path, missing_model, model_file
-from catdog.enqueue import EnqueueReport, check_queue_url, enqueue, no_queue_code, queue_region
+from catdog.enqueue import (
+    EnqueueReport,
+    check_queue_url,
+    enqueue,
+    no_queue_code,
+    queue_endpoint,
+    queue_region,
+)
 from catdog.inputs import (
     CONNECTION_ERRORS,
     SETUP_ERRORS,
@@ -152,6 +159,7 @@ def _classify(args: argparse.Namespace) -> int:
         raise UsageError(f"nothing to classify: {reasons}")
 
     counts: Counter[str] = Counter()
+    nothing_there = {item.path for item in items if isinstance(item, Missing)}  # a row each, no image
     lost = None
     with Output(args.output, card) as write, _progress(len(items), "img") as bar:
         rows = bulk.classify_all(
@@ -167,24 +175,27 @@ def _classify(args: argparse.Namespace) -> int:
             try:
                 for row in rows:
                     write(row)
-                    counts["errors" if "error" in row else row["label"]] += 1
+                    is_path = "error" in row and row["path"] in nothing_there
+                    counts["paths" if is_path else "errors" if "error" in row else row["label"]] += 1
                     bar.update(1)
             except bulk.EndpointLost as exc:  # every image attempted has its row, written above
                 lost = exc
     elapsed = time.perf_counter() - started
-    total = sum(counts.values())
+    total = sum(counts.values()) - counts["paths"]
     per_label = ", ".join(f"{label} {counts[label]}" for label in card.answers)
     summary = (
         f"catdog: {_count(total, 'image')} in {elapsed:.1f} s ({total / elapsed:.1f} images/s): "
         f"{per_label}, errors {counts['errors']}"
     )
+    if counts["paths"]:
+        summary += f"; {_count(counts['paths'], 'path')} gave no image"
     if lost:
         first = printable(bulk.item_path(lost.not_attempted[0]))
         summary += f"; {lost}: {_count(len(lost.not_attempted), 'image')} not attempted (the first: {first})"
     print(summary, file=sys.stderr)
     if lost:
         return EXIT_ENDPOINT_LOST
-    return 1 if counts["errors"] else 0
+    return 1 if counts["errors"] or counts["paths"] else 0
 
 
 class Stopped(KeyboardInterrupt):
@@ -337,6 +348,11 @@ def enqueue_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_enqueue(args: argparse.Namespace) -> int:
+    with _stopping_on_signals():
+        return _enqueue(args)
+
+
+def _enqueue(args: argparse.Namespace) -> int:
     if not args.queue_url:
         raise UsageError("--queue-url (or $QUEUE_URL) is required")
     targets = [parse_s3_url(url) for url in args.prefixes]
@@ -346,8 +362,10 @@ def run_enqueue(args: argparse.Namespace) -> int:
     region = session.region_name or queue_region(args.queue_url)
     if region is None:
         raise UsageError(f"no AWS region configured, and none in {args.queue_url}: set AWS_DEFAULT_REGION")
-    s3, sqs = bulk.s3_client(), session.client("sqs", region_name=region, config=bulk.S3_CONFIG)
-    report, lost, no_queue = EnqueueReport(), None, None
+    sqs = session.client(
+        "sqs", region_name=region, endpoint_url=queue_endpoint(args.queue_url), config=bulk.S3_CONFIG
+    )
+    s3, report, lost, refused = bulk.s3_client(), EnqueueReport(), None, None
     refs = _listed(s3, targets, settings, report)
     with _progress(None, "msg") as bar:
         try:
@@ -356,24 +374,38 @@ def run_enqueue(args: argparse.Namespace) -> int:
             lost = f"{type(exc).__name__}: {exc}"
             if not report.sent and not report.failed and not report.prefixes_failed:
                 raise Unreachable(f"cannot reach the endpoint: {lost}") from exc
-        except ClientError as exc:  # a queue URL that names no queue: no message can be sent at all
-            code = no_queue_code(exc)
-            if not code:
-                raise
-            lost, no_queue = f"no queue at {args.queue_url} ({code})", exc
-    for ref, reason in report.prefixes_failed + report.failed:  # told before a bad --queue-url's error too
-        print(f"catdog: not sent: {ref.path}: {reason}", file=sys.stderr)
-    if no_queue and not report.sent:  # nothing sent: a bad --queue-url, as a bad argument is
-        raise UsageError(lost) from no_queue
-    # each count says what it counts: a prefix that failed is no message (it read "4 messages sent, 2 failed")
-    summary = f"catdog: {_count(report.sent, 'message')} sent, {len(report.failed)} rejected"
-    if report.prefixes_failed:
-        summary += f", {_count(len(report.prefixes_failed), 'prefix', 'prefixes')} failed"
+        except ClientError as exc:  # SQS refused the sends (no queue at the URL, no permission): all of them
+            error, code = exc.response.get("Error", {}), no_queue_code(exc)
+            reason = f"{error.get('Code', 'ClientError')}: {error.get('Message', exc)}"
+            lost = (
+                f"no queue at {args.queue_url} ({code})"
+                if code
+                else f"cannot send to {args.queue_url}: {reason}"
+            )
+            refused = exc
+        except KeyboardInterrupt:  # Ctrl+C or SIGTERM: what already went out is told, then the interrupt
+            _tell_enqueued(report, "interrupted: the rest were not sent")
+            raise
+    if refused and not report.sent:  # nothing sent: a bad --queue-url or role, as a bad argument is
+        _tell_enqueued(report, None, summary=False)  # the prefixes that failed, told before the error
+        raise UsageError(lost) from refused
+    _tell_enqueued(report, lost and f"stopped, the rest were not listed or sent: {lost}")
     if lost:
-        print(f"{summary}; stopped, the rest were not listed or sent: {lost}", file=sys.stderr)
         return EXIT_ENDPOINT_LOST
-    print(summary, file=sys.stderr)
     return 1 if report.failed or report.prefixes_failed else 0
+
+
+def _tell_enqueued(report: EnqueueReport, stopped: str | None, *, summary: bool = True) -> None:
+    """Each object or prefix not sent, then the counts (each says what it counts: a prefix that failed is
+    no message; it read "4 messages sent, 2 failed") and why the run stopped early, if it did."""
+    for ref, reason in report.prefixes_failed + report.failed:
+        print(f"catdog: not sent: {ref.path}: {reason}", file=sys.stderr)
+    if not summary:
+        return
+    line = f"catdog: {_count(report.sent, 'message')} sent, {len(report.failed)} rejected"
+    if report.prefixes_failed:
+        line += f", {_count(len(report.prefixes_failed), 'prefix', 'prefixes')} failed"
+    print(f"{line}; {stopped}" if stopped else line, file=sys.stderr)
 
 
 def _count(count: int, one: str, many: str | None = None) -> str:
@@ -453,7 +485,11 @@ class _Version(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, help="print the versions of catdog and of the model")
 
     def __call__(self, parser, namespace, values, option_string=None):
-        print(f"catdog {catdog.__version__}\n{_model_version()}")  # to stdout, as argparse's version does
+        try:  # to stdout, as argparse's version does
+            print(f"catdog {catdog.__version__}\n{_model_version()}", flush=True)
+        except BrokenPipeError:  # `catdog --version | true`: as classify's rows into a closed pipe
+            _stdout_to_devnull()
+            parser.exit(EXIT_BROKEN_PIPE)
         parser.exit()
 
 

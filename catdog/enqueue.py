@@ -43,6 +43,16 @@ def queue_region(queue_url: str) -> str | None:
     return match[1] if match else None
 
 
+def queue_endpoint(queue_url: str) -> str | None:
+    """Where to send: None for an AWS queue URL (the SDK's endpoint, or what ``AWS_ENDPOINT_URL`` names),
+    the URL's own scheme and host for any other (a local or S3-compatible SQS). botocore sends every
+    request to its client's endpoint, whatever host the ``QueueUrl`` parameter names."""
+    parts = urlsplit(queue_url)
+    if (parts.hostname or "").endswith((".amazonaws.com", ".amazonaws.com.cn")):
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def check_queue_url(queue_url: str) -> None:
     """A queue URL is ``http(s)://host/.../name``; anything else is a usage error before any request, so
     that ``notaurl`` is not blamed on a missing region."""

@@ -92,6 +92,8 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     bucket, _, prefix = url[len("s3://") :].partition("/")
     if not bucket:
         raise UsageError(f"no bucket in {url}")
+    if printable(prefix, "replace") != prefix:  # bytes of another encoding kept as surrogates (os.fsdecode)
+        raise UsageError(f"{printable(url)}: the prefix is not UTF-8 text, as every S3 key is")
     return check_bucket_name(bucket), prefix
 
 

@@ -34,6 +34,7 @@ from catdog.settings import Settings, model_path_from_env
 from catdog.web.api import ApiError, clean_name, read_label, safe_name
 from local import RELEASED_MODEL, SAMPLES, http_origin
 
+#: How long serve waits for the next sample's label before it gives up.
 LABEL_WAIT_SECONDS = 60
 WILDCARD_HOSTS = ("0.0.0.0", "", "::")  # listening on every address of this machine
 #: The handler's powertools settings outside Lambda; any of them can be overridden from the environment.
@@ -295,17 +296,23 @@ def _classify_samples(s3, bucket: str, folder: Path, settings: Settings, printed
     keys = _sample_keys(photos, folder, f"{settings.uploads_prefix}samples/")
     for photo, key in zip(photos, keys, strict=True):
         s3.upload_file(str(photo), bucket, key)
-    started = time.monotonic()
-    while time.monotonic() < started + LABEL_WAIT_SECONDS:
-        labels = [_label_of(s3, bucket, key, settings) for key in keys]
-        if all(labels) and printed.issuperset(keys):
+    started = last_label = time.monotonic()
+    done = 0
+    while time.monotonic() < last_label + LABEL_WAIT_SECONDS:  # a big folder takes as long as it takes
+        if (now_done := sum(key in printed for key in keys)) > done:
+            done, last_label = now_done, time.monotonic()
+        labels = [_label_of(s3, bucket, key, settings) for key in keys] if done == len(keys) else []
+        if labels and all(labels):
             counts = Counter(label.get("label", "error") for label in labels)
             summary = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
             elapsed = time.monotonic() - started
             print(f"catdog: {len(keys)} samples labelled in {elapsed:.1f} s ({summary})", flush=True)
             return
         time.sleep(0.2)
-    raise ServeError(f"the sample photos got no label within {LABEL_WAIT_SECONDS} s")
+    raise ServeError(
+        f"{len(keys) - done} of the {len(keys)} sample photos got no label within {LABEL_WAIT_SECONDS} s "
+        "of the last one labelled"
+    )
 
 
 def _sample_keys(photos: list[Path], folder: Path, prefix: str) -> list[str]:

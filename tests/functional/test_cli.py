@@ -20,7 +20,7 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from conftest import AS_A_USER, PHOTOS
 from PIL import Image
 
@@ -107,6 +107,20 @@ def test_given_stdout_piped_to_a_reader_that_stops_when_classified_then_it_ends_
     assert "Error" not in stderr and "Traceback" not in stderr, stderr
 
 
+def test_given_the_version_piped_to_a_reader_that_stops_when_asked_then_it_ends_quietly_with_141():
+    # GIVEN `catdog --version | true`: a reader gone before the line is written
+    command = [sys.executable, "-m", "catdog", "--version"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+
+    # WHEN it writes its line
+    stderr = process.stderr.read()
+    code = process.wait(timeout=60)
+
+    # THEN as classify: quiet, 141 (it was a BrokenPipeError traceback, exit 1)
+    assert (code, stderr) == (141, "")
+
+
 def test_given_the_released_model_when_the_fixture_photos_are_classified_then_at_least_39_of_40_right(
     serving_model,
 ):
@@ -143,7 +157,7 @@ def test_given_a_corrupt_file_and_a_missing_path_when_classified_to_csv_then_err
     good = [row for row in table if not row["error_code"]]
     assert len(good) == 8 and all(row["label"] in ("cat", "dog") for row in good)
     assert all(abs(float(row["p_cat"]) + float(row["p_dog"]) - 1) < 1e-3 for row in good)
-    assert "errors 2" in result.stderr
+    assert "9 images in" in result.stderr and "errors 1; 1 path gave no image" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -498,6 +512,13 @@ def test_given_a_process_pool_run_when_interrupted_then_it_stops_at_once_and_lea
         (["enqueue", "s3://b/x", "--queue-url", "https://sqs.eu-west-1.amazonaws.com"], "is not a queue URL"),
         (["classify", "s3://my bucket/x", "--model", "models/catdog"], "'my bucket' is not a bucket name"),
         (["enqueue", "s3://my bucket/x", "--queue-url", "http://q"], "'my bucket' is not a bucket name"),
+        # a prefix given in Latin-1 (a shell's `$'caf\xe9'`): a UnicodeEncodeError, exit 1, after the
+        # paths before it were classified or sent
+        (["classify", "s3://b/caf\udce9/"], "s3://b/caf\\xe9/: the prefix is not UTF-8"),
+        (
+            ["enqueue", "s3://b/caf\udce9/", "--queue-url", "http://q"],
+            "s3://b/caf\\xe9/: the prefix is not UTF-8",
+        ),
         (["serve", "--port", "99999"], "a port is 0-65535, not '99999'"),
         (["serve", "--bucket", "My Bucket"], "'My Bucket' is not a name for a new bucket (3-63 lower-case"),
         # the embedded S3 took these, and the stack's template refuses them at deploy
@@ -689,15 +710,25 @@ def test_given_an_empty_object_when_classified_with_or_without_write_labels_then
 
 
 def test_given_a_missing_bucket_beside_a_photo_when_classified_then_its_error_row_and_exit_1(
-    aws, serving_model, cat_photos
+    aws, serving_model, cat_photos, tmp_path
 ):
     result = catdog(
-        "classify", str(cat_photos[0]), "s3://no-such-bucket-here/x/", "--model", str(serving_model), env=aws
+        "classify",
+        str(cat_photos[0]),
+        "s3://no-such-bucket-here/x/",
+        str(tmp_path),
+        "--model",
+        str(serving_model),
+        env=aws,
     )
 
     assert result.returncode == 1
     found = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [row.get("label") or row["error"]["code"] for row in found] == ["cat", "NoSuchBucket"]
+    assert [row.get("label") or row["error"]["code"] for row in found] == ["cat", "NoSuchBucket", "no_images"]
+    # the summary counts images, and the paths that gave none apart (it said "3 images ... errors 2")
+    summary = result.stderr.splitlines()[-1]
+    assert summary.startswith("catdog: 1 image in ")
+    assert summary.endswith("cat 1, dog 0, neither 0, errors 0; 2 paths gave no image"), summary
 
 
 @pytest.mark.parametrize("named", ["a missing bucket", "a mistyped folder"])
@@ -870,6 +901,72 @@ def test_given_no_region_configured_when_enqueued_to_an_aws_queue_url_then_its_r
         QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
     )
     assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "3"
+
+
+def test_given_a_queue_url_on_another_endpoint_than_s3s_when_enqueued_then_the_messages_go_to_that_queue(
+    aws, bucket
+):
+    # GIVEN S3 on one endpoint (AWS_ENDPOINT_URL_S3) and a queue URL on another: a local SQS, as bulk.md's
+    # "a URL that names no region (a local endpoint)"
+    url = boto3.client("sqs").create_queue(QueueName=f"{bucket}-local")["QueueUrl"]
+    env = {k: v for k, v in aws.items() if k != "AWS_ENDPOINT_URL"}
+    env = {**env, "AWS_ENDPOINT_URL_S3": aws["AWS_ENDPOINT_URL"], "AWS_CONFIG_FILE": os.devnull}
+
+    # WHEN a prefix is enqueued to it
+    result = catdog("enqueue", f"s3://{bucket}/uploads/deep/", "--queue-url", url, env=env)
+
+    # THEN they are in that queue (they went to sqs.us-east-1.amazonaws.com, the URL's host unused)
+    assert result.returncode == 0, result.stderr
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "3"
+
+
+def _sqs_refusing(monkeypatch, sent_first: int, refusal: BaseException) -> None:
+    """``catdog enqueue``'s sends: ``sent_first`` messages go out, then SQS answers ``refusal``."""
+
+    def enqueue(sqs, queue_url, refs, on_batch=None, report=None):
+        for _ in zip(range(sent_first), refs, strict=False):
+            report.sent += 1
+        raise refusal
+
+    monkeypatch.setattr(cli, "enqueue", enqueue)
+
+
+def test_given_sqs_that_denies_the_sends_when_enqueued_then_exit_2_with_one_line(
+    aws, bucket, monkeypatch, capsys
+):
+    # GIVEN a role that may list the bucket but not send to the queue
+    error = {"Code": "AccessDenied", "Message": "not authorized to perform: sqs:SendMessageBatch"}
+    _sqs_refusing(monkeypatch, 0, ClientError({"Error": error}, "SendMessageBatch"))
+    url = f"{aws['AWS_ENDPOINT_URL']}/123456789012/work"
+
+    # WHEN a prefix is enqueued
+    code = cli.main(["enqueue", f"s3://{bucket}/uploads/", "--queue-url", url])
+
+    # THEN nothing was sent: a bad setting, one line (it was "ClientError: …", exit 1)
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"catdog enqueue: error: cannot send to {url}: AccessDenied: "
+        "not authorized to perform: sqs:SendMessageBatch\n"
+    )
+
+
+def test_given_an_enqueue_interrupted_when_some_were_sent_then_it_says_how_many(
+    aws, bucket, monkeypatch, capsys
+):
+    _sqs_refusing(monkeypatch, 4, KeyboardInterrupt())
+    url = f"{aws['AWS_ENDPOINT_URL']}/123456789012/work"
+
+    code = cli.main(["enqueue", f"s3://{bucket}/uploads/", "--queue-url", url])
+
+    # THEN the operator knows what went out before the Ctrl+C (it said only "catdog: interrupted")
+    assert code == 130
+    assert capsys.readouterr().err.splitlines() == [
+        "catdog: 4 messages sent, 0 rejected; interrupted: the rest were not sent",
+        "catdog: interrupted",
+    ]
 
 
 # --- an S3/SQS endpoint that cannot be reached, or goes away during a run ---------------------------

@@ -82,3 +82,51 @@ def test_given_sample_names_that_clean_to_one_name_when_keyed_then_each_photo_ha
         "a /cat.jpg": "uploads/samples/a/cat-2.jpg",
         "a./cat.jpg": "uploads/samples/a/cat-3.jpg",
     }
+
+
+def test_given_samples_labelled_more_slowly_than_the_wait_when_served_then_it_waits_while_labels_come(
+    monkeypatch, tmp_path, cat_photos
+):
+    import threading
+    import time
+
+    import boto3
+    from moto import mock_aws
+
+    from catdog.settings import Settings
+    from local import serve
+
+    # GIVEN a folder of samples whose labels come one every 0.3 s, 1.5 s in all, past a 1 s wait (1,529
+    # photos on two shared cores took longer than the 60 s serve waited, and serve stopped)
+    monkeypatch.setattr(serve, "LABEL_WAIT_SECONDS", 1)
+    for index, photo in enumerate(cat_photos[:5]):
+        (tmp_path / f"cat-{index}.jpg").write_bytes(photo.read_bytes())
+    settings, printed = Settings(), set()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="catdog-local")
+
+        def labeller():  # the worker: a label, then its line printed
+            labelled: set[str] = set()
+            deadline = time.monotonic() + 30
+            while len(labelled) < 5 and time.monotonic() < deadline:
+                listed = s3.list_objects_v2(Bucket="catdog-local", Prefix=settings.uploads_prefix)
+                for key in sorted({item["Key"] for item in listed.get("Contents", [])} - labelled):
+                    time.sleep(0.3)
+                    document = json.dumps({"key": key, "label": "cat"}).encode()
+                    s3.put_object(Bucket="catdog-local", Key=settings.label_key(key), Body=document)
+                    labelled.add(key)
+                    printed.add(key)
+                time.sleep(0.05)
+
+        worker = threading.Thread(target=labeller)
+        worker.start()
+
+        # WHEN serve uploads them and waits for their labels
+        try:
+            serve._classify_samples(s3, "catdog-local", tmp_path, settings, printed)
+        finally:
+            worker.join()
+
+    # THEN it waited while labels kept coming, and every sample was labelled
+    assert len(printed) == 5
