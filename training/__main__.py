@@ -650,9 +650,11 @@ def _contradiction(split: Split, folders: list[Path], seed: int | None, fraction
     """How a saved split differs from the folders, seed and fractions given now, if it does, and the kind
     of difference (``_stale_hint``'s): a split left in a run folder by an earlier run must not silently win
     over new options."""
+    from training.sources import source_folder
+
     sources = split.report.get("sources")
     if sources:
-        names = [Path(folder).resolve().name for folder in folders]
+        names = [source_folder(folder).name for folder in folders]
         if folders and sorted(names) != sorted(Path(name).name for name in sources):
             return "folders", f"from the folders {', '.join(sorted(sources))}, not {', '.join(names)}"
         recorded = {tuple(source["fractions"]) for source in sources.values()}
@@ -684,9 +686,9 @@ def _split_again(split: Split, folders: list[Path]) -> Split:
     sources = split.report.get("sources")
     if not sources:
         return make_split(scan(folders[0], split.labels), tuple(split.fractions), split.seed)
-    from training.sources import Source, make_source_split
+    from training.sources import Source, make_source_split, source_folder
 
-    given = {Path(folder).resolve().name: folder for folder in folders}
+    given = {source_folder(folder).name: folder for folder in folders}
     again = [
         Source(str(given[Path(name).name]), tuple(source["fractions"]), source["seed"])
         for name, source in sources.items()
@@ -1085,7 +1087,7 @@ def cmd_report(args) -> None:
     for folder in args.models:  # found now, not after the recipe's photos are scanned and split
         if not (folder / "model.json").is_file() or not (folder / "model.tflite").is_file():
             raise FileNotFoundError(f"no model.tflite + model.json in {folder}")
-        ModelCard.load(folder / "model.json")
+        ModelCard.load(folder / "model.json").verify(folder / "model.tflite")  # as serving refuses it
     check_paths(recipe, teachers=False)  # models are compared on the photos; no teacher is read
     from training import build
     from training.staged import kept_only_if_used

@@ -48,6 +48,7 @@ from training.sources import (
     dataset_card,
     make_source_split,
     scan_folder,
+    source_folder,
     source_of,
     source_parts,
 )
@@ -117,6 +118,8 @@ def scan_folder_as(folder: Path) -> tuple[list[str], list[dict]]:
 
 
 def prepare(recipe: Recipe, run_dir: Path, log=print) -> Prepared:
+    # the evaluation folders first: one with no photo is refused before the data is scanned and split
+    found = {Path(folder).name: (Path(folder), eval_samples(folder, log=log)) for folder in recipe.eval}
     run_dir.mkdir(parents=True, exist_ok=True)
     split_file = run_dir / "split.json"
     if split_file.is_file():
@@ -146,12 +149,29 @@ def prepare(recipe: Recipe, run_dir: Path, log=print) -> Prepared:
         split.save(split_file)
     log(f"split: {json.dumps(split.sizes())}")
     evals = {}
-    for folder in recipe.eval:
-        rows = eval_samples(folder, log=log)
-        name = Path(folder).name
-        evals[name] = [(str(path.resolve()), label, kind) for path, label, kind in rows]
+    seen = _digests(split, ("train", "val")) if found else {}
+    for name, (folder, samples) in found.items():
+        rows = []
+        for path, label, kind in samples:
+            first = seen.get(hashlib.sha256(path.read_bytes()).hexdigest())
+            if first:  # an evaluation set measures photos never trained on, nor chosen on
+                log(f"eval {name}: {path.relative_to(folder)} left out: the same photo as {first}")
+                continue
+            rows.append((str(path.resolve()), label, kind))
+        if not rows:
+            raise RecipeError(f"[[eval]] {folder}: every photo in it is a train or val photo")
+        evals[name] = rows
         log(f"eval {name}: {len(rows)} photos")
     return Prepared(split, evals)
+
+
+def _digests(split: Split, parts: tuple[str, ...]) -> dict[str, str]:
+    """The sha256 of each photo in ``parts`` of the split, and its path there."""
+    return {
+        hashlib.sha256((split.root / s.path).read_bytes()).hexdigest(): s.path
+        for part in parts
+        for s in split.parts[part]
+    }
 
 
 def int8_minus_float(int8: dict, float_: dict) -> dict:
@@ -172,7 +192,7 @@ def _made_from(source: Split | Recipe) -> dict:
             Path(name).name: [list(s["fractions"]), s["seed"]] for name, s in folders.items()
         }
     return {"seed": source.train.seed} | {
-        Path(s.folder).name: [list(s.fractions), s.seed] for s in source.data
+        source_folder(s.folder).name: [list(s.fractions), s.seed] for s in source.data
     }
 
 

@@ -411,6 +411,8 @@ def write_report(
     report.md, worst-errors-*.csv and, with pair rows, pairs.md and pairs.json."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for earlier in [*out.glob("pairs.*"), *out.glob("worst-errors-*.csv")]:  # of an earlier report's models
+        earlier.unlink()
     models = list(reports)
     (out / "report.json").write_text(
         json.dumps({m: r | {"headline": headline(r)} for m, r in reports.items()}, indent=1) + "\n"

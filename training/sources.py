@@ -48,11 +48,17 @@ def scan_folder(
     return scan(folder, labels, allow_missing=True, allow_empty=allow_empty)
 
 
+def source_folder(folder: str | os.PathLike) -> Path:
+    """A data folder as a split knows it: absolute, a link kept as given, so that the source's name is the
+    one a recipe's per-source settings use (resolved, a link ``PetImages`` to ``a`` was source ``a``)."""
+    return Path(os.path.abspath(folder))
+
+
 def make_source_split(sources: list[Source], labels: tuple[str, ...] = LABELS3, seed: int = 0) -> Split:
     """One split over every source; see the module docstring. ``seed`` orders the interleaving."""
     if not sources:
         raise DataError("no data folders given")
-    folders = [Path(s.folder).resolve() for s in sources]
+    folders = [source_folder(s.folder) for s in sources]
     root = Path(os.path.commonpath([f.parent for f in folders]))
     names = [f.relative_to(root).as_posix() for f in folders]
     if len(set(names)) != len(names):

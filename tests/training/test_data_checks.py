@@ -266,3 +266,45 @@ def test_given_a_data_folder_that_is_not_there_when_evaluated_then_one_line_as_t
 
     assert status == 1
     assert capsys.readouterr().err == "python -m training evaluate: error: data folder not found: nope\n"
+
+
+def test_given_an_eval_folder_holding_copies_of_training_photos_when_prepared_then_they_are_left_out_and_said(
+    tmp_path, cat_photos, dog_photos
+):
+    from training import build
+
+    # GIVEN a recipe whose [[eval]] folder holds copies of photos of its [[data]] folders, and others
+    document = _release_data(tmp_path / "data", cat_photos, dog_photos, neither="neither")
+    _copy(cat_photos[:6], tmp_path / "data" / "dev" / "cat")  # every asirra cat: in train, val or test
+    _copy(dog_photos[15:18], tmp_path / "data" / "dev" / "dog")  # in no [[data]] folder
+    document["eval"] = [{"folder": str(tmp_path / "data" / "dev")}]
+    lines: list[str] = []
+
+    # WHEN it is prepared
+    prepared = build.prepare(parse_recipe(document), tmp_path / "run", log=lines.append)
+
+    # THEN the copies of train and val photos are no measure of photos never trained on: each is left out,
+    # in a line (they were scored with the rest as "never trained on"); test photos and the rest stay
+    split = prepared.split
+    seen = {(split.root / s.path).name for part in ("train", "val") for s in split.parts[part]}
+    copies = sorted(photo.name for photo in cat_photos[:6] if photo.name in seen)
+    kept = sorted(Path(path).name for path, _, _ in prepared.evals["dev"])
+    assert copies and kept == sorted({p.name for p in [*cat_photos[:6], *dog_photos[15:18]]} - set(copies))
+    left_out = [line for line in lines if "left out: the same photo as" in line]
+    assert len(left_out) == len(copies) and f"eval dev: {len(kept)} photos" in lines
+
+
+def test_given_an_empty_eval_folder_when_a_release_is_prepared_then_refused_before_the_data_is_split(
+    tmp_path, cat_photos, dog_photos
+):
+    from training import build
+
+    document = _release_data(tmp_path / "data", cat_photos, dog_photos, neither="neither")
+    (tmp_path / "data" / "dev").mkdir()
+    document["eval"] = [{"folder": str(tmp_path / "data" / "dev")}]
+
+    with pytest.raises(DataError, match="found neither class folders"):
+        build.prepare(parse_recipe(document), tmp_path / "run", log=lambda _: None)
+
+    # it was refused after every photo was scanned and the split saved into the run folder
+    assert not (tmp_path / "run" / "split.json").exists()

@@ -181,3 +181,50 @@ def test_given_a_doc_without_report_markers_when_report_is_asked_to_fill_it_then
     assert status == 1 and error.count("\n") == 1
     assert f"{doc} has no <!-- report:headline --> or <!-- report:cards --> block" in error
     assert doc.read_text() == "# Notes\n\nNo generated tables here.\n" and not (tmp_path / "out").exists()
+
+
+def test_given_a_model_folder_whose_file_is_not_its_cards_when_reported_then_one_line_before_any_work(
+    tmp_path, capsys
+):
+    import shutil
+
+    from conftest import RELEASED_MODEL, REPO
+
+    from training.__main__ import main
+
+    # GIVEN the released card beside another network's model.tflite (of the same three classes)
+    swapped = tmp_path / "swapped"
+    swapped.mkdir()
+    shutil.copy(RELEASED_MODEL / "model.json", swapped)
+    shutil.copy(REPO / "tests" / "fixtures" / "models" / "tiny-three-class" / "model.tflite", swapped)
+
+    # WHEN `report` is asked to measure it
+    recipe = REPO / "training" / "recipes" / "2.4.0.toml"
+    status = main(["report", str(swapped), "--recipe", str(recipe), "--out", str(tmp_path / "out")])
+
+    # THEN refused as serving and evaluate refuse it (it scored the other network under the card's
+    # version, or failed with an IndexError after scanning every photo)
+    error = capsys.readouterr().err
+    assert status == 1 and error.count("\n") == 1 and "is not the model its card describes" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_given_an_earlier_report_of_two_models_when_one_is_reported_then_no_file_of_the_earlier_stays(
+    tmp_path,
+):
+    from training.report import summarize, write_report
+
+    # GIVEN a report of two models in a folder (pairs and a worst-errors list each)
+    report = summarize(_photos(), np.array([0, 0, 1, 1, 2, 2, 1]), np.ones(7))
+    rows = [
+        {"set": "a", "path": "a/cat/1.jpg", "breed": "cat", "label": "cat", "answer": "dog", "confidence": 1}
+    ]
+    pair = {"models": ["2.4.0", "1.3.0"], "name": "a", "pets": 3, "first_wrong": 1, "second_wrong": 1}
+    pair |= {"both_wrong": 0, "mean_wrong": 1}
+    write_report({"2.4.0": report, "1.3.0": report}, {"2.4.0": rows, "1.3.0": rows}, tmp_path, [pair])
+
+    # WHEN one model is reported into the same folder
+    written = write_report({"2.4.0": report}, {"2.4.0": rows}, tmp_path)
+
+    # THEN the folder holds this report's files alone (pairs.md still named the two models)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(path.name for path in written)

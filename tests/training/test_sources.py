@@ -449,3 +449,43 @@ def test_given_a_photo_replaced_in_place_when_its_views_are_keyed_then_they_are_
     # THEN its key is another: the key held the paths alone, so the replaced photo was trained on as the
     # old one, from the cache, without a word
     assert cache_key("efficientnet_lite2", 64, 11, UploadAugment(), photos) != before
+
+
+def test_given_a_data_folder_given_as_a_link_when_split_then_it_is_known_by_the_name_the_recipe_gives(
+    tmp_path, cat_photos, dog_photos
+):
+    from training.build import _made_from, view_sets
+
+    # GIVEN a recipe naming a link to a folder of another name, with that source's own views
+    target = _folder(tmp_path / "a", {"cat": cat_photos[:5], "dog": dog_photos[:5]})
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "PetImages").symlink_to(target)
+    recipe = parse_recipe(
+        {
+            "data": [{"folder": str(tmp_path / "data" / "PetImages"), "fractions": [0.6, 0.2, 0.2]}],
+            "views": {"source_views": {"PetImages": [0, 1, 2]}},
+        }
+    )
+
+    # WHEN it is split and its training sets made
+    split = make_source_split(list(recipe.data))
+    prepared = type("Prepared", (), {"split": split, "evals": {}})()
+    sets = view_sets(recipe, prepared)
+
+    # THEN the split knows it by the link's name, as the recipe's settings do: its views were the default
+    # ("train/a"), and the run folder refused its own split the next time ("made from other folders")
+    assert set(split.report["sources"]) == {"PetImages"}
+    assert sets["train/PetImages"].views == (0, 1, 2)
+    assert _made_from(split) == _made_from(recipe)
+
+
+def test_given_a_source_whose_test_fraction_is_0_when_split_then_its_test_part_is_empty(tmp_path, cat_photos):
+    from training.data import cut_members
+
+    members = list(range(15))
+
+    # WHEN 15 photos of a class are cut at 0.7 / 0.3 / 0: round(10.4999…) = 10 and round(4.5) = 4
+    cut = cut_members(members, (0.7, 0.3, 0.0), np.random.default_rng(0))
+
+    # THEN none is in test (one was: never trained on, never validated on, and tested though asked not to)
+    assert (len(cut["train"]), len(cut["val"]), len(cut["test"])) == (10, 5, 0)
