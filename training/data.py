@@ -123,8 +123,11 @@ def scan(
         )
     result = Scan(root, tuple(labels), layout, samples, skipped, duplicates, ignored)
     empty = [label for label, count in result.counts().items() if count == 0 and label not in absent]
-    if empty:
-        raise DataError(f"no usable photos for {', '.join(empty)} in {root}")
+    if empty:  # the files skipped are why: named here, as the scan's report is never reached
+        shown = "; ".join(f"{s['path']}: {s['reason']}" for s in skipped[:3])
+        more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        why = f" ({len(skipped)} file{'s' * (len(skipped) != 1)} skipped: {shown}{more})" if skipped else ""
+        raise DataError(f"no usable photos for {', '.join(empty)} in {root}{why}")
     return result
 
 

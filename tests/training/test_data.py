@@ -110,11 +110,19 @@ def test_given_wrong_folder_names_when_scanned_then_a_data_error_names_them(
     assert folders[1] in str(error.value)
 
 
-def test_given_a_class_with_only_bad_files_when_scanned_then_a_data_error(tmp_path, cat_photos):
+def test_given_a_class_with_only_bad_files_when_scanned_then_a_data_error_names_them(tmp_path, cat_photos):
     photo_folders(tmp_path, cat_photos[:2], [])
     (tmp_path / "dog" / "1.jpg").write_bytes(b"")
-    with pytest.raises(DataError, match="no usable photos for dog"):
+    (tmp_path / "dog" / "2.jpg").write_text("notes")
+
+    with pytest.raises(DataError, match="no usable photos for dog") as error:
         scan(tmp_path)
+
+    # the files it skipped are why, and were not told (the error came before the skipped-file lines)
+    assert str(error.value).endswith(
+        "(2 files skipped: dog/1.jpg: empty file; dog/2.jpg: invalid_image: the file is not a JPEG, PNG, "
+        "WebP, GIF, BMP or TIFF image)"
+    ), error.value
 
 
 def test_given_duplicate_files_when_scanned_then_one_copy_is_kept_and_cross_label_copies_dropped(
