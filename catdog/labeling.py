@@ -188,8 +188,10 @@ class Labeler:
             elif is_archived(exc) or is_customer_encrypted(exc):
                 record = _unreadable(job, exc)
                 current = self._current_object(bucket, key)
-                # an older version: the current one's label stays ({}: the current one is SSE-C as well)
-                if pinned and current != {} and not _is_version(current, seen.version_id):
+                # an older version: the current one's label stays. A current version S3 will not describe
+                # ({}: SSE-C) may be this one only if this one was refused as SSE-C too
+                maybe_this = current == {} and is_customer_encrypted(exc)
+                if pinned and not maybe_this and not _is_version(current, seen.version_id):
                     return {**record, "superseded": True}
                 if existing is not None and "error" not in existing and _is_from(existing, current):
                     return {**existing, "skipped": True}  # made before a lifecycle rule archived this object

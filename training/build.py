@@ -196,8 +196,17 @@ def _made_from(source: Split | Recipe) -> dict:
     }
 
 
+def per_source(recipe: Recipe, table: dict, source: str, default):
+    """The setting in ``table`` (``views.oversample``, ``views.source_views``) of the split's source
+    ``source``: a recipe names a [[data]] folder as it gives it (a link's own name), a split by the
+    folder it resolves to (``training.sources.source_folder``); the two were told apart, and a link's
+    settings silently unused."""
+    given = {source_folder(s.folder).name: Path(s.folder).name for s in recipe.data}
+    return table.get(given.get(source, source), default)
+
+
 def _set_views(recipe: Recipe, source: str) -> int | tuple[int, ...]:
-    views = recipe.views.source_views.get(source, recipe.views.train_views)
+    views = per_source(recipe, recipe.views.source_views, source, recipe.views.train_views)
     return int(views) if isinstance(views, int) else tuple(views)
 
 
@@ -263,7 +272,9 @@ class Trained:
 
 
 def sample_weights(recipe: Recipe, source: str, labels: np.ndarray) -> np.ndarray:
-    weights = np.full(len(labels), float(recipe.views.oversample.get(source, 1.0)), dtype=np.float32)
+    weights = np.full(
+        len(labels), float(per_source(recipe, recipe.views.oversample, source, 1.0)), np.float32
+    )
     weights[labels == LABELS3.index("neither")] *= recipe.train.neither_weight
     return weights
 

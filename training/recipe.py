@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 
 from training.backbones import specs
-from training.sources import Source, source_folder
+from training.sources import Source
 from training.uploads import UploadAugment
 
 
@@ -316,7 +316,7 @@ def parse_recipe(document: dict, overrides=()) -> Recipe:
     data = tuple(_source(entry) for entry in _tables(document, "data"))
     if not data:
         raise RecipeError("a recipe needs at least one [[data]] folder")
-    _check_source_names([source_folder(source.folder).name for source in data], values["views"])
+    _check_source_names([Path(source.folder).name for source in data], values["views"])
     for part, index in (("val", 1), ("test", 2)):
         if not any(source.fractions[index] > 0 for source in data):
             raise RecipeError(f"no [[data]] folder has a {part} fraction above 0: a release needs {part}")

@@ -411,8 +411,8 @@ def write_report(
     report.md, worst-errors-*.csv and, with pair rows, pairs.md and pairs.json."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for earlier in [*out.glob("pairs.*"), *out.glob("worst-errors-*.csv")]:  # of an earlier report's models
-        earlier.unlink()
+    for earlier in [*out.glob("pairs.*"), *map(out.joinpath, _written_errors(out))]:  # an earlier report's
+        earlier.unlink(missing_ok=True)  # files alone: other files in the folder stay
     models = list(reports)
     (out / "report.json").write_text(
         json.dumps({m: r | {"headline": headline(r)} for m, r in reports.items()}, indent=1) + "\n"
@@ -447,7 +447,7 @@ def write_report(
         (out / "pairs.json").write_text(json.dumps(list(pair_rows), indent=1) + "\n")
         paths += [out / "pairs.md", out / "pairs.json"]
     for m, rows in errors.items():
-        path = out / f"worst-errors-{re.sub(r'[^A-Za-z0-9_.-]+', '-', m).strip('-')}.csv"
+        path = out / _errors_file(m)
         with path.open("w", newline="") as handle:
             writer = csv.DictWriter(
                 handle, ["set", "path", "breed", "label", "answer", "confidence"], lineterminator="\n"
@@ -456,6 +456,18 @@ def write_report(
             writer.writerows(rows)
         paths.append(path)
     return paths
+
+
+def _errors_file(model: str) -> str:
+    return f"worst-errors-{re.sub(r'[^A-Za-z0-9_.-]+', '-', model).strip('-')}.csv"
+
+
+def _written_errors(out: Path) -> list[str]:
+    """The worst-errors files of the report before this one in ``out``: its report.json names the models."""
+    try:
+        return [_errors_file(model) for model in json.loads((out / "report.json").read_text())]
+    except (OSError, ValueError, TypeError):
+        return []
 
 
 def save_gallery(errors: list[dict], root, path, size: int = 128) -> Path:

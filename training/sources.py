@@ -49,9 +49,10 @@ def scan_folder(
 
 
 def source_folder(folder: str | os.PathLike) -> Path:
-    """A data folder as a split knows it: absolute, a link kept as given, so that the source's name is the
-    one a recipe's per-source settings use (resolved, a link ``PetImages`` to ``a`` was source ``a``)."""
-    return Path(os.path.abspath(folder))
+    """A data folder as a split knows it: resolved, so a link ``PetImages`` to ``a`` is the source ``a``
+    (splits saved in run folders name their sources so). A recipe's per-source settings name the folder
+    as the recipe gives it (``training.build.per_source``)."""
+    return Path(folder).resolve()
 
 
 def make_source_split(sources: list[Source], labels: tuple[str, ...] = LABELS3, seed: int = 0) -> Split:

@@ -425,13 +425,17 @@ def test_given_s3_that_never_answers_when_a_function_reads_then_it_tries_as_ofte
     assert len(accepted) == S3_ATTEMPTS
 
 
-def refuse_with_sse_c(s3, monkeypatch, key: str = KEY, version_id: str | None = None) -> None:
-    """``s3`` answers for ``key`` (only its version ``version_id``, if given) as S3 does for an object
-    written with a customer key (SSE-C): GetObject 400 ``InvalidRequest``, and HeadObject a bare 400, as a
-    HEAD has no body; moto does not enforce SSE-C."""
+def refuse_with_sse_c(
+    s3, monkeypatch, key: str = KEY, version_id: str | None = None, *, current: bool = False
+) -> None:
+    """``s3`` answers for ``key`` (only its version ``version_id``, if given; and requests that name no
+    version, if that version is the ``current`` one) as S3 does for an object written with a customer key
+    (SSE-C): GetObject 400 ``InvalidRequest``, and HeadObject a bare 400, as a HEAD has no body; moto does
+    not enforce SSE-C."""
 
     def refused(kwargs) -> bool:
-        return kwargs["Key"] == key and version_id in (None, kwargs.get("VersionId"))
+        named = kwargs.get("VersionId")
+        return kwargs["Key"] == key and (version_id in (None, named) or (current and named is None))
 
     def needs_the_key(call, operation: str, error: dict):
         def answer(**kwargs):
@@ -669,3 +673,25 @@ def test_given_a_task_naming_a_version_when_it_labels_then_its_s3_calls_and_read
     assert calls.count("PutObject") == 1
     stalled = len(calls) * S3_ATTEMPTS * (S3_CONNECT_SECONDS + S3_READ_SECONDS) + len(reads) * S3_READ_SECONDS
     assert stalled + SLOWEST_PHOTO_SECONDS <= WORST_LABEL_SECONDS, (calls, len(reads))
+
+
+def test_given_an_older_version_in_glacier_and_a_current_one_with_a_customer_key_when_run_then_superseded(
+    versioned, cat_photos, monkeypatch
+):
+    # GIVEN an older version in Glacier, and a current version written with SSE-C (labelled "encrypted")
+    _, batch = versioned
+    key = "archive/a.jpg"
+    s3 = boto3.client("s3")
+    older = s3.put_object(Bucket=BUCKET, Key=key, Body=cat_photos[0].read_bytes(), StorageClass="GLACIER")
+    current = put(key, cat_photos[1].read_bytes())["VersionId"]
+    refuse_with_sse_c(batch.labeler.s3, monkeypatch, key, current, current=True)
+    run_task(batch, key, current)
+    assert read_json(BUCKET, "bulk-labels/archive/a.jpg.json")["error"]["code"] == "encrypted"
+
+    # WHEN a task names the older version
+    task = run_task(batch, key, older["VersionId"])
+
+    # THEN it is superseded: the current version's HEAD is refused (SSE-C), but the older version was
+    # refused as archived, so it is not the current one ("archived" was written over the current label)
+    assert task["answer"]["error"] == "archived" and task["answer"]["superseded"] is True
+    assert read_json(BUCKET, "bulk-labels/archive/a.jpg.json")["error"]["code"] == "encrypted"

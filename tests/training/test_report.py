@@ -223,8 +223,12 @@ def test_given_an_earlier_report_of_two_models_when_one_is_reported_then_no_file
     pair |= {"both_wrong": 0, "mean_wrong": 1}
     write_report({"2.4.0": report, "1.3.0": report}, {"2.4.0": rows, "1.3.0": rows}, tmp_path, [pair])
 
+    # ... beside a file of another tool's (the student's worst errors that docs/evaluation.md names)
+    (tmp_path / "worst-errors-2.1.0-student.csv").write_text("set,path\n")
+
     # WHEN one model is reported into the same folder
     written = write_report({"2.4.0": report}, {"2.4.0": rows}, tmp_path)
 
-    # THEN the folder holds this report's files alone (pairs.md still named the two models)
-    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(path.name for path in written)
+    # THEN the earlier report's files are gone (pairs.md still named the two models), the other one stays
+    left = sorted(path.name for path in tmp_path.iterdir())
+    assert left == sorted([*(path.name for path in written), "worst-errors-2.1.0-student.csv"])

@@ -451,19 +451,19 @@ def test_given_a_photo_replaced_in_place_when_its_views_are_keyed_then_they_are_
     assert cache_key("efficientnet_lite2", 64, 11, UploadAugment(), photos) != before
 
 
-def test_given_a_data_folder_given_as_a_link_when_split_then_it_is_known_by_the_name_the_recipe_gives(
+def test_given_a_data_folder_given_as_a_link_when_split_then_the_recipes_settings_for_it_are_used(
     tmp_path, cat_photos, dog_photos
 ):
-    from training.build import _made_from, view_sets
+    from training.build import _made_from, sample_weights, view_sets
 
-    # GIVEN a recipe naming a link to a folder of another name, with that source's own views
+    # GIVEN a recipe naming a link to a folder of another name, with that source's own views and weight
     target = _folder(tmp_path / "a", {"cat": cat_photos[:5], "dog": dog_photos[:5]})
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "PetImages").symlink_to(target)
     recipe = parse_recipe(
         {
             "data": [{"folder": str(tmp_path / "data" / "PetImages"), "fractions": [0.6, 0.2, 0.2]}],
-            "views": {"source_views": {"PetImages": [0, 1, 2]}},
+            "views": {"source_views": {"PetImages": [0, 1, 2]}, "oversample": {"PetImages": 3.0}},
         }
     )
 
@@ -472,10 +472,12 @@ def test_given_a_data_folder_given_as_a_link_when_split_then_it_is_known_by_the_
     prepared = type("Prepared", (), {"split": split, "evals": {}})()
     sets = view_sets(recipe, prepared)
 
-    # THEN the split knows it by the link's name, as the recipe's settings do: its views were the default
-    # ("train/a"), and the run folder refused its own split the next time ("made from other folders")
-    assert set(split.report["sources"]) == {"PetImages"}
-    assert sets["train/PetImages"].views == (0, 1, 2)
+    # THEN the split knows it by the folder it resolves to (as splits saved before do), and the recipe's
+    # settings for the link are its: its views were the default and its weight 1, and the run folder
+    # refused its own split the next time ("made from other [[data]] folders")
+    assert set(split.report["sources"]) == {"a"}
+    assert sets["train/a"].views == (0, 1, 2)
+    assert sample_weights(recipe, "a", np.array([0, 1])).tolist() == [3.0, 3.0]
     assert _made_from(split) == _made_from(recipe)
 
 
