@@ -7,6 +7,7 @@ though ``sam validate`` and ``cfn-lint`` still pass."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -880,3 +881,23 @@ def test_given_the_local_stack_when_it_names_its_bucket_then_it_takes_the_names_
 
     # THEN they are one rule: a bucket name that runs locally deploys
     assert allowed == f"^{NEW_BUCKET_NAME.pattern}$"
+
+
+def test_given_the_functions_then_each_reports_as_its_own_service_named_as_catdog_serve_names_it(
+    template, resources
+):
+    """Powertools puts the service name in every log line and as a dimension of every metric: one name for
+    all four functions summed a bulk backfill's ImagesClassified into the live uploads' series."""
+    from local.serve import POWERTOOLS_DEFAULTS
+
+    functions = {
+        name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"
+    }
+    services = {
+        name: p["Environment"]["Variables"].get("POWERTOOLS_SERVICE_NAME") for name, p in functions.items()
+    }
+    local_name = POWERTOOLS_DEFAULTS["POWERTOOLS_SERVICE_NAME"] + "-{}"
+
+    assert "POWERTOOLS_SERVICE_NAME" not in template["Globals"]["Function"]["Environment"]["Variables"]
+    assert services == {name: local_name.format(Path(p["CodeUri"]).name) for name, p in functions.items()}
+    assert len(set(services.values())) == 4
