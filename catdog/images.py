@@ -31,6 +31,11 @@ from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 from catdog.imagetypes import PILLOW_FORMATS, TYPE_NAMES
 from catdog.settings import DEFAULT_MAX_PIXELS
 
+#: Names what ``model_input`` does to a photo's pixels; with Pillow's version it is part of the key of
+#: every cache of decoded photos in training, so a change to decoding or resizing that moves a pixel, or
+#: another Pillow, decodes the photos again instead of training or scoring on stale pixels. Change it
+#: with any such change here.
+DECODER = "served decode"
 #: The resampling filter of the one resize. Bilinear (with Pillow's antialiasing when shrinking).
 RESAMPLE = Image.Resampling.BILINEAR
 #: A decode keeps at least this many times the model's input on each side before the final resize.
@@ -310,6 +315,11 @@ def preprocess(image: Image.Image, size: int) -> np.ndarray:
     if image.size != (size, size):
         image = image.resize((size, size), RESAMPLE)
     return np.asarray(image, dtype=np.uint8)[np.newaxis]
+
+
+def decoder_key() -> str:
+    """The decoding's part of a cache key: ``DECODER`` and the Pillow that decodes."""
+    return f"{DECODER}|Pillow {Image.__version__}"
 
 
 def model_input(source: ImageSource, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

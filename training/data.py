@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from catdog import InvalidImage, load_image
-from catdog.images import model_input
+from catdog.images import decoder_key, model_input
 from catdog.inputs import Missing
 from catdog.inputs import photos_in as files_under
 
@@ -399,13 +399,14 @@ def load_pixels(
 ) -> np.ndarray:
     """Decode and resize ``paths`` (relative to ``root``) into ``(n, size, size, 3)`` uint8.
 
-    The cache key covers the size and every file's path, byte size and modification time, so a changed
-    or re-split data set is decoded again rather than served stale.
+    The cache key covers the size, the decoder (``catdog.images.decoder_key``) and every file's path, byte
+    size and modification time, so a changed or re-split data set, or changed decoding, is decoded again
+    rather than served stale.
     """
     root = Path(root)
     cache = None
     if cache_dir is not None:
-        key = hashlib.sha256(f"{size}\n".encode())
+        key = hashlib.sha256(f"{size}\n{decoder_key()}\n".encode())
         add_files(key, root, paths)
         cache = Path(cache_dir) / f"pixels-{size}px-{len(paths)}-{key.hexdigest()[:20]}.npy"
         if cache.is_file():

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from catdog.images import decoder_key
 from training.data import add_files
 from training.uploads import UploadAugment, photo_views
 
@@ -56,10 +57,9 @@ def cache_key(backbone: str, size: int, cut: int, augment: UploadAugment, photos
     """The name of ``photos``' cached views: it covers the network, size, cut, views and augmentation,
     and each photo's path, byte size and modification time (a photo replaced in place is computed again)."""
     indices = view_indices(photos.views)
-    # a count keeps the key it always had; explicit indices are named in it
+    # a count names all views; explicit indices are named one by one
     named = str(len(indices)) if indices == tuple(range(len(indices))) else "-".join(map(str, indices))
-    # "served decode": photos larger than twice ``size`` were decoded whole for releases up to 2.4.0
-    digest = hashlib.sha256(f"{backbone}|{size}|{cut}|{named}|{augment.key()}|served decode".encode())
+    digest = hashlib.sha256(f"{backbone}|{size}|{cut}|{named}|{augment.key()}|{decoder_key()}".encode())
     add_files(digest, photos.root, photos.paths)
     return f"{backbone}-{size}px-cut{cut}-{named}views-{len(photos.paths)}-{digest.hexdigest()[:16]}"
 

@@ -273,3 +273,33 @@ def test_given_a_photo_spoilt_after_the_split_when_loaded_then_the_error_names_i
     # "the file is empty" alone did not say which of thousands
     with pytest.raises(DataError, match=re.escape(f"{root / paths[1]}: the file is empty")):
         load_pixels(root, paths, 16)
+
+
+@pytest.mark.parametrize("change", ["catdog's decoding", "another Pillow"])
+def test_given_cached_photos_when_the_decoding_changes_then_they_are_decoded_again(
+    tmp_path, cat_photos, monkeypatch, change
+):
+    from training.uploads import UploadAugment
+    from training.views import ViewSet, cache_key
+
+    # GIVEN photos decoded into the pixel cache, and the name of their cached views
+    root = cat_photos[0].parent.parent
+    paths = [p.relative_to(root).as_posix() for p in cat_photos[:2]]
+    load_pixels(root, paths, 16, tmp_path / "cache")
+    views = ViewSet(root, tuple(paths), 1)
+    views_before = cache_key("lite0", 16, 3, UploadAugment(), views)
+
+    # WHEN what decodes them changes
+    if change == "another Pillow":
+        monkeypatch.setattr("PIL.Image.__version__", "99.0.0")
+    else:
+        monkeypatch.setattr("catdog.images.DECODER", "served decode, resized otherwise")
+    decoded = []
+    monkeypatch.setattr(
+        "training.data.model_input", lambda path, size: decoded.append(path) or model_input(path, size)
+    )
+    load_pixels(root, paths, 16, tmp_path / "cache")
+
+    # THEN neither cache is taken: the photos are decoded again, the views are cached under another name
+    assert len(decoded) == 2
+    assert cache_key("lite0", 16, 3, UploadAugment(), views) != views_before
