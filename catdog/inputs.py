@@ -102,7 +102,7 @@ def list_images(s3, bucket: str, prefix: str, settings: Settings) -> Iterator[S3
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", ()):
             key = obj["Key"]
-            if settings.is_photo(key):
+            if settings.is_photo(key, bucket):
                 yield S3Ref(bucket, key, obj.get("ETag"))
 
 

@@ -37,6 +37,9 @@ class Settings:
     #: The stack's Batch Operations manifests, inventories and job reports (template.yaml sets it for
     #: its functions; elsewhere a folder named batch/ may well hold photos): never classified.
     batch_prefix: str | None = None
+    #: The stack's bucket, the one ``batch_prefix`` is in: a ``batch/`` folder of another bucket (an
+    #: ``ExistingBucketName`` archive) is photos. None: the prefix is skipped in every bucket.
+    batch_bucket: str | None = None
     max_image_bytes: int = 20 * 1024 * 1024
     max_pixels: int = DEFAULT_MAX_PIXELS
 
@@ -48,6 +51,7 @@ class Settings:
             labels_prefix=env.get("LABELS_PREFIX", cls.labels_prefix),
             bulk_labels_prefix=env.get("BULK_LABELS_PREFIX", cls.bulk_labels_prefix),
             batch_prefix=env.get("BATCH_PREFIX", cls.batch_prefix),
+            batch_bucket=env.get("BUCKET_NAME", cls.batch_bucket),
             max_image_bytes=_count(env, "MAX_IMAGE_BYTES", cls.max_image_bytes),
             max_pixels=_count(env, "MAX_PIXELS", cls.max_pixels),
         )
@@ -94,14 +98,15 @@ class Settings:
         """Whether ``key`` is one of our labels (an upload's or a bulk object's): never classified."""
         return key.startswith(self.labels_prefix) or key.startswith(self.bulk_labels_prefix)
 
-    def never_labelled(self, key: str) -> str | None:
-        """Why ``key`` gets no label, whichever path asks: one of our labels (so writes cannot recurse),
-        a Batch Operations manifest, inventory or report (a backfill over an inventory of the whole
-        bucket lists them), or a folder marker (``uploads/2024/``, what the S3 console's "Create
-        folder" writes); else None."""
+    def never_labelled(self, key: str, bucket: str | None = None) -> str | None:
+        """Why ``key`` (in ``bucket``; None: the stack's) gets no label, whichever path asks: one of our
+        labels (so writes cannot recurse), a Batch Operations manifest, inventory or report of the stack's
+        bucket (a backfill over an inventory of the whole bucket lists them), or a folder marker
+        (``uploads/2024/``, what the S3 console's "Create folder" writes); else None."""
         if self.is_label(key):
             return "a label, not a photo"
-        if self.batch_prefix and key.startswith(self.batch_prefix):
+        stacks = bucket is None or self.batch_bucket is None or bucket == self.batch_bucket
+        if self.batch_prefix and key.startswith(self.batch_prefix) and stacks:
             return "a batch job's manifest or report, not a photo"
         if key.endswith("/"):
             return "a folder marker, not a photo"
@@ -112,9 +117,9 @@ class Settings:
         is ``never_labelled``."""
         return key.startswith(self.uploads_prefix) and self.never_labelled(key) is None
 
-    def is_photo(self, key: str) -> bool:
+    def is_photo(self, key: str, bucket: str | None = None) -> bool:
         """Whether a bulk job should classify ``key``: an image name that is not ``never_labelled``."""
-        return is_image_name(key) and self.never_labelled(key) is None
+        return is_image_name(key) and self.never_labelled(key, bucket) is None
 
 
 def _count(env: Mapping[str, str], name: str, default: int) -> int:

@@ -61,7 +61,7 @@ def label_task(task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
         return task.build_task_batch_response("PermanentFailure", "refused: the task names no key")
     # An inventory of the whole bucket lists the labels and folder markers too: done, not failed, or
     # they would count towards the share of failed tasks at which Batch Operations stops a job.
-    skipped = labeler.settings.never_labelled(key)
+    skipped = labeler.settings.never_labelled(key, bucket)
     if skipped:
         logger.info(f"ignored: {skipped}")
         return task.build_task_batch_response("Succeeded", f"skipped: {skipped}")

@@ -84,7 +84,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
             logger.info("dropped: no object to label", extra=message)
         for bucket, key, etag, version_id in found:
             where = {"bucket": bucket, "key": key}
-            skipped = labeler.settings.never_labelled(key)
+            skipped = labeler.settings.never_labelled(key, bucket)
             if skipped:
                 logger.info(f"ignored: {skipped}", extra=where)
                 continue

@@ -22,13 +22,13 @@ def batch(monkeypatch, serving_model):
         yield app
 
 
-def task_event(key: str, version: str = "2.0", task_id: str = "task-1") -> dict:
+def task_event(key: str, version: str = "2.0", task_id: str = "task-1", bucket: str = BUCKET) -> dict:
     """One invocation as Batch Operations sends it: one task, the key URL-encoded as in the manifest."""
     task = {"taskId": task_id, "s3Key": quote_plus(key), "s3VersionId": None}
     if version == "1.0":
-        task["s3BucketArn"] = f"arn:aws:s3:::{BUCKET}"
+        task["s3BucketArn"] = f"arn:aws:s3:::{bucket}"
     else:
-        task["s3Bucket"] = BUCKET
+        task["s3Bucket"] = bucket
     event = {
         "invocationSchemaVersion": version,
         "invocationId": f"invocation-{task_id}",
@@ -265,6 +265,27 @@ def test_given_a_label_a_job_file_or_a_folder_marker_in_the_manifest_when_run_th
     # done, not failed: a whole-bucket inventory lists every label, folder and job file; none may stop the job
     assert (result["resultCode"], result["resultString"]) == ("Succeeded", f"skipped: {why}")
     assert boto3.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+
+
+def test_given_photos_under_batch_in_an_existing_bucket_when_their_tasks_run_then_they_are_labelled(
+    batch, cat_photos
+):
+    # GIVEN the same photo under batch/ of the stack's bucket and of an ExistingBucketName archive
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="photo-archive")
+    for bucket in (BUCKET, "photo-archive"):
+        s3.put_object(Bucket=bucket, Key="batch/2019/cat.jpg", Body=cat_photos[0].read_bytes())
+
+    # WHEN a job's tasks name both
+    results = {
+        bucket: run(batch, "batch/2019/cat.jpg", bucket=bucket) for bucket in (BUCKET, "photo-archive")
+    }
+
+    # THEN only the stack's batch/ holds the jobs' own files; the archive's folder is photos, labelled
+    assert results[BUCKET]["resultString"] == "skipped: a batch job's manifest or report, not a photo"
+    assert results["photo-archive"]["resultCode"] == "Succeeded"
+    assert json.loads(results["photo-archive"]["resultString"])["label"] == "cat"
+    assert read_json("photo-archive", "bulk-labels/batch/2019/cat.jpg.json")["label"] == "cat"
 
 
 def bulk_md_manifest_generator() -> dict:

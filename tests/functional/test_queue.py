@@ -55,8 +55,8 @@ def s3_notification(key: str, **fields) -> str:
     return json.dumps({"Records": [record]})
 
 
-def reference(key: str) -> str:
-    return json.dumps({"bucket": BUCKET, "key": key})
+def reference(key: str, bucket: str = BUCKET) -> str:
+    return json.dumps({"bucket": bucket, "key": key})
 
 
 def label_of(key: str) -> dict:
@@ -232,6 +232,22 @@ def test_given_a_labels_key_or_a_folder_marker_when_handled_then_nothing_is_writ
 
     assert response == {"batchItemFailures": []}
     assert label_keys() == ({key} if key.startswith("labels/") else set())
+
+
+def test_given_a_photo_under_batch_in_an_existing_bucket_when_handled_then_it_is_labelled(queue, cat_photos):
+    # GIVEN a photo under batch/ of an ExistingBucketName archive: the stack's job files are in its own bucket
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="photo-archive")
+    s3.put_object(Bucket="photo-archive", Key="batch/2019/cat.jpg", Body=cat_photos[0].read_bytes())
+
+    # WHEN a message names it (catdog enqueue s3://photo-archive/)
+    response = queue.lambda_handler(
+        sqs_event(reference("batch/2019/cat.jpg", "photo-archive")), LambdaContext()
+    )
+
+    # THEN it is labelled in the archive (it was deleted from the queue as "ignored", unlabelled)
+    assert response == {"batchItemFailures": []}
+    assert read_json("photo-archive", "bulk-labels/batch/2019/cat.jpg.json")["label"] == "cat"
 
 
 def test_given_an_enqueued_prefix_when_the_queue_is_drained_then_every_photo_is_labelled(

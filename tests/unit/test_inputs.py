@@ -87,6 +87,29 @@ def test_given_more_than_a_page_of_keys_when_listed_then_every_image_but_no_labe
     assert all(not ref.key.startswith("labels/") for ref in whole_bucket)
 
 
+def test_given_the_stacks_batch_prefix_when_buckets_are_listed_then_only_its_own_batch_folder_is_left_out(
+    monkeypatch,
+):
+    # GIVEN the stack's settings (its functions' environment) and a photo under batch/ in two buckets
+    settings = Settings.from_env({"BATCH_PREFIX": "batch/", "BUCKET_NAME": "catdog-photos"})
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        s3 = boto3.client("s3")
+        for bucket in ("catdog-photos", "photo-archive"):
+            s3.create_bucket(Bucket=bucket)
+            s3.put_object(Bucket=bucket, Key="batch/2019/cat.jpg", Body=b"x")
+
+        # WHEN each bucket is listed for a bulk run
+        listed = {
+            bucket: list(list_images(s3, bucket, "", settings))
+            for bucket in ("catdog-photos", "photo-archive")
+        }
+
+    # THEN the stack's batch/ holds its jobs' files; another bucket's batch/ is photos
+    assert listed["catdog-photos"] == []
+    assert [ref.key for ref in listed["photo-archive"]] == ["batch/2019/cat.jpg"]
+
+
 def test_given_linked_folders_a_loop_and_a_dangling_link_when_expanded_then_each_photo_once_none_dropped(
     tmp_path, cat_photos
 ):
