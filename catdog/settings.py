@@ -37,9 +37,9 @@ class Settings:
     #: The stack's Batch Operations manifests, inventories and job reports (template.yaml sets it for
     #: its functions; elsewhere a folder named batch/ may well hold photos): never classified.
     batch_prefix: str | None = None
-    #: The stack's bucket, the one ``batch_prefix`` is in: a ``batch/`` folder of another bucket (an
-    #: ``ExistingBucketName`` archive) is photos. None: the prefix is skipped in every bucket.
-    batch_bucket: str | None = None
+    #: The stack's ``ExistingBucketName``: a bucket made outside the stack, whose ``batch_prefix`` folder
+    #: is photos like any other (the stack's job files are in its own bucket).
+    existing_bucket: str | None = None
     max_image_bytes: int = 20 * 1024 * 1024
     max_pixels: int = DEFAULT_MAX_PIXELS
 
@@ -51,7 +51,7 @@ class Settings:
             labels_prefix=env.get("LABELS_PREFIX", cls.labels_prefix),
             bulk_labels_prefix=env.get("BULK_LABELS_PREFIX", cls.bulk_labels_prefix),
             batch_prefix=env.get("BATCH_PREFIX", cls.batch_prefix),
-            batch_bucket=env.get("BUCKET_NAME", cls.batch_bucket),
+            existing_bucket=env.get("EXISTING_BUCKET_NAME") or cls.existing_bucket,  # "": none
             max_image_bytes=_count(env, "MAX_IMAGE_BYTES", cls.max_image_bytes),
             max_pixels=_count(env, "MAX_PIXELS", cls.max_pixels),
         )
@@ -100,13 +100,13 @@ class Settings:
 
     def never_labelled(self, key: str, bucket: str | None = None) -> str | None:
         """Why ``key`` (in ``bucket``; None: the stack's) gets no label, whichever path asks: one of our
-        labels (so writes cannot recurse), a Batch Operations manifest, inventory or report of the stack's
-        bucket (a backfill over an inventory of the whole bucket lists them), or a folder marker
-        (``uploads/2024/``, what the S3 console's "Create folder" writes); else None."""
+        labels (so writes cannot recurse), a Batch Operations manifest, inventory or report, outside the
+        ``existing_bucket`` (a backfill over an inventory of the whole bucket lists them), or a folder
+        marker (``uploads/2024/``, what the S3 console's "Create folder" writes); else None."""
         if self.is_label(key):
             return "a label, not a photo"
-        stacks = bucket is None or self.batch_bucket is None or bucket == self.batch_bucket
-        if self.batch_prefix and key.startswith(self.batch_prefix) and stacks:
+        job_files = bucket is None or bucket != self.existing_bucket
+        if self.batch_prefix and key.startswith(self.batch_prefix) and job_files:
             return "a batch job's manifest or report, not a photo"
         if key.endswith("/"):
             return "a folder marker, not a photo"

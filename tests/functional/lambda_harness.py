@@ -50,7 +50,6 @@ def load_handler(function: str):
 def handler_on_bucket(function: str, monkeypatch, model_dir: Path, bucket: str):
     """The handler cold-started inside a mocked AWS where ``bucket`` already exists."""
     aws_environment(monkeypatch, model_dir)
-    monkeypatch.setenv("BUCKET_NAME", bucket)  # the stack's bucket, which the template gives every function
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket=bucket)
         yield load_handler(function)

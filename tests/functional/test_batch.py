@@ -22,6 +22,15 @@ def batch(monkeypatch, serving_model):
         yield app
 
 
+@pytest.fixture
+def batch_with_archive(monkeypatch, serving_model):
+    """The batch function of a stack deployed with ``ExistingBucketName=photo-archive``."""
+    monkeypatch.setenv("EXISTING_BUCKET_NAME", "photo-archive")
+    with handler_on_bucket("batch", monkeypatch, serving_model, BUCKET) as app:
+        boto3.client("s3").create_bucket(Bucket="photo-archive")
+        yield app
+
+
 def task_event(key: str, version: str = "2.0", task_id: str = "task-1", bucket: str = BUCKET) -> dict:
     """One invocation as Batch Operations sends it: one task, the key URL-encoded as in the manifest."""
     task = {"taskId": task_id, "s3Key": quote_plus(key), "s3VersionId": None}
@@ -268,17 +277,17 @@ def test_given_a_label_a_job_file_or_a_folder_marker_in_the_manifest_when_run_th
 
 
 def test_given_photos_under_batch_in_an_existing_bucket_when_their_tasks_run_then_they_are_labelled(
-    batch, cat_photos
+    batch_with_archive, cat_photos
 ):
-    # GIVEN the same photo under batch/ of the stack's bucket and of an ExistingBucketName archive
+    # GIVEN the same photo under batch/ of the stack's bucket and of its ExistingBucketName archive
     s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="photo-archive")
     for bucket in (BUCKET, "photo-archive"):
         s3.put_object(Bucket=bucket, Key="batch/2019/cat.jpg", Body=cat_photos[0].read_bytes())
 
     # WHEN a job's tasks name both
     results = {
-        bucket: run(batch, "batch/2019/cat.jpg", bucket=bucket) for bucket in (BUCKET, "photo-archive")
+        bucket: run(batch_with_archive, "batch/2019/cat.jpg", bucket=bucket)
+        for bucket in (BUCKET, "photo-archive")
     }
 
     # THEN only the stack's batch/ holds the jobs' own files; the archive's folder is photos, labelled

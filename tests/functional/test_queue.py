@@ -24,6 +24,15 @@ def queue(monkeypatch, serving_model):
         yield app
 
 
+@pytest.fixture
+def queue_with_archive(monkeypatch, serving_model):
+    """The queue function of a stack deployed with ``ExistingBucketName=photo-archive``."""
+    monkeypatch.setenv("EXISTING_BUCKET_NAME", "photo-archive")
+    with handler_on_bucket("queue", monkeypatch, serving_model, BUCKET) as app:
+        boto3.client("s3").create_bucket(Bucket="photo-archive")
+        yield app
+
+
 def sqs_event(*bodies: str) -> dict:
     return {
         "Records": [
@@ -234,14 +243,15 @@ def test_given_a_labels_key_or_a_folder_marker_when_handled_then_nothing_is_writ
     assert label_keys() == ({key} if key.startswith("labels/") else set())
 
 
-def test_given_a_photo_under_batch_in_an_existing_bucket_when_handled_then_it_is_labelled(queue, cat_photos):
-    # GIVEN a photo under batch/ of an ExistingBucketName archive: the stack's job files are in its own bucket
+def test_given_a_photo_under_batch_in_an_existing_bucket_when_handled_then_it_is_labelled(
+    queue_with_archive, cat_photos
+):
+    # GIVEN a photo under batch/ of the ExistingBucketName archive (the stack's job files are in its own)
     s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="photo-archive")
     s3.put_object(Bucket="photo-archive", Key="batch/2019/cat.jpg", Body=cat_photos[0].read_bytes())
 
     # WHEN a message names it (catdog enqueue s3://photo-archive/)
-    response = queue.lambda_handler(
+    response = queue_with_archive.lambda_handler(
         sqs_event(reference("batch/2019/cat.jpg", "photo-archive")), LambdaContext()
     )
 

@@ -91,7 +91,7 @@ def test_given_the_stacks_batch_prefix_when_buckets_are_listed_then_only_its_own
     monkeypatch,
 ):
     # GIVEN the stack's settings (its functions' environment) and a photo under batch/ in two buckets
-    settings = Settings.from_env({"BATCH_PREFIX": "batch/", "BUCKET_NAME": "catdog-photos"})
+    settings = Settings.from_env({"BATCH_PREFIX": "batch/", "EXISTING_BUCKET_NAME": "photo-archive"})
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
         s3 = boto3.client("s3")

@@ -105,7 +105,7 @@ def test_given_the_template_then_the_bulk_functions_may_write_bulk_labels_and_ev
     assert Settings.from_env({"BATCH_PREFIX": "batch/"}).never_labelled("batch/reports/x.csv")
     assert Settings().never_labelled("batch/2019/cat.jpg") is None  # a user's own folder, outside the stack
     assert environment["BATCH_PREFIX"] == {"Ref": "BatchPrefix"}
-    assert environment["BUCKET_NAME"] == {"Ref": "BucketName"}  # the bucket BATCH_PREFIX is in
+    assert environment["EXISTING_BUCKET_NAME"] == {"Ref": "ExistingBucketName"}  # its batch/ is photos
     for name in ("BatchFunction", "QueueFunction"):
         (statement,) = [
             s
