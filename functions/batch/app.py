@@ -44,11 +44,13 @@ RESULT_STRING_BYTES = 1024
 def lambda_handler(event: S3BatchOperationEvent, context: LambdaContext) -> dict:
     """Answer schema 1.0 and 2.0 alike: powertools reads the bucket from ``s3BucketArn`` or
     ``s3Bucket`` and URL-decodes ``s3Key`` (manifest keys are URL-encoded in both versions)."""
+    count = len(event["tasks"])
+    if count != 1:  # Batch Operations sends one; its answer holds one result, so others would be lost
+        raise ValueError(f"an S3 Batch Operations invocation names one task, this one names {count}")
     response = S3BatchOperationResponse(
         event.invocation_schema_version, event.invocation_id, treat_missing_keys_as="PermanentFailure"
     )
-    for task in event.tasks:
-        response.add_result(label_task(task))
+    response.add_result(label_task(event.task))
     return response.asdict()
 
 

@@ -255,6 +255,25 @@ def test_given_a_task_with_an_empty_key_when_run_then_it_is_a_permanent_failure(
     ]
 
 
+def test_given_an_invocation_naming_two_tasks_when_run_then_it_fails_saying_so_and_writes_nothing(
+    batch, cat_photos
+):
+    # GIVEN an invocation that breaks Batch Operations' one-task contract, over two real photos
+    s3 = boto3.client("s3")
+    for name in ("a.jpg", "b.jpg"):
+        s3.put_object(Bucket=BUCKET, Key=f"uploads/{name}", Body=cat_photos[0].read_bytes())
+    event = task_event("uploads/a.jpg")
+    event["tasks"].append(task_event("uploads/b.jpg", task_id="task-2")["tasks"][0])
+
+    # WHEN it is run, THEN it fails in words (an answer of one result would have lost the other task)
+    with pytest.raises(ValueError, match="names one task, this one names 2"):
+        batch.lambda_handler(event, LambdaContext())
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]] == [
+        "uploads/a.jpg",
+        "uploads/b.jpg",
+    ]
+
+
 @pytest.mark.parametrize(
     ("key", "why"),
     [

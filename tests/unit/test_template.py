@@ -622,6 +622,14 @@ def test_given_failed_work_then_it_lands_in_an_encrypted_queue_that_keeps_it_14_
     assert work_source["EventSourceArn"] == {"Fn::GetAtt": "WorkQueue.Arn"}
 
 
+def test_given_the_receive_count_parameter_then_a_message_is_tried_again_before_it_is_dead_lettered(template):
+    """MinValue was 1: each receive of a throttled (SlowDown) message, or one the function had no time
+    to begin (NotStarted), counts, so at 1 such a message went to WorkDeadLetters unlabelled at once."""
+    receives = template["Parameters"]["QueueMaxReceiveCount"]
+    assert receives["MinValue"] >= 3
+    assert receives["MinValue"] <= receives["Default"] <= receives["MaxValue"] == 1000  # SQS's own bound
+
+
 def test_given_the_labelling_functions_then_each_outlasts_the_s3_calls_of_one_photo_stalling(resources):
     """A label's S3 calls that stall end in an error a retry can cure, but the function timing out first
     reports nothing (a Batch Operations task then counts as failed, not TemporaryFailure; a queue batch
