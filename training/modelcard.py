@@ -101,8 +101,8 @@ def _confidence(neither: dict) -> list[str]:
     threshold = neither["threshold"]
     return [
         f'**Confidence.** A "neither" answer\'s confidence is p(neither): from {threshold} to 1, and 1.0 '
-        f'for a blank image. So a "neither" of {threshold:.2f} is answered while the network puts '
-        f"{1 - threshold:.2f} on a cat or a dog, and a cat or dog answer's confidence (the larger of p(cat) "
+        f'for a blank image. So a "neither" at the threshold is answered while the network puts '
+        f"{1 - threshold:.3f} on a cat or a dog, and a cat or dog answer's confidence (the larger of p(cat) "
         f"and p(dog)) is above {(1 - threshold) / 2:.3f}: the two are not on one scale, and one cut-off "
         "(say, a person looks at answers below 0.9) means something else for each. Calibration was "
         "measured on the Asirra test only (the repository's `docs/analysis/`), whose photos all show a cat "

@@ -105,6 +105,8 @@ def test_given_a_threshold_when_rendered_then_the_neither_confidence_is_said_to_
     # a "neither" answer's confidence is p(neither) >= T; a cat or dog's is above (1 - T) / 2
     assert f'**Confidence.** A "neither" answer\'s confidence is p(neither): {said}, and 1.0' in page
     assert f"is above {(1 - threshold) / 2:.3f}: the two are not on one scale" in page
+    # at the threshold itself, not a figure rounded below it (0.31 was never answered "neither")
+    assert f'"neither" at the threshold is answered while the network puts {1 - threshold:.3f} on' in page
     assert "**Confidence.**" not in render(released_card("catdog-cnn"))
 
 
