@@ -8,7 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.report import Photo, fill_markers, headline, headline_table, pairs, summarize, val_mistakes
+from training.report import (
+    Photo,
+    fill_markers,
+    headline,
+    headline_table,
+    pairs,
+    summarize,
+    val_mistakes,
+    worst_errors,
+)
 
 
 def _photos(*, unseen_by_1_3_0: bool = False):
@@ -43,6 +52,73 @@ def test_given_answers_when_summarized_then_pets_and_photos_without_pets_are_cou
     assert figures["other_sources_dev_look_alikes_neither"] == 0.0
     assert figures["val_mistakes"] == 1  # the val dog answered cat
     assert figures["asirra_test_unseen_by_1_3_0_accuracy"] == 0.0  # its one photo, a dog answered cat
+
+
+def test_given_dev_sets_of_several_sources_when_summarized_then_pets_answered_neither_counts_pets_alone():
+    # GIVEN the dev sets of several sources: other-sources-dev's cats from flickr, its dogs from unsplash
+    photos = [
+        Photo("o/cat/1.jpg", "other-sources-dev", "flickr", "tabby", "cat", 0),
+        Photo("o/cat/2.jpg", "other-sources-dev", "flickr", "tabby", "cat", 0),
+        Photo("o/dog/3.jpg", "other-sources-dev", "unsplash", "pug", "dog", 1),
+        Photo("o/dog/4.jpg", "other-sources-dev", "unsplash", "pug", "dog", 1),
+        Photo("o/neither/car.jpg", "other-sources-dev", "unsplash", "car", "non-pet", 2),
+        Photo("o/neither-hard/fox.jpg", "other-sources-dev", "flickr", "fox", "look-alike", 2),
+        Photo("b/dog/5.jpg", "breeds-dev-val", "b", "beagle", "dog", 1),
+        Photo("b/cat/6.jpg", "breeds-dev-val", "b", "sphynx", "cat", 0),
+        Photo("b/cat/7.jpg", "breeds-dev-val", "b", "sphynx", "cat", 0),
+        Photo("b/neither/sofa.jpg", "breeds-dev-val", "b", "sofa", "non-pet", 2),
+    ]
+    # a flickr cat and the beagle answered neither, a pug answered cat; the car and the fox neither, the
+    # sofa a cat
+    answers = np.array([2, 0, 0, 1, 2, 2, 2, 0, 0, 0])
+
+    # WHEN summarized
+    report = summarize(photos, answers, np.ones(len(photos)))
+
+    # THEN the share of pets answered neither counts the pets alone (the car and the fox are no pets),
+    # per set, per source and per kind, and the issue's figures carry it for both dev sets
+    dev, breeds = report["set"]["other-sources-dev"], report["set"]["breeds-dev-val"]
+    assert (dev["pets"], dev["accuracy"], dev["pets_answered_neither"]) == (4, 0.5, 0.25)
+    assert (breeds["pets"], breeds["pets_answered_neither"]) == (3, round(1 / 3, 6))
+    sources = report["source"]
+    assert sources["other-sources-dev/flickr"]["pets_answered_neither"] == 0.5
+    assert sources["other-sources-dev/unsplash"]["pets_answered_neither"] == 0.0
+    assert report["kind"]["other-sources-dev/cat"]["pets_answered_neither"] == 0.5
+    assert "pets_answered_neither" not in report["kind"]["other-sources-dev/non-pet"]
+    figures = headline(report)
+    assert figures["other_sources_dev_pets_answered_neither"] == 0.25
+    assert figures["breeds_dev_val_pets_answered_neither"] == round(1 / 3, 6)
+    assert figures["other_sources_dev_pets_accuracy"] == 0.5
+    assert figures["breeds_dev_val_non_pets_neither"] == 0.0
+
+
+def test_given_wrong_answers_when_the_worst_errors_are_listed_then_the_most_confident_come_first():
+    # GIVEN five photos: four answered wrong, with confidences out of order (two alike), one right
+    photos = _photos()[:5]  # cat, cat, dog, dog (asirra-val), car
+    answers = np.array([1, 2, 1, 0, 0])  # the cats dog and neither, the val dog and the car cat
+    confidences = np.array([0.6, 0.9, 0.99, 0.6, 0.8])
+
+    # WHEN the worst errors are listed, all and the first two
+    every = worst_errors(photos, answers, confidences)
+    first_two = worst_errors(photos, answers, confidences, limit=2)
+
+    # THEN the most confident wrong answer comes first, alike confidences in the photos' order, and a
+    # limit keeps the most confident
+    assert [(row["path"], row["confidence"]) for row in every] == [
+        ("a/cat/2.jpg", 0.9),
+        ("o/neither/car.jpg", 0.8),
+        ("a/cat/1.jpg", 0.6),
+        ("a/dog/4.jpg", 0.6),
+    ]
+    assert every[0] == {
+        "set": "asirra-test",
+        "path": "a/cat/2.jpg",
+        "breed": "cat",
+        "label": "cat",
+        "answer": "neither",
+        "confidence": 0.9,
+    }
+    assert first_two == every[:2]
 
 
 def test_given_a_doc_with_markers_when_filled_then_only_the_block_between_them_changes(tmp_path):

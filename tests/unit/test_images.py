@@ -6,9 +6,9 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
-from catdog import ImageTooLarge, InvalidImage, load_image, preprocess
+from catdog import ImageTooLarge, InvalidImage, images, load_image, model_input, preprocess
 
 
 def _encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -126,12 +126,63 @@ def test_given_any_image_mode_when_loaded_then_rgb(cat_photos, mode):
     assert np.asarray(loaded).std() > 10  # real picture content survived the conversion
 
 
+@pytest.mark.parametrize(("alpha", "seen"), [(0, (255, 255, 255)), (128, (132, 227, 142))])
+@pytest.mark.parametrize(("side", "size"), [(8, 8), (1200, 100)], ids=["as-is", "shrunk-in-bands"])
+def test_given_a_transparent_rgba_png_when_made_model_input_then_it_is_laid_on_white_not_its_hidden_colour(
+    alpha, seen, side, size
+):
+    # GIVEN a PNG of one green, fully or half transparent (a large one is shrunk band by band)
+    data = _encode(Image.new("RGBA", (side, side), (10, 200, 30, alpha)), "PNG")
+
+    # WHEN it becomes the model's input
+    pixels = model_input(data, size)
+
+    # THEN it is composited on white, as a browser shows it: white where fully transparent (it was the
+    # hidden green, or black with Pillow's own conversion), half green and half white where half transparent
+    assert pixels.shape == (size, size, 3)
+    assert np.array_equal(np.unique(pixels.reshape(-1, 3), axis=0), [seen])
+
+
+def test_given_a_paletted_png_with_a_transparent_entry_when_made_model_input_then_that_entry_is_white():
+    # GIVEN a paletted PNG: its left half entry 0 (red, marked transparent), its right half entry 1 (blue)
+    paletted = Image.new("P", (8, 6), 0)
+    paletted.putpalette([200, 0, 0, 0, 0, 200] + [0, 0, 0] * 254)
+    paletted.paste(1, (4, 0, 8, 6))
+    data = _encode(paletted, "PNG", transparency=0)
+    assert Image.open(io.BytesIO(data)).mode == "P"  # still paletted when decoded, with a tRNS entry
+
+    # WHEN it becomes the model's input
+    pixels = model_input(data, 8)
+
+    # THEN the transparent entry is white, not the red it hides; the opaque entry keeps its colour
+    assert np.array_equal(np.unique(pixels[:, :4].reshape(-1, 3), axis=0), [(255, 255, 255)])
+    assert np.array_equal(np.unique(pixels[:, 4:].reshape(-1, 3), axis=0), [(0, 0, 200)])
+
+
 def test_given_an_animated_gif_when_loaded_then_its_first_frame(cat_photos, dog_photos):
     frames = [load_image(cat_photos[0]), load_image(dog_photos[0])]
     data = _encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
     loaded = load_image(data)
     first = np.asarray(frames[0], dtype=np.int16)
     assert np.abs(np.asarray(loaded, dtype=np.int16) - first).mean() < 20
+
+
+def test_given_an_animated_gif_opened_at_a_later_frame_when_loaded_then_its_first_frame_and_left_there(
+    cat_photos, dog_photos
+):
+    # GIVEN an animated GIF of a cat then a dog, opened and moved to its second frame
+    frames = [load_image(cat_photos[0]), load_image(dog_photos[0])]
+    data = _encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    image = Image.open(io.BytesIO(data))
+    image.seek(1)
+
+    # WHEN the opened image is loaded
+    loaded = load_image(image)
+
+    # THEN its first frame is decoded, the same pixels as from its bytes (not the dog), and the image
+    # is left at that frame
+    assert np.array_equal(np.asarray(loaded), np.asarray(load_image(data)))
+    assert image.tell() == 0
 
 
 @pytest.mark.parametrize(
@@ -279,6 +330,26 @@ def test_given_an_animated_gif_cut_anywhere_when_loaded_then_an_image_or_invalid
     assert outcomes["image"] > 0 and outcomes["invalid"] > 0
 
 
+def test_given_memory_runs_out_while_decoding_when_loaded_then_the_memory_error_propagates(
+    cat_photos, monkeypatch
+):
+    # GIVEN a decoder that runs out of memory on a real photo
+    def out_of_memory(self):
+        raise MemoryError
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ImageFile.ImageFile, "load", out_of_memory)
+
+        # WHEN the photo is loaded, THEN the MemoryError itself is raised, not an InvalidImage: it is
+        # no fact about the file (a label "invalid_image" would call a good photo bad)
+        with pytest.raises(MemoryError) as raised:
+            load_image(cat_photos[0])
+        assert not isinstance(raised.value, InvalidImage)
+
+    # ... and with the memory there, the same photo decodes
+    assert load_image(cat_photos[0]).mode == "RGB"
+
+
 def _psd() -> bytes:
     """A 2x2 greyscale Photoshop file (Pillow reads PSD but cannot write it)."""
     header = b"8BPS" + struct.pack(">H6xHIIHH", 1, 1, 2, 2, 8, 1)
@@ -387,6 +458,53 @@ def test_given_a_webp_over_half_the_pixel_cap_when_loaded_then_it_is_refused_bef
     assert str(caught.value) == "image is 300x200 = 60,000 pixels, above the cap of 59,999 for a WebP image"
     assert load_image(data, max_pixels=2 * 300 * 200).size == (300, 200)
     assert load_image(_encode(Image.new("RGB", (300, 200)), "PNG"), max_pixels=300 * 200).size == (300, 200)
+
+
+@pytest.mark.parametrize("options", [{"quality": 80}, {"lossless": True}, {"exif": b"Exif\x00\x00"}])
+def test_given_a_webp_over_half_the_pixel_cap_when_loaded_then_its_header_refuses_it_before_pillow_opens_it(
+    options, monkeypatch
+):
+    # GIVEN a WebP over half the cap (lossy, lossless, extended), and its first 30 bytes alone: the
+    # header, no picture (opening either makes libwebp allocate two canvases of the size it claims)
+    data = _encode(Image.new("RGB", (300, 200), (90, 120, 30)), "WEBP", **options)
+    opened = []
+    pillow_open = Image.open
+    monkeypatch.setattr(
+        Image, "open", lambda *args, **kwargs: opened.append(args) or pillow_open(*args, **kwargs)
+    )
+
+    # WHEN each is loaded
+    for claimed in (data, data[:30]):
+        with pytest.raises(ImageTooLarge) as caught:
+            load_image(claimed, max_pixels=2 * 300 * 200 - 2)
+
+        # THEN each is too large, by its header (Pillow, opening the header alone, finds it truncated)
+        assert caught.value.code == "too_many_pixels"
+        assert str(caught.value).endswith("above the cap of 59,999 for a WebP image")
+
+    # ... and Pillow never opened either; under the cap it opens the file and decodes it
+    assert opened == []
+    assert load_image(data, max_pixels=2 * 300 * 200).size == (300, 200)
+    assert len(opened) == 1
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "JPEG"])
+def test_given_an_open_file_when_its_webp_header_is_checked_then_it_is_left_at_its_start_for_the_decoder(
+    cat_photos, tmp_path, fmt
+):
+    # GIVEN a photo file (a WebP, whose header is read, and a JPEG, which is not one) opened as
+    # load_image opens a path
+    path = tmp_path / f"photo.{fmt.lower()}"
+    path.write_bytes(_encode(load_image(cat_photos[0]), fmt))
+    with path.open("rb") as stream:
+        # WHEN its first bytes are checked for a WebP header
+        images._check_webp_header(stream, max_pixels=1_000_000)
+
+        # THEN the file is at its start again: whoever reads it next reads the whole file, not what is
+        # after the header (Pillow's Image.open seeks to 0 itself; a decoder that does not would find
+        # no image)
+        assert stream.tell() == 0
+        assert stream.read() == path.read_bytes()
 
 
 # --- shapes that cost far more memory than their pixels --------------------------------------------
