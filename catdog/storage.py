@@ -61,9 +61,12 @@ def is_archived(exc: BaseException) -> bool:
 
 def is_customer_encrypted(exc: BaseException) -> bool:
     """The object is encrypted with a key its writer kept (SSE-C): S3 answers 400 ``InvalidRequest``,
-    "The object was stored using a form of Server Side Encryption…", and no retry can read it."""
+    "The object was stored using a form of Server Side Encryption…", and no retry can read it. Other
+    ``InvalidRequest`` answers name server side encryption too (a KMS object read without SigV4)."""
     message = exc.response.get("Error", {}).get("Message", "") if isinstance(exc, ClientError) else ""
-    return _code(exc) == "InvalidRequest" and "server side encryption" in message.lower()
+    return (
+        _code(exc) == "InvalidRequest" and "stored using a form of server side encryption" in message.lower()
+    )
 
 
 def parse_json(text: str | bytes) -> object:

@@ -277,6 +277,26 @@ def test_given_bad_input_when_classified_then_its_error_is_recorded_and_nothing_
     assert label["error"]["code"] == code
 
 
+@pytest.mark.parametrize(
+    ("over", "outcome"), [(0, "cat"), (1, "too_large")], ids=["exactly the limit", "a byte over the limit"]
+)
+def test_given_a_photo_at_max_image_bytes_when_classified_then_it_is_read_and_a_byte_more_is_too_large(
+    start, cat_photos, over, outcome
+):
+    # GIVEN MAX_IMAGE_BYTES set to a real photo's size, or to one byte less
+    photo = cat_photos[0].read_bytes()
+    app = start(MAX_IMAGE_BYTES=len(photo) - over)
+    event = sample_event("s3-put.json", BUCKET, etag=upload(PUT_KEY, photo))
+
+    # WHEN the photo's event is handled
+    classify(app, event)
+
+    # THEN a photo of the limit's size is classified; one byte above it is refused unread
+    label = read_json(BUCKET, "labels/pets/whiskers.jpg.json")
+    assert (label["error"]["code"] if "error" in label else label["label"]) == outcome
+    assert label["source"]["size"] == len(photo)
+
+
 def test_given_the_object_was_deleted_before_the_event_when_handled_then_not_found_is_recorded(
     app, cat_photos
 ):
@@ -310,6 +330,24 @@ def test_given_an_archived_photo_when_handled_then_archived_is_recorded_and_once
     assert read_json(BUCKET, "labels/pets/whiskers.jpg.json")["label"] == "cat"
 
 
+def refuse_get(app, monkeypatch, key: str, message: str) -> None:
+    """``app``'s S3 client answers a GetObject of ``key`` with a 400 ``InvalidRequest`` saying ``message``:
+    what S3 answers for an object written with a customer key (SSE-C), which moto does not enforce, and
+    for requests it refuses for other reasons."""
+    get_object = app.labeler.s3.get_object
+
+    def refused(**kwargs):
+        if kwargs["Key"] != key:
+            return get_object(**kwargs)
+        error = {
+            "Error": {"Code": "InvalidRequest", "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+        raise ClientError(error, "GetObject")
+
+    monkeypatch.setattr(app.labeler.s3, "get_object", refused)
+
+
 def test_given_a_photo_encrypted_with_a_customer_key_when_handled_then_encrypted_is_recorded_not_retried(
     app, cat_photos, monkeypatch
 ):
@@ -317,23 +355,11 @@ def test_given_a_photo_encrypted_with_a_customer_key_when_handled_then_encrypted
     # it as below (moto does not enforce SSE-C)
     event = sample_event("s3-put.json", BUCKET)
     upload(event_key(event), cat_photos[0].read_bytes())
-
-    get_object = app.labeler.s3.get_object
-
-    def needs_the_key(**kwargs):
-        if kwargs["Key"] != event_key(event):
-            return get_object(**kwargs)
-        message = (
-            "The object was stored using a form of Server Side Encryption. The correct parameters must be "
-            "provided to retrieve the object."
-        )
-        error = {
-            "Error": {"Code": "InvalidRequest", "Message": message},
-            "ResponseMetadata": {"HTTPStatusCode": 400},
-        }
-        raise ClientError(error, "GetObject")
-
-    monkeypatch.setattr(app.labeler.s3, "get_object", needs_the_key)
+    message = (
+        "The object was stored using a form of Server Side Encryption. The correct parameters must be "
+        "provided to retrieve the object."
+    )
+    refuse_get(app, monkeypatch, event_key(event), message)
 
     # WHEN it is handled
     classify(app, event)
@@ -341,6 +367,24 @@ def test_given_a_photo_encrypted_with_a_customer_key_when_handled_then_encrypted
     # THEN an error label says so (it raised: two Lambda retries, then the failure queue, and no label)
     label = read_json(BUCKET, "labels/pets/whiskers.jpg.json")
     assert set(label) == ERROR_FIELDS and label["error"]["code"] == "encrypted"
+
+
+def test_given_s3_refuses_a_photo_as_an_invalid_request_of_another_kind_when_handled_then_it_is_not_encrypted(
+    app, cat_photos, monkeypatch
+):
+    # GIVEN S3 refusing the upload's GET with a 400 InvalidRequest, the code it answers for an object
+    # written with a customer key (SSE-C), but for another reason: a request signed in a way it does not take
+    event = sample_event("s3-put.json", BUCKET)
+    upload(event_key(event), cat_photos[0].read_bytes())
+    message = "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
+    refuse_get(app, monkeypatch, event_key(event), message)
+
+    # WHEN it is handled
+    # THEN S3's refusal propagates (Lambda's retries, then the failure queue): nothing says the photo is
+    # encrypted, and no label is written for it
+    with pytest.raises(ClientError, match="AWS4-HMAC-SHA256"):
+        classify(app, event)
+    assert all_keys() == [event_key(event)]
 
 
 def test_given_s3_throttles_when_handled_then_the_error_propagates_for_a_lambda_retry(

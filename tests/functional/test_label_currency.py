@@ -65,6 +65,12 @@ def run_task(batch, key: str, version_id: str | None = None) -> dict:
     return {**result, "answer": json.loads(result["resultString"]) if "{" in result["resultString"] else None}
 
 
+def real_label_with(**fields):
+    """The label the labeler wrote for the photo with ``fields`` replaced: the right key, ETag and model,
+    so that every check of a sound label before the spoilt field passes."""
+    return lambda label: {**label, **fields}
+
+
 @pytest.mark.parametrize(
     "damaged",
     [
@@ -77,27 +83,55 @@ def run_task(batch, key: str, version_id: str | None = None) -> dict:
         # JSON nested too deep to parse: a RecursionError on every retry once (a classify retry loop, a
         # failed Batch invocation)
         b"[" * 100_000,
+        # the label the labeler wrote for this photo, one part spoilt: taken for sound, it would be compared
+        # with the object (an AttributeError on every retry) or kept as the photo's current answer
+        real_label_with(model="a string"),
+        real_label_with(source="x"),
+        real_label_with(error={"code": 3}),
+        real_label_with(label=None),
+        real_label_with(confidence="0.9"),
+        real_label_with(probabilities=[0.9, 0.1, 0.0]),
     ],
-    ids=["a list", "no source", "a string", "an error not code and message", "no answer", "nested too deep"],
+    ids=[
+        "a list",
+        "no source",
+        "a string",
+        "an error not code and message",
+        "no answer",
+        "nested too deep",
+        "a model not a dict",
+        "a source not a dict",
+        "an error code not a string",
+        "a label not a string",
+        "a confidence not a number",
+        "probabilities not a dict",
+    ],
 )
 @pytest.mark.parametrize("handler", ["classify", "batch"])
 def test_given_a_damaged_label_when_the_object_is_labelled_again_then_it_is_replaced(
     handlers, cat_photos, damaged, handler
 ):
+    # GIVEN a photo whose label key holds a damaged label: a document, or the photo's real label spoilt
     classify, batch = handlers
     etag = put(KEY, cat_photos[0].read_bytes())["ETag"].strip('"')
     model = json.dumps(classify.labeler.classifier.info)
-    if not isinstance(damaged, bytes):
+    if callable(damaged):
+        classify.lambda_handler(put_event(KEY, etag), LambdaContext())
+        damaged = json.dumps(damaged(read_json(BUCKET, LABEL_KEY))).encode()
+    elif not isinstance(damaged, bytes):
         damaged = json.dumps(damaged).replace("ETAG", etag).replace('"MODEL"', model).encode()
-    put(LABEL_KEY, damaged)
+    damaged_etag = put(LABEL_KEY, damaged)["ETag"]
 
+    # WHEN the object is labelled again, by an event naming its ETag or by a job's task
     if handler == "classify":
         assert classify.lambda_handler(put_event(KEY, etag), LambdaContext())["written"] == 1
     else:
         assert run_task(batch, KEY)["resultCode"] == "Succeeded"
 
+    # THEN a new label replaced the damaged one
     label = read_json(BUCKET, LABEL_KEY)
     assert label["label"] == "cat" and label["source"]["etag"] == etag
+    assert boto3.client("s3").head_object(Bucket=BUCKET, Key=LABEL_KEY)["ETag"] != damaged_etag
 
 
 def test_given_a_current_label_larger_than_any_label_when_labelled_again_then_it_is_replaced_unread(
@@ -181,6 +215,33 @@ def test_given_a_labelled_photo_deleted_since_when_an_event_comes_then_its_resul
     assert read_json(BUCKET, LABEL_KEY)["label"] == "cat"  # "gone" does not replace an answer
 
 
+@pytest.mark.parametrize("handler", ["classify", "batch"])
+def test_given_a_photo_refused_with_an_error_deleted_since_when_labelled_again_then_its_label_says_gone(
+    handlers, handler
+):
+    # GIVEN an upload labelled with an error (not a photo), then deleted
+    classify, batch = handlers
+    classify.lambda_handler(put_event(KEY, put(KEY, b"not a photo")["ETag"]), LambdaContext())
+    assert read_json(BUCKET, LABEL_KEY)["error"]["code"] == "invalid_image"
+    boto3.client("s3").delete_object(Bucket=BUCKET, Key=KEY)
+
+    # WHEN it is labelled again: an event for an ETag its label was not made from, or a job's task
+    if handler == "classify":
+        answer = classify.lambda_handler(put_event(KEY, "an-etag-never-read"), LambdaContext())
+        assert answer == {"written": 1, "skipped": 0, "ignored": 0}
+    else:
+        task = run_task(batch, KEY)
+        assert (task["resultCode"], task["answer"]) == (
+            "PermanentFailure",
+            {"error": "not_found", "labels_key": LABEL_KEY},
+        )
+
+    # THEN only an answer outlives its photo ("gone" keeps a result): the error made before is replaced
+    # by one saying the object no longer exists
+    label = read_json(BUCKET, LABEL_KEY)
+    assert label["error"]["code"] == "not_found" and "source" not in label
+
+
 def test_given_a_task_naming_the_current_version_when_run_then_its_label_records_that_version(
     versioned, cat_photos
 ):
@@ -216,6 +277,42 @@ def test_given_two_versions_labelled_at_once_when_the_older_finishes_last_then_t
     label = read_json(BUCKET, LABEL_KEY)
     current = boto3.client("s3").head_object(Bucket=BUCKET, Key=KEY)["ETag"].strip('"')
     assert interleaved and (label["label"], label["source"]["etag"]) == ("dog", current)
+
+
+def test_given_the_label_deleted_while_the_photo_downloads_when_it_is_written_then_it_is_written_anew(
+    handlers, cat_photos, dog_photos, monkeypatch
+):
+    # GIVEN a photo labelled cat, then replaced by a dog photo
+    classify, _ = handlers
+    s3 = classify.labeler.s3
+    classify.lambda_handler(put_event(KEY, put(KEY, cat_photos[0].read_bytes())["ETag"]), LambdaContext())
+    cat_label = boto3.client("s3").head_object(Bucket=BUCKET, Key=LABEL_KEY)["ETag"]
+    new = put(KEY, dog_photos[0].read_bytes())["ETag"].strip('"')
+    # ... whose label, once read, is deleted while the dog downloads (a clean-up of the labels prefix)
+    get_object, put_object, deleted, writes = s3.get_object, s3.put_object, [], []
+
+    def label_deleted_meanwhile(**kwargs):
+        response = get_object(**kwargs)
+        if kwargs["Key"] == KEY and not deleted:
+            deleted.append(boto3.client("s3").delete_object(Bucket=BUCKET, Key=LABEL_KEY))
+        return response
+
+    def noting_conditions(**kwargs):
+        writes.append(kwargs.get("IfNoneMatch") or kwargs["IfMatch"])
+        return put_object(**kwargs)
+
+    monkeypatch.setattr(s3, "get_object", label_deleted_meanwhile)
+    monkeypatch.setattr(s3, "put_object", noting_conditions)
+
+    # WHEN the dog's event is handled
+    answer = classify.lambda_handler(put_event(KEY, new), LambdaContext())
+
+    # THEN the write over the cat's label (If-Match, which S3 answers 404 NoSuchKey when nothing is there) is
+    # a conflict like a lost race: the label is read again, found missing, and written where there is none
+    assert answer == {"written": 1, "skipped": 0, "ignored": 0}
+    assert deleted and writes == [cat_label, "*"]
+    label = read_json(BUCKET, LABEL_KEY)
+    assert (label["label"], label["source"]["etag"]) == ("dog", new)
 
 
 def _losing_every_race(writes: list):
