@@ -47,11 +47,14 @@ def load_handler(function: str):
 
 
 @contextmanager
-def handler_on_bucket(function: str, monkeypatch, model_dir: Path, bucket: str):
-    """The handler cold-started inside a mocked AWS where ``bucket`` already exists."""
+def handler_on_bucket(function: str, monkeypatch, model_dir: Path, bucket: str, existing_bucket: str = ""):
+    """The handler cold-started inside a mocked AWS where ``bucket`` already exists, and with
+    ``existing_bucket``, the stack's ``ExistingBucketName``, that one too."""
     aws_environment(monkeypatch, model_dir)
+    monkeypatch.setenv("EXISTING_BUCKET_NAME", existing_bucket)  # the template's default: ""
     with mock_aws():
-        boto3.client("s3").create_bucket(Bucket=bucket)
+        for name in filter(None, (bucket, existing_bucket)):
+            boto3.client("s3").create_bucket(Bucket=name)
         yield load_handler(function)
 
 

@@ -25,9 +25,7 @@ def batch(monkeypatch, serving_model):
 @pytest.fixture
 def batch_with_archive(monkeypatch, serving_model):
     """The batch function of a stack deployed with ``ExistingBucketName=photo-archive``."""
-    monkeypatch.setenv("EXISTING_BUCKET_NAME", "photo-archive")
-    with handler_on_bucket("batch", monkeypatch, serving_model, BUCKET) as app:
-        boto3.client("s3").create_bucket(Bucket="photo-archive")
+    with handler_on_bucket("batch", monkeypatch, serving_model, BUCKET, "photo-archive") as app:
         yield app
 
 
@@ -412,3 +410,27 @@ def test_given_a_photo_whose_key_is_near_s3s_limit_when_run_then_the_result_stri
     summary = json.loads(result["resultString"])
     assert summary["label"] == read_json(BUCKET, f"bulk-labels/{key}.json")["label"] == "cat"
     assert len(result["resultString"].encode()) <= 1024
+
+
+def test_given_a_photo_whose_key_is_of_two_byte_letters_when_run_then_the_result_string_is_json_in_1024_bytes(
+    batch, cat_photos
+):
+    # GIVEN a photo whose key is 507 characters but 1,002 UTF-8 bytes ("é" is two), so that the answer with
+    # its label key is some 570 characters but more than 1,024 bytes
+    key = "uploads/" + "é" * 495 + ".jpg"
+    label_key = "labels/" + "é" * 495 + ".jpg.json"  # 1,006 bytes: not hashed
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=cat_photos[0].read_bytes())
+
+    # WHEN a job's task names it
+    result = run(batch, key)
+
+    # THEN the report's resultString is the answer as whole JSON within 1,024 bytes, the label key left out
+    # (the limit is in bytes: counted in characters, the label key would stay in and the string be over)
+    assert result["resultCode"] == "Succeeded"
+    label = read_json(BUCKET, label_key)
+    assert label["key"] == key and label["label"] == "cat"
+    answer = {"label": "cat", "confidence": label["confidence"]}
+    with_label_key = json.dumps({**answer, "labels_key": label_key}, ensure_ascii=False)
+    assert len(with_label_key) < 1024 < len(with_label_key.encode())  # what a count of characters misses
+    assert len(result["resultString"].encode()) <= 1024
+    assert json.loads(result["resultString"]) == answer

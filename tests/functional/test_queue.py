@@ -27,9 +27,7 @@ def queue(monkeypatch, serving_model):
 @pytest.fixture
 def queue_with_archive(monkeypatch, serving_model):
     """The queue function of a stack deployed with ``ExistingBucketName=photo-archive``."""
-    monkeypatch.setenv("EXISTING_BUCKET_NAME", "photo-archive")
-    with handler_on_bucket("queue", monkeypatch, serving_model, BUCKET) as app:
-        boto3.client("s3").create_bucket(Bucket="photo-archive")
+    with handler_on_bucket("queue", monkeypatch, serving_model, BUCKET, "photo-archive") as app:
         yield app
 
 
