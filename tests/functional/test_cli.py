@@ -399,6 +399,32 @@ def test_given_a_program_that_runs_main_when_its_output_file_fails_then_its_stdo
     assert captured.out == "the program goes on\n"
 
 
+@pytest.mark.parametrize(
+    ("named", "reason"),
+    [
+        ("no/such/folder/rows.jsonl", "No such file or directory"),
+        ("no/such/folder/rows.csv", "No such file or directory"),
+        ("a-folder.jsonl", "Is a directory"),
+    ],
+)
+def test_given_an_output_file_that_cannot_be_opened_when_classified_then_exit_2_with_one_line_and_no_rows(
+    named, reason, serving_model, cat_photos, tmp_path
+):
+    # GIVEN an --output in a folder that does not exist, or one that is a folder itself
+    (tmp_path / "a-folder.jsonl").mkdir()
+    output = tmp_path / named
+
+    # WHEN a photo is classified into it
+    result = catdog("classify", str(cat_photos[0]), "--model", str(serving_model), "--output", str(output))
+
+    # THEN a bad argument: exit 2 and one line naming the file and why, no traceback and no rows anywhere
+    # (as an OSError it would be "error: FileNotFoundError: …", exit 1, "some images failed")
+    assert result.returncode == 2
+    assert result.stderr == f"catdog classify: error: cannot write {output}: {reason}\n"
+    assert result.stdout == ""
+    assert not (tmp_path / "no").exists()
+
+
 @pytest.mark.parametrize(("output", "kind"), [("rows.CSV", ".csv"), ("runs/.csv", ".csv"), (None, ".jsonl")])
 def test_given_an_output_name_when_its_format_is_chosen_then_by_how_it_ends(output, kind):
     from catdog.cli import output_format
@@ -951,6 +977,48 @@ def test_given_sqs_that_denies_the_sends_when_enqueued_then_exit_2_with_one_line
         f"catdog enqueue: error: cannot send to {url}: AccessDenied: "
         "not authorized to perform: sqs:SendMessageBatch\n"
     )
+
+
+@pytest.mark.parametrize("refusal", ["the queue deleted", "access denied"])
+def test_given_sqs_refusing_the_sends_after_some_were_sent_when_enqueued_then_it_says_how_many_and_exit_3(
+    refusal, aws, cat_photos, monkeypatch, capsys
+):
+    # GIVEN 12 photos (two SendMessageBatch requests) and a real queue that, once the first ten are in
+    # it, is deleted, or the role loses its right to send to it
+    bucket, _ = photo_bucket(cat_photos[:12])
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName=f"{bucket}-refusing")["QueueUrl"]
+    send_batch, calls = enqueue_module.send_batch, []
+
+    def deny(**kwargs):
+        error = {"Code": "AccessDenied", "Message": "not authorized to perform: sqs:SendMessageBatch"}
+        raise ClientError({"Error": error}, "SendMessageBatch")
+
+    def send_then_refuse(client, *args, **kwargs):
+        if calls and refusal == "the queue deleted":
+            sqs.delete_queue(QueueUrl=url)
+        elif calls:
+            monkeypatch.setattr(client, "send_message_batch", deny)
+        calls.append(len(args[1]))
+        return send_batch(client, *args, **kwargs)
+
+    monkeypatch.setattr(enqueue_module, "send_batch", send_then_refuse)
+
+    # WHEN the prefix is enqueued
+    code = cli.main(["enqueue", f"s3://{bucket}/uploads/", "--queue-url", url])
+
+    # THEN the ten that went out are counted, the refusal is on the same line, and the exit code is 3, a
+    # run stopped part way (2, "nothing was sent", would have the operator send all twelve again)
+    assert calls == [10, 2]
+    why = (
+        f"no queue at {url} (QueueDoesNotExist)"
+        if refusal == "the queue deleted"
+        else f"cannot send to {url}: AccessDenied: not authorized to perform: sqs:SendMessageBatch"
+    )
+    assert capsys.readouterr().err.splitlines() == [
+        f"catdog: 10 messages sent, 0 rejected; stopped, the rest were not listed or sent: {why}"
+    ]
+    assert code == cli.EXIT_ENDPOINT_LOST == 3
 
 
 def test_given_an_enqueue_interrupted_when_some_were_sent_then_it_says_how_many(

@@ -103,6 +103,62 @@ def test_given_a_presigned_post_when_checked_like_s3_then_a_photo_passes_and_a_b
     assert forged.value.code == "SignatureDoesNotMatch"
 
 
+def presigned_form(web) -> tuple[dict, str]:
+    """The form fields of one upload the function presigns, and the secret it signed them with."""
+    upload = json.loads(
+        call(web, "POST", "/api/uploads", {"filename": "c.jpg", "content_type": "image/jpeg"})[2]
+    )
+    return upload["fields"], boto3.Session().get_credentials().secret_key
+
+
+def test_given_a_presigned_post_when_fields_are_added_then_only_x_ignore_ones_pass_the_check_like_s3s(
+    web, cat_photos
+):
+    # GIVEN the form the function presigns
+    fields, secret = presigned_form(web)
+    size = cat_photos[0].stat().st_size
+
+    # WHEN fields it does not sign are added: ones named x-ignore-* (which S3 skips, in either letter case),
+    # and others, among them names that only look like x-ignore-
+    unsigned = {
+        "acl": "public-read",
+        "success_action_redirect": "https://example.com/",
+        "x-amz-meta-owner": "someone",
+        "x-ignorepadding": "p",
+        "x-ignore": "p",
+    }
+
+    # THEN the x-ignore- ones pass, and any other is refused as S3 refuses it, naming the field: a public
+    # ACL, a redirect or metadata the function never signed would otherwise be stored with the photo
+    check_post_policy({**fields, "x-ignore-padding": "p" * 1000, "X-Ignore-Note": "n"}, BUCKET, size, secret)
+    for name, value in unsigned.items():
+        with pytest.raises(PolicyViolation) as refused:
+            check_post_policy({**fields, name: value}, BUCKET, size, secret)
+        assert (refused.value.status, refused.value.code) == (403, "AccessDenied"), name
+        assert refused.value.message == f"Invalid according to Policy: Extra input fields: {name}"
+
+
+@pytest.mark.parametrize("algorithm", [None, "AWS4-HMAC-SHA1", "aws4-hmac-sha256", "AWS4-ECDSA-P256-SHA256"])
+def test_given_a_presigned_post_with_another_signing_algorithm_when_checked_then_refused_for_its_algorithm(
+    web, cat_photos, algorithm
+):
+    # GIVEN the form the function presigns, its x-amz-algorithm (AWS4-HMAC-SHA256) left out or changed
+    fields, secret = presigned_form(web)
+    assert fields["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
+    form = {name: value for name, value in fields.items() if name != "x-amz-algorithm"}
+    if algorithm:
+        form["x-amz-algorithm"] = algorithm
+
+    # WHEN it is checked
+    with pytest.raises(PolicyViolation) as refused:
+        check_post_policy(form, BUCKET, cat_photos[0].stat().st_size, secret)
+
+    # THEN refused for its algorithm, before its signature or conditions are read (a condition that failed
+    # would be an AccessDenied that names no algorithm)
+    assert (refused.value.status, refused.value.code) == (400, "InvalidArgument")
+    assert refused.value.message == "only AWS4-HMAC-SHA256 signed policies are accepted"
+
+
 @pytest.mark.parametrize("content_type", ["image/jpg", "image/pjpeg", "Image/JPG; charset=binary"])
 def test_given_a_script_sending_another_name_of_jpeg_when_an_upload_is_requested_then_it_is_signed_as_jpeg(
     web, cat_photos, content_type
@@ -279,6 +335,25 @@ def test_given_no_key_when_a_label_is_asked_for_then_400_says_the_key_is_require
     assert status == 400
     assert json.loads(body) == {
         "error": {"code": "bad_request", "message": "the key query parameter is required"}
+    }
+
+
+@pytest.mark.parametrize(
+    "key", ["uploads/", "uploads", "labels/a.jpg.json", "archive/a.jpg", "/uploads/a.jpg"]
+)
+def test_given_a_key_that_names_no_upload_when_a_label_is_asked_for_then_400_bad_key(web, key):
+    # GIVEN a document naming the key at the label key it would have (labels/.json for the prefix alone)
+    label = json.dumps({"bucket": BUCKET, "key": key, "label": "cat", "confidence": 0.9})
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=web.settings.label_key(key), Body=label)
+
+    # WHEN the page asks for the label of the uploads prefix alone, or of a key outside it
+    status, content_type, body = call(web, "GET", label_path(key))
+
+    # THEN a bad request, and the document is not served: the prefix alone names no photo, so whatever is
+    # at labels/.json is no upload's label, and the labels of keys outside uploads/ are not the page's
+    assert (status, content_type) == (400, "application/json")
+    assert json.loads(body) == {
+        "error": {"code": "bad_key", "message": "labels exist only for keys under uploads/"}
     }
 
 
