@@ -8,9 +8,9 @@ Facts about the object (not an image, empty, too big, gone) are recorded as an e
 raised: retrying cannot change them. Only AWS errors that a retry can cure (throttling, 5xx, network)
 propagate, so that Lambda retries them.
 
-A label is never overwritten by an older answer: it is written only if it is still the label read
-before classifying (S3 conditional writes, ``If-Match`` / ``If-None-Match``); when another writer got
-there first, the object is read and decided again.
+A label is never overwritten by the answer for an older version of its object: it is written only if
+it is still the label read before classifying (S3 conditional writes, ``If-Match`` /
+``If-None-Match``); when another writer got there first, the object is read and decided again.
 """
 
 from __future__ import annotations
@@ -136,7 +136,8 @@ class Labeler:
         existing label was made from them by this model, the duplicate costs one small GET and nothing is
         downloaded or rewritten. Returns the record, with ``"skipped": True`` (not stored) when nothing
         was written, and ``"gone": True`` besides when the object no longer exists and its label made
-        before was kept.
+        before was kept, or ``"stale": True`` when the object is archived and its label, kept, is another
+        model's.
         """
         seen = _Seen(_clean_etag(etag) if etag else None, version_id)
         return self._attempts(bucket, key, seen, pinned=False)
@@ -194,7 +195,10 @@ class Labeler:
                 if pinned and not maybe_this and not _is_version(current, seen.version_id):
                     return {**record, "superseded": True}
                 if existing is not None and "error" not in existing and _is_from(existing, current):
-                    return {**existing, "skipped": True}  # made before a lifecycle rule archived this object
+                    # made before a lifecycle rule archived this object: kept, and said to be stale when
+                    # another model made it (a backfill cannot relabel it until it is restored)
+                    stale = {} if self._by_this_model(existing) else {"stale": True}
+                    return {**existing, "skipped": True, **stale}
             else:
                 raise
             write_json(self.s3, bucket, label_key, record, replaces=label_etag)
@@ -223,13 +227,17 @@ class Labeler:
         S3 just answered), a part ``seen`` does not know is not compared."""
         if seen.etag is None and seen.version_id is None:
             return False
-        source, model = label.get("source") or {}, self.classifier.info
+        source = label.get("source") or {}
         return (
-            {name: label["model"].get(name) for name in model} == model
+            self._by_this_model(label)
             and label.get("error", {}).get("code") not in SETTING_ERRORS
             and (seen.etag is None or source.get("etag") == seen.etag)
             and ((seen.version_id is None and not exact) or source.get("version_id") == seen.version_id)
         )
+
+    def _by_this_model(self, label: dict) -> bool:
+        model = self.classifier.info
+        return {name: label["model"].get(name) for name in model} == model
 
     def _is_current_version(self, bucket: str, key: str, version_id: str | None) -> bool:
         return _is_version(self._current_object(bucket, key), version_id)

@@ -1,10 +1,11 @@
 """One log line and the CloudWatch metrics for each label record, the same from every handler.
 
 Dashboards and alarms are built on these names (``ImagesClassified`` by ``label``, ``ImageErrors`` by
-``code``, ``InferenceMs``, ``DuplicatesSkipped``, ``SupersededSkipped``, the queue's ``MessagesFailed`` and
-the batch function's ``TasksFailed`` by ``reason``), so the S3, Batch Operations and SQS functions all
-report through this module rather than each choosing its own. An object deleted after it was labelled is
-an ``ImageErrors`` ``not_found``, as one never labelled is, and so is a task's version that is gone.
+``code``, ``InferenceMs``, ``DuplicatesSkipped``, ``StaleLabelsKept``, ``SupersededSkipped``, the queue's
+``MessagesFailed`` and the batch function's ``TasksFailed`` by ``reason``), so the S3, Batch Operations
+and SQS functions all report through this module rather than each choosing its own. An object deleted
+after it was labelled is an ``ImageErrors`` ``not_found``, as one never labelled is, and so is a task's
+version that is gone.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ def report(record: dict, *, logger: Logger, metrics: Metrics) -> None:
     if record.get("gone"):  # missing, as a photo never labelled is: counted and logged as that one
         logger.warning("gone: the object no longer exists, its label made before is kept", extra=where)
         _count("ImageErrors", "code", "not_found", metrics)
+    elif record.get("stale"):  # not current, and no relabel can be done: a backfill must not call it done
+        logger.warning(
+            "kept: the object is archived and its label is another model's: restore it to label it again",
+            extra={**where, "model": record["model"].get("version")},
+        )
+        metrics.add_metric(name="StaleLabelsKept", unit=MetricUnit.Count, value=1)
     elif record.get("skipped"):
         logger.info("already labelled: this object version, this model", extra=where)
         metrics.add_metric(name="DuplicatesSkipped", unit=MetricUnit.Count, value=1)

@@ -79,8 +79,11 @@ def label_task(task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
         )
     report(record, logger=logger, metrics=metrics)
     label_key = labeler.settings.label_key(key)
-    # a version that is no longer the key's current one is answered here, its label left to the newer
-    superseded = {"superseded": True} if record.get("superseded") else {}
+    # what the report tells of each object: whether its label was (re)written and by which model, or why
+    # not (a version that is no longer the key's current one; an archived object's older model's label)
+    written = not (record.get("skipped") or record.get("superseded"))
+    state = {"written": written, "model": record["model"]["version"]}
+    state |= {flag: True for flag in ("superseded", "stale") if record.get(flag)}
     if record.get("gone"):  # deleted since its label was made: the label stays, the task failed as any
         return task.build_task_batch_response(  # missing object's does
             "PermanentFailure", _summary(label_key, error="not_found", kept="the label made before")
@@ -88,10 +91,10 @@ def label_task(task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
     if "error" in record:
         code = "PermanentFailure" if record["error"]["code"] == "not_found" else "Succeeded"
         return task.build_task_batch_response(
-            code, _summary(label_key, error=record["error"]["code"], **superseded)
+            code, _summary(label_key, error=record["error"]["code"], **state)
         )
     return task.build_task_batch_response(
-        "Succeeded", _summary(label_key, label=record["label"], confidence=record["confidence"], **superseded)
+        "Succeeded", _summary(label_key, label=record["label"], confidence=record["confidence"], **state)
     )
 
 

@@ -125,6 +125,8 @@ def test_given_the_sample_events_of_both_schemas_when_run_then_the_decoded_key_i
                 {
                     "label": read_json(BUCKET, f"bulk-labels/{key}.json")["label"],
                     "confidence": read_json(BUCKET, f"bulk-labels/{key}.json")["confidence"],
+                    "written": True,
+                    "model": read_json(BUCKET, f"bulk-labels/{key}.json")["model"]["version"],
                     "labels_key": f"bulk-labels/{key}.json",
                 },
                 ensure_ascii=False,
@@ -429,7 +431,12 @@ def test_given_a_photo_whose_key_is_of_two_byte_letters_when_run_then_the_result
     assert result["resultCode"] == "Succeeded"
     label = read_json(BUCKET, label_key)
     assert label["key"] == key and label["label"] == "cat"
-    answer = {"label": "cat", "confidence": label["confidence"]}
+    answer = {
+        "label": "cat",
+        "confidence": label["confidence"],
+        "written": True,
+        "model": label["model"]["version"],
+    }
     with_label_key = json.dumps({**answer, "labels_key": label_key}, ensure_ascii=False)
     assert len(with_label_key) < 1024 < len(with_label_key.encode())  # what a count of characters misses
     assert len(result["resultString"].encode()) <= 1024

@@ -233,7 +233,12 @@ def test_given_a_photo_refused_with_an_error_deleted_since_when_labelled_again_t
         task = run_task(batch, KEY)
         assert (task["resultCode"], task["answer"]) == (
             "PermanentFailure",
-            {"error": "not_found", "labels_key": LABEL_KEY},
+            {
+                "error": "not_found",
+                "written": True,
+                "model": classify.labeler.classifier.info["version"],
+                "labels_key": LABEL_KEY,
+            },
         )
 
     # THEN only an answer outlives its photo ("gone" keeps a result): the error made before is replaced
@@ -575,8 +580,44 @@ def test_given_a_labelled_photo_moved_to_glacier_when_labelled_again_then_its_re
     # and the job is told the kept label, done
     assert event == {"written": 0, "skipped": 1, "ignored": 0}
     assert (task["resultCode"], task["answer"]["label"]) == ("Succeeded", "cat")
+    assert "stale" not in task["answer"] and task["answer"]["written"] is False  # this model's: current
     assert read_json(BUCKET, LABEL_KEY) == label
     assert s3.head_object(Bucket=BUCKET, Key=LABEL_KEY)["ETag"] == label_etag
+
+
+def test_given_an_archived_photo_labelled_by_an_older_model_when_a_backfill_runs_then_it_is_reported_stale(
+    handlers, cat_photos, capsys, caplog
+):
+    # GIVEN a photo labelled by an older release (2.3.0), which a lifecycle rule then moved to Glacier
+    classify, batch = handlers
+    s3 = boto3.client("s3")
+    classify.lambda_handler(put_event(KEY, put(KEY, cat_photos[0].read_bytes())["ETag"]), LambdaContext())
+    older = read_json(BUCKET, LABEL_KEY)
+    older["model"]["version"] = "2.3.0"
+    put(LABEL_KEY, json.dumps(older).encode())
+    s3.copy_object(Bucket=BUCKET, Key=KEY, CopySource={"Bucket": BUCKET, "Key": KEY}, StorageClass="GLACIER")
+    capsys.readouterr()
+    caplog.clear()
+
+    # WHEN the backfill after the new release runs a task for it
+    task = run_task(batch, KEY)
+
+    # THEN the old answer is kept (the photo cannot be read until restored), and the report, the log and a
+    # metric of its own say it is another model's, not "already labelled by this model"
+    assert task["resultCode"] == "Succeeded"
+    assert {k: task["answer"][k] for k in ("label", "written", "model", "stale")} == {
+        "label": "cat",
+        "written": False,
+        "model": "2.3.0",
+        "stale": True,
+    }
+    assert read_json(BUCKET, LABEL_KEY) == older
+    (warned,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warned.message.startswith("kept: the object is archived and its label is another model's")
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [m for m in metrics if "StaleLabelsKept" in m] and not [
+        m for m in metrics if "DuplicatesSkipped" in m
+    ]
 
 
 def _replace_with_one_s3_refuses(key: str, photo: bytes, refusal: str, handlers, monkeypatch) -> dict:
@@ -717,8 +758,10 @@ def test_given_a_task_done_on_an_unversioned_bucket_when_it_runs_again_then_noth
     second = run_task(batch, KEY)
 
     # THEN the label, compared with the object's ETag, is current: the photo's bytes are not read and the
-    # label is not rewritten
-    assert first["resultCode"] == "Succeeded" and second == first
+    # label is not rewritten, as the report says
+    assert first["resultCode"] == second["resultCode"] == "Succeeded"
+    assert (first["answer"]["written"], second["answer"]["written"]) == (True, False)
+    assert {**second["answer"], "written": True} == first["answer"]
     assert reads == []
     assert s3.head_object(Bucket=BUCKET, Key=LABEL_KEY)["ETag"] == label_etag
 
