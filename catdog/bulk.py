@@ -12,7 +12,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import stat
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -26,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from catdog.card import ModelCard
 from catdog.classifier import Classifier
 from catdog.images import InvalidImage
-from catdog.inputs import CONNECTION_ERRORS, Item, Missing, S3Ref
+from catdog.inputs import CONNECTION_ERRORS, Item, Missing, S3Ref, not_a_file
 from catdog.labeling import Labeler, refuse_oversized
 from catdog.settings import Settings
 from catdog.storage import is_archived, is_not_found
@@ -106,9 +105,9 @@ def classify_item(item: Item) -> dict:
             return _classify_s3(item)
         # a str or Path from the Python API as well; what is not there is left to the decoder's words
         found = _stat(item)
-        if found and not stat.S_ISREG(found.st_mode):  # /dev/null is there: not "not_found"
-            what = _FILE_KINDS.get(stat.S_IFMT(found.st_mode), "not a file")
-            return _error_row(path, "not_a_file", f"not a regular file ({what}): {path}")
+        special = found and not_a_file(path, found.st_mode)  # /dev/null is there: not "not_found"
+        if special:
+            return _error_row(special.path, special.code, special.message)
         size = found.st_size if found else 0
         limit = _local.settings.max_image_bytes
         if size > limit:  # the limit and words of an S3 object's (refuse_oversized), wherever a photo is
@@ -127,16 +126,6 @@ def classify_item(item: Item) -> dict:
         return _error_row(path, "unreadable", f"cannot read it: {exc.strerror or exc}")
     except BotoCoreError as exc:
         return _error_row(path, type(exc).__name__, str(exc))
-
-
-#: What a path that is there but no regular file is, for its row's message.
-_FILE_KINDS = {
-    stat.S_IFDIR: "a folder",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFIFO: "a named pipe",
-    stat.S_IFSOCK: "a socket",
-}
 
 
 def _stat(path) -> os.stat_result | None:

@@ -123,9 +123,29 @@ def expand(paths: Iterable[str], s3_factory, settings: Settings) -> Iterator[Ite
             yield from _expand_local(path)
 
 
+#: What a path that is there but no regular file is, for its row's message.
+_FILE_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def not_a_file(path: str, mode: int) -> Missing | None:
+    """The row of a path that is there but is no regular file (``/dev/null``, a named pipe): it gives no
+    image, as a missing one does."""
+    if stat.S_ISREG(mode):
+        return None
+    what = _FILE_KINDS.get(stat.S_IFMT(mode), "not a file")
+    return Missing(path, "not_a_file", f"not a regular file ({what})")
+
+
 def _expand_local(path: str) -> Iterator[Path | Missing]:
     try:
-        is_folder = stat.S_ISDIR(os.stat(path).st_mode)
+        mode = os.stat(path).st_mode
+        is_folder = stat.S_ISDIR(mode)
     except (FileNotFoundError, NotADirectoryError):
         hint = " (an S3 prefix is written s3://bucket/prefix)" if LIKE_S3.match(path) else ""
         yield Missing(path, "not_found", f"no such file or folder{hint}")
@@ -134,7 +154,7 @@ def _expand_local(path: str) -> Iterator[Path | Missing]:
         yield Missing(path, "unreadable", f"cannot read it: {exc.strerror}")
         return
     if not is_folder:
-        yield Path(path)
+        yield not_a_file(path, mode) or Path(path)
         return
     found = photos_in(Path(path))
     yield from found or [Missing(path, "no_images", "no image files in this folder")]

@@ -54,8 +54,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args, unknown = _parser().parse_known_args(argv)
     parser = args.parser  # the command's: what is wrong with its arguments is said as its argparse says it
+    if unknown:  # argparse leaves them to the top parser, which names no command
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     fractions = getattr(args, "fractions", None)
     if fractions is not None and abs(sum(fractions) - 1) > 1e-6:
         given = " + ".join(map(str, fractions))
@@ -964,6 +966,7 @@ def cmd_evaluate(args) -> None:
 
     if args.keras:
         _check_keras_file(args.keras)
+    classifiers = {str(folder): Classifier(folder) for folder in args.models}  # a typo before the scan
     if args.split is None:
         if args.data is None:
             args.parser.error("give --split (a part of a split) or --data (a labelled folder, every photo)")
@@ -978,7 +981,6 @@ def cmd_evaluate(args) -> None:
     # same. A folder scored whole may hold one class (a user's own dog photos): it must hold a photo.
     pets = tuple(label for label in split.labels if label != "neither")
     check_parts(split, (args.part,), pets if args.split is not None else None)
-    classifiers = {str(folder): Classifier(folder) for folder in args.models}
     keras_model = None
     if args.keras:
         import keras

@@ -257,14 +257,16 @@ def test_given_a_fifo_with_a_name_that_is_not_utf8_when_classified_then_its_erro
         "classify", os.fsdecode(fifo), str(cat_photos[0]), "--model", str(serving_model), "-o", str(output)
     )
 
-    # THEN the run goes on (it stopped at the first row, with a UnicodeEncodeError), naming the file
+    # THEN the run goes on (it stopped at the first row, with a UnicodeEncodeError), naming the file, and
+    # counts the pipe as a path that gave no image
     assert result.returncode == 1, result.stderr
     fifo_row, photo_row = rows(output)
-    assert fifo_row["error"] == {
-        "code": "not_a_file",
-        "message": f"not a regular file (a named pipe): {tmp_path}/fi\\xe9.jpg",
+    assert fifo_row == {
+        "path": f"{tmp_path}/fi\\xe9.jpg",
+        "error": {"code": "not_a_file", "message": "not a regular file (a named pipe)"},
     }
     assert photo_row["label"] == "cat"
+    assert "1 image " in result.stderr and "1 path gave no image" in result.stderr
 
 
 def test_given_a_latin1_locale_when_classified_to_stdout_then_the_rows_are_utf8_as_documented(
@@ -344,17 +346,23 @@ def test_given_model_path_naming_a_card_beside_another_model_when_the_version_is
     assert "is not the model its card describes" in told
 
 
-def test_given_a_path_that_is_there_but_no_regular_file_when_classified_then_its_row_says_so(serving_model):
-    # WHEN /dev/null (a character device) is classified
-    result = catdog("classify", "/dev/null", "--model", str(serving_model))
+def test_given_a_path_that_is_there_but_no_regular_file_when_classified_then_it_gives_no_image(
+    serving_model, tmp_path
+):
+    # GIVEN an output file from an earlier run
+    output = tmp_path / "rows.csv"
+    output.write_text("keep\n")
 
-    # THEN its row says what it is, not "not_found" / "not a file" for a path that exists
-    assert result.returncode == 1
-    (row,) = [json.loads(line) for line in result.stdout.splitlines()]
-    assert row["error"] == {
-        "code": "not_a_file",
-        "message": "not a regular file (a character device): /dev/null",
-    }
+    # WHEN /dev/null (a character device) is the only path classified
+    result = catdog("classify", "/dev/null", "--model", str(serving_model), "-o", str(output))
+
+    # THEN it is a path that gives no image, as a missing one is (it was counted an image, exit 1, and the
+    # output replaced): one line saying what it is, not "not_found" for a path that exists, exit 2
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (
+        "catdog classify: error: nothing to classify: /dev/null: not a regular file (a character device)\n"
+    )
+    assert output.read_text() == "keep\n"
 
 
 @pytest.mark.parametrize("to", ["stdout", "output"])
@@ -521,7 +529,10 @@ def test_given_a_process_pool_run_when_interrupted_then_it_stops_at_once_and_lea
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["classify", "x.jpg", "--bogus"], "unrecognized arguments: --bogus"),
+        # in the command's name: it said "catdog: error: …", the program's, as for a missing command
+        (["classify", "x.jpg", "--bogus"], "catdog classify: error: unrecognized arguments: --bogus"),
+        (["serve", "--bogus"], "catdog serve: error: unrecognized arguments: --bogus"),
+        (["enqueue", "s3://a/", "--bogus"], "catdog enqueue: error: unrecognized arguments: --bogus"),
         (["classify", "x.jpg", "--output", "out.txt"], "--output must end in .jsonl or .csv"),
         (["classify", "x.jpg", "--model", "/no/such/model"], "cannot load the model"),
         # it said "cannot load the model from : no model at model.tflite"

@@ -76,6 +76,12 @@ def test_given_a_split_a_run_trained_on_when_prepare_writes_another_there_then_r
     [
         (["train", "--epochs", "0"], 2, "argument --epochs: must be a positive integer, got 0"),
         (["prepare"], 2, "the following arguments are required"),
+        # in the command's name: it said "python -m training: error: …", the program's
+        (
+            ["prepare", "d", "--split", "s.json", "--bogus"],
+            2,
+            "python -m training prepare: error: unrecognized arguments: --bogus (see python -m training",
+        ),
         (["evaluate", "m", "--split", "s.json", "--out", "o", "--part", "all"], 2, "invalid choice: 'all'"),
         (["prepare", "no-such-folder", "--split", "s.json"], 1, "data folder not found: no-such-folder"),
         (["train", "--split", "no-such-split.json"], 1, "no split file at no-such-split.json"),
@@ -219,6 +225,23 @@ def test_given_bad_input_when_run_then_one_line_on_stderr_and_no_traceback(tmp_p
     assert result.returncode == status
     assert result.stderr.count("\n") == 1 and message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_given_a_model_folder_that_is_not_there_when_evaluate_is_run_then_it_says_so_before_reading_a_photo(
+    tmp_path, cat_photos, dog_photos, capsys, monkeypatch
+):
+    # GIVEN a real photo folder, which evaluate scans (decodes every photo) before scoring
+    data = photo_folders(tmp_path / "data", cat_photos[:3], dog_photos[:3])
+    scanned = []
+    monkeypatch.setattr("training.__main__.folder_split", lambda *a, **k: scanned.append(a))
+
+    # WHEN the model folder named is mistyped
+    status = main(["evaluate", str(tmp_path / "modles"), "--data", str(data), "--out", str(tmp_path / "o")])
+
+    # THEN one line names it, before the folder is scanned (it came after every photo was decoded)
+    assert status == 1 and scanned == []
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"no model at {tmp_path / 'modles'}" in err
 
 
 def test_given_an_unknown_model_name_when_train_is_run_then_it_stops_before_reading_a_photo(
