@@ -144,6 +144,10 @@ def _classify_s3(ref: S3Ref) -> dict:
         )
         if "error" in record:
             return {"path": ref.path, "error": record["error"]}
+        if record.get("stale"):  # kept, as it cannot be read: not this model's answer, so not a result
+            made_by = (record.get("model") or {}).get("version")
+            why = f"the object is archived: its label, kept, is model {made_by}'s; restore it, then label it"
+            return _error_row(ref.path, "archived", why)
         fields = ("label", "confidence", "probabilities", "pet_score")
         return {"path": ref.path, **{k: record[k] for k in fields if k in record}}
     obj = _local.s3.get_object(Bucket=ref.bucket, Key=ref.key)

@@ -966,15 +966,12 @@ def cmd_evaluate(args) -> None:
 
     if args.keras:
         _check_keras_file(args.keras)
+    if args.split is None and args.data is None:
+        args.parser.error("give --split (a part of a split) or --data (a labelled folder, every photo)")
+    if args.split is None and args.part is not None:
+        args.parser.error("argument --part: a part of a split: give --split too")
     classifiers = {str(folder): Classifier(folder) for folder in args.models}  # a typo before the scan
-    if args.split is None:
-        if args.data is None:
-            args.parser.error("give --split (a part of a split) or --data (a labelled folder, every photo)")
-        if args.part is not None:
-            args.parser.error("argument --part: a part of a split: give --split too")
-        split = folder_split(args.data)
-    else:
-        split = Split.load(args.split, root=args.data)
+    split = folder_split(args.data) if args.split is None else Split.load(args.split, root=args.data)
     args.part = args.part or "test"
     # a split's part must hold cats and dogs; "neither" photos may be missing from it, as from a release's
     # test part (Asirra has none, breeds-dev no test part): the model's "neither" answers are scored all the

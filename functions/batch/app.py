@@ -35,6 +35,9 @@ labeler = Labeler.from_env()
 
 #: The longest ``resultString`` answered, in UTF-8 bytes.
 RESULT_STRING_BYTES = 1024
+#: The longest string field of a ``resultString`` (a label, an error code, a model version), in
+#: characters: the fields of the longest answer fit in ``RESULT_STRING_BYTES`` without its label key.
+FIELD_CHARS = 64
 
 
 @logger.inject_lambda_context
@@ -82,7 +85,7 @@ def label_task(task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
     # what the report tells of each object: whether its label was (re)written and by which model, or why
     # not (a version that is no longer the key's current one; an archived object's older model's label)
     written = not (record.get("skipped") or record.get("superseded"))
-    state = {"written": written, "model": record["model"]["version"]}
+    state = {"written": written, "model": (record.get("model") or {}).get("version")}
     state |= {flag: True for flag in ("superseded", "stale") if record.get(flag)}
     if record.get("gone"):  # deleted since its label was made: the label stays, the task failed as any
         return task.build_task_batch_response(  # missing object's does
@@ -101,9 +104,15 @@ def label_task(task: S3BatchOperationTask) -> S3BatchOperationResponseRecord:
 def _summary(label_key: str, **fields) -> str:
     """The job report's ``resultString``: what happened and where the full record is, always whole JSON.
     A label key is up to 1,024 bytes itself: when it does not fit, it is left out (clipped, the answer was
-    not JSON); the report's row names the object, whose label is at ``Settings.label_key`` of it."""
+    not JSON); the report's row names the object, whose label is at ``Settings.label_key`` of it. A kept
+    label is a document anyone who may write labels wrote: its strings are cut to ``FIELD_CHARS``."""
+    fields = {name: _cut(value) for name, value in fields.items()}
     whole = json.dumps({**fields, "labels_key": label_key}, ensure_ascii=False)
     return whole if len(whole.encode()) <= RESULT_STRING_BYTES else json.dumps(fields, ensure_ascii=False)
+
+
+def _cut(value: object) -> object:
+    return value[:FIELD_CHARS] if isinstance(value, str) else value
 
 
 def _clip(text: str, limit: int = RESULT_STRING_BYTES) -> str:

@@ -686,6 +686,39 @@ def test_given_an_s3_prefix_when_classified_with_write_labels_then_the_lambda_la
     assert len(labels) == 7
 
 
+def test_given_an_archived_photo_labelled_by_an_older_model_when_written_again_then_its_row_is_an_error(
+    aws, cat_photos, serving_model
+):
+    # GIVEN a photo whose label an older release (2.3.0) made, then moved to Glacier by a lifecycle rule
+    s3, name = boto3.client("s3"), f"catdog-cli-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="uploads/a.jpg", Body=cat_photos[0].read_bytes())
+    backfill = ("classify", f"s3://{name}/uploads/", "--write-labels", "--model", str(serving_model))
+    assert catdog(*backfill, env=aws).returncode == 0
+    label = label_objects(name)["labels/a.jpg.json"]
+    label["model"]["version"] = "2.3.0"
+    s3.put_object(Bucket=name, Key="labels/a.jpg.json", Body=json.dumps(label).encode())
+    s3.copy_object(
+        Bucket=name,
+        Key="uploads/a.jpg",
+        CopySource={"Bucket": name, "Key": "uploads/a.jpg"},
+        StorageClass="GLACIER",
+    )
+
+    # WHEN the backfill from a laptop runs again
+    result = catdog(*backfill, env=aws)
+
+    # THEN its row is not the old answer as this model's (it was, exit 0): an archived error, naming the
+    # model that made the label kept; the label stays
+    assert result.returncode == 1, result.stderr
+    (row,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert row["error"] == {
+        "code": "archived",
+        "message": "the object is archived: its label, kept, is model 2.3.0's; restore it, then label it",
+    }
+    assert label_objects(name)["labels/a.jpg.json"] == label
+
+
 def test_given_an_s3_prefix_without_write_labels_when_classified_then_nothing_is_written(
     aws, bucket, serving_model
 ):

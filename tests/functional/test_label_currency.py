@@ -585,15 +585,23 @@ def test_given_a_labelled_photo_moved_to_glacier_when_labelled_again_then_its_re
     assert s3.head_object(Bucket=BUCKET, Key=LABEL_KEY)["ETag"] == label_etag
 
 
+@pytest.mark.parametrize(
+    ("version", "said"),
+    [("2.3.0", "2.3.0"), (None, None), ("9" * 1100, "9" * 64)],
+    ids=["an older release", "a model without a version", "a version longer than the report takes"],
+)
 def test_given_an_archived_photo_labelled_by_an_older_model_when_a_backfill_runs_then_it_is_reported_stale(
-    handlers, cat_photos, capsys, caplog
+    handlers, cat_photos, capsys, caplog, version, said
 ):
-    # GIVEN a photo labelled by an older release (2.3.0), which a lifecycle rule then moved to Glacier
+    # GIVEN a photo labelled by an older release (or a label whose model anyone who may write labels
+    # edited), which a lifecycle rule then moved to Glacier
     classify, batch = handlers
     s3 = boto3.client("s3")
     classify.lambda_handler(put_event(KEY, put(KEY, cat_photos[0].read_bytes())["ETag"]), LambdaContext())
     older = read_json(BUCKET, LABEL_KEY)
-    older["model"]["version"] = "2.3.0"
+    older["model"]["version"] = version
+    if version is None:
+        del older["model"]["version"]
     put(LABEL_KEY, json.dumps(older).encode())
     s3.copy_object(Bucket=BUCKET, Key=KEY, CopySource={"Bucket": BUCKET, "Key": KEY}, StorageClass="GLACIER")
     capsys.readouterr()
@@ -602,13 +610,14 @@ def test_given_an_archived_photo_labelled_by_an_older_model_when_a_backfill_runs
     # WHEN the backfill after the new release runs a task for it
     task = run_task(batch, KEY)
 
-    # THEN the old answer is kept (the photo cannot be read until restored), and the report, the log and a
-    # metric of its own say it is another model's, not "already labelled by this model"
-    assert task["resultCode"] == "Succeeded"
+    # THEN the old answer is kept (the photo cannot be read until restored), and the report (whole JSON in
+    # 1,024 bytes), the log and a metric of its own say it is another model's, not "already labelled by
+    # this model"
+    assert task["resultCode"] == "Succeeded" and len(task["resultString"].encode()) <= 1024
     assert {k: task["answer"][k] for k in ("label", "written", "model", "stale")} == {
         "label": "cat",
         "written": False,
-        "model": "2.3.0",
+        "model": said,
         "stale": True,
     }
     assert read_json(BUCKET, LABEL_KEY) == older

@@ -231,7 +231,8 @@ def test_given_a_folder_without_a_photo_when_evaluated_then_one_line_says_so(
 def test_given_evaluate_without_a_split_and_a_wrong_second_option_when_run_then_one_usage_line(
     argv, message, tmp_path, capsys
 ):
+    # a model folder that is not there too: the usage is said first, before any model is loaded
     with pytest.raises(SystemExit) as stopped:
-        main(["evaluate", str(REPO / "models" / "catdog"), "--out", str(tmp_path / "out"), *argv])
+        main(["evaluate", str(tmp_path / "no-model"), "--out", str(tmp_path / "out"), *argv])
 
     assert stopped.value.code == 2 and message in capsys.readouterr().err
