@@ -14,6 +14,7 @@ from training.report import (
     headline,
     headline_table,
     pairs,
+    percent,
     summarize,
     val_mistakes,
     worst_errors,
@@ -308,3 +309,19 @@ def test_given_an_earlier_report_of_two_models_when_one_is_reported_then_no_file
     # THEN the earlier report's files are gone (pairs.md still named the two models), the other one stays
     left = sorted(path.name for path in tmp_path.iterdir())
     assert left == sorted([*(path.name for path in written), "worst-errors-2.1.0-student.csv"])
+
+
+@pytest.mark.parametrize(
+    ("share", "shown"),
+    [
+        (round(547 / 553, 6), "98.92 %"),  # 98.915 %: binary 100 x 0.98915 is 98.91499999999999
+        (547 / 553, "98.92 %"),
+        (np.float64(round(547 / 553, 6)), "98.92 %"),
+        (round(24 / 2248, 6), "1.07 %"),  # 1.0676 %
+        (0.0, "0.00 %"),
+        (1, "100.00 %"),
+        (None, ""),
+    ],
+)
+def test_given_a_stored_share_when_shown_then_it_is_the_percentage_rounded_half_up(share, shown):
+    assert percent(share) == shown
