@@ -23,9 +23,16 @@ for arg in "$@"; do
   esac
 done
 
-# A changed serving lock (or pyproject) makes a new .venv; the other locks add to it.
+# A changed serving lock (or pyproject) makes a new .venv; the other locks add to it. The new one gets every
+# lock the old one had: `scripts/invoke.sh` (setup --tools) after a pull took the training and test packages.
 serving_hash=$(hash_of requirements/serving.lock pyproject.toml)
 if ! stamp_ok .venv/.stamp-serving "$serving_hash"; then
+  for stamp in .venv/.stamp-*; do
+    had=${stamp#.venv/.stamp-}
+    if [ -f "requirements/$had.lock" ] && [[ " ${locks[*]} " != *" $had "* ]]; then
+      locks+=("$had")
+    fi
+  done
   echo "setup: creating .venv with $python"
   rm -rf .venv
   "$python" -m venv .venv
