@@ -27,9 +27,8 @@ done
 # lock the old one had: `scripts/invoke.sh` (setup --tools) after a pull took the training and test packages.
 serving_hash=$(hash_of requirements/serving.lock pyproject.toml)
 if ! stamp_ok .venv/.stamp-serving "$serving_hash"; then
-  for stamp in .venv/.stamp-*; do
-    had=${stamp#.venv/.stamp-}
-    if [ -f "requirements/$had.lock" ] && [[ " ${locks[*]} " != *" $had "* ]]; then
+  for had in training dev; do  # in the order the options install them: dev.lock goes on top of training's
+    if [ -f ".venv/.stamp-$had" ] && [[ " ${locks[*]} " != *" $had "* ]]; then
       locks+=("$had")
     fi
   done

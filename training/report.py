@@ -450,8 +450,8 @@ def write_report(
 
 
 def report_markdown(reports: dict[str, dict]) -> list[str]:
-    """report.md's lines: the issue's figures, then each level's table and the confusion tables. Also
-    what rewrites a committed report.md from its report.json (the models are not run again)."""
+    """report.md's lines: the issue's figures, then each level's table and the confusion tables; from the
+    reports alone, so a report.json can be shown again without running its models."""
     models = list(reports)
     keys = [
         ("right", "accuracy"),
