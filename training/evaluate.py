@@ -24,6 +24,7 @@ import numpy as np
 
 from catdog import Classifier
 from training import figures
+from training.report import SHARE_PLACES
 
 
 def predict_keras(model, pixels: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -85,19 +86,19 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels) -> di
         recall = true_positive / actual if actual else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_class[label] = {
-            "precision": round(float(precision), 6),
-            "recall": round(float(recall), 6),
-            "f1": round(float(f1), 6),
+            "precision": round(float(precision), SHARE_PLACES),
+            "recall": round(float(recall), SHARE_PLACES),
+            "f1": round(float(f1), SHARE_PLACES),
             "support": int(actual),
         }
     # a class no photo has ("neither" among cat and dog photos) is an answer, not a class to average over
     present = [scores for scores in per_class.values() if scores["support"]] or list(per_class.values())
     macro = {
-        metric: round(float(np.mean([scores[metric] for scores in present])), 6)
+        metric: round(float(np.mean([scores[metric] for scores in present])), SHARE_PLACES)
         for metric in ("precision", "recall", "f1")
     }
     return {
-        "accuracy": round(float(np.trace(confusion) / max(confusion.sum(), 1)), 6),
+        "accuracy": round(float(np.trace(confusion) / max(confusion.sum(), 1)), SHARE_PLACES),
         "count": int(confusion.sum()),
         "per_class": per_class,
         "macro": macro,

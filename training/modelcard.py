@@ -16,7 +16,7 @@ import shlex
 from pathlib import Path
 
 from catdog.classifier import BLANK_SPREAD
-from training.report import HEADLINE_NAMES, percent
+from training.report import HEADLINE_NAMES, percent, row_percent
 
 README = "README.md"
 
@@ -215,12 +215,12 @@ def _three_class_figures(metrics: dict) -> list[str]:
         "| --- | ---: | ---: | ---: |",
     ]
     for name, figures in (served.get("per_kind") or metrics["per_kind"]).items():
-        right = figures.get("accuracy")
-        if right is None:  # photos without a pet: right means answered "neither"
-            right = figures.get("non-pets_answered_neither", figures.get("look-alikes_answered_neither"))
+        # photos without a pet: right means answered "neither"
+        kinds_right = ("accuracy", "non-pets_answered_neither", "look-alikes_answered_neither")
+        right = next((key for key in kinds_right if key in figures), "accuracy")
         lines.append(
-            f"| {name} | {figures['count']:,} | {percent(right)} "
-            f"| {percent(figures.get('pets_answered_neither'))} |"
+            f"| {name} | {figures['count']:,} | {row_percent(figures, right)} "
+            f"| {row_percent(figures, 'pets_answered_neither')} |"
         )
     return [*lines, ""]
 

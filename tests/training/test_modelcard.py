@@ -47,14 +47,14 @@ def test_given_a_three_class_card_when_rendered_then_the_serving_rule_data_and_w
     shutil.copy(MODELS / "catdog" / "model.json", tmp_path / "model.json")
     card = json.loads((tmp_path / "model.json").read_text())
     card["neither"]["threshold"] = 0.5
-    card["metrics"]["served"]["per_kind"]["other-sources-dev/cat"]["accuracy"] = 0.25
+    card["metrics"]["served"]["per_kind"]["other-sources-dev/cat"]["accuracy"] = 0.428571  # 3 of 7
     (tmp_path / "model.json").write_text(json.dumps(card))
 
     page = write(tmp_path).read_text()
 
     assert page.startswith(f"# {card['name']} {card['version']}\n")
     assert 'answers "neither" when p(neither) >= 0.5,' in page
-    assert "| other-sources-dev/cat | 7 | 25.00 % | 28.57 % |" in page
+    assert "| other-sources-dev/cat | 7 | 42.86 % | 28.57 % |" in page
     assert "| `../shared/data/breeds-dev` | 1,496 | 1,500 | 1,054 | 0.7 / 0.3 / 0.0 |" in page
     assert "## Rebuild" in page
 

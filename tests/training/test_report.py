@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 
 from training.report import (
+    SHARE_PLACES,
     Photo,
     fill_markers,
     headline,
     headline_table,
     pairs,
     percent,
+    report_markdown,
     summarize,
     val_mistakes,
     worst_errors,
@@ -41,8 +43,9 @@ def test_given_answers_when_summarized_then_pets_and_photos_without_pets_are_cou
     argmax = np.array([0, 0, 0, 0, 1, 1, 1])
     report = summarize(_photos(unseen_by_1_3_0=True), answers, np.ones(7), argmax)
     test = report["set"]["asirra-test"]
-    assert test["accuracy"] == round(1 / 3, 6) and test["argmax_accuracy"] == round(2 / 3, 6)
-    assert test["pets_answered_neither"] == round(1 / 3, 6)
+    assert test["accuracy"] == round(1 / 3, SHARE_PLACES)
+    assert test["argmax_accuracy"] == round(2 / 3, SHARE_PLACES)
+    assert test["pets_answered_neither"] == round(1 / 3, SHARE_PLACES)
     dev = report["set"]["other-sources-dev"]
     assert dev["pets"] == 1 and dev["accuracy"] == 1.0
     assert dev["non-pets_answered_neither"] == 1.0 and dev["look-alikes_answered_neither"] == 0.0
@@ -80,7 +83,7 @@ def test_given_dev_sets_of_several_sources_when_summarized_then_pets_answered_ne
     # per set, per source and per kind, and the issue's figures carry it for both dev sets
     dev, breeds = report["set"]["other-sources-dev"], report["set"]["breeds-dev-val"]
     assert (dev["pets"], dev["accuracy"], dev["pets_answered_neither"]) == (4, 0.5, 0.25)
-    assert (breeds["pets"], breeds["pets_answered_neither"]) == (3, round(1 / 3, 6))
+    assert (breeds["pets"], breeds["pets_answered_neither"]) == (3, round(1 / 3, SHARE_PLACES))
     sources = report["source"]
     assert sources["other-sources-dev/flickr"]["pets_answered_neither"] == 0.5
     assert sources["other-sources-dev/unsplash"]["pets_answered_neither"] == 0.0
@@ -88,7 +91,7 @@ def test_given_dev_sets_of_several_sources_when_summarized_then_pets_answered_ne
     assert "pets_answered_neither" not in report["kind"]["other-sources-dev/non-pet"]
     figures = headline(report)
     assert figures["other_sources_dev_pets_answered_neither"] == 0.25
-    assert figures["breeds_dev_val_pets_answered_neither"] == round(1 / 3, 6)
+    assert figures["breeds_dev_val_pets_answered_neither"] == round(1 / 3, SHARE_PLACES)
     assert figures["other_sources_dev_pets_accuracy"] == 0.5
     assert figures["breeds_dev_val_non_pets_neither"] == 0.0
 
@@ -325,3 +328,38 @@ def test_given_an_earlier_report_of_two_models_when_one_is_reported_then_no_file
 )
 def test_given_a_stored_share_when_shown_then_it_is_the_percentage_rounded_half_up(share, shown):
     assert percent(share) == shown
+
+
+def _exact_percent(right: int, photos: int) -> str:
+    """The percentage to two places, rounded half up, in integers alone."""
+    hundredths = (20_000 * right + photos) // (2 * photos)
+    return f"{hundredths // 100}.{hundredths % 100:02d} %"
+
+
+def test_given_every_count_of_a_few_hundred_photos_when_its_share_is_shown_then_it_rounds_as_the_counts():
+    # GIVEN every count of right answers among 500 to 600 photos, stored as a report stores it
+    cases = [(right, photos) for photos in range(500, 601) for right in range(photos + 1)]
+
+    # WHEN shown from the stored share alone, and from a share stored to 6 places with its count
+    shown = [percent(round(right / photos, SHARE_PLACES)) for right, photos in cases]
+    from_count = [percent(round(right / photos, 6), photos) for right, photos in cases]
+
+    # THEN each is the percentage of the counts (6 places alone rounds 518 of 524 to 98.86 %, not 98.85 %)
+    exact = [_exact_percent(right, photos) for right, photos in cases]
+    assert percent(round(518 / 524, 6)) == "98.86 %" and _exact_percent(518, 524) == "98.85 %"
+    assert shown == exact and from_count == exact
+
+
+def test_given_a_committed_report_with_6_places_when_shown_again_then_its_tables_count_from_the_rows():
+    # GIVEN a report whose rows store 518 of 524 pets right to 6 places, as the committed reports do
+    row = {"count": 530, "pets": 524, "accuracy": 0.98855, "pets_answered_neither": 0.003817, "non-pets": 6}
+    row["non-pets_answered_neither"] = 0.833333  # 5 of 6
+    report = {level: {"asirra-val": row} for level in ("set", "source", "kind", "breed")} | {"confusion": {}}
+
+    # WHEN its report.md is made again
+    lines = report_markdown({"2.4.0": report})
+
+    # THEN the per-set table shows the counts' percentages (0.98855 alone would read 98.86 %)
+    per_set = lines[lines.index("## Per set") + 4]
+    assert per_set.startswith("| asirra-val | 530 | 98.85 % |")
+    assert "| 0.38 % | 83.33 % |" in per_set
